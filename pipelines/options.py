@@ -1,0 +1,63 @@
+"""The command-line contract of ``python -m pipelines.fraud``.
+
+Other tools (Airflow backfills, Flink submissions, benchmarks) rely on these names; change
+them only by adding. Every standard Beam option (``--runner``, ``--setup_file``, ...) is
+accepted alongside. Labels for quality metrics are ``--labels_file``: ``--labels`` already
+means job labels to Beam and to Airflow's Beam operator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from transforms.domain.event_time import DEFAULT_BUSINESS_TIMEZONE
+from transforms.domain.events import DEFAULT_MAX_PAYLOAD_BYTES
+
+DEFAULT_OUTPUT_DIR = "out"
+
+
+class FraudOptions(PipelineOptions):  # type: ignore[misc]
+    @classmethod
+    def _add_argparse_args(cls, parser: Any) -> None:
+        parser.add_argument(
+            "--input",
+            action="append",
+            help="JSONL input file or glob (any Beam filesystem); repeatable. "
+            "Without it, a seeded synthetic data set is generated and used.",
+        )
+        parser.add_argument(
+            "--output_dir",
+            default=DEFAULT_OUTPUT_DIR,
+            help="Where scored/alerts/dlq JSONL files and summary.json are written.",
+        )
+        parser.add_argument(
+            "--labels_file",
+            help="JSONL of {transaction_id, is_fraud, pattern}: adds precision/recall to the "
+            "summary.",
+        )
+        parser.add_argument("--rules", help="YAML file overriding the default rule settings.")
+        parser.add_argument("--blacklist", help="CSV of 'customer,<id>' / 'store,<id>' rows.")
+        parser.add_argument(
+            "--business_timezone",
+            default=DEFAULT_BUSINESS_TIMEZONE,
+            help="IANA zone of v1 naive timestamps and of the usual-hour rule.",
+        )
+        parser.add_argument(
+            "--max_payload_bytes",
+            type=int,
+            default=DEFAULT_MAX_PAYLOAD_BYTES,
+            help="Larger records go to the DLQ as PAYLOAD_TOO_LARGE.",
+        )
+        parser.add_argument(
+            "--exact_state_cache_sizing",
+            action="store_true",
+            help="Keep Beam's objsize weigher for the state cache (slow; see "
+            "transforms/state_cache_sizing.py).",
+        )
+        parser.add_argument("--seed", type=int, default=42, help="Seed of the generated data.")
+        parser.add_argument(
+            "--customers", type=int, default=2000, help="Customers in the generated data."
+        )
+        parser.add_argument("--days", type=int, default=30, help="Days of generated data.")

@@ -1,0 +1,36 @@
+"""StreamFlow: real-time fraud detection on Apache Beam.
+
+This file is also what Beam ships to remote workers with ``--setup_file``: it
+must stay importable without the project's development tools installed.
+"""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="streamflow",
+    version="0.1.0",
+    description="Real-time fraud detection and retail analytics on Apache Beam",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["pipelines", "pipelines.*", "transforms", "transforms.*", "ml", "ml.*"]),
+    package_data={"transforms.domain": ["default_rules.yaml"]},
+    install_requires=[
+        "apache-beam[gcp]==2.77.0",
+        "PyYAML>=6.0",
+        "tzdata",  # the business time zone must resolve on slim worker images too
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "pytest-cov>=5",
+            "hypothesis>=6.100",
+            "ruff>=0.6",
+            "mypy>=1.11",
+            "types-PyYAML",
+        ],
+        "ml": [
+            "scikit-learn>=1.5",
+            "joblib>=1.4",
+            "numpy>=1.26",
+        ],
+    },
+)

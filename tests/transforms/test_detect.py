@@ -1,0 +1,215 @@
+"""DetectFraud on real Beam runners: batch on FnApiRunner, streaming with TestStream on the
+BundleBasedDirectRunner (the only Python runner that executes TestStream)."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from typing import Any
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.test_stream import TestStream
+from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.utils.timestamp import Timestamp
+
+from tests.collect import new_collector, take
+from tests.factories import MANAUS, RIO, T0, event, habitual_history, raw_record
+from transforms.detect import DLQ_TAG, SCORED_TAG, DetectFraud
+from transforms.domain.blacklist import Blacklist
+from transforms.domain.config import load_rules
+from transforms.domain.event_time import parse_timestamp
+from transforms.parse import EVENTS_TAG, ParseEvents
+
+RULES = load_rules()
+ZONE = "America/Sao_Paulo"
+
+
+def _detect(records: Any, blacklist: Blacklist = Blacklist()) -> Any:
+    pipeline = records.pipeline
+    parsed = records | ParseEvents(ZONE, 1 << 20, "test")
+    side = beam.pvalue.AsSingleton(pipeline | "Blacklist" >> beam.Create([blacklist]))
+    return parsed[EVENTS_TAG] | DetectFraud(RULES, ZONE, side, "test")
+
+
+def _verdicts(scored: Any) -> Any:
+    return scored | "Verdicts" >> beam.Map(
+        lambda r: (r["transaction_id"], tuple(r["rules_triggered"]), r["is_alert"])
+    )
+
+
+def _batch_pipeline() -> TestPipeline:
+    return TestPipeline(runner="FnApiRunner", options=PipelineOptions([]))
+
+
+def _streaming_pipeline() -> TestPipeline:
+    options = PipelineOptions([])
+    options.view_as(StandardOptions).streaming = True
+    return TestPipeline(runner="BundleBasedDirectRunner", options=options)
+
+
+def _seconds(document: dict[str, Any]) -> float:
+    return parse_timestamp(document["timestamp"], None) / 1000
+
+
+def test_batch_scores_a_hand_written_stream_in_event_time_order() -> None:
+    history = habitual_history("C1")
+    frauds = [
+        event("big", "C1", at=timedelta(days=6), amount="900.00"),
+        # 40 minutes after the big purchase, 2,700 km away
+        event("far", "C1", at=timedelta(days=6, minutes=40), where=MANAUS),
+        event("banned", "C2", store_id="S-BAD"),
+    ]
+    arrival = list(reversed(history + frauds))  # worst case: newest first
+    with _batch_pipeline() as p:
+        records = p | beam.Create([raw_record(doc) for doc in arrival])
+        detected = _detect(records, Blacklist(stores=frozenset({"S-BAD"})))
+        assert_that(
+            _verdicts(detected[SCORED_TAG]),
+            equal_to(
+                [(doc["transaction_id"], (), False) for doc in history]
+                + [
+                    ("big", ("FR-001",), True),
+                    ("far", ("FR-003",), True),
+                    ("banned", ("FR-005",), True),
+                ]
+            ),
+        )
+        assert_that(detected[DLQ_TAG], equal_to([]), label="NoProcessingErrors")
+
+
+def test_velocity_burst_fires_from_the_sixth_event_in_ten_minutes() -> None:
+    burst = [event(f"b{i}", "C9", at=timedelta(seconds=15 * i)) for i in range(8)]
+    random.Random(7).shuffle(burst)
+    with _batch_pipeline() as p:
+        scored = _detect(p | beam.Create([raw_record(doc) for doc in burst]))[SCORED_TAG]
+        assert_that(
+            scored
+            | beam.Map(
+                lambda r: (r["transaction_id"], r["rule_details"].get("FR-002", {}).get("score"))
+            ),
+            equal_to([(f"b{i}", None) for i in range(5)] + [("b5", 0.2), ("b6", 0.4), ("b7", 0.6)]),
+        )
+
+
+def _segments_stream(segments: list[list[dict[str, Any]]]) -> TestStream:
+    """Each segment's events arrive (in the given order), then the watermark passes them."""
+    stream = TestStream()
+    for segment in segments:
+        stream = stream.add_elements(
+            [
+                beam.window.TimestampedValue(raw_record(doc), _seconds(doc))
+                for doc in segment
+            ]
+        )
+        stream = stream.advance_watermark_to(max(_seconds(doc) for doc in segment) + 1)
+    return stream.advance_watermark_to_infinity()
+
+
+def _scores(scored: Any) -> Any:
+    return scored | "Scores" >> beam.Map(
+        lambda r: (r["transaction_id"], r["fraud_score"], tuple(r["rules_triggered"]))
+    )
+
+
+def _mixed_day(customer: str, day: int) -> list[dict[str, Any]]:
+    base = timedelta(days=day)
+    return [
+        event(f"{customer}-d{day}-a", customer, at=base, amount="40.00"),
+        event(f"{customer}-d{day}-b", customer, at=base + timedelta(hours=2), amount="55.00"),
+        event(
+            f"{customer}-d{day}-c",
+            customer,
+            at=base + timedelta(hours=2, minutes=30),
+            amount="700.00" if day == 7 else "45.00",
+            where=RIO if day == 8 else None,
+        ),
+    ]
+
+
+def test_out_of_order_arrival_gives_the_same_scores_as_in_order() -> None:
+    days = [[*_mixed_day("A", d), *_mixed_day("B", d)] for d in range(10)]
+    in_order = [sorted(day, key=_seconds) for day in days]
+    shuffled = [random.Random(d).sample(day, len(day)) for d, day in enumerate(days)]
+
+    def run(segments: list[list[dict[str, Any]]]) -> list[tuple[str, float, tuple[str, ...]]]:
+        name, collect = new_collector()
+        with _streaming_pipeline() as p:
+            scored = _detect(p | _segments_stream(segments))[SCORED_TAG]
+            _scores(scored) | beam.Map(collect)
+        return sorted(take(name))
+
+    ordered_scores = run(in_order)
+    assert len(ordered_scores) == 60
+    assert run(shuffled) == ordered_scores
+    # and the ordering mattered: the high-value event on day 7 is judged on history
+    assert ("A-d7-c", 0.9, ("FR-001",)) in ordered_scores
+
+
+def test_timer_prunes_the_velocity_window_after_it_ages_out() -> None:
+    burst = [event(f"v{i}", "C5", at=timedelta(minutes=i)) for i in range(5)]
+    # Arrives after the watermark has passed the window: scored late, on current state.
+    late = event("late", "C5", at=timedelta(minutes=5, seconds=30))
+    stream = (
+        TestStream()
+        .add_elements([beam.window.TimestampedValue(raw_record(d), _seconds(d)) for d in burst])
+        .advance_watermark_to(_seconds(burst[-1]) + 3600)
+        .add_elements([beam.window.TimestampedValue(raw_record(late), _seconds(late))])
+        .advance_watermark_to_infinity()
+    )
+    with _streaming_pipeline() as p:
+        scored = _detect(p | stream)[SCORED_TAG]
+        # Unpruned, the late event would count 6 events in its window and fire FR-002.
+        assert_that(
+            scored | beam.Map(lambda r: (r["transaction_id"], "FR-002" in r["rules_triggered"])),
+            equal_to([(f"v{i}", False) for i in range(5)] + [("late", False)]),
+        )
+
+
+def _expiry_run(idle: timedelta) -> list[tuple[str, tuple[str, ...], bool]]:
+    history = habitual_history("C7")
+    comeback = event("comeback", "C7", at=timedelta(days=5) + idle, amount="5000.00")
+    stream = (
+        TestStream()
+        .add_elements([beam.window.TimestampedValue(raw_record(d), _seconds(d)) for d in history])
+        .advance_watermark_to(_seconds(comeback) - 1)
+        .add_elements([beam.window.TimestampedValue(raw_record(comeback), _seconds(comeback))])
+        .advance_watermark_to_infinity()
+    )
+    name, collect = new_collector()
+    with _streaming_pipeline() as p:
+        _verdicts(_detect(p | stream)[SCORED_TAG]) | beam.Map(collect)
+    return list(take(name))
+
+
+def test_idle_customer_state_expires_after_the_inactivity_period() -> None:
+    assert ("comeback", (), False) in _expiry_run(timedelta(days=RULES.inactivity_days + 1))
+
+
+def test_customer_state_survives_shorter_inactivity() -> None:
+    assert ("comeback", ("FR-001",), True) in _expiry_run(timedelta(days=RULES.inactivity_days - 1))
+
+
+@pytest.mark.parametrize("arrival", ["in_order", "reversed"])
+def test_blacklist_side_input_reaches_buffered_events(arrival: str) -> None:
+    docs = [event(f"x{i}", "BAD", at=timedelta(hours=i)) for i in range(3)]
+    if arrival == "reversed":
+        docs.reverse()
+    with _batch_pipeline() as p:
+        scored = _detect(
+            p | beam.Create([raw_record(d) for d in docs]),
+            Blacklist(customers=frozenset({"BAD"})),
+        )[SCORED_TAG]
+        assert_that(_verdicts(scored), equal_to([(f"x{i}", ("FR-005",), True) for i in range(3)]))
+
+
+def test_event_timestamps_come_from_event_time() -> None:
+    doc = event("t1", at=T0)
+    with _batch_pipeline() as p:
+        parsed = p | beam.Create([raw_record(doc)]) | ParseEvents(ZONE, 1 << 20, "test")
+        stamps = parsed[EVENTS_TAG] | beam.Map(
+            lambda e, ts=beam.DoFn.TimestampParam: (e.transaction_id, ts)
+        )
+        assert_that(stamps, equal_to([("t1", Timestamp(seconds=T0.timestamp()))]))

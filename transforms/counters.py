@@ -1,0 +1,11 @@
+"""Names of the Beam metrics the pipeline reports; the summary and tests read them back."""
+
+NAMESPACE = "streamflow"
+READ = "read"
+PARSED = "parsed"
+SCORED = "scored"
+ALERTS = "alerts"
+LATE_EVENTS = "late_events"
+FUTURE_SCHEMA = "future_schema_events"
+BLANK_LINES = "blank_lines_skipped"
+DLQ_PREFIX = "dlq_"

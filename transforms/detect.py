@@ -1,0 +1,251 @@
+"""DetectFraud: per-customer state, event-time ordering and the rules, in one stateful DoFn.
+
+Beam does not order the elements of a key, yet the rules depend on order (a customer's history
+*before* each event). So events wait in a buffer until the watermark passes them, and are then
+scored in event-time order: a backfill and a streaming run of the same data, in any arrival
+order, give the same scores. An event that arrives after its customer's history has moved past
+it (a late event) is scored at once against the current history and counted.
+
+State per customer: one ``ReadModifyWriteState`` cell holding the packed profile and the
+ordering bookkeeping (one cell: the SDK harness pays per state cell touched), and a
+``BagState`` buffer (``OrderedListState`` does not run on portable Flink). Timers:
+
+* ``flush`` (event time): scores buffered events the watermark has passed; when the buffer is
+  empty it is re-armed to prune the velocity window once its events have aged out;
+* ``expiry`` (event time): clears the customer after ``inactivity_days`` without events, since
+  Beam state has no TTL.
+
+Timer times are always computed from state, never from the current element: setting a timer
+again replaces the pending one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import (
+    BagStateSpec,
+    ReadModifyWriteStateSpec,
+    TimerSpec,
+    on_timer,
+)
+from apache_beam.utils.timestamp import Timestamp
+
+from transforms import state_cache_sizing
+from transforms.coders import BufferedEvent, BufferedEventCoder, DetectorCell, DetectorCellCoder
+from transforms.domain.blacklist import Blacklist
+from transforms.domain.config import RulesConfig
+from transforms.domain.detector import FraudDetector
+from transforms.domain.dlq import build_dlq_record
+from transforms.domain.event_time import business_timezone
+from transforms.domain.events import ErrorType, Transaction, encode_transaction
+from transforms.domain.outputs import scored_transaction
+from transforms.counters import ALERTS, DLQ_PREFIX, LATE_EVENTS, NAMESPACE, SCORED
+
+DLQ_TAG = "dlq"
+SCORED_TAG = "scored"
+_LOG = logging.getLogger(__name__)
+
+
+def _timestamp(epoch_millis: int) -> Timestamp:
+    return Timestamp(micros=epoch_millis * 1000)
+
+
+def _millis(timestamp: Timestamp) -> int:
+    return int(timestamp.micros // 1000)
+
+
+def _event_order(buffered: BufferedEvent) -> tuple[int, str]:
+    # Ties in event time are broken by id, so every runner replays the same order.
+    event = buffered[0]
+    return event.event_time_ms, event.transaction_id
+
+
+class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
+    PROFILE = ReadModifyWriteStateSpec("profile", DetectorCellCoder())
+    BUFFER = BagStateSpec("buffer", BufferedEventCoder())
+    FLUSH = TimerSpec("flush", TimeDomain.WATERMARK)
+    EXPIRY = TimerSpec("expiry", TimeDomain.WATERMARK)
+
+    def __init__(
+        self,
+        rules: RulesConfig,
+        timezone_name: str,
+        pipeline_version: str,
+        cheap_state_cache_sizing: bool = True,
+    ) -> None:
+        self._rules = rules
+        self._timezone_name = timezone_name
+        self._pipeline_version = pipeline_version
+        self._cheap_sizing = cheap_state_cache_sizing
+        self._scored = Metrics.counter(NAMESPACE, SCORED)
+        self._alerts = Metrics.counter(NAMESPACE, ALERTS)
+        self._late = Metrics.counter(NAMESPACE, LATE_EVENTS)
+        self._expired = Metrics.counter(NAMESPACE, "customers_expired")
+        self._failed = Metrics.counter(NAMESPACE, DLQ_PREFIX + ErrorType.PROCESSING_ERROR.value)
+
+    def setup(self) -> None:
+        if self._cheap_sizing:
+            state_cache_sizing.install()
+        self._detector = FraudDetector(self._rules, business_timezone(self._timezone_name))
+
+    def process(
+        self,
+        element: tuple[str, Transaction],
+        blacklist: Blacklist,
+        cell_state: Any = beam.DoFn.StateParam(PROFILE),
+        buffer: Any = beam.DoFn.StateParam(BUFFER),
+        flush: Any = beam.DoFn.TimerParam(FLUSH),
+        expiry: Any = beam.DoFn.TimerParam(EXPIRY),
+    ) -> Iterator[Any]:
+        _, event = element
+        hit = blacklist.check(event.customer_id, event.store_id)
+        cell: DetectorCell = cell_state.read() or DetectorCell()
+        evaluated = cell.evaluated_through_ms
+        if evaluated is not None and event.event_time_ms <= evaluated:
+            self._late.inc()
+            yield from self._score_in_order(cell, [(event, hit)])
+            self._arm_expiry(cell, expiry)
+            cell_state.write(cell)
+            return
+        buffer.add((event, hit))
+        cell.buffered += 1
+        if cell.flush_at_ms is None:
+            # Events at or before this time are scored when it fires; later ones wait for the
+            # next flush, armed then from what is left in the buffer.
+            cell.flush_at_ms = event.event_time_ms
+            flush.set(_timestamp(event.event_time_ms))
+        cell_state.write(cell)
+
+    @on_timer(FLUSH)
+    def flush_buffer(
+        self,
+        fired_at: Any = beam.DoFn.TimestampParam,
+        cell_state: Any = beam.DoFn.StateParam(PROFILE),
+        buffer: Any = beam.DoFn.StateParam(BUFFER),
+        flush: Any = beam.DoFn.TimerParam(FLUSH),
+        expiry: Any = beam.DoFn.TimerParam(EXPIRY),
+    ) -> Iterator[Any]:
+        cell: DetectorCell | None = cell_state.read()
+        if cell is None:
+            return
+        watermark_ms = _millis(fired_at)
+        waiting: list[BufferedEvent] = []
+        if cell.buffered:
+            due: list[BufferedEvent] = []
+            for item in buffer.read():
+                (due if item[0].event_time_ms <= watermark_ms else waiting).append(item)
+            due.sort(key=_event_order)
+            yield from self._score_in_order(cell, due)
+            buffer.clear()
+            for item in waiting:
+                buffer.add(item)
+            cell.buffered = len(waiting)
+        cell.evaluated_through_ms = max(cell.evaluated_through_ms or watermark_ms, watermark_ms)
+        cell.profile.prune_velocity_window(watermark_ms, self._rules.velocity.window_ms)
+        if waiting:
+            cell.flush_at_ms = max(item[0].event_time_ms for item in waiting)
+            flush.set(_timestamp(cell.flush_at_ms))
+        else:
+            cell.flush_at_ms = None
+            if cell.profile.recent_event_times:
+                # Wake up once the newest window entry has aged out, to drop the window.
+                newest = cell.profile.recent_event_times[-1]
+                flush.set(_timestamp(newest + self._rules.velocity.window_ms))
+        self._arm_expiry(cell, expiry)
+        cell_state.write(cell)
+
+    @on_timer(EXPIRY)
+    def expire_idle_customer(
+        self,
+        fired_at: Any = beam.DoFn.TimestampParam,
+        cell_state: Any = beam.DoFn.StateParam(PROFILE),
+        buffer: Any = beam.DoFn.StateParam(BUFFER),
+        flush: Any = beam.DoFn.TimerParam(FLUSH),
+        expiry: Any = beam.DoFn.TimerParam(EXPIRY),
+    ) -> None:
+        cell: DetectorCell | None = cell_state.read()
+        if cell is None:
+            return
+        last = cell.profile.last_event_time_ms
+        if cell.buffered or (last is not None and last + self._rules.inactivity_ms > _millis(fired_at)):
+            self._arm_expiry(cell, expiry)
+            return
+        cell_state.clear()
+        buffer.clear()
+        flush.clear()
+        self._expired.inc()
+
+    def _arm_expiry(self, cell: DetectorCell, expiry: Any) -> None:
+        last = cell.profile.last_event_time_ms
+        if last is not None:
+            expiry.set(_timestamp(last + self._rules.inactivity_ms))
+
+    def _score_in_order(self, cell: DetectorCell, events: Iterable[BufferedEvent]) -> Iterator[Any]:
+        rules = self._rules
+        for event, hit in events:
+            try:
+                assessment = self._detector.assess(cell.profile, event, hit)
+                record = scored_transaction(
+                    event,
+                    assessment,
+                    alert_threshold=rules.alert_threshold,
+                    rules_version=rules.rules_version,
+                )
+            except Exception as error:  # a bug must cost one event, never the customer's stream
+                _LOG.exception("scoring failed for %s", event.transaction_id)
+                self._failed.inc()
+                yield beam.pvalue.TaggedOutput(DLQ_TAG, self._processing_error(event, error))
+                continue
+            self._scored.inc()
+            if record["is_alert"]:
+                self._alerts.inc()
+            yield record
+
+    def _processing_error(self, event: Transaction, error: Exception) -> dict[str, Any]:
+        return build_dlq_record(
+            error_type=ErrorType.PROCESSING_ERROR,
+            error_message=f"{type(error).__name__}: {error}",
+            stage="detect",
+            source=f"transaction:{event.transaction_id}",
+            raw_payload=encode_transaction(event)[1:],
+            received_at=datetime.now(UTC).isoformat(),
+            pipeline_version=self._pipeline_version,
+            schema_version=event.schema_version,
+        )
+
+
+class DetectFraud(beam.PTransform):  # type: ignore[misc]
+    """Valid events in; scored transactions out (``scored``) plus a ``dlq`` output."""
+
+    def __init__(
+        self,
+        rules: RulesConfig,
+        timezone_name: str,
+        blacklist: Any,
+        pipeline_version: str,
+        cheap_state_cache_sizing: bool = True,
+    ) -> None:
+        super().__init__()
+        self._fn = DetectFraudFn(rules, timezone_name, pipeline_version, cheap_state_cache_sizing)
+        self._blacklist = blacklist
+
+    def expand(self, events: Any) -> Any:
+        return (
+            events
+            # A typed str key gives the deterministic key coder that keyed state requires.
+            | "KeyByCustomer"
+            >> beam.Map(lambda event: (event.customer_id, event)).with_output_types(
+                tuple[str, Transaction]
+            )
+            | "ScoreInEventTimeOrder"
+            >> beam.ParDo(self._fn, self._blacklist).with_outputs(
+                DLQ_TAG, main=SCORED_TAG
+            )
+        )

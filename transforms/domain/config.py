@@ -1,0 +1,198 @@
+"""Rule configuration as data: a YAML file over packaged defaults, versioned by content.
+
+Thresholds are business decisions that change more often than code, so they live in YAML.
+``rules_version`` hashes the *effective* configuration (defaults merged with overrides,
+canonical JSON), so two files that mean the same thing share a version and any change of
+meaning gets a new one. Unknown keys are rejected: a typo must not silently disable a rule.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, fields
+from importlib import resources
+from typing import Any
+
+import yaml
+
+RULE_IDS = ("FR-001", "FR-002", "FR-003", "FR-004", "FR-005")
+ML_RULE_ID = "FR-006"
+
+
+@dataclass(frozen=True, slots=True)
+class HighValueConfig:
+    enabled: bool
+    weight: float
+    multiplier: float
+    min_transactions: int
+
+
+@dataclass(frozen=True, slots=True)
+class VelocityConfig:
+    enabled: bool
+    weight: float
+    window_minutes: float
+    max_count: int
+
+    @property
+    def window_ms(self) -> int:
+        return int(self.window_minutes * 60_000)
+
+    @property
+    def retained_events(self) -> int:
+        """Window entries worth keeping: the score saturates at twice ``max_count``."""
+        return 2 * self.max_count
+
+
+@dataclass(frozen=True, slots=True)
+class ImpossibleTravelConfig:
+    enabled: bool
+    weight: float
+    max_speed_kmh: float
+    min_distance_km: float
+
+
+@dataclass(frozen=True, slots=True)
+class UnusualHourConfig:
+    enabled: bool
+    weight: float
+    std_dev_threshold: float
+    min_history: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlacklistConfig:
+    enabled: bool
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class RulesConfig:
+    alert_threshold: float
+    inactivity_days: float
+    ml_alpha: float
+    ml_threshold: float
+    high_value: HighValueConfig
+    velocity: VelocityConfig
+    impossible_travel: ImpossibleTravelConfig
+    unusual_hour: UnusualHourConfig
+    blacklist: BlacklistConfig
+    rules_version: str
+
+    @property
+    def inactivity_ms(self) -> int:
+        return int(self.inactivity_days * 86_400_000)
+
+    def weight(self, rule_id: str) -> float:
+        return {
+            "FR-001": self.high_value.weight,
+            "FR-002": self.velocity.weight,
+            "FR-003": self.impossible_travel.weight,
+            "FR-004": self.unusual_hour.weight,
+            "FR-005": self.blacklist.weight,
+        }[rule_id]
+
+
+def default_rules_text() -> str:
+    return resources.files("transforms.domain").joinpath("default_rules.yaml").read_text("utf-8")
+
+
+def load_rules(path: str | None = None) -> RulesConfig:
+    """The packaged defaults, overridden by the YAML file at ``path`` if given."""
+    if path is None:
+        return rules_from_text(None)
+    with open(path, encoding="utf-8") as handle:
+        return rules_from_text(handle.read())
+
+
+def rules_from_text(override_yaml: str | None) -> RulesConfig:
+    effective = yaml.safe_load(default_rules_text())
+    if override_yaml:
+        override = yaml.safe_load(override_yaml) or {}
+        if not isinstance(override, dict):
+            raise ValueError("rules file must be a YAML mapping")
+        _merge(effective, override, path="")
+    return _build(effective)
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any], path: str) -> None:
+    for key, value in override.items():
+        where = f"{path}{key}"
+        if key not in base:
+            raise ValueError(f"unknown rules setting: {where}")
+        if isinstance(base[key], dict):
+            if not isinstance(value, dict):
+                raise ValueError(f"rules setting {where} must be a mapping")
+            _merge(base[key], value, path=f"{where}.")
+        else:
+            base[key] = value
+
+
+_SECTIONS: dict[str, Any] = {
+    "FR-001": HighValueConfig,
+    "FR-002": VelocityConfig,
+    "FR-003": ImpossibleTravelConfig,
+    "FR-004": UnusualHourConfig,
+    "FR-005": BlacklistConfig,
+}
+
+
+def _typed(where: str, value: Any, kind: str) -> Any:
+    """``value`` as the declared type, an integer accepted (and stored) as a float.
+
+    A quoted ``"false"`` must not leave a rule enabled, nor a quoted number fail at the first
+    event; and ``weight: 1`` means ``weight: 1.0``, so both must hash to one rules_version.
+    """
+    if kind == "bool" and isinstance(value, bool):
+        return value
+    if kind != "bool" and isinstance(value, int) and not isinstance(value, bool):
+        return value if kind == "int" else float(value)
+    if kind == "float" and isinstance(value, float):
+        return value
+    raise ValueError(f"rules setting {where} must be {kind}: {value!r}")
+
+
+def _build(settings: dict[str, Any]) -> RulesConfig:
+    for key in ("alert_threshold", "inactivity_days"):
+        settings[key] = _typed(key, settings[key], "float")
+    for key in ("alpha", "threshold"):
+        settings["ml"][key] = _typed(f"ml.{key}", settings["ml"][key], "float")
+    for rule_id, section in _SECTIONS.items():
+        values = settings["rules"][rule_id]
+        for spec in fields(section):
+            where = f"rules.{rule_id}.{spec.name}"
+            values[spec.name] = _typed(where, values[spec.name], str(spec.type))
+    canonical = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+    version = "rules-" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+    rules = settings["rules"]
+    config = RulesConfig(
+        alert_threshold=float(settings["alert_threshold"]),
+        inactivity_days=float(settings["inactivity_days"]),
+        ml_alpha=float(settings["ml"]["alpha"]),
+        ml_threshold=float(settings["ml"]["threshold"]),
+        high_value=HighValueConfig(**rules["FR-001"]),
+        velocity=VelocityConfig(**rules["FR-002"]),
+        impossible_travel=ImpossibleTravelConfig(**rules["FR-003"]),
+        unusual_hour=UnusualHourConfig(**rules["FR-004"]),
+        blacklist=BlacklistConfig(**rules["FR-005"]),
+        rules_version=version,
+    )
+    _validate(config)
+    return config
+
+
+def _validate(config: RulesConfig) -> None:
+    for rule_id in RULE_IDS:
+        if not 0.0 <= config.weight(rule_id) <= 1.0:
+            raise ValueError(f"{rule_id}.weight must be in [0, 1]")
+    if not 0.0 < config.alert_threshold <= 1.0:
+        raise ValueError("alert_threshold must be in (0, 1]")
+    if not 0.0 <= config.ml_alpha <= 1.0:
+        raise ValueError("ml.alpha must be in [0, 1]")
+    if config.velocity.max_count < 1 or config.velocity.window_minutes <= 0:
+        raise ValueError("FR-002 needs max_count >= 1 and window_minutes > 0")
+    if config.high_value.multiplier <= 0 or config.impossible_travel.max_speed_kmh <= 0:
+        raise ValueError("FR-001.multiplier and FR-003.max_speed_kmh must be > 0")
+    if config.unusual_hour.std_dev_threshold <= 0 or config.inactivity_days <= 0:
+        raise ValueError("FR-004.std_dev_threshold and inactivity_days must be > 0")

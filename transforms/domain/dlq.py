@@ -1,0 +1,48 @@
+"""The one place that builds a dead-letter record (SPEC §4).
+
+A DLQ record keeps everything needed to understand and replay a rejected input: the stable
+error type, a message, where in the pipeline it failed, where the input came from, and the
+original payload (truncated at 64 KiB, with its real size). ``dlq_id`` is derived from the
+source and payload, so replaying the same input yields the same id and sinks stay idempotent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from transforms.domain.events import ErrorType
+
+MAX_RAW_PAYLOAD_BYTES = 64 * 1024
+
+
+def build_dlq_record(
+    *,
+    error_type: ErrorType,
+    error_message: str,
+    stage: str,
+    source: str,
+    raw_payload: bytes,
+    received_at: str,
+    pipeline_version: str,
+    schema_version: int | None = None,
+) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    digest.update(source.encode("utf-8", "surrogateescape"))
+    digest.update(b"\x00")
+    digest.update(raw_payload)
+    kept = raw_payload[:MAX_RAW_PAYLOAD_BYTES]
+    return {
+        "dlq_id": digest.hexdigest()[:32],
+        "error_type": error_type.value,
+        "error_message": error_message,
+        "stage": stage,
+        "source": source,
+        # backslashreplace keeps undecodable bytes visible and recoverable in a text column
+        "raw_payload": kept.decode("utf-8", "backslashreplace"),
+        "truncated": len(raw_payload) > MAX_RAW_PAYLOAD_BYTES,
+        "raw_size_bytes": len(raw_payload),
+        "schema_version": schema_version,
+        "received_at": received_at,
+        "pipeline_version": pipeline_version,
+    }

@@ -1,0 +1,125 @@
+"""Summarize: the run's counts and, with labels, its detection quality, as one document.
+
+The summary is computed from the outputs themselves (not from metrics, which some runners do
+not report), with a mergeable combiner so it scales with the workers. Labels are joined by
+transaction id from a side input.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import apache_beam as beam
+
+from transforms.domain.quality import QualityTally
+from transforms.sinks import write_json_file
+
+# (kind, error_type or None, fraud_score, is_alert, label or None)
+Fact = tuple[str, str | None, float, bool, dict[str, Any] | None]
+
+
+@dataclass(slots=True)
+class SummaryTally:
+    scored: int = 0
+    alerts: int = 0
+    dlq_by_type: Counter[str] = field(default_factory=Counter)
+    quality: QualityTally = field(default_factory=QualityTally)
+
+
+class SummarizeFn(beam.CombineFn):  # type: ignore[misc]
+    def __init__(self, with_labels: bool) -> None:
+        self._with_labels = with_labels
+
+    def create_accumulator(self) -> SummaryTally:
+        return SummaryTally()
+
+    def add_input(self, tally: SummaryTally, fact: Fact) -> SummaryTally:
+        kind, error_type, score, is_alert, label = fact
+        if kind == "dlq":
+            tally.dlq_by_type[str(error_type)] += 1
+            return tally
+        tally.scored += 1
+        tally.alerts += int(is_alert)
+        if self._with_labels:
+            tally.quality.add(score, is_alert, label)
+        return tally
+
+    def merge_accumulators(self, tallies: Iterable[SummaryTally]) -> SummaryTally:
+        merged = SummaryTally()
+        for tally in tallies:
+            merged.scored += tally.scored
+            merged.alerts += tally.alerts
+            merged.dlq_by_type.update(tally.dlq_by_type)
+            merged.quality.merge(tally.quality)
+        return merged
+
+    def extract_output(self, tally: SummaryTally) -> dict[str, Any]:
+        dlq = sum(tally.dlq_by_type.values())
+        return {
+            "read": tally.scored + dlq,
+            "scored": tally.scored,
+            "alerts": tally.alerts,
+            "dlq": dlq,
+            "dlq_by_error_type": dict(sorted(tally.dlq_by_type.items())),
+            "quality": tally.quality.report() if self._with_labels else None,
+        }
+
+
+def parse_label_line(line: str) -> tuple[str, dict[str, Any]]:
+    label = json.loads(line)
+    return str(label["transaction_id"]), label
+
+
+def _scored_fact(record: dict[str, Any], labels: dict[str, Any] | None) -> Fact:
+    label = labels.get(record["transaction_id"]) if labels is not None else None
+    return ("scored", None, record["fraud_score"], record["is_alert"], label)
+
+
+def _dlq_fact(record: dict[str, Any]) -> Fact:
+    return ("dlq", record["error_type"], 0.0, False, None)
+
+
+class Summarize(beam.PTransform):  # type: ignore[misc]
+    """``{"scored": ..., "dlq": ...}`` in; one summary dict out, also written to a file."""
+
+    def __init__(
+        self,
+        summary_path: str,
+        extra: dict[str, Any],
+        labels_file: str | None = None,
+    ) -> None:
+        super().__init__()
+        self._summary_path = summary_path
+        self._extra = extra
+        self._labels_file = labels_file
+
+    def expand(self, outputs: dict[str, Any]) -> Any:
+        scored, dlq = outputs["scored"], outputs["dlq"]
+        pipeline = scored.pipeline
+        if self._labels_file:
+            labels = beam.pvalue.AsDict(
+                pipeline
+                | "ReadLabels" >> beam.io.ReadFromText(self._labels_file)
+                | "ParseLabels" >> beam.Map(parse_label_line)
+            )
+            scored_facts = scored | "ScoredFacts" >> beam.Map(_scored_fact, labels)
+        else:
+            scored_facts = scored | "ScoredFacts" >> beam.Map(_scored_fact, None)
+        dlq_facts = dlq | "DlqFacts" >> beam.Map(_dlq_fact)
+        extra, path = self._extra, self._summary_path
+        return (
+            (scored_facts, dlq_facts)
+            | "AllFacts" >> beam.Flatten()
+            | "Tally" >> beam.CombineGlobally(SummarizeFn(self._labels_file is not None))
+            | "AddRunInfo" >> beam.Map(lambda summary: {**summary, **extra})
+            | "WriteSummary" >> beam.Map(_write_and_pass, path)
+        )
+
+
+def _write_and_pass(summary: dict[str, Any], path: str) -> dict[str, Any]:
+    write_json_file(summary, path)
+    return summary
