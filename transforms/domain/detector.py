@@ -44,7 +44,15 @@ class FraudDetector:
     def assess(
         self, profile: CustomerProfile, event: Transaction, blacklist_hit: BlacklistHit = NO_HIT
     ) -> RuleAssessment:
-        """Evaluate the rules against the profile before the event, then update the profile."""
+        """Evaluate the rules against the profile before the event, then update the profile.
+
+        History older than the inactivity period is forgotten first. The pipeline's expiry
+        timer also deletes it, but only once the watermark passes: deciding here makes a
+        backfill (which scores a customer's whole history in one go) and a streaming run agree.
+        """
+        last = profile.last_event_time_ms
+        if last is not None and event.event_time_ms - last > self.rules.inactivity_ms:
+            profile.forget()
         hour = local_hour_of_day(event.event_time_ms, self.zone)
         assessment = self.evaluate(profile, event, hour, blacklist_hit)
         self.update(profile, event, hour)

@@ -15,6 +15,9 @@ MILLIS_PER_MINUTE = 60_000
 MILLIS_PER_HOUR = 3_600_000
 MILLIS_PER_DAY = 86_400_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Event times accepted as business events; beyond these the calendar arithmetic can overflow.
+EARLIEST_EVENT_MS = -2_208_988_800_000  # 1900-01-01T00:00:00Z
+LATEST_EVENT_MS = 7_258_118_399_999  # 2199-12-31T23:59:59.999Z
 
 
 @lru_cache(maxsize=16)

@@ -13,15 +13,23 @@ from __future__ import annotations
 import json
 import math
 import re
+import struct
 from dataclasses import dataclass
 from datetime import tzinfo
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-from transforms.domain.event_time import format_utc, local_hour_of_day, parse_timestamp
+from transforms.domain.event_time import (
+    EARLIEST_EVENT_MS,
+    LATEST_EVENT_MS,
+    format_utc,
+    parse_timestamp,
+)
 
 CURRENT_SCHEMA_VERSION = 2
+# Future versions are parsed for the known fields; absurd ones are a producer bug, not a release.
+MAX_SCHEMA_VERSION = 999
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 DEFAULT_CURRENCY = "BRL"
 
@@ -42,7 +50,9 @@ class ErrorType(StrEnum):
     PROCESSING_ERROR = "PROCESSING_ERROR"
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass costs six times more to construct, and the pipeline builds each
+# transaction up to three times (parse, shuffle, state buffer). Treat instances as immutable.
+@dataclass(slots=True)
 class Transaction:
     """A validated card transaction. ``event_time_ms`` is UTC epoch milliseconds."""
 
@@ -129,13 +139,17 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# One decoder for all events: json.loads with options builds a new decoder per call.
+_JSON = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+
+
 def _decode_json(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise _Invalid(ErrorType.INVALID_JSON, f"payload is not UTF-8: {error.reason}") from None
     try:
-        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+        return _JSON.decode(text)
     except (ValueError, RecursionError) as error:
         raise _Invalid(ErrorType.INVALID_JSON, f"not JSON: {error}") from None
 
@@ -146,7 +160,7 @@ def _schema_version(document: dict[str, Any]) -> int:
         return 1
     if isinstance(version, bool) or not isinstance(version, int):
         raise _Invalid(ErrorType.INVALID_FIELD, f"schema_version: expected an integer: {version!r}")
-    if version < 1:
+    if not 1 <= version <= MAX_SCHEMA_VERSION:
         raise _Invalid(ErrorType.UNSUPPORTED_SCHEMA, f"schema_version {version} is not supported")
     return version
 
@@ -249,54 +263,76 @@ def _event_time(document: dict[str, Any], version: int, naive_zone: tzinfo) -> i
     zone_for_naive = naive_zone if version == 1 else None
     try:
         millis = parse_timestamp(value, zone_for_naive)
-        # Outputs print the UTC time and FR-004 reads the local hour: both must exist (a time
-        # near year 1 or 9999 can fall outside the calendar once moved to UTC or the zone).
-        format_utc(millis)
-        local_hour_of_day(millis, naive_zone)
-    except (ValueError, OverflowError, OSError) as error:
+    except (ValueError, OverflowError) as error:
         raise _Invalid(ErrorType.INVALID_FIELD, f"timestamp: {error}: {value!r}") from None
+    # Outputs print the UTC time and FR-004 reads the local hour: a time near year 1 or 9999
+    # can fall off the calendar once moved to UTC or the zone, so keep to a sane business range.
+    if not EARLIEST_EVENT_MS <= millis <= LATEST_EVENT_MS:
+        raise _Invalid(ErrorType.INVALID_FIELD, f"timestamp: outside 1900..2199: {value!r}")
     return millis
 
 
-# Versioned positional encoding for Beam state and shuffles: compact, deterministic, and
-# independent of pickle, so state written by one release is read correctly by the next.
+# Versioned binary encoding for Beam state and shuffles: compact, deterministic, independent
+# of pickle (state written by one release is read correctly by the next), and about four times
+# cheaper than JSON, which matters because each event is encoded twice (shuffle and buffer).
+# Layout v1: version, event time, schema version, flags, [latitude, longitude], then
+# length-prefixed UTF-8 strings: ids, amount, currency, [product], [payment method].
 _TRANSACTION_CODEC_VERSION = 1
+_FIXED = struct.Struct("<BqHB")
+_COORDINATES = struct.Struct("<dd")
+_LENGTH = struct.Struct("<H")
+_HAS_LOCATION, _HAS_PRODUCT, _HAS_PAYMENT = 1, 2, 4
 
 
 def encode_transaction(event: Transaction) -> bytes:
-    fields = [
-        event.transaction_id,
-        event.customer_id,
-        event.store_id,
-        str(event.amount),
-        event.event_time_ms,
-        event.currency,
-        event.product_id,
-        event.payment_method,
-        event.latitude,
-        event.longitude,
-        event.schema_version,
-    ]
-    body = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
-    return bytes((_TRANSACTION_CODEC_VERSION,)) + body.encode("utf-8")
+    flags = (
+        (_HAS_LOCATION if event.latitude is not None and event.longitude is not None else 0)
+        | (_HAS_PRODUCT if event.product_id is not None else 0)
+        | (_HAS_PAYMENT if event.payment_method is not None else 0)
+    )
+    parts = [_FIXED.pack(_TRANSACTION_CODEC_VERSION, event.event_time_ms, event.schema_version, flags)]
+    if flags & _HAS_LOCATION:
+        parts.append(_COORDINATES.pack(event.latitude, event.longitude))
+    texts = [event.transaction_id, event.customer_id, event.store_id, str(event.amount), event.currency]
+    if event.product_id is not None:
+        texts.append(event.product_id)
+    if event.payment_method is not None:
+        texts.append(event.payment_method)
+    for text in texts:
+        data = text.encode("utf-8", "surrogatepass")
+        parts.append(_LENGTH.pack(len(data)))
+        parts.append(data)
+    return b"".join(parts)
 
 
 def decode_transaction(data: bytes) -> Transaction:
     if not data or data[0] != _TRANSACTION_CODEC_VERSION:
         raise ValueError(f"unknown transaction encoding version {data[:1]!r}")
-    (tid, cid, sid, amount, millis, currency, product, payment, lat, lon, version) = json.loads(
-        data[1:]
-    )
+    _, millis, version, flags = _FIXED.unpack_from(data)
+    offset = _FIXED.size
+    latitude = longitude = None
+    if flags & _HAS_LOCATION:
+        latitude, longitude = _COORDINATES.unpack_from(data, offset)
+        offset += _COORDINATES.size
+    count = 5 + bool(flags & _HAS_PRODUCT) + bool(flags & _HAS_PAYMENT)
+    texts = []
+    for _ in range(count):
+        (length,) = _LENGTH.unpack_from(data, offset)
+        offset += _LENGTH.size
+        texts.append(data[offset : offset + length].decode("utf-8", "surrogatepass"))
+        offset += length
+    product = texts[5] if flags & _HAS_PRODUCT else None
+    payment = texts[-1] if flags & _HAS_PAYMENT else None
     return Transaction(
-        transaction_id=tid,
-        customer_id=cid,
-        store_id=sid,
-        amount=Decimal(amount),
+        transaction_id=texts[0],
+        customer_id=texts[1],
+        store_id=texts[2],
+        amount=Decimal(texts[3]),
         event_time_ms=millis,
-        currency=currency,
+        currency=texts[4],
         product_id=product,
         payment_method=payment,
-        latitude=lat,
-        longitude=lon,
+        latitude=latitude,
+        longitude=longitude,
         schema_version=version,
     )

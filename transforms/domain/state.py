@@ -98,6 +98,14 @@ class CustomerProfile:
     def is_empty(self) -> bool:
         return self.amounts.count == 0 and self.last_event_time_ms is None
 
+    def forget(self) -> None:
+        """Drop all history, as after a long inactivity."""
+        self.amounts = AmountStats()
+        self.hours = HourStats()
+        self.last_location = None
+        self.recent_event_times = []
+        self.last_event_time_ms = None
+
     def prune_velocity_window(self, now_ms: int, window_ms: int) -> None:
         """Forget event times that can no longer fall inside a window ending at ``now_ms``."""
         horizon = now_ms - window_ms
