@@ -11,7 +11,9 @@ setup(
     version="0.1.0",
     description="Real-time fraud detection and retail analytics on Apache Beam",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(include=["pipelines", "pipelines.*", "transforms", "transforms.*", "ml", "ml.*"]),
+    packages=find_packages(
+        include=["pipelines", "pipelines.*", "transforms", "transforms.*", "ml", "ml.*"]
+    ),
     package_data={"transforms.domain": ["default_rules.yaml"]},
     install_requires=[
         "apache-beam[gcp]==2.77.0",

@@ -146,7 +146,9 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "beam_fnapi_runner": beam,
         "pure_python_domain_loop": domain,
-        "beam_vs_domain_slowdown": round(domain["events_per_second"] / beam["events_per_second"], 2),
+        "beam_vs_domain_slowdown": round(
+            domain["events_per_second"] / beam["events_per_second"], 2
+        ),
     }
     print(json.dumps(report, indent=2))
 

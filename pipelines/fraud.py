@@ -50,7 +50,9 @@ def build_pipeline(
     parsed = raw | "ParseEvents" >> ParseEvents(
         options.business_timezone, options.max_payload_bytes, PIPELINE_VERSION
     )
-    blacklist = beam.pvalue.AsSingleton(pipeline | "ReadBlacklist" >> ReadBlacklist(options.blacklist))
+    blacklist = beam.pvalue.AsSingleton(
+        pipeline | "ReadBlacklist" >> ReadBlacklist(options.blacklist)
+    )
     detected = parsed[EVENTS_TAG] | "DetectFraud" >> DetectFraud(
         rules,
         options.business_timezone,
@@ -60,8 +62,10 @@ def build_pipeline(
     )
     scored = detected[SCORED_TAG]
     dlq = (parsed[DLQ_TAG], detected[DLQ_TAG]) | "AllDeadLetters" >> beam.Flatten()
-    alerts = scored | "OnlyAlerts" >> beam.Filter(lambda record: record["is_alert"]) | (
-        "BuildAlerts" >> beam.Map(_alert)
+    alerts = (
+        scored
+        | "OnlyAlerts" >> beam.Filter(lambda record: record["is_alert"])
+        | ("BuildAlerts" >> beam.Map(_alert))
     )
     outputs = {"scored": scored, "alerts": alerts, "dlq": dlq}
     for name in OUTPUT_NAMES:

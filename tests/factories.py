@@ -50,7 +50,9 @@ def raw_record(document: dict[str, Any] | bytes, line: int = 1) -> tuple[str, by
     return f"test:{line}", body
 
 
-def habitual_history(customer_id: str, days: int = 6, amount: str = "50.00") -> list[dict[str, Any]]:
+def habitual_history(
+    customer_id: str, days: int = 6, amount: str = "50.00"
+) -> list[dict[str, Any]]:
     """One ordinary purchase a day at noon, same place: enough history for every rule."""
     return [
         event(f"{customer_id}-h{day}", customer_id, at=timedelta(days=day), amount=amount)

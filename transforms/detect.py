@@ -39,6 +39,7 @@ from apache_beam.utils.timestamp import Timestamp
 
 from transforms import state_cache_sizing
 from transforms.coders import BufferedEvent, BufferedEventCoder, DetectorCell, DetectorCellCoder
+from transforms.counters import ALERTS, DLQ_PREFIX, LATE_EVENTS, NAMESPACE, SCORED
 from transforms.domain.blacklist import Blacklist
 from transforms.domain.config import RulesConfig
 from transforms.domain.detector import FraudDetector
@@ -46,7 +47,6 @@ from transforms.domain.dlq import build_dlq_record
 from transforms.domain.event_time import business_timezone
 from transforms.domain.events import ErrorType, Transaction, encode_transaction
 from transforms.domain.outputs import scored_transaction
-from transforms.counters import ALERTS, DLQ_PREFIX, LATE_EVENTS, NAMESPACE, SCORED
 
 DLQ_TAG = "dlq"
 SCORED_TAG = "scored"
@@ -123,7 +123,7 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
             flush.set(_timestamp(event.event_time_ms))
         cell_state.write(cell)
 
-    @on_timer(FLUSH)
+    @on_timer(FLUSH)  # type: ignore[untyped-decorator]
     def flush_buffer(
         self,
         fired_at: Any = beam.DoFn.TimestampParam,
@@ -161,7 +161,7 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
         self._arm_expiry(cell, expiry)
         cell_state.write(cell)
 
-    @on_timer(EXPIRY)
+    @on_timer(EXPIRY)  # type: ignore[untyped-decorator]
     def expire_idle_customer(
         self,
         fired_at: Any = beam.DoFn.TimestampParam,
@@ -174,7 +174,9 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
         if cell is None:
             return
         last = cell.profile.last_event_time_ms
-        if cell.buffered or (last is not None and last + self._rules.inactivity_ms > _millis(fired_at)):
+        if cell.buffered or (
+            last is not None and last + self._rules.inactivity_ms > _millis(fired_at)
+        ):
             self._arm_expiry(cell, expiry)
             return
         cell_state.clear()
@@ -245,7 +247,5 @@ class DetectFraud(beam.PTransform):  # type: ignore[misc]
                 tuple[str, Transaction]
             )
             | "ScoreInEventTimeOrder"
-            >> beam.ParDo(self._fn, self._blacklist).with_outputs(
-                DLQ_TAG, main=SCORED_TAG
-            )
+            >> beam.ParDo(self._fn, self._blacklist).with_outputs(DLQ_TAG, main=SCORED_TAG)
         )

@@ -38,7 +38,9 @@ class ParseEventsFn(beam.DoFn):  # type: ignore[misc]
         self._read = Metrics.counter(NAMESPACE, READ)
         self._parsed = Metrics.counter(NAMESPACE, PARSED)
         self._future_schema = Metrics.counter(NAMESPACE, FUTURE_SCHEMA)
-        self._dlq = {kind: Metrics.counter(NAMESPACE, DLQ_PREFIX + kind.value) for kind in ErrorType}
+        self._dlq = {
+            kind: Metrics.counter(NAMESPACE, DLQ_PREFIX + kind.value) for kind in ErrorType
+        }
 
     def setup(self) -> None:
         self._zone = business_timezone(self._timezone_name)

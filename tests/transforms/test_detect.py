@@ -18,7 +18,7 @@ from apache_beam.utils.timestamp import Timestamp
 from tests.collect import new_collector, take
 from tests.factories import MANAUS, RIO, T0, event, habitual_history, raw_record
 from transforms.detect import DLQ_TAG, SCORED_TAG, DetectFraud
-from transforms.domain.blacklist import Blacklist
+from transforms.domain.blacklist import EMPTY_BLACKLIST, Blacklist
 from transforms.domain.config import load_rules
 from transforms.domain.event_time import parse_timestamp
 from transforms.parse import EVENTS_TAG, ParseEvents
@@ -27,7 +27,7 @@ RULES = load_rules()
 ZONE = "America/Sao_Paulo"
 
 
-def _detect(records: Any, blacklist: Blacklist = Blacklist()) -> Any:
+def _detect(records: Any, blacklist: Blacklist = EMPTY_BLACKLIST) -> Any:
     pipeline = records.pipeline
     parsed = records | ParseEvents(ZONE, 1 << 20, "test")
     side = beam.pvalue.AsSingleton(pipeline | "Blacklist" >> beam.Create([blacklist]))
@@ -99,10 +99,7 @@ def _segments_stream(segments: list[list[dict[str, Any]]]) -> TestStream:
     stream = TestStream()
     for segment in segments:
         stream = stream.add_elements(
-            [
-                beam.window.TimestampedValue(raw_record(doc), _seconds(doc))
-                for doc in segment
-            ]
+            [beam.window.TimestampedValue(raw_record(doc), _seconds(doc)) for doc in segment]
         )
         stream = stream.advance_watermark_to(max(_seconds(doc) for doc in segment) + 1)
     return stream.advance_watermark_to_infinity()

@@ -98,7 +98,7 @@ class InvalidEvent:
     schema_version: int | None = None
 
 
-class _Invalid(Exception):
+class _InvalidEventError(Exception):
     def __init__(self, error_type: ErrorType, message: str) -> None:
         super().__init__(message)
         self.error_type = error_type
@@ -121,7 +121,7 @@ def parse_event(
         )
     try:
         document = _decode_json(raw)
-    except _Invalid as invalid:
+    except _InvalidEventError as invalid:
         return InvalidEvent(invalid.error_type, invalid.message)
     if not isinstance(document, dict):
         return InvalidEvent(
@@ -131,7 +131,7 @@ def parse_event(
     try:
         version = _schema_version(document)
         return _transaction(document, version, naive_zone)
-    except _Invalid as invalid:
+    except _InvalidEventError as invalid:
         return InvalidEvent(invalid.error_type, invalid.message, version)
 
 
@@ -147,11 +147,13 @@ def _decode_json(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise _Invalid(ErrorType.INVALID_JSON, f"payload is not UTF-8: {error.reason}") from None
+        raise _InvalidEventError(
+            ErrorType.INVALID_JSON, f"payload is not UTF-8: {error.reason}"
+        ) from None
     try:
         return _JSON.decode(text)
     except (ValueError, RecursionError) as error:
-        raise _Invalid(ErrorType.INVALID_JSON, f"not JSON: {error}") from None
+        raise _InvalidEventError(ErrorType.INVALID_JSON, f"not JSON: {error}") from None
 
 
 def _schema_version(document: dict[str, Any]) -> int:
@@ -159,9 +161,13 @@ def _schema_version(document: dict[str, Any]) -> int:
     if version is None:
         return 1
     if isinstance(version, bool) or not isinstance(version, int):
-        raise _Invalid(ErrorType.INVALID_FIELD, f"schema_version: expected an integer: {version!r}")
+        raise _InvalidEventError(
+            ErrorType.INVALID_FIELD, f"schema_version: expected an integer: {version!r}"
+        )
     if not 1 <= version <= MAX_SCHEMA_VERSION:
-        raise _Invalid(ErrorType.UNSUPPORTED_SCHEMA, f"schema_version {version} is not supported")
+        raise _InvalidEventError(
+            ErrorType.UNSUPPORTED_SCHEMA, f"schema_version {version} is not supported"
+        )
     return version
 
 
@@ -169,7 +175,9 @@ def _transaction(document: dict[str, Any], version: int, naive_zone: tzinfo) -> 
     latitude = _coordinate(document, "latitude", 90.0)
     longitude = _coordinate(document, "longitude", 180.0)
     if (latitude is None) != (longitude is None):
-        raise _Invalid(ErrorType.INVALID_FIELD, "latitude and longitude: give both or neither")
+        raise _InvalidEventError(
+            ErrorType.INVALID_FIELD, "latitude and longitude: give both or neither"
+        )
     return Transaction(
         transaction_id=_text(document, "transaction_id", 100),
         customer_id=_text(document, "customer_id", 100),
@@ -188,7 +196,7 @@ def _transaction(document: dict[str, Any], version: int, naive_zone: tzinfo) -> 
 def _required(document: dict[str, Any], field: str) -> Any:
     value = document.get(field)
     if value is None:
-        raise _Invalid(ErrorType.MISSING_FIELD, f"{field}: required")
+        raise _InvalidEventError(ErrorType.MISSING_FIELD, f"{field}: required")
     return value
 
 
@@ -204,30 +212,36 @@ def _optional_text(document: dict[str, Any], field: str, max_length: int) -> str
 
 def _checked_text(field: str, value: Any, max_length: int) -> str:
     if not isinstance(value, str):
-        raise _Invalid(ErrorType.INVALID_FIELD, f"{field}: expected a string")
+        raise _InvalidEventError(ErrorType.INVALID_FIELD, f"{field}: expected a string")
     if not value.strip() or len(value) > max_length:
-        raise _Invalid(ErrorType.INVALID_FIELD, f"{field}: must have 1..{max_length} characters")
+        raise _InvalidEventError(
+            ErrorType.INVALID_FIELD, f"{field}: must have 1..{max_length} characters"
+        )
     try:
         # a JSON escape like "\\ud800" decodes to a lone surrogate, which no UTF-8 sink can write
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise _Invalid(ErrorType.INVALID_FIELD, f"{field}: not valid Unicode") from None
+        raise _InvalidEventError(ErrorType.INVALID_FIELD, f"{field}: not valid Unicode") from None
     return value
 
 
 def _amount(document: dict[str, Any]) -> Decimal:
     value = _required(document, "amount")
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-        raise _Invalid(ErrorType.INVALID_FIELD, "amount: expected a string or a number")
+        raise _InvalidEventError(ErrorType.INVALID_FIELD, "amount: expected a string or a number")
     try:
         amount = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
     except InvalidOperation:
-        raise _Invalid(ErrorType.INVALID_FIELD, f"amount: not a number: {value!r}") from None
+        raise _InvalidEventError(
+            ErrorType.INVALID_FIELD, f"amount: not a number: {value!r}"
+        ) from None
     if not amount.is_finite() or amount <= 0 or amount >= _MAX_AMOUNT:
-        raise _Invalid(ErrorType.INVALID_FIELD, f"amount: must be in (0, 10^10): {value!r}")
+        raise _InvalidEventError(
+            ErrorType.INVALID_FIELD, f"amount: must be in (0, 10^10): {value!r}"
+        )
     cents = amount.quantize(_CENT)
     if cents != amount:
-        raise _Invalid(ErrorType.INVALID_FIELD, f"amount: at most 2 decimals: {value!r}")
+        raise _InvalidEventError(ErrorType.INVALID_FIELD, f"amount: at most 2 decimals: {value!r}")
     return cents
 
 
@@ -236,7 +250,9 @@ def _currency(document: dict[str, Any]) -> str:
     if value is None:
         return DEFAULT_CURRENCY
     if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
-        raise _Invalid(ErrorType.INVALID_FIELD, f"currency: expected ISO-4217 code: {value!r}")
+        raise _InvalidEventError(
+            ErrorType.INVALID_FIELD, f"currency: expected ISO-4217 code: {value!r}"
+        )
     return value
 
 
@@ -245,30 +261,36 @@ def _coordinate(document: dict[str, Any], field: str, limit: float) -> float | N
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        raise _Invalid(ErrorType.INVALID_FIELD, f"{field}: expected a number")
+        raise _InvalidEventError(ErrorType.INVALID_FIELD, f"{field}: expected a number")
     try:
         number = float(value)
     except OverflowError:  # an integer literal beyond float range
         number = math.inf
     if not math.isfinite(number) or not -limit <= number <= limit:
-        raise _Invalid(ErrorType.INVALID_FIELD, f"{field}: must be within [-{limit}, {limit}]")
+        raise _InvalidEventError(
+            ErrorType.INVALID_FIELD, f"{field}: must be within [-{limit}, {limit}]"
+        )
     return number
 
 
 def _event_time(document: dict[str, Any], version: int, naive_zone: tzinfo) -> int:
     value = _required(document, "timestamp")
     if not isinstance(value, str):
-        raise _Invalid(ErrorType.INVALID_FIELD, "timestamp: expected an ISO-8601 string")
+        raise _InvalidEventError(ErrorType.INVALID_FIELD, "timestamp: expected an ISO-8601 string")
     # Only version 1 producers sent local wall-clock time; every later version carries an offset.
     zone_for_naive = naive_zone if version == 1 else None
     try:
         millis = parse_timestamp(value, zone_for_naive)
     except (ValueError, OverflowError) as error:
-        raise _Invalid(ErrorType.INVALID_FIELD, f"timestamp: {error}: {value!r}") from None
+        raise _InvalidEventError(
+            ErrorType.INVALID_FIELD, f"timestamp: {error}: {value!r}"
+        ) from None
     # Outputs print the UTC time and FR-004 reads the local hour: a time near year 1 or 9999
     # can fall off the calendar once moved to UTC or the zone, so keep to a sane business range.
     if not EARLIEST_EVENT_MS <= millis <= LATEST_EVENT_MS:
-        raise _Invalid(ErrorType.INVALID_FIELD, f"timestamp: outside 1900..2199: {value!r}")
+        raise _InvalidEventError(
+            ErrorType.INVALID_FIELD, f"timestamp: outside 1900..2199: {value!r}"
+        )
     return millis
 
 
@@ -290,10 +312,18 @@ def encode_transaction(event: Transaction) -> bytes:
         | (_HAS_PRODUCT if event.product_id is not None else 0)
         | (_HAS_PAYMENT if event.payment_method is not None else 0)
     )
-    parts = [_FIXED.pack(_TRANSACTION_CODEC_VERSION, event.event_time_ms, event.schema_version, flags)]
+    parts = [
+        _FIXED.pack(_TRANSACTION_CODEC_VERSION, event.event_time_ms, event.schema_version, flags)
+    ]
     if flags & _HAS_LOCATION:
         parts.append(_COORDINATES.pack(event.latitude, event.longitude))
-    texts = [event.transaction_id, event.customer_id, event.store_id, str(event.amount), event.currency]
+    texts = [
+        event.transaction_id,
+        event.customer_id,
+        event.store_id,
+        str(event.amount),
+        event.currency,
+    ]
     if event.product_id is not None:
         texts.append(event.product_id)
     if event.payment_method is not None:

@@ -1,0 +1,184 @@
+"""The whole pipeline (`python -m pipelines.fraud`) on FnApiRunner over generated data."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipelines.fraud import main, run
+from transforms.domain.synthetic import generate_dataset
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return generate_dataset(
+        str(tmp_path_factory.mktemp("data")), seed=11, customers=120, days=12, malformed_rate=0.02
+    )
+
+
+@pytest.fixture(scope="module")
+def first_run(
+    dataset: Any, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[dict[str, Any], Path]:
+    out = tmp_path_factory.mktemp("out")
+    stale = out / "scored-00007-of-00009.jsonl"
+    stale.write_text('{"transaction_id": "from-an-earlier-run"}\n')
+    summary = run(
+        [
+            f"--input={dataset.events}",
+            f"--labels_file={dataset.labels}",
+            f"--blacklist={dataset.blacklist}",
+            f"--output_dir={out}",
+        ]
+    )
+    return summary, out
+
+
+def _records(out: Path, name: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for path in sorted(glob.glob(str(out / f"{name}-*.jsonl"))):
+        with open(path, encoding="utf-8") as handle:
+            rows.extend(json.loads(line) for line in handle)
+    return rows
+
+
+def test_every_input_line_is_scored_or_dead_lettered(dataset: Any, first_run: Any) -> None:
+    summary, out = first_run
+    scored_ids = {r["transaction_id"] for r in _records(out, "scored")}
+    dlq_lines = {int(r["source"].rsplit(":", 1)[1]) for r in _records(out, "dlq")}
+    with open(dataset.events, "rb") as handle:
+        lines = [line for line in handle if line.strip()]
+    unaccounted = []
+    for number, line in enumerate(lines, start=1):
+        if number in dlq_lines:
+            continue
+        transaction_id = json.loads(line)["transaction_id"]
+        if transaction_id not in scored_ids:
+            unaccounted.append(number)
+    assert unaccounted == []
+    assert summary["read"] == len(lines) == summary["scored"] + summary["dlq"]
+    assert len(scored_ids) == summary["scored"]
+
+
+def test_counters_prove_the_conservation_law(first_run: Any) -> None:
+    summary, _ = first_run
+    counters = summary["counters"]
+    dead = sum(value for name, value in counters.items() if name.startswith("dlq_"))
+    assert counters["read"] == counters["scored"] + dead
+    assert counters["read"] == summary["read"]
+    assert dead == summary["dlq"] == sum(summary["dlq_by_error_type"].values())
+
+
+def test_dlq_records_carry_type_message_and_original_payload(dataset: Any, first_run: Any) -> None:
+    _, out = first_run
+    records = _records(out, "dlq")
+    assert records
+    with open(dataset.events, "rb") as handle:
+        lines = [line.rstrip(b"\n") for line in handle if line.strip()]
+    for record in records:
+        number = int(record["source"].rsplit(":", 1)[1])
+        assert record["error_type"] in {
+            "INVALID_JSON",
+            "NOT_AN_OBJECT",
+            "MISSING_FIELD",
+            "INVALID_FIELD",
+            "UNSUPPORTED_SCHEMA",
+            "PAYLOAD_TOO_LARGE",
+        }
+        assert record["error_message"]
+        assert record["raw_payload"] == lines[number - 1].decode("utf-8", "backslashreplace")
+        assert record["raw_size_bytes"] == len(lines[number - 1])
+
+
+def test_alerts_are_the_scored_transactions_over_the_threshold(first_run: Any) -> None:
+    summary, out = first_run
+    scored = {r["transaction_id"]: r for r in _records(out, "scored")}
+    alerts = _records(out, "alerts")
+    expected = {tid for tid, r in scored.items() if r["fraud_score"] >= 0.7}
+    assert {a["transaction_id"] for a in alerts} == expected
+    assert len(alerts) == summary["alerts"] > 0
+    assert len({a["alert_id"] for a in alerts}) == len(alerts)
+    for alert in alerts:
+        assert alert["rules_triggered"]
+        assert alert["rules_version"] == summary["rules_version"]
+
+
+def test_summary_reports_quality_against_labels(first_run: Any) -> None:
+    summary, out = first_run
+    quality = summary["quality"]
+    assert quality["labelled"] == summary["scored"]
+    assert quality["precision"] > 0.9
+    assert quality["recall_by_pattern"]["blacklist"] == 1.0
+    assert json.loads((out / "summary.json").read_text())["scored"] == summary["scored"]
+
+
+def test_stale_output_shards_of_an_earlier_run_are_removed(first_run: Any) -> None:
+    _, out = first_run
+    assert not (out / "scored-00007-of-00009.jsonl").exists()
+
+
+def test_expiry_timers_clear_every_customer_at_the_end_of_a_bounded_run(first_run: Any) -> None:
+    _, out = first_run
+    customers = {r["customer_id"] for r in _records(out, "scored")}
+    assert first_run[0]["counters"]["customers_expired"] == len(customers)
+
+
+def test_same_input_gives_identical_scores_on_rerun(
+    dataset: Any, first_run: Any, tmp_path: Path
+) -> None:
+    _, out = first_run
+    run(
+        [
+            f"--input={dataset.events}",
+            f"--blacklist={dataset.blacklist}",
+            f"--output_dir={tmp_path}",
+        ]
+    )
+
+    def scores(folder: Path) -> dict[str, Any]:
+        return {
+            r["transaction_id"]: (r["fraud_score"], r["rule_details"])
+            for r in _records(folder, "scored")
+        }
+
+    assert scores(tmp_path) == scores(out)
+
+
+def test_rules_file_overrides_thresholds_and_changes_the_version(
+    dataset: Any, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("alert_threshold: 0.99\nrules:\n  FR-005:\n    enabled: false\n")
+    out = tmp_path / "out"
+    summary = run(
+        [
+            f"--input={dataset.events}",
+            f"--blacklist={dataset.blacklist}",
+            f"--rules={rules}",
+            f"--output_dir={out}",
+        ]
+    )
+    assert summary["rules_version"] != run_default_version()
+    assert all("FR-005" not in r["rules_triggered"] for r in _records(out, "scored"))
+    assert all(r["fraud_score"] >= 0.99 for r in _records(out, "alerts"))
+
+
+def run_default_version() -> str:
+    from transforms.domain.config import load_rules
+
+    return load_rules().rules_version
+
+
+def test_embedded_default_generates_data_and_prints_the_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main([f"--output_dir={tmp_path}", "--customers=40", "--days=5"])
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["read"] == printed["scored"] + printed["dlq"] > 0
+    assert printed["quality"] is not None
+    assert os.path.exists(tmp_path / "input" / "events.jsonl")
