@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ import apache_beam as beam
 from transforms.domain.quality import QualityTally
 from transforms.sinks import write_json_file
 
-# (kind, error_type or None, fraud_score, is_alert, label or None)
+# (kind, transaction id or DLQ error type, fraud_score, is_alert, label or None)
 Fact = tuple[str, str | None, float, bool, dict[str, Any] | None]
 
 
@@ -74,9 +74,15 @@ def parse_label_line(line: str) -> tuple[str, dict[str, Any]]:
     return str(label["transaction_id"]), label
 
 
-def _scored_fact(record: dict[str, Any], labels: dict[str, Any] | None) -> Fact:
-    label = labels.get(record["transaction_id"]) if labels is not None else None
-    return ("scored", None, record["fraud_score"], record["is_alert"], label)
+def _scored_fact(record: dict[str, Any]) -> Fact:
+    return ("scored", record["transaction_id"], record["fraud_score"], record["is_alert"], None)
+
+
+def _with_label(joined: tuple[str, dict[str, list[Any]]]) -> Iterator[Fact]:
+    _, groups = joined
+    label = groups["labels"][0] if groups["labels"] else None
+    for kind, transaction_id, score, is_alert, _ in groups["facts"]:
+        yield (kind, transaction_id, score, is_alert, label)
 
 
 def _dlq_fact(record: dict[str, Any]) -> Fact:
@@ -100,15 +106,21 @@ class Summarize(beam.PTransform):  # type: ignore[misc]
     def expand(self, outputs: dict[str, Any]) -> Any:
         scored, dlq = outputs["scored"], outputs["dlq"]
         pipeline = scored.pipeline
+        scored_facts = scored | "ScoredFacts" >> beam.Map(_scored_fact)
         if self._labels_file:
-            labels = beam.pvalue.AsDict(
+            # A join, not a side input: a dict side input of every label is re-read by each of
+            # the many small bundles that timer output produces (measured: +2 s on 28k events).
+            labels = (
                 pipeline
                 | "ReadLabels" >> beam.io.ReadFromText(self._labels_file)
                 | "ParseLabels" >> beam.Map(parse_label_line)
             )
-            scored_facts = scored | "ScoredFacts" >> beam.Map(_scored_fact, labels)
-        else:
-            scored_facts = scored | "ScoredFacts" >> beam.Map(_scored_fact, None)
+            keyed_facts = scored_facts | "ById" >> beam.Map(lambda fact: (fact[1], fact))
+            scored_facts = (
+                {"facts": keyed_facts, "labels": labels}
+                | "JoinLabels" >> beam.CoGroupByKey()
+                | "Labelled" >> beam.FlatMap(_with_label)
+            )
         dlq_facts = dlq | "DlqFacts" >> beam.Map(_dlq_fact)
         extra, path = self._extra, self._summary_path
         return (

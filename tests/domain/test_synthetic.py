@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from pipelines.generate import main
+from transforms.domain.geo import haversine_km
 from transforms.domain.synthetic import (
     BUSINESS_TZ,
     CITIES,
@@ -29,7 +30,6 @@ from transforms.domain.synthetic import (
     SyntheticDataset,
     generate_dataset,
     generate_events,
-    haversine_km,
 )
 
 SMALL = GeneratorConfig(seed=7, customers=200, days=10)

@@ -75,6 +75,8 @@ from pathlib import Path
 from typing import Final, Literal, TypedDict
 from zoneinfo import ZoneInfo
 
+from transforms.domain.geo import haversine_km
+
 __all__ = [
     "BUSINESS_TZ",
     "CITIES",
@@ -90,7 +92,6 @@ __all__ = [
     "SyntheticDataset",
     "generate_dataset",
     "generate_events",
-    "haversine_km",
     "write_dataset",
 ]
 
@@ -215,14 +216,6 @@ CITIES: Final[tuple[City, ...]] = (
 )
 _CITY_CUM_WEIGHTS: Final = tuple(sum(c.weight for c in CITIES[: i + 1]) for i in range(len(CITIES)))
 _STORE_RADIUS_KM: Final = 6.0
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in kilometres."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6371.0088 * math.asin(math.sqrt(a))
 
 
 def _store_km(a: Store, b: Store) -> float:
