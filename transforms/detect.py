@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.coders import BytesCoder
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import (
@@ -38,7 +39,14 @@ from apache_beam.transforms.userstate import (
 from apache_beam.utils.timestamp import Timestamp
 
 from transforms import state_cache_sizing
-from transforms.coders import BufferedEvent, BufferedEventCoder, DetectorCell, DetectorCellCoder
+from transforms.coders import (
+    BufferedEvent,
+    DetectorCell,
+    DetectorCellCoder,
+    buffered_event_time,
+    decode_buffered,
+    encode_buffered,
+)
 from transforms.counters import ALERTS, DLQ_PREFIX, LATE_EVENTS, NAMESPACE, SCORED
 from transforms.domain.blacklist import Blacklist
 from transforms.domain.config import RulesConfig
@@ -69,7 +77,7 @@ def _event_order(buffered: BufferedEvent) -> tuple[int, str]:
 
 class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
     PROFILE = ReadModifyWriteStateSpec("profile", DetectorCellCoder())
-    BUFFER = BagStateSpec("buffer", BufferedEventCoder())
+    BUFFER = BagStateSpec("buffer", BytesCoder())
     FLUSH = TimerSpec("flush", TimeDomain.WATERMARK)
     EXPIRY = TimerSpec("expiry", TimeDomain.WATERMARK)
 
@@ -97,30 +105,29 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
 
     def process(
         self,
-        element: tuple[str, Transaction],
-        blacklist: Blacklist,
+        element: tuple[str, bytes],
         cell_state: Any = beam.DoFn.StateParam(PROFILE),
         buffer: Any = beam.DoFn.StateParam(BUFFER),
         flush: Any = beam.DoFn.TimerParam(FLUSH),
         expiry: Any = beam.DoFn.TimerParam(EXPIRY),
     ) -> Iterator[Any]:
-        _, event = element
-        hit = blacklist.check(event.customer_id, event.store_id)
+        encoded = element[1]
+        event_time_ms = buffered_event_time(encoded)
         cell: DetectorCell = cell_state.read() or DetectorCell()
         evaluated = cell.evaluated_through_ms
-        if evaluated is not None and event.event_time_ms <= evaluated:
+        if evaluated is not None and event_time_ms <= evaluated:
             self._late.inc()
-            yield from self._score_in_order(cell, [(event, hit)])
+            yield from self._score_in_order(cell, [decode_buffered(encoded)])
             self._arm_expiry(cell, expiry)
             cell_state.write(cell)
             return
-        buffer.add((event, hit))
+        buffer.add(encoded)
         cell.buffered += 1
         if cell.flush_at_ms is None:
             # Events at or before this time are scored when it fires; later ones wait for the
             # next flush, armed then from what is left in the buffer.
-            cell.flush_at_ms = event.event_time_ms
-            flush.set(_timestamp(event.event_time_ms))
+            cell.flush_at_ms = event_time_ms
+            flush.set(_timestamp(event_time_ms))
         cell_state.write(cell)
 
     @on_timer(FLUSH)  # type: ignore[untyped-decorator]
@@ -136,21 +143,24 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
         if cell is None:
             return
         watermark_ms = _millis(fired_at)
-        waiting: list[BufferedEvent] = []
+        waiting: list[bytes] = []
         if cell.buffered:
             due: list[BufferedEvent] = []
-            for item in buffer.read():
-                (due if item[0].event_time_ms <= watermark_ms else waiting).append(item)
+            for encoded in buffer.read():
+                if buffered_event_time(encoded) <= watermark_ms:
+                    due.append(decode_buffered(encoded))
+                else:
+                    waiting.append(encoded)
             due.sort(key=_event_order)
             yield from self._score_in_order(cell, due)
             buffer.clear()
-            for item in waiting:
-                buffer.add(item)
+            for encoded in waiting:
+                buffer.add(encoded)
             cell.buffered = len(waiting)
         cell.evaluated_through_ms = max(cell.evaluated_through_ms or watermark_ms, watermark_ms)
         cell.profile.prune_velocity_window(watermark_ms, self._rules.velocity.window_ms)
         if waiting:
-            cell.flush_at_ms = max(item[0].event_time_ms for item in waiting)
+            cell.flush_at_ms = max(buffered_event_time(encoded) for encoded in waiting)
             flush.set(_timestamp(cell.flush_at_ms))
         else:
             cell.flush_at_ms = None
@@ -241,11 +251,16 @@ class DetectFraud(beam.PTransform):  # type: ignore[misc]
     def expand(self, events: Any) -> Any:
         return (
             events
-            # A typed str key gives the deterministic key coder that keyed state requires.
-            | "KeyByCustomer"
-            >> beam.Map(lambda event: (event.customer_id, event)).with_output_types(
-                tuple[str, Transaction]
-            )
-            | "ScoreInEventTimeOrder"
-            >> beam.ParDo(self._fn, self._blacklist).with_outputs(DLQ_TAG, main=SCORED_TAG)
+            # The blacklist is checked here: side inputs are not readable in timer callbacks,
+            # and a stateless step keeps the side input off the stateful one.
+            | "ScreenAndKeyByCustomer"
+            >> beam.Map(_screen_and_key, self._blacklist).with_output_types(tuple[str, bytes])
+            | "ScoreInEventTimeOrder" >> beam.ParDo(self._fn).with_outputs(DLQ_TAG, main=SCORED_TAG)
         )
+
+
+def _screen_and_key(event: Transaction, blacklist: Blacklist) -> tuple[str, bytes]:
+    # A typed str key gives the deterministic key coder that keyed state requires.
+    return event.customer_id, encode_buffered(
+        event, blacklist.check(event.customer_id, event.store_id)
+    )

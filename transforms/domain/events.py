@@ -301,6 +301,7 @@ def _event_time(document: dict[str, Any], version: int, naive_zone: tzinfo) -> i
 # length-prefixed UTF-8 strings: ids, amount, currency, [product], [payment method].
 _TRANSACTION_CODEC_VERSION = 1
 _FIXED = struct.Struct("<BqHB")
+_EVENT_TIME = struct.Struct("<q")
 _COORDINATES = struct.Struct("<dd")
 _LENGTH = struct.Struct("<H")
 _HAS_LOCATION, _HAS_PRODUCT, _HAS_PAYMENT = 1, 2, 4
@@ -333,6 +334,12 @@ def encode_transaction(event: Transaction) -> bytes:
         parts.append(_LENGTH.pack(len(data)))
         parts.append(data)
     return b"".join(parts)
+
+
+def encoded_event_time(data: bytes, offset: int = 0) -> int:
+    """The event time of an encoded transaction starting at ``offset``, without decoding it."""
+    (millis,) = _EVENT_TIME.unpack_from(data, offset + 1)
+    return int(millis)
 
 
 def decode_transaction(data: bytes) -> Transaction:
