@@ -59,6 +59,7 @@ def build_pipeline(
         blacklist,
         PIPELINE_VERSION,
         cheap_state_cache_sizing=not options.exact_state_cache_sizing,
+        streaming=bool(options.view_as(StandardOptions).streaming),
     )
     scored = detected[SCORED_TAG]
     dlq = (parsed[DLQ_TAG], detected[DLQ_TAG]) | "AllDeadLetters" >> beam.Flatten()
@@ -128,7 +129,10 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     result = pipeline.run()
     result.wait_until_finish()
     summary = read_json_file(FileSystems.join(fraud.output_dir, SUMMARY_FILE))
-    summary["counters"] = _counters(result)
+    counters = summary["counters"] = _counters(result)
+    if counters:
+        dead = sum(value for name, value in counters.items() if name.startswith("dlq_"))
+        summary["conservation_ok"] = counters.get("read", 0) == counters.get("scored", 0) + dead
     summary["output_dir"] = fraud.output_dir
     return summary
 

@@ -21,6 +21,7 @@ again replaces the pending one.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -53,7 +54,7 @@ from transforms.domain.config import RulesConfig
 from transforms.domain.detector import FraudDetector
 from transforms.domain.dlq import build_dlq_record
 from transforms.domain.event_time import business_timezone
-from transforms.domain.events import ErrorType, Transaction, encode_transaction
+from transforms.domain.events import ErrorType, Transaction
 from transforms.domain.outputs import scored_transaction
 
 DLQ_TAG = "dlq"
@@ -87,8 +88,10 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
         timezone_name: str,
         pipeline_version: str,
         cheap_state_cache_sizing: bool = True,
+        streaming: bool = False,
     ) -> None:
         self._rules = rules
+        self._streaming = streaming
         self._timezone_name = timezone_name
         self._pipeline_version = pipeline_version
         self._cheap_sizing = cheap_state_cache_sizing
@@ -118,16 +121,18 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
         if evaluated is not None and event_time_ms <= evaluated:
             self._late.inc()
             yield from self._score_in_order(cell, [decode_buffered(encoded)])
+            if cell.flush_at_ms is None:
+                self._arm_pruning(cell, flush)
             self._arm_expiry(cell, expiry)
             cell_state.write(cell)
             return
         buffer.add(encoded)
         cell.buffered += 1
-        if cell.flush_at_ms is None:
-            # Events at or before this time are scored when it fires; later ones wait for the
-            # next flush, armed then from what is left in the buffer.
+        if cell.flush_at_ms is None or event_time_ms < cell.flush_at_ms:
+            # Fires once the watermark has passed this event: an event exactly at the watermark
+            # is still on time, so the timer sits 1 ms after it.
             cell.flush_at_ms = event_time_ms
-            flush.set(_timestamp(event_time_ms))
+            flush.set(_timestamp(event_time_ms + 1))
         cell_state.write(cell)
 
     @on_timer(FLUSH)  # type: ignore[untyped-decorator]
@@ -142,12 +147,13 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
         cell: DetectorCell | None = cell_state.read()
         if cell is None:
             return
-        watermark_ms = _millis(fired_at)
+        # Everything at or before this time is complete: later events for it would be late.
+        complete_ms = _millis(fired_at) - 1
         waiting: list[bytes] = []
         if cell.buffered:
             due: list[BufferedEvent] = []
             for encoded in buffer.read():
-                if buffered_event_time(encoded) <= watermark_ms:
+                if buffered_event_time(encoded) <= complete_ms:
                     due.append(decode_buffered(encoded))
                 else:
                     waiting.append(encoded)
@@ -157,17 +163,19 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
             for encoded in waiting:
                 buffer.add(encoded)
             cell.buffered = len(waiting)
-        cell.evaluated_through_ms = max(cell.evaluated_through_ms or watermark_ms, watermark_ms)
-        cell.profile.prune_velocity_window(watermark_ms, self._rules.velocity.window_ms)
+        if cell.evaluated_through_ms is None or complete_ms > cell.evaluated_through_ms:
+            cell.evaluated_through_ms = complete_ms
+        cell.profile.prune_velocity_window(complete_ms, self._rules.velocity.window_ms)
         if waiting:
-            cell.flush_at_ms = max(buffered_event_time(encoded) for encoded in waiting)
-            flush.set(_timestamp(cell.flush_at_ms))
+            times = [buffered_event_time(encoded) for encoded in waiting]
+            # Streaming: wake at the earliest waiting event, so one far-future event cannot hold
+            # back the others. Bounded: the watermark is already at +inf, so one wake-up for the
+            # whole rest of the buffer is exact and saves a timer round per event.
+            cell.flush_at_ms = min(times) if self._streaming else max(times)
+            flush.set(_timestamp(cell.flush_at_ms + 1))
         else:
             cell.flush_at_ms = None
-            if cell.profile.recent_event_times:
-                # Wake up once the newest window entry has aged out, to drop the window.
-                newest = cell.profile.recent_event_times[-1]
-                flush.set(_timestamp(newest + self._rules.velocity.window_ms))
+            self._arm_pruning(cell, flush)
         self._arm_expiry(cell, expiry)
         cell_state.write(cell)
 
@@ -183,10 +191,10 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
         cell: DetectorCell | None = cell_state.read()
         if cell is None:
             return
+        if cell.buffered:
+            return  # the pending flush scores them and re-arms expiry from the newest event
         last = cell.profile.last_event_time_ms
-        if cell.buffered or (
-            last is not None and last + self._rules.inactivity_ms > _millis(fired_at)
-        ):
+        if last is not None and last + self._rules.inactivity_ms >= _millis(fired_at):
             self._arm_expiry(cell, expiry)
             return
         cell_state.clear()
@@ -194,22 +202,32 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
         flush.clear()
         self._expired.inc()
 
+    def _arm_pruning(self, cell: DetectorCell, flush: Any) -> None:
+        """Wake up once the newest velocity-window entry has aged out, to drop the window."""
+        if cell.profile.recent_event_times:
+            newest = cell.profile.recent_event_times[-1]
+            flush.set(_timestamp(newest + self._rules.velocity.window_ms + 1))
+
     def _arm_expiry(self, cell: DetectorCell, expiry: Any) -> None:
+        # The domain forgets history only after a gap strictly longer than the inactivity
+        # period, so the state may go 1 ms after that.
         last = cell.profile.last_event_time_ms
         if last is not None:
-            expiry.set(_timestamp(last + self._rules.inactivity_ms))
+            expiry.set(_timestamp(last + self._rules.inactivity_ms + 1))
 
     def _score_in_order(self, cell: DetectorCell, events: Iterable[BufferedEvent]) -> Iterator[Any]:
         rules = self._rules
         for event, hit in events:
             try:
-                assessment = self._detector.assess(cell.profile, event, hit)
+                judgement = self._detector.judge(cell.profile, event, hit)
                 record = scored_transaction(
                     event,
-                    assessment,
+                    judgement.assessment,
                     alert_threshold=rules.alert_threshold,
                     rules_version=rules.rules_version,
                 )
+                # Only a scored event joins the history; a failed one is in the DLQ instead.
+                self._detector.learn(cell.profile, event, judgement)
             except Exception as error:  # a bug must cost one event, never the customer's stream
                 _LOG.exception("scoring failed for %s", event.transaction_id)
                 self._failed.inc()
@@ -226,7 +244,7 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
             error_message=f"{type(error).__name__}: {error}",
             stage="detect",
             source=f"transaction:{event.transaction_id}",
-            raw_payload=encode_transaction(event)[1:],
+            raw_payload=json.dumps(event.to_record()).encode("utf-8"),
             received_at=datetime.now(UTC).isoformat(),
             pipeline_version=self._pipeline_version,
             schema_version=event.schema_version,
@@ -243,9 +261,12 @@ class DetectFraud(beam.PTransform):  # type: ignore[misc]
         blacklist: Any,
         pipeline_version: str,
         cheap_state_cache_sizing: bool = True,
+        streaming: bool = False,
     ) -> None:
         super().__init__()
-        self._fn = DetectFraudFn(rules, timezone_name, pipeline_version, cheap_state_cache_sizing)
+        self._fn = DetectFraudFn(
+            rules, timezone_name, pipeline_version, cheap_state_cache_sizing, streaming
+        )
         self._blacklist = blacklist
 
     def expand(self, events: Any) -> Any:

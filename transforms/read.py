@@ -2,7 +2,7 @@
 
 Lines are read as bytes, not text: a line that is not UTF-8 must reach the dead-letter queue
 with its position rather than fail the read (``ReadFromText`` would decode it). Each record is
-``(source, payload)`` where source is ``file:<path>:<line>``; blank lines carry no record and
+``(source, payload)`` where source is ``file:<path>:<line>``; empty lines carry no record and
 are only counted.
 """
 
@@ -31,7 +31,8 @@ class _SplitLines(beam.DoFn):  # type: ignore[misc]
         with readable.open() as handle:
             for number, line in enumerate(handle, start=1):
                 payload = line.rstrip(b"\r\n")
-                if not payload.strip():
+                # Only an empty line is no record; whitespace is a payload (and invalid JSON).
+                if not payload:
                     self._blank.inc()
                     continue
                 yield f"file:{path}:{number}", payload

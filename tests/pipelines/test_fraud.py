@@ -52,16 +52,17 @@ def test_every_input_line_is_scored_or_dead_lettered(dataset: Any, first_run: An
     scored_ids = {r["transaction_id"] for r in _records(out, "scored")}
     dlq_lines = {int(r["source"].rsplit(":", 1)[1]) for r in _records(out, "dlq")}
     with open(dataset.events, "rb") as handle:
-        lines = [line for line in handle if line.strip()]
+        lines = list(handle)
     unaccounted = []
     for number, line in enumerate(lines, start=1):
-        if number in dlq_lines:
+        if number in dlq_lines or not line.rstrip(b"\r\n"):
             continue
         transaction_id = json.loads(line)["transaction_id"]
         if transaction_id not in scored_ids:
             unaccounted.append(number)
     assert unaccounted == []
-    assert summary["read"] == len(lines) == summary["scored"] + summary["dlq"]
+    records = [line for line in lines if line.rstrip(b"\r\n")]
+    assert summary["read"] == len(records) == summary["scored"] + summary["dlq"]
     assert len(scored_ids) == summary["scored"]
 
 
@@ -72,6 +73,7 @@ def test_counters_prove_the_conservation_law(first_run: Any) -> None:
     assert counters["read"] == counters["scored"] + dead
     assert counters["read"] == summary["read"]
     assert dead == summary["dlq"] == sum(summary["dlq_by_error_type"].values())
+    assert summary["conservation_ok"] is True
 
 
 def test_dlq_records_carry_type_message_and_original_payload(dataset: Any, first_run: Any) -> None:
@@ -79,7 +81,7 @@ def test_dlq_records_carry_type_message_and_original_payload(dataset: Any, first
     records = _records(out, "dlq")
     assert records
     with open(dataset.events, "rb") as handle:
-        lines = [line.rstrip(b"\n") for line in handle if line.strip()]
+        lines = [line.rstrip(b"\n") for line in handle]
     for record in records:
         number = int(record["source"].rsplit(":", 1)[1])
         assert record["error_type"] in {
@@ -182,3 +184,18 @@ def test_embedded_default_generates_data_and_prints_the_summary(
     assert printed["read"] == printed["scored"] + printed["dlq"] > 0
     assert printed["quality"] is not None
     assert os.path.exists(tmp_path / "input" / "events.jsonl")
+
+
+def test_whitespace_lines_are_dead_lettered_and_empty_lines_only_counted(tmp_path: Path) -> None:
+    from tests.factories import event, payload
+
+    source = tmp_path / "events.jsonl"
+    source.write_bytes(payload(event("a")) + b"\n\n \t\n" + payload(event("b")) + b"\n")
+    summary = run([f"--input={source}", f"--output_dir={tmp_path / 'out'}"])
+    assert (summary["read"], summary["scored"], summary["dlq_by_error_type"]) == (
+        3,
+        2,
+        {"INVALID_JSON": 1},
+    )
+    assert summary["counters"]["blank_lines_skipped"] == 1
+    assert [r["source"].rsplit(":", 1)[1] for r in _records(tmp_path / "out", "dlq")] == ["3"]

@@ -29,9 +29,10 @@ ZONE = "America/Sao_Paulo"
 
 def _detect(records: Any, blacklist: Blacklist = EMPTY_BLACKLIST) -> Any:
     pipeline = records.pipeline
+    streaming = bool(pipeline.options.view_as(StandardOptions).streaming)
     parsed = records | ParseEvents(ZONE, 1 << 20, "test")
     side = beam.pvalue.AsSingleton(pipeline | "Blacklist" >> beam.Create([blacklist]))
-    return parsed[EVENTS_TAG] | DetectFraud(RULES, ZONE, side, "test")
+    return parsed[EVENTS_TAG] | DetectFraud(RULES, ZONE, side, "test", streaming=streaming)
 
 
 def _verdicts(scored: Any) -> Any:
@@ -210,3 +211,105 @@ def test_event_timestamps_come_from_event_time() -> None:
             lambda e, ts=beam.DoFn.TimestampParam: (e.transaction_id, ts)
         )
         assert_that(stamps, equal_to([("t1", Timestamp(seconds=T0.timestamp()))]))
+
+
+def _timestamped(documents: list[dict[str, Any]]) -> list[Any]:
+    return [beam.window.TimestampedValue(raw_record(d), _seconds(d)) for d in documents]
+
+
+def test_a_far_future_event_does_not_hold_back_the_customers_other_events() -> None:
+    now, future = event("now", "C3"), event("future", "C3", at=timedelta(days=30))
+    soon = event("soon", "C3", at=timedelta(minutes=10))
+    stream = (
+        TestStream()
+        .add_elements(_timestamped([now, future]))
+        .advance_watermark_to(_seconds(now) + 1)
+        .add_elements(_timestamped([soon]))
+        .advance_watermark_to(_seconds(soon) + 60)
+        .advance_watermark_to_infinity()
+    )
+    name, collect = new_collector()
+    with _streaming_pipeline() as p:
+        scored = _detect(p | stream)[SCORED_TAG]
+        # Output timestamps are the flush times: "soon" is emitted as soon as the watermark
+        # passes it, not when it reaches the 30-days-ahead event. (Collected, not asserted:
+        # assert_that's end-of-window pane drops what timers emit once the watermark is at +inf.)
+        (
+            scored
+            | beam.Map(
+                lambda r, ts=beam.DoFn.TimestampParam: (r["transaction_id"], ts.micros // 1000)
+            )
+            | beam.Map(collect)
+        )
+    assert sorted(take(name), key=lambda item: item[1]) == [
+        ("now", int(_seconds(now) * 1000) + 1),
+        ("soon", int(_seconds(soon) * 1000) + 1),
+        ("future", int(_seconds(future) * 1000) + 1),
+    ]
+
+
+def test_expiry_while_events_wait_in_the_buffer_scores_them_on_the_kept_history() -> None:
+    history = habitual_history("C8")
+    later = event("later", "C8", at=timedelta(days=5 + 91), amount="5000.00")
+    last = _seconds(history[-1])
+    stream = (
+        TestStream()
+        .add_elements(_timestamped(history))
+        .advance_watermark_to(last + 1)
+        .add_elements(_timestamped([later]))
+        .advance_watermark_to(last + (RULES.inactivity_days + 0.5) * 86_400)
+        .advance_watermark_to_infinity()
+    )
+    name, collect = new_collector()
+    with _streaming_pipeline() as p:
+        _verdicts(_detect(p | stream)[SCORED_TAG]) | beam.Map(collect)
+    # 91 idle days: the domain forgets the history, so the big amount has nothing to beat.
+    # (Collected: "later" is flushed once the watermark is at +inf, after assert_that's pane.)
+    assert sorted(take(name)) == sorted(
+        [(d["transaction_id"], (), False) for d in history] + [("later", (), False)]
+    )
+
+
+def test_expiry_timer_deletes_the_state_of_an_idle_customer() -> None:
+    history = habitual_history("C6")
+    # Within the inactivity period of the history, but it arrives after the watermark has
+    # passed the expiry time: only the timer's deletion makes it meet an empty profile.
+    late = event("late", "C6", at=timedelta(days=5 + 89), amount="5000.00")
+    last = _seconds(history[-1])
+    stream = (
+        TestStream()
+        .add_elements(_timestamped(history))
+        .advance_watermark_to(last + 95 * 86_400)
+        .add_elements(_timestamped([late]))
+        .advance_watermark_to_infinity()
+    )
+    with _streaming_pipeline() as p:
+        scored = _detect(p | stream)[SCORED_TAG]
+        assert_that(
+            _verdicts(scored),
+            equal_to([(d["transaction_id"], (), False) for d in history] + [("late", (), False)]),
+        )
+
+
+def test_an_event_exactly_at_the_watermark_is_on_time() -> None:
+    burst = [event(f"p{i}", "C4", at=timedelta(seconds=10 * i)) for i in range(5)]
+    tie_a = event("a", "C4", at=timedelta(seconds=60))
+    tie_z = event("z", "C4", at=timedelta(seconds=60))
+    stream = (
+        TestStream()
+        .add_elements(_timestamped([*burst, tie_z]))
+        .advance_watermark_to(_seconds(tie_z))
+        .add_elements(_timestamped([tie_a]))
+        .advance_watermark_to_infinity()
+    )
+    name, collect = new_collector()
+    with _streaming_pipeline() as p:
+        _scores(_detect(p | stream)[SCORED_TAG]) | beam.Map(collect)
+    streamed = sorted(take(name))
+    with _batch_pipeline() as p:
+        docs = [*burst, tie_z, tie_a]
+        name, collect = new_collector()
+        _scores(_detect(p | beam.Create([raw_record(d) for d in docs]))[SCORED_TAG]) | beam.Map(
+            collect
+        )
+    assert streamed == sorted(take(name))

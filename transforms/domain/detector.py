@@ -36,6 +36,12 @@ class RuleAssessment:
     rule_score: float
 
 
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    assessment: RuleAssessment
+    local_hour: float
+
+
 class FraudDetector:
     def __init__(self, rules: RulesConfig, zone: tzinfo) -> None:
         self.rules = rules
@@ -44,7 +50,15 @@ class FraudDetector:
     def assess(
         self, profile: CustomerProfile, event: Transaction, blacklist_hit: BlacklistHit = NO_HIT
     ) -> RuleAssessment:
-        """Evaluate the rules against the profile before the event, then update the profile.
+        """Evaluate the rules against the profile before the event, then update the profile."""
+        judgement = self.judge(profile, event, blacklist_hit)
+        self.learn(profile, event, judgement)
+        return judgement.assessment
+
+    def judge(
+        self, profile: CustomerProfile, event: Transaction, blacklist_hit: BlacklistHit = NO_HIT
+    ) -> Judgement:
+        """The rules' verdict on the history before the event; the history is not updated.
 
         History older than the inactivity period is forgotten first. The pipeline's expiry
         timer also deletes it, but only once the watermark passes: deciding here makes a
@@ -54,9 +68,11 @@ class FraudDetector:
         if last is not None and event.event_time_ms - last > self.rules.inactivity_ms:
             profile.forget()
         hour = local_hour_of_day(event.event_time_ms, self.zone)
-        assessment = self.evaluate(profile, event, hour, blacklist_hit)
-        self.update(profile, event, hour)
-        return assessment
+        return Judgement(self.evaluate(profile, event, hour, blacklist_hit), hour)
+
+    def learn(self, profile: CustomerProfile, event: Transaction, judgement: Judgement) -> None:
+        """Fold the judged event into the history, fraud or not."""
+        self.update(profile, event, judgement.local_hour)
 
     def evaluate(
         self,
