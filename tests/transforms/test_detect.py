@@ -55,6 +55,30 @@ def _seconds(document: dict[str, Any]) -> float:
     return parse_timestamp(document["timestamp"], None) / 1000
 
 
+def _timestamped(documents: list[dict[str, Any]]) -> list[Any]:
+    return [beam.window.TimestampedValue(raw_record(d), _seconds(d)) for d in documents]
+
+
+def _stream(*steps: list[dict[str, Any]] | float) -> TestStream:
+    """Events arrive (a list) and the watermark advances (a number of seconds), in order."""
+    stream = TestStream()
+    for step in steps:
+        if isinstance(step, list):
+            stream = stream.add_elements(_timestamped(step))
+        else:
+            stream = stream.advance_watermark_to(step)
+    return stream.advance_watermark_to_infinity()
+
+
+def _streamed_verdicts(stream: TestStream) -> list[tuple[str, tuple[str, ...], bool]]:
+    # Collected rather than asserted: assert_that's end-of-window pane misses what timers emit
+    # once the watermark is at +inf.
+    name, collect = new_collector()
+    with _streaming_pipeline() as p:
+        _verdicts(_detect(p | stream)[SCORED_TAG]) | beam.Map(collect)
+    return sorted(take(name))
+
+
 def test_batch_scores_a_hand_written_stream_in_event_time_order() -> None:
     history = habitual_history("C1")
     frauds = [
@@ -97,13 +121,10 @@ def test_velocity_burst_fires_from_the_sixth_event_in_ten_minutes() -> None:
 
 def _segments_stream(segments: list[list[dict[str, Any]]]) -> TestStream:
     """Each segment's events arrive (in the given order), then the watermark passes them."""
-    stream = TestStream()
+    steps: list[list[dict[str, Any]] | float] = []
     for segment in segments:
-        stream = stream.add_elements(
-            [beam.window.TimestampedValue(raw_record(doc), _seconds(doc)) for doc in segment]
-        )
-        stream = stream.advance_watermark_to(max(_seconds(doc) for doc in segment) + 1)
-    return stream.advance_watermark_to_infinity()
+        steps += [segment, max(_seconds(doc) for doc in segment) + 1]
+    return _stream(*steps)
 
 
 def _scores(scored: Any) -> Any:
@@ -150,13 +171,7 @@ def test_timer_prunes_the_velocity_window_after_it_ages_out() -> None:
     burst = [event(f"v{i}", "C5", at=timedelta(minutes=i)) for i in range(5)]
     # Arrives after the watermark has passed the window: scored late, on current state.
     late = event("late", "C5", at=timedelta(minutes=5, seconds=30))
-    stream = (
-        TestStream()
-        .add_elements([beam.window.TimestampedValue(raw_record(d), _seconds(d)) for d in burst])
-        .advance_watermark_to(_seconds(burst[-1]) + 3600)
-        .add_elements([beam.window.TimestampedValue(raw_record(late), _seconds(late))])
-        .advance_watermark_to_infinity()
-    )
+    stream = _stream(burst, _seconds(burst[-1]) + 3600, [late])
     with _streaming_pipeline() as p:
         scored = _detect(p | stream)[SCORED_TAG]
         # Unpruned, the late event would count 6 events in its window and fire FR-002.
@@ -169,17 +184,7 @@ def test_timer_prunes_the_velocity_window_after_it_ages_out() -> None:
 def _expiry_run(idle: timedelta) -> list[tuple[str, tuple[str, ...], bool]]:
     history = habitual_history("C7")
     comeback = event("comeback", "C7", at=timedelta(days=5) + idle, amount="5000.00")
-    stream = (
-        TestStream()
-        .add_elements([beam.window.TimestampedValue(raw_record(d), _seconds(d)) for d in history])
-        .advance_watermark_to(_seconds(comeback) - 1)
-        .add_elements([beam.window.TimestampedValue(raw_record(comeback), _seconds(comeback))])
-        .advance_watermark_to_infinity()
-    )
-    name, collect = new_collector()
-    with _streaming_pipeline() as p:
-        _verdicts(_detect(p | stream)[SCORED_TAG]) | beam.Map(collect)
-    return list(take(name))
+    return _streamed_verdicts(_stream(history, _seconds(comeback) - 1, [comeback]))
 
 
 def test_idle_customer_state_expires_after_the_inactivity_period() -> None:
@@ -213,21 +218,10 @@ def test_event_timestamps_come_from_event_time() -> None:
         assert_that(stamps, equal_to([("t1", Timestamp(seconds=T0.timestamp()))]))
 
 
-def _timestamped(documents: list[dict[str, Any]]) -> list[Any]:
-    return [beam.window.TimestampedValue(raw_record(d), _seconds(d)) for d in documents]
-
-
 def test_a_far_future_event_does_not_hold_back_the_customers_other_events() -> None:
     now, future = event("now", "C3"), event("future", "C3", at=timedelta(days=30))
     soon = event("soon", "C3", at=timedelta(minutes=10))
-    stream = (
-        TestStream()
-        .add_elements(_timestamped([now, future]))
-        .advance_watermark_to(_seconds(now) + 1)
-        .add_elements(_timestamped([soon]))
-        .advance_watermark_to(_seconds(soon) + 60)
-        .advance_watermark_to_infinity()
-    )
+    stream = _stream([now, future], _seconds(now) + 1, [soon], _seconds(soon) + 60)
     name, collect = new_collector()
     with _streaming_pipeline() as p:
         scored = _detect(p | stream)[SCORED_TAG]
@@ -252,20 +246,9 @@ def test_expiry_while_events_wait_in_the_buffer_scores_them_on_the_kept_history(
     history = habitual_history("C8")
     later = event("later", "C8", at=timedelta(days=5 + 91), amount="5000.00")
     last = _seconds(history[-1])
-    stream = (
-        TestStream()
-        .add_elements(_timestamped(history))
-        .advance_watermark_to(last + 1)
-        .add_elements(_timestamped([later]))
-        .advance_watermark_to(last + (RULES.inactivity_days + 0.5) * 86_400)
-        .advance_watermark_to_infinity()
-    )
-    name, collect = new_collector()
-    with _streaming_pipeline() as p:
-        _verdicts(_detect(p | stream)[SCORED_TAG]) | beam.Map(collect)
+    stream = _stream(history, last + 1, [later], last + (RULES.inactivity_days + 0.5) * 86_400)
     # 91 idle days: the domain forgets the history, so the big amount has nothing to beat.
-    # (Collected: "later" is flushed once the watermark is at +inf, after assert_that's pane.)
-    assert sorted(take(name)) == sorted(
+    assert _streamed_verdicts(stream) == sorted(
         [(d["transaction_id"], (), False) for d in history] + [("later", (), False)]
     )
 
@@ -276,13 +259,7 @@ def test_expiry_timer_deletes_the_state_of_an_idle_customer() -> None:
     # passed the expiry time: only the timer's deletion makes it meet an empty profile.
     late = event("late", "C6", at=timedelta(days=5 + 89), amount="5000.00")
     last = _seconds(history[-1])
-    stream = (
-        TestStream()
-        .add_elements(_timestamped(history))
-        .advance_watermark_to(last + 95 * 86_400)
-        .add_elements(_timestamped([late]))
-        .advance_watermark_to_infinity()
-    )
+    stream = _stream(history, last + 95 * 86_400, [late])
     with _streaming_pipeline() as p:
         scored = _detect(p | stream)[SCORED_TAG]
         assert_that(
@@ -295,13 +272,7 @@ def test_an_event_exactly_at_the_watermark_is_on_time() -> None:
     burst = [event(f"p{i}", "C4", at=timedelta(seconds=10 * i)) for i in range(5)]
     tie_a = event("a", "C4", at=timedelta(seconds=60))
     tie_z = event("z", "C4", at=timedelta(seconds=60))
-    stream = (
-        TestStream()
-        .add_elements(_timestamped([*burst, tie_z]))
-        .advance_watermark_to(_seconds(tie_z))
-        .add_elements(_timestamped([tie_a]))
-        .advance_watermark_to_infinity()
-    )
+    stream = _stream([*burst, tie_z], _seconds(tie_z), [tie_a])
     name, collect = new_collector()
     with _streaming_pipeline() as p:
         _scores(_detect(p | stream)[SCORED_TAG]) | beam.Map(collect)
