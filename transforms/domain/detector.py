@@ -12,6 +12,7 @@ import bisect
 from dataclasses import dataclass
 from datetime import tzinfo
 
+from ml.features import Features, extract_features
 from transforms.domain.blacklist import NO_HIT, BlacklistHit
 from transforms.domain.config import RulesConfig
 from transforms.domain.event_time import local_hour_of_day
@@ -40,6 +41,8 @@ class RuleAssessment:
 class Judgement:
     assessment: RuleAssessment
     local_hour: float
+    # The anomaly model's inputs, from the same history the rules saw (ml.features).
+    features: Features
 
 
 class FraudDetector:
@@ -68,7 +71,10 @@ class FraudDetector:
         if last is not None and event.event_time_ms - last > self.rules.inactivity_ms:
             profile.forget()
         hour = local_hour_of_day(event.event_time_ms, self.zone)
-        return Judgement(self.evaluate(profile, event, hour, blacklist_hit), hour)
+        features = extract_features(
+            profile, event, hour, blacklist_hit, self.rules.velocity.window_ms
+        )
+        return Judgement(self.evaluate(profile, event, hour, blacklist_hit), hour, features)
 
     def learn(self, profile: CustomerProfile, event: Transaction, judgement: Judgement) -> None:
         """Fold the judged event into the history, fraud or not."""
