@@ -15,6 +15,8 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 if [ ! -x .venv/bin/uv ]; then
+  # A venv made by uv itself has no pip: bootstrap it first.
+  .venv/bin/python -m pip --version >/dev/null 2>&1 || .venv/bin/python -m ensurepip --upgrade >/dev/null
   .venv/bin/python -m pip install --quiet --disable-pip-version-check uv
 fi
 # Bytecode is compiled at install time: with PYTHONDONTWRITEBYTECODE set (as on CI machines),
