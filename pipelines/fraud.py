@@ -20,7 +20,8 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipelines.options import FraudOptions
+from pipelines.options import DEFAULT_MODEL_DIR, FraudOptions
+from transforms.anomaly import ScoreAnomalies
 from transforms.counters import NAMESPACE
 from transforms.detect import DLQ_TAG, SCORED_TAG, DetectFraud
 from transforms.domain.config import RulesConfig, load_rules
@@ -35,6 +36,7 @@ from transforms.version import PIPELINE_VERSION
 DEFAULT_RUNNER = "FnApiRunner"
 OUTPUT_NAMES = ("scored", "alerts", "dlq")
 SUMMARY_FILE = "summary.json"
+DEFAULT_MODEL_SEED = 7
 _LOG = logging.getLogger(__name__)
 
 
@@ -61,7 +63,7 @@ def build_pipeline(
         cheap_state_cache_sizing=not options.exact_state_cache_sizing,
         streaming=bool(options.view_as(StandardOptions).streaming),
     )
-    scored = detected[SCORED_TAG]
+    scored = detected[SCORED_TAG] | "ScoreAnomalies" >> ScoreAnomalies(options.model, rules)
     dlq = (parsed[DLQ_TAG], detected[DLQ_TAG]) | "AllDeadLetters" >> beam.Flatten()
     alerts = (
         scored
@@ -71,9 +73,16 @@ def build_pipeline(
     outputs = {"scored": scored, "alerts": alerts, "dlq": dlq}
     for name in OUTPUT_NAMES:
         outputs[name] | f"Write_{name}" >> WriteJsonLines(options.output_dir, name)
-    run_info = {"rules_version": rules.rules_version, "pipeline_version": PIPELINE_VERSION}
+    run_info = {
+        "rules_version": rules.rules_version,
+        "pipeline_version": PIPELINE_VERSION,
+        "model": options.model,
+    }
     outputs["summary"] = {"scored": scored, "dlq": dlq} | "Summarize" >> Summarize(
-        FileSystems.join(options.output_dir, SUMMARY_FILE), run_info, options.labels_file
+        FileSystems.join(options.output_dir, SUMMARY_FILE),
+        run_info,
+        rules.alert_threshold,
+        options.labels_file,
     )
     return outputs
 
@@ -101,6 +110,32 @@ def _use_generated_data(options: FraudOptions) -> None:
     options.blacklist = options.blacklist or dataset.blacklist
 
 
+def _choose_model(options: FraudOptions, train_if_missing: bool) -> None:
+    """``--model``, else the default artifact if present, else (embedded run) train it."""
+    if options.no_model:
+        options.model = None
+        return
+    if options.model:
+        return
+    if os.path.exists(os.path.join(DEFAULT_MODEL_DIR, "metadata.json")):
+        options.model = DEFAULT_MODEL_DIR
+        return
+    if not train_if_missing:
+        _LOG.warning(
+            "no anomaly model at %s: rules only (see python -m ml.train)", DEFAULT_MODEL_DIR
+        )
+        return
+    try:
+        from ml.train import train_model
+    except ImportError as error:  # the ml extra is not installed
+        _LOG.warning("cannot train the default anomaly model (%s): rules only", error)
+        return
+    print(f"Training the default anomaly model into {DEFAULT_MODEL_DIR}", file=sys.stderr)
+    # A different seed from the generated input: the model must not have seen the run's data.
+    train_model(DEFAULT_MODEL_DIR, seed=DEFAULT_MODEL_SEED)
+    options.model = DEFAULT_MODEL_DIR
+
+
 def _counters(result: Any) -> dict[str, int]:
     try:
         query = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(NAMESPACE))
@@ -121,8 +156,10 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         standard.runner = DEFAULT_RUNNER
     fraud = options.view_as(FraudOptions)
     rules = load_rules(fraud.rules)
-    if not fraud.input:
+    embedded_default = not fraud.input
+    if embedded_default:
         _use_generated_data(fraud)
+    _choose_model(fraud, train_if_missing=embedded_default)
     _clear_previous_outputs(fraud.output_dir)
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, fraud, rules)

@@ -16,6 +16,7 @@ from transforms.domain.event_time import DEFAULT_BUSINESS_TIMEZONE
 from transforms.domain.events import DEFAULT_MAX_PAYLOAD_BYTES
 
 DEFAULT_OUTPUT_DIR = "out"
+DEFAULT_MODEL_DIR = "models/default"
 
 
 class FraudOptions(PipelineOptions):  # type: ignore[misc]
@@ -55,6 +56,14 @@ class FraudOptions(PipelineOptions):  # type: ignore[misc]
             action="store_true",
             help="Keep Beam's objsize weigher for the state cache (slow; see "
             "transforms/state_cache_sizing.py).",
+        )
+        parser.add_argument(
+            "--model",
+            help="Anomaly model artifact folder (python -m ml.train). Default: "
+            f"{DEFAULT_MODEL_DIR} if present; the embedded default run trains it if missing.",
+        )
+        parser.add_argument(
+            "--no_model", action="store_true", help="Rules only: no anomaly model (FR-006)."
         )
         parser.add_argument("--seed", type=int, default=42, help="Seed of the generated data.")
         parser.add_argument(

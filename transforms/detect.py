@@ -39,6 +39,7 @@ from apache_beam.transforms.userstate import (
 )
 from apache_beam.utils.timestamp import Timestamp
 
+from ml.features import FEATURE_NAMES
 from transforms import state_cache_sizing
 from transforms.coders import (
     BufferedEvent,
@@ -48,7 +49,7 @@ from transforms.coders import (
     decode_buffered,
     encode_buffered,
 )
-from transforms.counters import ALERTS, DLQ_PREFIX, LATE_EVENTS, NAMESPACE, SCORED
+from transforms.counters import DLQ_PREFIX, LATE_EVENTS, NAMESPACE
 from transforms.domain.blacklist import Blacklist
 from transforms.domain.config import RulesConfig
 from transforms.domain.detector import FraudDetector
@@ -95,8 +96,6 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
         self._timezone_name = timezone_name
         self._pipeline_version = pipeline_version
         self._cheap_sizing = cheap_state_cache_sizing
-        self._scored = Metrics.counter(NAMESPACE, SCORED)
-        self._alerts = Metrics.counter(NAMESPACE, ALERTS)
         self._late = Metrics.counter(NAMESPACE, LATE_EVENTS)
         self._expired = Metrics.counter(NAMESPACE, "customers_expired")
         self._failed = Metrics.counter(NAMESPACE, DLQ_PREFIX + ErrorType.PROCESSING_ERROR.value)
@@ -225,6 +224,7 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
                     judgement.assessment,
                     alert_threshold=rules.alert_threshold,
                     rules_version=rules.rules_version,
+                    features=dict(zip(FEATURE_NAMES, judgement.features, strict=True)),
                 )
                 # Only a scored event joins the history; a failed one is in the DLQ instead.
                 self._detector.learn(cell.profile, event, judgement)
@@ -233,9 +233,6 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
                 self._failed.inc()
                 yield beam.pvalue.TaggedOutput(DLQ_TAG, self._processing_error(event, error))
                 continue
-            self._scored.inc()
-            if record["is_alert"]:
-                self._alerts.inc()
             yield record
 
     def _processing_error(self, event: Transaction, error: Exception) -> dict[str, Any]:
@@ -252,7 +249,8 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
 
 
 class DetectFraud(beam.PTransform):  # type: ignore[misc]
-    """Valid events in; scored transactions out (``scored``) plus a ``dlq`` output."""
+    """Valid events in; rule-scored transactions out (``scored``, with the anomaly model's
+    ``ml_features``) plus a ``dlq`` output. ``ScoreAnomalies`` blends in the model next."""
 
     def __init__(
         self,

@@ -18,8 +18,8 @@ import apache_beam as beam
 from transforms.domain.quality import QualityTally
 from transforms.sinks import write_json_file
 
-# (kind, transaction id or DLQ error type, fraud_score, is_alert, label or None)
-Fact = tuple[str, str | None, float, bool, dict[str, Any] | None]
+# (kind, transaction id or DLQ error type, fraud_score, is_alert, rule_score, label or None)
+Fact = tuple[str, str | None, float, bool, float, dict[str, Any] | None]
 
 
 @dataclass(slots=True)
@@ -28,17 +28,19 @@ class SummaryTally:
     alerts: int = 0
     dlq_by_type: Counter[str] = field(default_factory=Counter)
     quality: QualityTally = field(default_factory=QualityTally)
+    quality_rules_only: QualityTally = field(default_factory=QualityTally)
 
 
 class SummarizeFn(beam.CombineFn):  # type: ignore[misc]
-    def __init__(self, with_labels: bool) -> None:
+    def __init__(self, with_labels: bool, alert_threshold: float) -> None:
         self._with_labels = with_labels
+        self._alert_threshold = alert_threshold
 
     def create_accumulator(self) -> SummaryTally:
         return SummaryTally()
 
     def add_input(self, tally: SummaryTally, fact: Fact) -> SummaryTally:
-        kind, error_type, score, is_alert, label = fact
+        kind, error_type, score, is_alert, rule_score, label = fact
         if kind == "dlq":
             tally.dlq_by_type[str(error_type)] += 1
             return tally
@@ -46,6 +48,8 @@ class SummarizeFn(beam.CombineFn):  # type: ignore[misc]
         tally.alerts += int(is_alert)
         if self._with_labels:
             tally.quality.add(score, is_alert, label)
+            # What the rules alone would have decided, to show what the model adds.
+            tally.quality_rules_only.add(rule_score, rule_score >= self._alert_threshold, label)
         return tally
 
     def merge_accumulators(self, tallies: Iterable[SummaryTally]) -> SummaryTally:
@@ -55,6 +59,7 @@ class SummarizeFn(beam.CombineFn):  # type: ignore[misc]
             merged.alerts += tally.alerts
             merged.dlq_by_type.update(tally.dlq_by_type)
             merged.quality.merge(tally.quality)
+            merged.quality_rules_only.merge(tally.quality_rules_only)
         return merged
 
     def extract_output(self, tally: SummaryTally) -> dict[str, Any]:
@@ -66,6 +71,9 @@ class SummarizeFn(beam.CombineFn):  # type: ignore[misc]
             "dlq": dlq,
             "dlq_by_error_type": dict(sorted(tally.dlq_by_type.items())),
             "quality": tally.quality.report() if self._with_labels else None,
+            "quality_rules_only": (
+                tally.quality_rules_only.report() if self._with_labels else None
+            ),
         }
 
 
@@ -75,18 +83,25 @@ def parse_label_line(line: str) -> tuple[str, dict[str, Any]]:
 
 
 def _scored_fact(record: dict[str, Any]) -> Fact:
-    return ("scored", record["transaction_id"], record["fraud_score"], record["is_alert"], None)
+    return (
+        "scored",
+        record["transaction_id"],
+        record["fraud_score"],
+        record["is_alert"],
+        record["rule_score"],
+        None,
+    )
 
 
 def _with_label(joined: tuple[str, dict[str, list[Any]]]) -> Iterator[Fact]:
     _, groups = joined
     label = groups["labels"][0] if groups["labels"] else None
-    for kind, transaction_id, score, is_alert, _ in groups["facts"]:
-        yield (kind, transaction_id, score, is_alert, label)
+    for kind, transaction_id, score, is_alert, rule_score, _ in groups["facts"]:
+        yield (kind, transaction_id, score, is_alert, rule_score, label)
 
 
 def _dlq_fact(record: dict[str, Any]) -> Fact:
-    return ("dlq", record["error_type"], 0.0, False, None)
+    return ("dlq", record["error_type"], 0.0, False, 0.0, None)
 
 
 class Summarize(beam.PTransform):  # type: ignore[misc]
@@ -96,9 +111,11 @@ class Summarize(beam.PTransform):  # type: ignore[misc]
         self,
         summary_path: str,
         extra: dict[str, Any],
+        alert_threshold: float,
         labels_file: str | None = None,
     ) -> None:
         super().__init__()
+        self._alert_threshold = alert_threshold
         self._summary_path = summary_path
         self._extra = extra
         self._labels_file = labels_file
@@ -126,7 +143,10 @@ class Summarize(beam.PTransform):  # type: ignore[misc]
         return (
             (scored_facts, dlq_facts)
             | "AllFacts" >> beam.Flatten()
-            | "Tally" >> beam.CombineGlobally(SummarizeFn(self._labels_file is not None))
+            | "Tally"
+            >> beam.CombineGlobally(
+                SummarizeFn(self._labels_file is not None, self._alert_threshold)
+            )
             | "AddRunInfo" >> beam.Map(lambda summary: {**summary, **extra})
             | "WriteSummary" >> beam.Map(_write_and_pass, path)
         )

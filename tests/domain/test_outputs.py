@@ -11,7 +11,12 @@ import pytest
 
 from transforms.domain.detector import RuleAssessment
 from transforms.domain.events import Transaction
-from transforms.domain.outputs import alert_from_scored, explain, scored_transaction
+from transforms.domain.outputs import (
+    alert_from_scored,
+    apply_anomaly_score,
+    explain,
+    scored_transaction,
+)
 from transforms.domain.rules import RuleResult
 
 VERSION = "rules-0123456789ab"
@@ -69,6 +74,7 @@ def test_scored_transaction_has_the_event_fields_and_the_scores() -> None:
         "is_alert": False,
         "model_version": None,
         "rules_version": VERSION,
+        "ml_features": None,
     }
 
 
@@ -208,3 +214,34 @@ def test_alert_id_changes_with_the_transaction() -> None:
     other = {**scored, "transaction_id": "tx-43"}
 
     assert alert_from_scored(scored, "t")["alert_id"] != alert_from_scored(other, "t")["alert_id"]
+
+
+def test_anomaly_score_is_blended_and_fires_fr006_at_its_threshold() -> None:
+    record = score(RuleAssessment((VELOCITY,), 0.2))
+    blended = apply_anomaly_score(
+        record, 0.9, model_version="iforest-x", alpha=0.3, ml_threshold=0.6, alert_threshold=0.7
+    )
+    assert blended["fraud_score"] == round(0.3 * 0.9 + 0.7 * 0.2, 6)
+    assert blended["rules_triggered"] == ["FR-002", "FR-006"]
+    assert blended["rule_details"]["FR-006"] == {"score": 0.9, "threshold": 0.6}
+    assert blended["model_version"] == "iforest-x"
+    assert blended["explanation"].endswith("; ML 0.90")
+    assert record["rules_triggered"] == ["FR-002"]  # the input record is not mutated
+
+
+def test_anomaly_score_below_threshold_blends_without_fr006() -> None:
+    record = score(RuleAssessment((), 0.0))
+    blended = apply_anomaly_score(
+        record, 0.59, model_version="m", alpha=0.3, ml_threshold=0.6, alert_threshold=0.7
+    )
+    assert blended["rules_triggered"] == []
+    assert blended["fraud_score"] == round(0.3 * 0.59, 6)
+    assert blended["is_alert"] is False
+
+
+def test_without_a_model_the_rules_only_verdict_stands() -> None:
+    record = score(RuleAssessment((VELOCITY,), 0.2))
+    kept = apply_anomaly_score(
+        record, None, model_version=None, alpha=0.3, ml_threshold=0.6, alert_threshold=0.7
+    )
+    assert kept == record

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from transforms.domain.config import ML_RULE_ID
 from transforms.domain.detector import RuleAssessment
 from transforms.domain.events import Transaction
 from transforms.domain.scoring import blend
@@ -19,11 +20,21 @@ SCORE_DECIMALS = 6
 
 def explain(assessment: RuleAssessment, ml_score: float | None, fraud_score: float) -> str:
     """One human-readable line: which rules fired and why, e.g. for an alert queue."""
-    if not assessment.triggered and ml_score is None:
+    details = {r.rule_id: {"score": r.score, **r.evidence} for r in assessment.triggered}
+    return explain_details(details, ml_score, fraud_score)
+
+
+def explain_details(
+    rule_details: dict[str, dict[str, Any]], ml_score: float | None, fraud_score: float
+) -> str:
+    rules = {rule_id: d for rule_id, d in rule_details.items() if rule_id != ML_RULE_ID}
+    if not rules and ml_score is None:
         return "no rule fired"
     parts = [
-        f"{r.rule_id} {r.score:.2f} ({', '.join(f'{k}={v}' for k, v in r.evidence.items())})"
-        for r in assessment.triggered
+        f"{rule_id} {d['score']:.2f} ("
+        + ", ".join(f"{k}={v}" for k, v in d.items() if k != "score")
+        + ")"
+        for rule_id, d in rules.items()
     ]
     if ml_score is not None:
         parts.append(f"ML {ml_score:.2f}")
@@ -39,7 +50,10 @@ def scored_transaction(
     ml_score: float | None = None,
     ml_alpha: float = 0.0,
     model_version: str | None = None,
+    features: dict[str, float] | None = None,
 ) -> dict[str, Any]:
+    """The record of one scored event. ``features`` (the anomaly model's inputs) are kept in
+    the output as ``ml_features``: they explain an ML score and feed retraining."""
     fraud_score = round(blend(assessment.rule_score, ml_score, ml_alpha), SCORE_DECIMALS)
     record = event.to_record()
     record.update(
@@ -56,9 +70,46 @@ def scored_transaction(
             "is_alert": fraud_score >= alert_threshold,
             "model_version": model_version,
             "rules_version": rules_version,
+            "ml_features": features,
         }
     )
     return record
+
+
+def apply_anomaly_score(
+    record: dict[str, Any],
+    ml_score: float | None,
+    *,
+    model_version: str | None,
+    alpha: float,
+    ml_threshold: float,
+    alert_threshold: float,
+) -> dict[str, Any]:
+    """The scored record with the anomaly model's verdict (FR-006) blended in.
+
+    ``fraud_score = alpha * ml_score + (1 - alpha) * rule_score``; FR-006 is listed as
+    triggered when the calibrated model score reaches ``ml_threshold``. Without a score
+    (no model), the record keeps its rules-only verdict.
+    """
+    if ml_score is None:
+        return {**record, "ml_score": None, "model_version": model_version}
+    ml_score = round(ml_score, SCORE_DECIMALS)
+    triggered = [rule_id for rule_id in record["rules_triggered"] if rule_id != ML_RULE_ID]
+    details = {k: v for k, v in record["rule_details"].items() if k != ML_RULE_ID}
+    if ml_score >= ml_threshold:
+        triggered.append(ML_RULE_ID)
+        details[ML_RULE_ID] = {"score": ml_score, "threshold": ml_threshold}
+    fraud_score = round(blend(record["rule_score"], ml_score, alpha), SCORE_DECIMALS)
+    return {
+        **record,
+        "fraud_score": fraud_score,
+        "ml_score": ml_score,
+        "rules_triggered": triggered,
+        "rule_details": details,
+        "explanation": explain_details(details, ml_score, fraud_score),
+        "is_alert": fraud_score >= alert_threshold,
+        "model_version": model_version,
+    }
 
 
 _ALERT_FIELDS = (
