@@ -6,7 +6,8 @@ Generates a seeded data set (about 27 events per customer over 30 days), then me
 in a fresh process so peak memory is its own:
 
 * ``beam``: ``pipelines.fraud.run`` on FnApiRunner (read, parse, stateful detection in
-  event-time order, JSONL sinks, summary), wall time of the whole run;
+  event-time order, JSONL sinks, summary), wall time of the whole run, rules only
+  (``--no_model``) and with the anomaly model (a model trained here on another seed);
 * ``domain``: the same parse -> per-customer event-time order -> rules -> scored JSON work in
   a plain Python loop: the ceiling any Python runner can approach;
 * state bytes per customer: the encoded profile cell after all events (what Beam stores).

@@ -65,15 +65,18 @@ class _ScoreBatchFn(beam.DoFn):  # type: ignore[misc]
 class ScoreAnomalies(beam.PTransform):  # type: ignore[misc]
     """Rule-scored records in; records with ``ml_score``, FR-006 and the blended score out."""
 
-    def __init__(self, model_path: str | None, rules: RulesConfig) -> None:
+    def __init__(
+        self, model_path: str | None, rules: RulesConfig, max_batch_size: int = MAX_BATCH
+    ) -> None:
         super().__init__()
         self._fn = _ScoreBatchFn(model_path, rules)
+        self._max_batch_size = max_batch_size
 
     def expand(self, records: Any) -> Any:
         return (
             records
             # Plain BatchElements: a max_batch_duration_secs would add a processing-time timer,
             # which forces the bundle-based runner (BEAM-NOTES.md, apache/beam#28716).
-            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=MAX_BATCH)
+            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._max_batch_size)
             | "ScoreBatch" >> beam.ParDo(self._fn)
         )

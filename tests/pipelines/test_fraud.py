@@ -34,6 +34,7 @@ def first_run(
             f"--labels_file={dataset.labels}",
             f"--blacklist={dataset.blacklist}",
             f"--output_dir={out}",
+            "--no_model",
         ]
     )
     return summary, out
@@ -139,6 +140,7 @@ def test_same_input_gives_identical_scores_on_rerun(
             f"--input={dataset.events}",
             f"--blacklist={dataset.blacklist}",
             f"--output_dir={tmp_path}",
+            "--no_model",
         ]
     )
 
@@ -163,6 +165,7 @@ def test_rules_file_overrides_thresholds_and_changes_the_version(
             f"--blacklist={dataset.blacklist}",
             f"--rules={rules}",
             f"--output_dir={out}",
+            "--no_model",
         ]
     )
     assert summary["rules_version"] != run_default_version()
@@ -179,7 +182,7 @@ def run_default_version() -> str:
 def test_embedded_default_generates_data_and_prints_the_summary(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    main([f"--output_dir={tmp_path}", "--customers=40", "--days=5"])
+    main([f"--output_dir={tmp_path}", "--customers=40", "--days=5", "--no_model"])
     printed = json.loads(capsys.readouterr().out)
     assert printed["read"] == printed["scored"] + printed["dlq"] > 0
     assert printed["quality"] is not None
@@ -191,7 +194,7 @@ def test_whitespace_lines_are_dead_lettered_and_empty_lines_only_counted(tmp_pat
 
     source = tmp_path / "events.jsonl"
     source.write_bytes(payload(event("a")) + b"\n\n \t\n" + payload(event("b")) + b"\n")
-    summary = run([f"--input={source}", f"--output_dir={tmp_path / 'out'}"])
+    summary = run([f"--input={source}", f"--output_dir={tmp_path / 'out'}", "--no_model"])
     assert (summary["read"], summary["scored"], summary["dlq_by_error_type"]) == (
         3,
         2,

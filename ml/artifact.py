@@ -1,0 +1,249 @@
+"""The anomaly model's artifact on disk: ``model.joblib`` plus ``metadata.json``, verified.
+
+A model is only usable together with the facts that make its scores meaningful: the ordered
+feature names it was trained on, the calibration that maps its raw anomaly score to [0, 1],
+and the SHA-256 of the pickled model. ``write_artifact`` writes both files atomically (model
+first, so a reader never pairs new metadata with an old model); ``load_artifact`` refuses,
+with an :class:`ArtifactError` saying why, anything that is missing, corrupt, tampered with,
+trained on other features, or that no longer reproduces the reference scores recorded at
+training time (for example after an incompatible scikit-learn upgrade).
+
+The checksum detects corruption and accidental mix-ups, not an attacker: whoever can write
+the folder can write both files, and unpickling runs code. Load models from trusted places.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import numpy.typing as npt
+
+from ml.features import FEATURE_NAMES
+
+__all__ = [
+    "METADATA_FILENAME",
+    "MODEL_FILENAME",
+    "ArtifactError",
+    "ArtifactPaths",
+    "Calibration",
+    "LoadedArtifact",
+    "load_artifact",
+    "sha256_hex",
+    "write_artifact",
+]
+
+MODEL_FILENAME = "model.joblib"
+METADATA_FILENAME = "metadata.json"
+FORMAT_VERSION = 1
+# Reference scores recomputed at load must agree this closely with the ones saved at training.
+REFERENCE_TOLERANCE = 1e-9
+REQUIRED_FIELDS = (
+    "format_version",
+    "model_version",
+    "feature_names",
+    "library_versions",
+    "training_data_sha256",
+    "training",
+    "contamination",
+    "n_estimators",
+    "calibration",
+    "model_sha256",
+    "created_at",
+    "reference",
+)
+
+
+class ArtifactError(Exception):
+    """The artifact cannot be used; ``message`` says which file and why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactPaths:
+    directory: str
+    model: str
+    metadata: str
+    model_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """``ml_score = clip((raw - low) / (high - low), 0, 1)``, ``raw = -decision_function``.
+
+    ``low`` and ``high`` are percentiles of the raw scores of the training data (see
+    ``ml.train``), so the mapping follows the model instead of being hard-coded.
+    """
+
+    low: float
+    high: float
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.low) and math.isfinite(self.high) and self.high > self.low):
+            raise ValueError(f"calibration needs finite low < high, got {self.low}, {self.high}")
+
+    def apply(self, raw: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        scaled = (raw - self.low) / (self.high - self.low)
+        return np.clip(scaled, 0.0, 1.0)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class LoadedArtifact:
+    """A verified artifact: the fitted ``IsolationForest`` and its metadata."""
+
+    directory: str
+    model: Any  # sklearn.ensemble.IsolationForest (scikit-learn is untyped)
+    metadata: dict[str, Any]
+    calibration: Calibration
+
+    @property
+    def model_version(self) -> str:
+        return str(self.metadata["model_version"])
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(self.metadata["feature_names"])
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def model_version_of(model_sha256: str) -> str:
+    return f"iforest-{model_sha256[:12]}"
+
+
+def raw_anomaly_scores(model: Any, features: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """scikit-learn's raw anomaly score, higher = more anomalous (``-decision_function``)."""
+    decision: npt.NDArray[np.float64] = model.decision_function(features)
+    return -decision
+
+
+def write_artifact(output_dir: str, model: Any, metadata: dict[str, Any]) -> ArtifactPaths:
+    """Pickle ``model`` and write ``metadata`` completed with the checksum and version."""
+    directory = Path(output_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    model_bytes = buffer.getvalue()
+    digest = sha256_hex(model_bytes)
+    complete = {
+        "format_version": FORMAT_VERSION,
+        **metadata,
+        "model_sha256": digest,
+        "model_version": model_version_of(digest),
+    }
+    model_path = directory / MODEL_FILENAME
+    metadata_path = directory / METADATA_FILENAME
+    _atomic_write(model_path, model_bytes)
+    text = json.dumps(complete, indent=2, sort_keys=True) + "\n"
+    _atomic_write(metadata_path, text.encode("utf-8"))
+    return ArtifactPaths(
+        str(directory), str(model_path), str(metadata_path), complete["model_version"]
+    )
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    # A worker loading the artifact while it is rewritten sees the old or the new file, whole.
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def load_artifact(directory: str) -> LoadedArtifact:
+    """Read and verify the artifact in ``directory``; :class:`ArtifactError` if unusable."""
+    folder = Path(directory)
+    metadata_path = folder / METADATA_FILENAME
+    model_path = folder / MODEL_FILENAME
+    metadata = _read_metadata(metadata_path)
+    try:
+        model_bytes = model_path.read_bytes()
+    except OSError as error:
+        raise ArtifactError(f"{model_path}: cannot read the model: {error.strerror}") from None
+    digest = sha256_hex(model_bytes)
+    if digest != metadata["model_sha256"]:
+        raise ArtifactError(
+            f"{model_path}: SHA-256 checksum mismatch (file {digest[:12]}..., metadata "
+            f"{str(metadata['model_sha256'])[:12]}...): corrupt or replaced model"
+        )
+    names = tuple(metadata["feature_names"]) if isinstance(metadata["feature_names"], list) else ()
+    if names != FEATURE_NAMES:
+        raise ArtifactError(
+            f"{metadata_path}: feature names {list(names) or metadata['feature_names']!r} "
+            f"do not match this code's {list(FEATURE_NAMES)!r}"
+        )
+    try:
+        # From the bytes just verified, not the file again: it may have changed meanwhile.
+        model = joblib.load(io.BytesIO(model_bytes))
+    except Exception as error:  # unpickling can fail in many ways; all mean "unusable"
+        raise ArtifactError(f"{model_path}: cannot unpickle the model: {error!r}") from None
+    if getattr(model, "n_features_in_", None) != len(FEATURE_NAMES) or not hasattr(
+        model, "decision_function"
+    ):
+        raise ArtifactError(f"{model_path}: not a model fitted on {len(FEATURE_NAMES)} features")
+    calibration = _calibration(metadata_path, metadata["calibration"])
+    _check_reference(metadata_path, model, metadata["reference"])
+    return LoadedArtifact(str(folder), model, metadata, calibration)
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text("utf-8")
+    except OSError as error:
+        raise ArtifactError(f"{path}: cannot read the metadata: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ArtifactError(f"{path}: metadata is not UTF-8") from None
+    try:
+        metadata = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ArtifactError(f"{path}: metadata is not JSON: {error}") from None
+    if not isinstance(metadata, dict):
+        raise ArtifactError(f"{path}: metadata is not a JSON object")
+    missing = [name for name in REQUIRED_FIELDS if name not in metadata]
+    if missing:
+        raise ArtifactError(f"{path}: metadata lacks {', '.join(missing)}")
+    if metadata["format_version"] != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{path}: metadata format {metadata['format_version']!r} is not {FORMAT_VERSION}"
+        )
+    return metadata
+
+
+def _calibration(path: Path, value: Any) -> Calibration:
+    try:
+        return Calibration(float(value["low"]), float(value["high"]))
+    except (TypeError, KeyError, ValueError) as error:
+        raise ArtifactError(f"{path}: invalid calibration {value!r}: {error}") from None
+
+
+def _check_reference(path: Path, model: Any, reference: Any) -> None:
+    """The model must still give the raw scores it gave when it was trained."""
+    try:
+        features = np.asarray(reference["features"], dtype=np.float64)
+        expected = np.asarray(reference["raw_scores"], dtype=np.float64)
+        actual = raw_anomaly_scores(model, features)
+    except Exception as error:  # malformed reference block or a model that cannot score
+        raise ArtifactError(f"{path}: cannot check the reference scores: {error!r}") from None
+    if actual.shape != expected.shape or not np.allclose(
+        actual, expected, rtol=0.0, atol=REFERENCE_TOLERANCE
+    ):
+        raise ArtifactError(
+            f"{path}: the model no longer reproduces its reference scores (library drift?)"
+        )

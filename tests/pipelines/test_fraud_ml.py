@@ -1,0 +1,122 @@
+"""The pipeline with the anomaly model (FR-006) on FnApiRunner."""
+
+from __future__ import annotations
+
+import glob
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.test_pipeline import TestPipeline
+
+import pipelines.fraud as fraud
+from ml.artifact import load_artifact
+from ml.train import train_model
+from tests.collect import new_collector, take
+from transforms.anomaly import ScoreAnomalies
+from transforms.domain.config import load_rules
+from transforms.domain.synthetic import generate_dataset
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    folder = str(tmp_path_factory.mktemp("model"))
+    train_model(folder, seed=3, customers=150, days=10)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return generate_dataset(str(tmp_path_factory.mktemp("data")), seed=21, customers=100, days=10)
+
+
+def _records(out: Path, name: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for path in sorted(glob.glob(str(out / f"{name}-*.jsonl"))):
+        with open(path, encoding="utf-8") as handle:
+            rows.extend(json.loads(line) for line in handle)
+    return rows
+
+
+def _run(dataset: Any, out: Path, *extra: str) -> dict[str, Any]:
+    return fraud.run(
+        [
+            f"--input={dataset.events}",
+            f"--labels_file={dataset.labels}",
+            f"--blacklist={dataset.blacklist}",
+            f"--output_dir={out}",
+            *extra,
+        ]
+    )
+
+
+def test_scored_output_carries_the_blended_ml_score_and_model_version(
+    dataset: Any, model_dir: str, tmp_path: Path
+) -> None:
+    summary = _run(dataset, tmp_path, f"--model={model_dir}")
+    version = load_artifact(model_dir).model_version
+    rules = load_rules()
+    scored = _records(tmp_path, "scored")
+    assert len(scored) == summary["scored"] > 0
+    for record in scored:
+        assert record["model_version"] == version
+        assert 0.0 <= record["ml_score"] <= 1.0
+        expected = rules.ml_alpha * record["ml_score"] + (1 - rules.ml_alpha) * record["rule_score"]
+        assert record["fraud_score"] == pytest.approx(expected, abs=2e-6)
+        assert ("FR-006" in record["rules_triggered"]) == (record["ml_score"] >= rules.ml_threshold)
+    assert any("FR-006" in r["rules_triggered"] for r in scored)
+    assert all(a["model_version"] == version for a in _records(tmp_path, "alerts"))
+    assert summary["quality_rules_only"]["labelled"] == summary["quality"]["labelled"]
+
+
+def test_a_corrupt_model_gives_rules_only_scores_not_a_crash(
+    dataset: Any, model_dir: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = tmp_path / "broken-model"
+    shutil.copytree(model_dir, broken)
+    (broken / "model.joblib").write_bytes(b"not a model")
+    summary = _run(dataset, tmp_path / "out", f"--model={broken}")
+    scored = _records(tmp_path / "out", "scored")
+    assert len(scored) == summary["scored"] > 0
+    assert all(r["ml_score"] is None and r["model_version"] is None for r in scored)
+    assert any("broken-model" in message for message in caplog.messages)
+
+
+def test_scores_do_not_depend_on_how_records_are_batched(
+    dataset: Any, model_dir: str, tmp_path: Path
+) -> None:
+    _run(dataset, tmp_path, "--no_model")
+    rule_scored = _records(tmp_path, "scored")[:300]
+    rules = load_rules()
+
+    def score_with(max_batch_size: int) -> list[Any]:
+        name, collect = new_collector()
+        with TestPipeline(runner="FnApiRunner", options=PipelineOptions([])) as p:
+            (
+                p
+                | beam.Create(rule_scored)
+                | ScoreAnomalies(model_dir, rules, max_batch_size=max_batch_size)
+                | beam.Map(lambda r: (r["transaction_id"], r["ml_score"], r["fraud_score"]))
+                | beam.Map(collect)
+            )
+        return sorted(take(name))
+
+    one_by_one = score_with(1)
+    assert len(one_by_one) == 300
+    assert score_with(1024) == one_by_one
+
+
+def test_the_embedded_run_trains_the_default_model_when_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    default = tmp_path / "models" / "default"
+    monkeypatch.setattr(fraud, "DEFAULT_MODEL_DIR", str(default))
+    summary = fraud.run([f"--output_dir={tmp_path / 'out'}", "--customers=40", "--days=5"])
+    assert summary["model"] == str(default)
+    assert (default / "metadata.json").exists()
+    assert summary["quality"] is not None
+    assert summary["quality_rules_only"] is not None
