@@ -141,15 +141,22 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as data_dir:
         paths = _generate(args.events, data_dir)
+        model_dir = os.path.join(data_dir, "model")
+        from ml.train import train_model
+
+        train_model(model_dir, seed=7)
         domain = _in_subprocess("domain", paths, [])
-        beam = _in_subprocess("beam", paths, beam_args)
+        beam = _in_subprocess("beam", paths, ["--no_model", *beam_args])
+        beam_ml = _in_subprocess("beam", paths, [f"--model={model_dir}", *beam_args])
     report = {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "beam_fnapi_runner": beam,
+        "beam_fnapi_runner_with_model": beam_ml,
         "pure_python_domain_loop": domain,
         "beam_vs_domain_slowdown": round(
             domain["events_per_second"] / beam["events_per_second"], 2
         ),
+        "with_model_vs_without": round(beam_ml["events_per_second"] / beam["events_per_second"], 2),
     }
     print(json.dumps(report, indent=2))
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from ml.evaluate import Scored, card_precision_at_k, evaluate
+from ml.evaluate import Scored, card_precision_at_k, evaluate, main
 
 
 def _row(card: str, day: str, fraud: bool, score: float, ml: float | None = None) -> Scored:
@@ -38,3 +41,35 @@ def test_evaluate_reports_each_score_and_skips_missing_model_scores() -> None:
     assert report["rules only"]["precision"] == 0.5
     assert report["rules only"]["recall"] == 1.0
     assert report["ML only"] == {"events": 0, "note": "no scores or a single class"}
+
+
+def test_main_reads_a_runs_scored_files_and_labels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [
+        ("t1", "a", True, 0.9, 0.8, 0.87),
+        ("t2", "b", False, 0.1, 0.2, 0.13),
+        ("t3", "c", False, 0.0, 0.7, 0.21),
+        ("t4", "d", True, 0.8, None, 0.8),
+    ]
+    with open(tmp_path / "scored-00000-of-00001.jsonl", "w", encoding="utf-8") as handle:
+        for tid, card, _, rule, ml, blend in rows:
+            record = {
+                "transaction_id": tid,
+                "customer_id": card,
+                "event_time": "2026-10-01T12:00:00.000Z",
+                "rule_score": rule,
+                "ml_score": ml,
+                "fraud_score": blend,
+            }
+            handle.write(json.dumps(record) + "\n")
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(
+        "".join(json.dumps({"transaction_id": r[0], "is_fraud": r[2]}) + "\n" for r in rows)
+    )
+    main(["--output_dir", str(tmp_path), "--labels_file", str(labels)])
+    report = json.loads(capsys.readouterr().out)
+    assert report["rules only"]["events"] == 4
+    assert report["ML only"]["events"] == 3  # no model score for t4
+    assert report["blend"]["recall"] == 1.0
+    assert report["blend"]["card_precision_at_100"] == 0.5
