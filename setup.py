@@ -29,6 +29,9 @@ setup(
             "mypy>=1.11",
             "types-PyYAML",
         ],
+        "postgres": [
+            "psycopg[binary]>=3.2",
+        ],
         "ml": [
             "scikit-learn>=1.5",
             "joblib>=1.4",
