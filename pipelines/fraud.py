@@ -26,7 +26,14 @@ from transforms.counters import NAMESPACE
 from transforms.detect import DLQ_TAG, SCORED_TAG, DetectFraud
 from transforms.domain.config import RulesConfig, load_rules
 from transforms.domain.outputs import alert_from_scored
-from transforms.parse import EVENTS_TAG, ParseEvents
+from transforms.parse import EVENTS_TAG, RAW_TAG, ParseEvents
+from transforms.postgres_sink import (
+    CLEAN_TRANSACTIONS,
+    DLQ_EVENTS,
+    FRAUD_ALERTS,
+    RAW_TRANSACTIONS,
+    WriteToPostgres,
+)
 from transforms.read import ReadBlacklist, ReadJsonLines
 from transforms.sinks import WriteJsonLines, read_json_file
 from transforms.summary import Summarize
@@ -50,7 +57,10 @@ def build_pipeline(
     """Wire the transforms; returns the named output PCollections."""
     raw = pipeline | "ReadEvents" >> ReadJsonLines(options.input)
     parsed = raw | "ParseEvents" >> ParseEvents(
-        options.business_timezone, options.max_payload_bytes, PIPELINE_VERSION
+        options.business_timezone,
+        options.max_payload_bytes,
+        PIPELINE_VERSION,
+        emit_raw=bool(options.postgres_dsn),
     )
     blacklist = beam.pvalue.AsSingleton(
         pipeline | "ReadBlacklist" >> ReadBlacklist(options.blacklist)
@@ -73,6 +83,12 @@ def build_pipeline(
     outputs = {"scored": scored, "alerts": alerts, "dlq": dlq}
     for name in OUTPUT_NAMES:
         outputs[name] | f"Write_{name}" >> WriteJsonLines(options.output_dir, name)
+    if options.postgres_dsn:
+        dsn = options.postgres_dsn
+        parsed[RAW_TAG] | "BronzeRaw" >> WriteToPostgres(dsn, RAW_TRANSACTIONS)
+        scored | "SilverScored" >> WriteToPostgres(dsn, CLEAN_TRANSACTIONS)
+        alerts | "BronzeAlerts" >> WriteToPostgres(dsn, FRAUD_ALERTS)
+        dlq | "BronzeDlq" >> WriteToPostgres(dsn, DLQ_EVENTS)
     run_info = {
         "rules_version": rules.rules_version,
         "pipeline_version": PIPELINE_VERSION,

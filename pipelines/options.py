@@ -39,6 +39,11 @@ class FraudOptions(PipelineOptions):  # type: ignore[misc]
             "summary.",
         )
         parser.add_argument("--rules", help="YAML file overriding the default rule settings.")
+        parser.add_argument(
+            "--postgres_dsn",
+            help="Also write to the PostgreSQL warehouse (bronze raw/alerts/DLQ, silver "
+            "scored). Migrate it first: python -m pipelines.migrate.",
+        )
         parser.add_argument("--blacklist", help="CSV of 'customer,<id>' / 'store,<id>' rows.")
         parser.add_argument(
             "--business_timezone",

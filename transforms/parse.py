@@ -17,7 +17,7 @@ from apache_beam.utils.timestamp import Timestamp
 
 from transforms.counters import DLQ_PREFIX, FUTURE_SCHEMA, NAMESPACE, PARSED, READ
 from transforms.domain.dlq import build_dlq_record
-from transforms.domain.event_time import business_timezone
+from transforms.domain.event_time import business_timezone, format_utc
 from transforms.domain.events import (
     CURRENT_SCHEMA_VERSION,
     ErrorType,
@@ -28,10 +28,18 @@ from transforms.domain.events import (
 
 DLQ_TAG = "dlq"
 EVENTS_TAG = "events"
+RAW_TAG = "raw"
 
 
 class ParseEventsFn(beam.DoFn):  # type: ignore[misc]
-    def __init__(self, timezone_name: str, max_payload_bytes: int, pipeline_version: str) -> None:
+    def __init__(
+        self,
+        timezone_name: str,
+        max_payload_bytes: int,
+        pipeline_version: str,
+        emit_raw: bool = False,
+    ) -> None:
+        self._emit_raw = emit_raw
         self._timezone_name = timezone_name
         self._max_payload_bytes = max_payload_bytes
         self._pipeline_version = pipeline_version
@@ -56,6 +64,8 @@ class ParseEventsFn(beam.DoFn):  # type: ignore[misc]
             yield beam.window.TimestampedValue(
                 result, Timestamp(micros=result.event_time_ms * 1000)
             )
+            if self._emit_raw:
+                yield beam.pvalue.TaggedOutput(RAW_TAG, _raw_record(source, payload, result))
             return
         yield beam.pvalue.TaggedOutput(DLQ_TAG, self._dead_letter(source, payload, result))
 
@@ -73,12 +83,33 @@ class ParseEventsFn(beam.DoFn):  # type: ignore[misc]
         )
 
 
-class ParseEvents(beam.PTransform):  # type: ignore[misc]
-    """``(source, payload)`` records in; ``events`` (Transaction) and ``dlq`` (dict) out."""
+def _raw_record(source: str, payload: bytes, event: Transaction) -> dict[str, Any]:
+    """A valid event as it arrived, with its position: the bronze layer's row."""
+    return {
+        "transaction_id": event.transaction_id,
+        "customer_id": event.customer_id,
+        "event_time": format_utc(event.event_time_ms),
+        "schema_version": event.schema_version,
+        "source": source,
+        "raw_payload": payload.decode("utf-8"),  # parsed, hence valid UTF-8 JSON
+    }
 
-    def __init__(self, timezone_name: str, max_payload_bytes: int, pipeline_version: str) -> None:
+
+class ParseEvents(beam.PTransform):  # type: ignore[misc]
+    """``(source, payload)`` records in; ``events`` (Transaction) and ``dlq`` (dict) out, and
+    with ``emit_raw`` the valid events as they arrived (``raw``, for the bronze layer)."""
+
+    def __init__(
+        self,
+        timezone_name: str,
+        max_payload_bytes: int,
+        pipeline_version: str,
+        emit_raw: bool = False,
+    ) -> None:
         super().__init__()
-        self._fn = ParseEventsFn(timezone_name, max_payload_bytes, pipeline_version)
+        self._fn = ParseEventsFn(timezone_name, max_payload_bytes, pipeline_version, emit_raw)
 
     def expand(self, records: Any) -> Any:
-        return records | "Validate" >> beam.ParDo(self._fn).with_outputs(DLQ_TAG, main=EVENTS_TAG)
+        return records | "Validate" >> beam.ParDo(self._fn).with_outputs(
+            DLQ_TAG, RAW_TAG, main=EVENTS_TAG
+        )

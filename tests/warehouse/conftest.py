@@ -1,4 +1,4 @@
-"""A real PostgreSQL for warehouse tests: the project's cluster, one fresh database per session.
+"""A real PostgreSQL for warehouse tests: the project's cluster, fresh databases per module.
 
 The server comes from ``scripts/postgres.sh start`` (idempotent; .ci/run starts it first), or
 from ``STREAMFLOW_TEST_PG_DSN``: a DSN whose role may create databases.
@@ -10,6 +10,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -31,27 +32,29 @@ def server_dsn() -> str:
     ).stdout.strip()
 
 
-@pytest.fixture(scope="session")
-def fresh_dsn(server_dsn: str) -> Iterator[str]:
-    """A database created for this test session and dropped after it."""
+@contextmanager
+def _new_database(server_dsn: str) -> Iterator[str]:
     name = f"streamflow_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(server_dsn, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     params = conninfo_to_dict(server_dsn)
     params["dbname"] = name
-    yield make_conninfo(**params)
-    with psycopg.connect(server_dsn, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    try:
+        yield make_conninfo(**params)
+    finally:
+        with psycopg.connect(server_dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def fresh_dsn(server_dsn: str) -> Iterator[str]:
+    """A database created for one test module and dropped after it."""
+    with _new_database(server_dsn) as dsn:
+        yield dsn
 
 
 @pytest.fixture
 def empty_dsn(server_dsn: str) -> Iterator[str]:
     """A database of its own for one test (for tests that need an empty one)."""
-    name = f"streamflow_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    params = conninfo_to_dict(server_dsn)
-    params["dbname"] = name
-    yield make_conninfo(**params)
-    with psycopg.connect(server_dsn, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with _new_database(server_dsn) as dsn:
+        yield dsn

@@ -222,6 +222,9 @@ def _checked_text(field: str, value: Any, max_length: int) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise _InvalidEventError(ErrorType.INVALID_FIELD, f"{field}: not valid Unicode") from None
+    if "\x00" in value:
+        # a NUL ("\u0000") is valid JSON but no text column (PostgreSQL, Kafka keys) takes it
+        raise _InvalidEventError(ErrorType.INVALID_FIELD, f"{field}: contains a NUL character")
     return value
 
 

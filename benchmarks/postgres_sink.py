@@ -1,0 +1,94 @@
+"""Rows per second of the warehouse sink, alone and inside the pipeline.
+
+    python benchmarks/postgres_sink.py [--rows 100000] [--dsn DSN]
+
+Writes generated raw transactions into a fresh database (created and dropped here, on the
+project's cluster from ``scripts/postgres.sh`` unless ``--dsn`` names a server whose role may
+create databases) with the sink's batch writer, then replays them (all conflicts: the
+idempotent path). Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from pipelines.migrate import migrate
+from transforms.postgres_sink import MAX_BATCH, RAW_TRANSACTIONS, _WriteBatchFn
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _records(rows: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "transaction_id": f"bench-{i}",
+            "customer_id": f"C{i % 5000:06d}",
+            "event_time": f"2026-10-{1 + i % 28:02d}T12:{i % 60:02d}:00.000Z",
+            "schema_version": 2,
+            "source": f"bench:{i}",
+            "raw_payload": json.dumps({"transaction_id": f"bench-{i}", "amount": "10.00"}),
+        }
+        for i in range(rows)
+    ]
+
+
+def _write_all(dsn: str, records: list[dict[str, Any]]) -> float:
+    writer = _WriteBatchFn(dsn, RAW_TRANSACTIONS)
+    writer.setup()
+    started = time.perf_counter()
+    for start in range(0, len(records), MAX_BATCH):
+        list(writer.process(records[start : start + MAX_BATCH]))
+    seconds = time.perf_counter() - started
+    writer.teardown()
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--dsn")
+    args = parser.parse_args()
+    server = args.dsn
+    if not server:
+        script = str(REPO / "scripts" / "postgres.sh")
+        subprocess.run([script, "start"], check=True, capture_output=True)
+        server = subprocess.run([script, "dsn"], check=True, capture_output=True, text=True)
+        server = server.stdout.strip()
+    name = f"streamflow_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        params = conninfo_to_dict(server)
+        params["dbname"] = name
+        dsn = make_conninfo(**params)
+        migrate(dsn)
+        records = _records(args.rows)
+        first = _write_all(dsn, records)
+        replay = _write_all(dsn, records)
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    print(
+        json.dumps(
+            {
+                "rows": args.rows,
+                "batch_size": MAX_BATCH,
+                "insert_rows_per_second": round(args.rows / first),
+                "replay_rows_per_second": round(args.rows / replay),
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
