@@ -1,0 +1,69 @@
+"""Warehouse maintenance: ``python -m pipelines.maintain --dsn DSN [--now ISO-8601]``.
+
+Drops bronze partitions past their retention (raw transactions 30 days, alerts 90, DLQ 30),
+prunes quality check results older than 7 days, then runs VACUUM (ANALYZE) on the tables it
+touched. VACUUM cannot run inside a transaction block, so the connection is in autocommit
+mode. ``--now`` pins the clock (tests, backfills); the DSN comes from ``--dsn`` or
+``STREAMFLOW_PG_DSN``. Prints a JSON report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "maintenance"
+PARTITION_RETENTION_DAYS = {
+    "bronze.raw_transactions": 30,
+    "bronze.fraud_alerts": 90,
+    "bronze.dlq_events": 30,
+}
+QUALITY_RESULTS_RETENTION_DAYS = 7
+
+
+def _sql(name: str) -> str:
+    return (SQL_DIR / name).read_text(encoding="utf-8")
+
+
+def maintain(dsn: str, now: datetime) -> dict[str, Any]:
+    report: dict[str, Any] = {"now": now.isoformat(), "dropped_partitions": {}}
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        for parent, days in PARTITION_RETENTION_DAYS.items():
+            rows = connection.execute(
+                _sql("drop_expired_partitions.sql"),
+                {"parent": parent, "retention_days": days, "now": now},
+            ).fetchall()
+            report["dropped_partitions"][parent] = sorted(row[0] for row in rows)
+        deleted = connection.execute(
+            _sql("prune_quality_results.sql"),
+            {"retention_days": QUALITY_RESULTS_RETENTION_DAYS, "now": now},
+        ).fetchone()
+        report["quality_results_deleted"] = deleted[0] if deleted else 0
+        vacuumed = [*PARTITION_RETENTION_DAYS, "silver.quality_check_results"]
+        for table in vacuumed:
+            # Table names come from the constants above, never from input.
+            connection.execute(f"VACUUM (ANALYZE) {table}")
+        report["vacuumed"] = vacuumed
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dsn", default=os.environ.get("STREAMFLOW_PG_DSN"))
+    parser.add_argument("--now", type=datetime.fromisoformat, default=datetime.now(UTC))
+    args = parser.parse_args(argv)
+    if not args.dsn:
+        parser.error("give --dsn or set STREAMFLOW_PG_DSN")
+    print(json.dumps(maintain(args.dsn, args.now), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

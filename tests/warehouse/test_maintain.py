@@ -1,0 +1,61 @@
+"""Warehouse maintenance on a real PostgreSQL: retention by partition, pruning, VACUUM."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+
+from pipelines.maintain import main, maintain
+from pipelines.migrate import migrate
+
+NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def warehouse(empty_dsn: str) -> str:
+    migrate(empty_dsn)
+    with psycopg.connect(empty_dsn, autocommit=True) as connection:
+        for parent in ("bronze.raw_transactions", "bronze.fraud_alerts", "bronze.dlq_events"):
+            # 2026-08-20 .. 2026-11-26: days on both sides of every retention boundary
+            connection.execute(
+                "SELECT bronze.ensure_daily_partitions(%s::regclass, %s, %s)",
+                (parent, "2026-08-20", "2026-11-26"),
+            )
+        connection.execute(
+            "INSERT INTO silver.quality_check_results (check_name, measured_value, status, "
+            "checked_at) VALUES ('old', 1, 'pass', %s), ('recent', 1, 'pass', %s)",
+            ("2026-11-18T00:00:00Z", "2026-11-20T00:00:00Z"),
+        )
+    return empty_dsn
+
+
+def _partitions(dsn: str, parent: str) -> list[str]:
+    with psycopg.connect(dsn) as connection:
+        rows = connection.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = %s::regclass ORDER BY 1",
+            (parent,),
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_partitions_past_retention_are_dropped_and_younger_ones_kept(warehouse: str) -> None:
+    report = maintain(warehouse, NOW)
+    raw = _partitions(warehouse, "bronze.raw_transactions")
+    # 30 days before 2026-11-26 06:00 is 2026-10-27 06:00: the day 10-26 ends before it.
+    assert raw[0] == "raw_transactions_20261027"
+    assert (
+        "bronze.raw_transactions_20261026"
+        in report["dropped_partitions"]["bronze.raw_transactions"]
+    )
+    assert _partitions(warehouse, "bronze.fraud_alerts")[0] == "fraud_alerts_20260828"
+    assert _partitions(warehouse, "bronze.dlq_events")[0] == "dlq_events_20261027"
+    assert report["quality_results_deleted"] == 1
+    assert maintain(warehouse, NOW)["dropped_partitions"]["bronze.raw_transactions"] == []
+
+
+def test_cli_prints_the_report(warehouse: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--dsn", warehouse, "--now", NOW.isoformat()]) == 0
+    assert '"vacuumed"' in capsys.readouterr().out
