@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import apache_beam as beam
@@ -33,23 +34,69 @@ class TableWrite:
     name: str
     statement: str
     row: Callable[[dict[str, Any]], tuple[Any, ...]]
+    # the business key: rows are written in its order, so concurrent batches lock alike
+    key: str
     # (partitioned table, record field holding the partition key's UTC ISO time), if any
     partitioned_by: tuple[str, str] | None = None
+
+
+def _first_of(table: str, key: str, cast: str = "") -> str:
+    """The tail of an ``INSERT ... SELECT`` that inserts only the first row with its key.
+
+    Bronze tables are partitioned by a time, and PostgreSQL puts the partition key in every
+    unique index, so the business id alone cannot be unique: a replay at another time (DLQ
+    receive time) or a resend with another event time would pass ``ON CONFLICT``. A
+    transaction-scoped advisory lock on (table, id) serialises writers of the same id, then
+    the id is looked up across all partitions. Parameters: the id, twice.
+    """
+    return (
+        f" FROM (SELECT pg_advisory_xact_lock(hashtext('{table}|' || %s))) AS locked"
+        f" WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {key} = %s{cast})"
+        " ON CONFLICT DO NOTHING"
+    )
 
 
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+# PostgreSQL numeric: at most 131072 digits before the point and 16383 after it.
+_MAX_NUMERIC_EXPONENT = 131_071
+_MIN_NUMERIC_EXPONENT = -16_383
+
+
+def _storable_number(text: str) -> Decimal:
+    number = Decimal(text)
+    if number and not _MIN_NUMERIC_EXPONENT <= number.adjusted() <= _MAX_NUMERIC_EXPONENT:
+        raise ValueError(f"number out of PostgreSQL's range: {text[:20]}")
+    return number
+
+
+def _check_strings(value: Any) -> None:
+    if isinstance(value, str):
+        value.encode("utf-8")  # a lone surrogate raises; a NUL is caught below
+        if "\x00" in value:
+            raise ValueError("NUL character")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_strings(key)
+            _check_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_strings(item)
+
+
 def jsonb_safe(payload: str) -> str:
     """The payload as JSON PostgreSQL's ``jsonb`` accepts.
 
-    ``jsonb`` rejects the escapes ``\\u0000`` and unpaired surrogates that JSON allows; such
-    a payload is kept verbatim as a string inside ``{"raw_text": ...}`` instead of failing the
-    whole batch.
+    ``jsonb`` rejects some JSON that the event parser accepts in fields it ignores: the
+    ``\\u0000`` escape, lone surrogates and numbers beyond PostgreSQL's numeric range. Such a
+    payload is kept verbatim as a string, ``{"raw_text": ...}``, instead of failing a batch.
     """
-    lowered = payload.lower()
-    if "\\u0000" in lowered or "\\ud" in lowered:
+    try:
+        document = json.loads(payload, parse_float=_storable_number, parse_int=_storable_number)
+        _check_strings(document)
+    except (ValueError, UnicodeEncodeError, RecursionError):
         return _json({"raw_text": payload})
     return payload
 
@@ -58,9 +105,11 @@ RAW_TRANSACTIONS = TableWrite(
     name="bronze.raw_transactions",
     statement=(
         "INSERT INTO bronze.raw_transactions (transaction_id, customer_id, event_time, "
-        "schema_version, source, raw_payload) VALUES (%s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT DO NOTHING"
+        "schema_version, source, raw_payload) "
+        "SELECT %s, %s, %s::timestamptz, %s::integer, %s, %s::jsonb"
+        + _first_of("bronze.raw_transactions", "transaction_id")
     ),
+    key="transaction_id",
     row=lambda r: (
         r["transaction_id"],
         r["customer_id"],
@@ -68,12 +117,15 @@ RAW_TRANSACTIONS = TableWrite(
         r["schema_version"],
         r["source"],
         jsonb_safe(r["raw_payload"]),
+        r["transaction_id"],
+        r["transaction_id"],
     ),
     partitioned_by=("bronze.raw_transactions", "event_time"),
 )
 
 CLEAN_TRANSACTIONS = TableWrite(
     name="silver.clean_transactions",
+    key="transaction_id",
     statement=(
         "INSERT INTO silver.clean_transactions AS t (transaction_id, customer_id, store_id, "
         "product_id, amount, currency, payment_method, latitude, longitude, event_time, "
@@ -117,10 +169,12 @@ FRAUD_ALERTS = TableWrite(
     statement=(
         "INSERT INTO bronze.fraud_alerts (alert_id, transaction_id, customer_id, store_id, "
         "amount, currency, event_time, fraud_score, rule_score, ml_score, rules_triggered, "
-        "rule_details, explanation, model_version, rules_version, detected_at) VALUES "
-        "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT DO NOTHING"
+        "rule_details, explanation, model_version, rules_version, detected_at) "
+        "SELECT %s::uuid, %s, %s, %s, %s::numeric, %s, %s::timestamptz, %s::float8, "
+        "%s::float8, %s::float8, %s::text[], %s::jsonb, %s, %s, %s, %s::timestamptz"
+        + _first_of("bronze.fraud_alerts", "alert_id", "::uuid")
     ),
+    key="alert_id",
     row=lambda r: (
         r["alert_id"],
         r["transaction_id"],
@@ -138,6 +192,8 @@ FRAUD_ALERTS = TableWrite(
         r["model_version"],
         r["rules_version"],
         r["detected_at"],
+        r["alert_id"],
+        r["alert_id"],
     ),
     partitioned_by=("bronze.fraud_alerts", "event_time"),
 )
@@ -145,14 +201,12 @@ FRAUD_ALERTS = TableWrite(
 DLQ_EVENTS = TableWrite(
     name="bronze.dlq_events",
     statement=(
-        # received_at (the partition key) differs on a replay: look the id up instead.
         "INSERT INTO bronze.dlq_events (dlq_id, error_type, error_message, stage, source, "
         "raw_payload, truncated, raw_size_bytes, schema_version, pipeline_version, "
         "received_at) SELECT %s, %s, %s, %s, %s, %s, %s::boolean, %s::integer, %s::integer, "
-        "%s, %s::timestamptz "
-        "WHERE NOT EXISTS (SELECT 1 FROM bronze.dlq_events WHERE dlq_id = %s) "
-        "ON CONFLICT DO NOTHING"
+        "%s, %s::timestamptz" + _first_of("bronze.dlq_events", "dlq_id")
     ),
+    key="dlq_id",
     row=lambda r: (
         r["dlq_id"],
         r["error_type"],
@@ -167,9 +221,17 @@ DLQ_EVENTS = TableWrite(
         r["pipeline_version"],
         r["received_at"],
         r["dlq_id"],
+        r["dlq_id"],
     ),
     partitioned_by=("bronze.dlq_events", "received_at"),
 )
+
+
+def _is_transient(error: Exception) -> bool:
+    """Connection trouble, serialisation failure, deadlock, server shutdown: worth a retry.
+    Authentication, missing objects or bad data are not: retrying would only loop."""
+    state = getattr(error, "sqlstate", None)
+    return state is None or state[:2] in {"08", "40"} or state in {"57P01", "57P02", "57P03"}
 
 
 class _WriteBatchFn(beam.DoFn):  # type: ignore[misc]
@@ -178,6 +240,7 @@ class _WriteBatchFn(beam.DoFn):  # type: ignore[misc]
         self._table = table
         self._rows = Metrics.counter(NAMESPACE, f"postgres_rows_{table.name}")
         self._retries = Metrics.counter(NAMESPACE, "postgres_retries")
+        self._rejected = Metrics.counter(NAMESPACE, f"postgres_rejected_{table.name}")
 
     def setup(self) -> None:
         self._connection: Any = None
@@ -185,33 +248,62 @@ class _WriteBatchFn(beam.DoFn):  # type: ignore[misc]
     def process(self, batch: Sequence[dict[str, Any]]) -> Iterator[int]:
         import psycopg  # the postgres extra: only workers that write to PostgreSQL need it
 
-        rows = [self._table.row(record) for record in batch]
+        # One order for every writer: same-key advisory locks cannot deadlock each other.
+        records = sorted(batch, key=lambda record: str(record[self._table.key]))
         for attempt in range(RETRIES + 1):
             try:
                 if self._connection is None or self._connection.closed:
                     self._connection = psycopg.connect(self._dsn)
-                self._write(rows, batch)
+                written = self._write(records)
                 break
-            except (psycopg.OperationalError, psycopg.errors.SerializationFailure) as error:
+            except psycopg.OperationalError as error:
                 self._close()
-                if attempt == RETRIES:
+                if attempt == RETRIES or not _is_transient(error):
                     raise
                 self._retries.inc()
                 _LOG.warning("retrying a %s batch after: %s", self._table.name, error)
                 time.sleep(min(10.0, 0.2 * 2**attempt))
-        self._rows.inc(len(rows))
-        yield len(rows)
+        self._rows.inc(written)
+        yield written
 
-    def _write(self, rows: list[tuple[Any, ...]], batch: Sequence[dict[str, Any]]) -> None:
+    def _write(self, records: Sequence[dict[str, Any]]) -> int:
+        import psycopg
+
+        try:
+            with self._connection.transaction(), self._connection.cursor() as cursor:
+                self._ensure_partitions(cursor, records)
+                cursor.executemany(self._table.statement, [self._table.row(r) for r in records])
+            return len(records)
+        except (psycopg.DataError, psycopg.IntegrityError) as error:
+            # One row the table refuses must not cost the others: row by row, in savepoints.
+            _LOG.warning("%s batch refused (%s): writing row by row", self._table.name, error)
+        written = 0
         with self._connection.transaction(), self._connection.cursor() as cursor:
-            if self._table.partitioned_by:
-                parent, field = self._table.partitioned_by
-                for day in sorted({record[field][:10] for record in batch}):
-                    cursor.execute(
-                        "SELECT bronze.ensure_daily_partitions(%s::regclass, %s, %s)",
-                        (parent, day, day),
+            self._ensure_partitions(cursor, records)
+            for record in records:
+                try:
+                    with self._connection.transaction():
+                        cursor.execute(self._table.statement, self._table.row(record))
+                    written += 1
+                except (psycopg.DataError, psycopg.IntegrityError) as error:
+                    self._rejected.inc()
+                    _LOG.error(
+                        "%s refused %s=%s: %s",
+                        self._table.name,
+                        self._table.key,
+                        record[self._table.key],
+                        error,
                     )
-            cursor.executemany(self._table.statement, rows)
+        return written
+
+    def _ensure_partitions(self, cursor: Any, records: Sequence[dict[str, Any]]) -> None:
+        if self._table.partitioned_by:
+            parent, field = self._table.partitioned_by
+            for day in sorted({record[field][:10] for record in records}):
+                cursor.execute(
+                    "SELECT bronze.ensure_daily_partitions(%s::regclass, %s, %s)",
+                    (parent, day, day),
+                )
 
     def _close(self) -> None:
         connection, self._connection = self._connection, None

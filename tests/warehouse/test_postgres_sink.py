@@ -121,3 +121,97 @@ def test_a_dropped_connection_retries_the_whole_batch(warehouse: str) -> None:
             "WHERE source LIKE 'retry-test:%' ORDER BY 1"
         ).fetchall()
     assert [r[0] for r in rows] == ["r1", "r2", "r3"]
+
+
+def test_fields_jsonb_cannot_store_do_not_fail_the_batch(warehouse: str, tmp_path: Path) -> None:
+    huge = payload(event("huge-number")).replace(b'"amount"', b'"note": 1e1000000, "amount"')
+    source = tmp_path / "events.jsonl"
+    source.write_bytes(b"\n".join([payload(event("ok-1")), huge, payload(event("ok-2"))]) + b"\n")
+    summary = run(
+        [
+            f"--input={source}",
+            f"--output_dir={tmp_path / 'out'}",
+            f"--postgres_dsn={warehouse}",
+            "--no_model",
+        ]
+    )
+    assert summary["scored"] == 3
+    with psycopg.connect(warehouse) as connection:
+        stored = dict(
+            connection.execute(
+                "SELECT transaction_id, raw_payload FROM bronze.raw_transactions "
+                "WHERE transaction_id IN ('ok-1', 'ok-2', 'huge-number')"
+            ).fetchall()
+        )
+    assert set(stored) == {"ok-1", "ok-2", "huge-number"}
+    assert stored["huge-number"] == {"raw_text": huge.decode()}
+    assert stored["ok-1"]["transaction_id"] == "ok-1"
+
+
+def test_emoji_escapes_stay_queryable_json() -> None:
+    text = payload(event("emoji", note="\U0001f600")).decode()  # json.dumps escapes it
+    assert "\\ud83d\\ude00" in text
+    assert jsonb_safe(text) == text
+
+
+def test_a_resent_transaction_with_another_event_time_is_stored_once(warehouse: str) -> None:
+    writer = _WriteBatchFn(warehouse, RAW_TRANSACTIONS)
+    writer.setup()
+    first = {
+        "transaction_id": "resent",
+        "customer_id": "c",
+        "event_time": "2026-10-06T10:00:00.000Z",
+        "schema_version": 2,
+        "source": "resend:1",
+        "raw_payload": "{}",
+    }
+    second = {**first, "event_time": "2026-10-07T10:00:00.000Z", "source": "resend:2"}
+    assert list(writer.process([first])) == [1]
+    assert list(writer.process([second])) == [1]
+    writer.teardown()
+    with psycopg.connect(warehouse) as connection:
+        count = connection.execute(
+            "SELECT count(*) FROM bronze.raw_transactions WHERE transaction_id = 'resent'"
+        ).fetchone()
+    assert count == (1,)
+
+
+def test_a_row_the_table_refuses_costs_only_itself(warehouse: str) -> None:
+    from transforms.postgres_sink import CLEAN_TRANSACTIONS
+
+    def scored(tid: str, amount: str) -> dict[str, Any]:
+        return {
+            "transaction_id": tid,
+            "customer_id": "c",
+            "store_id": "s",
+            "product_id": None,
+            "amount": amount,
+            "currency": "BRL",
+            "payment_method": None,
+            "latitude": None,
+            "longitude": None,
+            "event_time": "2026-10-08T10:00:00.000Z",
+            "schema_version": 2,
+            "fraud_score": 0.1,
+            "rule_score": 0.1,
+            "ml_score": None,
+            "rules_triggered": [],
+            "rule_details": {},
+            "is_alert": False,
+            "model_version": None,
+            "rules_version": "r",
+        }
+
+    writer = _WriteBatchFn(warehouse, CLEAN_TRANSACTIONS)
+    writer.setup()
+    # amount 0 breaks the table's CHECK: the two good rows still land
+    assert list(
+        writer.process([scored("g1", "5.00"), scored("bad", "0.00"), scored("g2", "6.00")])
+    ) == [2]
+    writer.teardown()
+    with psycopg.connect(warehouse) as connection:
+        rows = connection.execute(
+            "SELECT transaction_id FROM silver.clean_transactions "
+            "WHERE transaction_id IN ('g1', 'g2', 'bad') ORDER BY 1"
+        ).fetchall()
+    assert [r[0] for r in rows] == ["g1", "g2"]
