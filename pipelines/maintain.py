@@ -1,6 +1,7 @@
 """Warehouse maintenance: ``python -m pipelines.maintain --dsn DSN [--now ISO-8601]``.
 
-Drops bronze partitions past their retention (raw transactions 30 days, alerts 90, DLQ 30),
+Drops bronze partitions past their retention (raw transactions 30 days, alerts 90, DLQ 30)
+and the ids of their rows from the key registries,
 prunes quality check results older than 7 days, then runs VACUUM (ANALYZE) on the tables it
 touched. VACUUM cannot run inside a transaction block, so the connection is in autocommit
 mode. ``--now`` pins the clock (tests, backfills); the DSN comes from ``--dsn`` or
@@ -25,6 +26,13 @@ PARTITION_RETENTION_DAYS = {
     "bronze.fraud_alerts": 90,
     "bronze.dlq_events": 30,
 }
+# The id registries of the partitioned tables (V007) and their time column: a key leaves
+# with the day that held its row.
+KEY_REGISTRIES = {
+    "bronze.raw_transactions": ("bronze.raw_transaction_keys", "event_time"),
+    "bronze.fraud_alerts": ("bronze.fraud_alert_keys", "event_time"),
+    "bronze.dlq_events": ("bronze.dlq_event_keys", "received_at"),
+}
 QUALITY_RESULTS_RETENTION_DAYS = 7
 
 
@@ -41,12 +49,24 @@ def maintain(dsn: str, now: datetime) -> dict[str, Any]:
                 {"parent": parent, "retention_days": days, "now": now},
             ).fetchall()
             report["dropped_partitions"][parent] = sorted(row[0] for row in rows)
+            registry, column = KEY_REGISTRIES[parent]
+            # Identifiers come from the constants above; values are parameters.
+            pruned = connection.execute(
+                f"DELETE FROM {registry} WHERE {column} < date_trunc('day', "
+                "%(now)s::timestamptz - make_interval(days => %(days)s), 'UTC')",
+                {"now": now, "days": days},
+            )
+            report.setdefault("pruned_keys", {})[registry] = pruned.rowcount
         deleted = connection.execute(
             _sql("prune_quality_results.sql"),
             {"retention_days": QUALITY_RESULTS_RETENTION_DAYS, "now": now},
         ).fetchone()
         report["quality_results_deleted"] = deleted[0] if deleted else 0
-        vacuumed = [*PARTITION_RETENTION_DAYS, "silver.quality_check_results"]
+        vacuumed = [
+            *PARTITION_RETENTION_DAYS,
+            *(registry for registry, _ in KEY_REGISTRIES.values()),
+            "silver.quality_check_results",
+        ]
         for table in vacuumed:
             # Table names come from the constants above, never from input.
             connection.execute(f"VACUUM (ANALYZE) {table}")

@@ -40,19 +40,18 @@ class TableWrite:
     partitioned_by: tuple[str, str] | None = None
 
 
-def _first_of(table: str, key: str, cast: str = "") -> str:
-    """The tail of an ``INSERT ... SELECT`` that inserts only the first row with its key.
+def _claimed(registry: str, key: str, time_column: str, cast: str = "") -> str:
+    """The head of an ``INSERT ... SELECT`` that writes a row only if its id is new.
 
     Bronze tables are partitioned by a time, and PostgreSQL puts the partition key in every
-    unique index, so the business id alone cannot be unique: a replay at another time (DLQ
-    receive time) or a resend with another event time would pass ``ON CONFLICT``. A
-    transaction-scoped advisory lock on (table, id) serialises writers of the same id, then
-    the id is looked up across all partitions. Parameters: the id, twice.
+    unique index, so the business id alone cannot be unique there: a replay at another time
+    (DLQ receive time) or a resend with another event time would pass ``ON CONFLICT``. The id
+    is claimed in an unpartitioned registry first (V007); the row follows only if the claim
+    succeeded. Parameters: the id and its time, then the row.
     """
     return (
-        f" FROM (SELECT pg_advisory_xact_lock(hashtext('{table}|' || %s))) AS locked"
-        f" WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {key} = %s{cast})"
-        " ON CONFLICT DO NOTHING"
+        f"WITH claimed AS (INSERT INTO {registry} ({key}, {time_column}) "
+        f"VALUES (%s{cast}, %s::timestamptz) ON CONFLICT DO NOTHING RETURNING 1) "
     )
 
 
@@ -104,21 +103,22 @@ def jsonb_safe(payload: str) -> str:
 RAW_TRANSACTIONS = TableWrite(
     name="bronze.raw_transactions",
     statement=(
-        "INSERT INTO bronze.raw_transactions (transaction_id, customer_id, event_time, "
+        _claimed("bronze.raw_transaction_keys", "transaction_id", "event_time")
+        + "INSERT INTO bronze.raw_transactions (transaction_id, customer_id, event_time, "
         "schema_version, source, raw_payload) "
-        "SELECT %s, %s, %s::timestamptz, %s::integer, %s, %s::jsonb"
-        + _first_of("bronze.raw_transactions", "transaction_id")
+        "SELECT %s, %s, %s::timestamptz, %s::integer, %s, %s::jsonb FROM claimed "
+        "ON CONFLICT DO NOTHING"
     ),
     key="transaction_id",
     row=lambda r: (
+        r["transaction_id"],
+        r["event_time"],
         r["transaction_id"],
         r["customer_id"],
         r["event_time"],
         r["schema_version"],
         r["source"],
         jsonb_safe(r["raw_payload"]),
-        r["transaction_id"],
-        r["transaction_id"],
     ),
     partitioned_by=("bronze.raw_transactions", "event_time"),
 )
@@ -167,15 +167,18 @@ CLEAN_TRANSACTIONS = TableWrite(
 FRAUD_ALERTS = TableWrite(
     name="bronze.fraud_alerts",
     statement=(
-        "INSERT INTO bronze.fraud_alerts (alert_id, transaction_id, customer_id, store_id, "
+        _claimed("bronze.fraud_alert_keys", "alert_id", "event_time", "::uuid")
+        + "INSERT INTO bronze.fraud_alerts (alert_id, transaction_id, customer_id, store_id, "
         "amount, currency, event_time, fraud_score, rule_score, ml_score, rules_triggered, "
         "rule_details, explanation, model_version, rules_version, detected_at) "
         "SELECT %s::uuid, %s, %s, %s, %s::numeric, %s, %s::timestamptz, %s::float8, "
-        "%s::float8, %s::float8, %s::text[], %s::jsonb, %s, %s, %s, %s::timestamptz"
-        + _first_of("bronze.fraud_alerts", "alert_id", "::uuid")
+        "%s::float8, %s::float8, %s::text[], %s::jsonb, %s, %s, %s, %s::timestamptz "
+        "FROM claimed ON CONFLICT DO NOTHING"
     ),
     key="alert_id",
     row=lambda r: (
+        r["alert_id"],
+        r["event_time"],
         r["alert_id"],
         r["transaction_id"],
         r["customer_id"],
@@ -192,8 +195,6 @@ FRAUD_ALERTS = TableWrite(
         r["model_version"],
         r["rules_version"],
         r["detected_at"],
-        r["alert_id"],
-        r["alert_id"],
     ),
     partitioned_by=("bronze.fraud_alerts", "event_time"),
 )
@@ -201,13 +202,16 @@ FRAUD_ALERTS = TableWrite(
 DLQ_EVENTS = TableWrite(
     name="bronze.dlq_events",
     statement=(
-        "INSERT INTO bronze.dlq_events (dlq_id, error_type, error_message, stage, source, "
+        _claimed("bronze.dlq_event_keys", "dlq_id", "received_at")
+        + "INSERT INTO bronze.dlq_events (dlq_id, error_type, error_message, stage, source, "
         "raw_payload, truncated, raw_size_bytes, schema_version, pipeline_version, "
         "received_at) SELECT %s, %s, %s, %s, %s, %s, %s::boolean, %s::integer, %s::integer, "
-        "%s, %s::timestamptz" + _first_of("bronze.dlq_events", "dlq_id")
+        "%s, %s::timestamptz FROM claimed ON CONFLICT DO NOTHING"
     ),
     key="dlq_id",
     row=lambda r: (
+        r["dlq_id"],
+        r["received_at"],
         r["dlq_id"],
         r["error_type"],
         r["error_message"].replace("\x00", "\\x00"),
@@ -220,8 +224,6 @@ DLQ_EVENTS = TableWrite(
         r["schema_version"],
         r["pipeline_version"],
         r["received_at"],
-        r["dlq_id"],
-        r["dlq_id"],
     ),
     partitioned_by=("bronze.dlq_events", "received_at"),
 )
@@ -248,7 +250,7 @@ class _WriteBatchFn(beam.DoFn):  # type: ignore[misc]
     def process(self, batch: Sequence[dict[str, Any]]) -> Iterator[int]:
         import psycopg  # the postgres extra: only workers that write to PostgreSQL need it
 
-        # One order for every writer: same-key advisory locks cannot deadlock each other.
+        # One order for every writer: concurrent batches claim shared ids without deadlocks.
         records = sorted(batch, key=lambda record: str(record[self._table.key]))
         for attempt in range(RETRIES + 1):
             try:

@@ -24,6 +24,10 @@ def warehouse(empty_dsn: str) -> str:
                 (parent, "2026-08-20", "2026-11-26"),
             )
         connection.execute(
+            "INSERT INTO bronze.raw_transaction_keys VALUES ('old', %s), ('kept', %s)",
+            ("2026-10-26T23:59:00Z", "2026-10-27T00:00:00Z"),
+        )
+        connection.execute(
             "INSERT INTO silver.quality_check_results (check_name, measured_value, status, "
             "checked_at) VALUES ('old', 1, 'pass', %s), ('recent', 1, 'pass', %s)",
             ("2026-11-18T00:00:00Z", "2026-11-20T00:00:00Z"),
@@ -53,6 +57,10 @@ def test_partitions_past_retention_are_dropped_and_younger_ones_kept(warehouse: 
     assert _partitions(warehouse, "bronze.fraud_alerts")[0] == "fraud_alerts_20260828"
     assert _partitions(warehouse, "bronze.dlq_events")[0] == "dlq_events_20261027"
     assert report["quality_results_deleted"] == 1
+    assert report["pruned_keys"]["bronze.raw_transaction_keys"] == 1
+    with psycopg.connect(warehouse) as connection:
+        keys = connection.execute("SELECT transaction_id FROM bronze.raw_transaction_keys")
+        assert [k for (k,) in keys] == ["kept"]
     assert maintain(warehouse, NOW)["dropped_partitions"]["bronze.raw_transactions"] == []
 
 
