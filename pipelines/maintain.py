@@ -26,7 +26,7 @@ PARTITION_RETENTION_DAYS = {
     "bronze.fraud_alerts": 90,
     "bronze.dlq_events": 30,
 }
-# The id registries of the partitioned tables (V007) and their time column: a key leaves
+# The id registries of the partitioned tables (V002) and their time column: a key leaves
 # with the day that held its row.
 KEY_REGISTRIES = {
     "bronze.raw_transactions": ("bronze.raw_transaction_keys", "event_time"),

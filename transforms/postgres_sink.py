@@ -46,7 +46,7 @@ def _claimed(registry: str, key: str, time_column: str, cast: str = "") -> str:
     Bronze tables are partitioned by a time, and PostgreSQL puts the partition key in every
     unique index, so the business id alone cannot be unique there: a replay at another time
     (DLQ receive time) or a resend with another event time would pass ``ON CONFLICT``. The id
-    is claimed in an unpartitioned registry first (V007); the row follows only if the claim
+    is claimed in an unpartitioned registry first (V002); the row follows only if the claim
     succeeded. Parameters: the id and its time, then the row.
     """
     return (

@@ -1,7 +1,7 @@
 -- Bronze: what arrived, as it arrived. Append-only and idempotent: a replayed input hits the
 -- unique keys and writes nothing. Partitioned by day for retention; PostgreSQL requires the
--- partition key in every unique key, and a transaction id always comes with the same event
--- time, so (transaction_id, event_time) is as strong as transaction_id alone.
+-- partition key in every unique key, so the business ids are made unique by the key
+-- registries at the end of this file.
 CREATE TABLE bronze.raw_transactions (
     transaction_id  text        NOT NULL,
     customer_id     text        NOT NULL,
@@ -55,3 +55,27 @@ CREATE TABLE bronze.dlq_events (
     PRIMARY KEY (dlq_id, received_at)
 ) PARTITION BY RANGE (received_at);
 CREATE INDEX ON bronze.dlq_events (error_type, received_at);
+CREATE INDEX ON bronze.dlq_events (dlq_id);
+
+-- Business-key registries for the partitioned bronze tables. PostgreSQL puts the partition key
+-- in every unique index, so a partitioned table cannot make an id unique on its own; these
+-- unpartitioned tables can. A sink claims the id here (ON CONFLICT DO NOTHING RETURNING) and
+-- writes the row only if the claim succeeded, in the same statement: race-free across
+-- concurrent writers, one index probe per row. Maintenance prunes keys with their partitions.
+CREATE TABLE bronze.raw_transaction_keys (
+    transaction_id text        PRIMARY KEY,
+    event_time     timestamptz NOT NULL
+);
+CREATE INDEX ON bronze.raw_transaction_keys (event_time);
+
+CREATE TABLE bronze.fraud_alert_keys (
+    alert_id   uuid        PRIMARY KEY,
+    event_time timestamptz NOT NULL
+);
+CREATE INDEX ON bronze.fraud_alert_keys (event_time);
+
+CREATE TABLE bronze.dlq_event_keys (
+    dlq_id      text        PRIMARY KEY,
+    received_at timestamptz NOT NULL
+);
+CREATE INDEX ON bronze.dlq_event_keys (received_at);

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 import pytest
 
 from pipelines.fraud import main, run
+from tests.output_files import read_records
 from transforms.domain.synthetic import generate_dataset
 
 
@@ -40,18 +40,10 @@ def first_run(
     return summary, out
 
 
-def _records(out: Path, name: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for path in sorted(glob.glob(str(out / f"{name}-*.jsonl"))):
-        with open(path, encoding="utf-8") as handle:
-            rows.extend(json.loads(line) for line in handle)
-    return rows
-
-
 def test_every_input_line_is_scored_or_dead_lettered(dataset: Any, first_run: Any) -> None:
     summary, out = first_run
-    scored_ids = {r["transaction_id"] for r in _records(out, "scored")}
-    dlq_lines = {int(r["source"].rsplit(":", 1)[1]) for r in _records(out, "dlq")}
+    scored_ids = {r["transaction_id"] for r in read_records(out, "scored")}
+    dlq_lines = {int(r["source"].rsplit(":", 1)[1]) for r in read_records(out, "dlq")}
     with open(dataset.events, "rb") as handle:
         lines = list(handle)
     unaccounted = []
@@ -79,7 +71,7 @@ def test_counters_prove_the_conservation_law(first_run: Any) -> None:
 
 def test_dlq_records_carry_type_message_and_original_payload(dataset: Any, first_run: Any) -> None:
     _, out = first_run
-    records = _records(out, "dlq")
+    records = read_records(out, "dlq")
     assert records
     with open(dataset.events, "rb") as handle:
         lines = [line.rstrip(b"\n") for line in handle]
@@ -100,8 +92,8 @@ def test_dlq_records_carry_type_message_and_original_payload(dataset: Any, first
 
 def test_alerts_are_the_scored_transactions_over_the_threshold(first_run: Any) -> None:
     summary, out = first_run
-    scored = {r["transaction_id"]: r for r in _records(out, "scored")}
-    alerts = _records(out, "alerts")
+    scored = {r["transaction_id"]: r for r in read_records(out, "scored")}
+    alerts = read_records(out, "alerts")
     expected = {tid for tid, r in scored.items() if r["fraud_score"] >= 0.7}
     assert {a["transaction_id"] for a in alerts} == expected
     assert len(alerts) == summary["alerts"] > 0
@@ -127,7 +119,7 @@ def test_stale_output_shards_of_an_earlier_run_are_removed(first_run: Any) -> No
 
 def test_expiry_timers_clear_every_customer_at_the_end_of_a_bounded_run(first_run: Any) -> None:
     _, out = first_run
-    customers = {r["customer_id"] for r in _records(out, "scored")}
+    customers = {r["customer_id"] for r in read_records(out, "scored")}
     assert first_run[0]["counters"]["customers_expired"] == len(customers)
 
 
@@ -147,7 +139,7 @@ def test_same_input_gives_identical_scores_on_rerun(
     def scores(folder: Path) -> dict[str, Any]:
         return {
             r["transaction_id"]: (r["fraud_score"], r["rule_details"])
-            for r in _records(folder, "scored")
+            for r in read_records(folder, "scored")
         }
 
     assert scores(tmp_path) == scores(out)
@@ -169,8 +161,8 @@ def test_rules_file_overrides_thresholds_and_changes_the_version(
         ]
     )
     assert summary["rules_version"] != run_default_version()
-    assert all("FR-005" not in r["rules_triggered"] for r in _records(out, "scored"))
-    assert all(r["fraud_score"] >= 0.99 for r in _records(out, "alerts"))
+    assert all("FR-005" not in r["rules_triggered"] for r in read_records(out, "scored"))
+    assert all(r["fraud_score"] >= 0.99 for r in read_records(out, "alerts"))
 
 
 def run_default_version() -> str:
@@ -201,4 +193,4 @@ def test_whitespace_lines_are_dead_lettered_and_empty_lines_only_counted(tmp_pat
         {"INVALID_JSON": 1},
     )
     assert summary["counters"]["blank_lines_skipped"] == 1
-    assert [r["source"].rsplit(":", 1)[1] for r in _records(tmp_path / "out", "dlq")] == ["3"]
+    assert [r["source"].rsplit(":", 1)[1] for r in read_records(tmp_path / "out", "dlq")] == ["3"]

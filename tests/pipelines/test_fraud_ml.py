@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import glob
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ import pipelines.fraud as fraud
 from ml.artifact import load_artifact
 from ml.train import train_model
 from tests.collect import new_collector, take
+from tests.output_files import read_records
 from transforms.anomaly import ScoreAnomalies
 from transforms.domain.config import load_rules
 from transforms.domain.synthetic import generate_dataset
@@ -32,14 +31,6 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return generate_dataset(str(tmp_path_factory.mktemp("data")), seed=21, customers=100, days=10)
-
-
-def _records(out: Path, name: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for path in sorted(glob.glob(str(out / f"{name}-*.jsonl"))):
-        with open(path, encoding="utf-8") as handle:
-            rows.extend(json.loads(line) for line in handle)
-    return rows
 
 
 def _run(dataset: Any, out: Path, *extra: str) -> dict[str, Any]:
@@ -60,7 +51,7 @@ def test_scored_output_carries_the_blended_ml_score_and_model_version(
     summary = _run(dataset, tmp_path, f"--model={model_dir}")
     version = load_artifact(model_dir).model_version
     rules = load_rules()
-    scored = _records(tmp_path, "scored")
+    scored = read_records(tmp_path, "scored")
     assert len(scored) == summary["scored"] > 0
     for record in scored:
         assert record["model_version"] == version
@@ -69,7 +60,7 @@ def test_scored_output_carries_the_blended_ml_score_and_model_version(
         assert record["fraud_score"] == pytest.approx(expected, abs=2e-6)
         assert ("FR-006" in record["rules_triggered"]) == (record["ml_score"] >= rules.ml_threshold)
     assert any("FR-006" in r["rules_triggered"] for r in scored)
-    assert all(a["model_version"] == version for a in _records(tmp_path, "alerts"))
+    assert all(a["model_version"] == version for a in read_records(tmp_path, "alerts"))
     assert summary["quality_rules_only"]["labelled"] == summary["quality"]["labelled"]
 
 
@@ -80,7 +71,7 @@ def test_a_corrupt_model_gives_rules_only_scores_not_a_crash(
     shutil.copytree(model_dir, broken)
     (broken / "model.joblib").write_bytes(b"not a model")
     summary = _run(dataset, tmp_path / "out", f"--model={broken}")
-    scored = _records(tmp_path / "out", "scored")
+    scored = read_records(tmp_path / "out", "scored")
     assert len(scored) == summary["scored"] > 0
     assert all(r["ml_score"] is None and r["model_version"] is None for r in scored)
     assert any("broken-model" in message for message in caplog.messages)
@@ -90,7 +81,7 @@ def test_scores_do_not_depend_on_how_records_are_batched(
     dataset: Any, model_dir: str, tmp_path: Path
 ) -> None:
     _run(dataset, tmp_path, "--no_model")
-    rule_scored = _records(tmp_path, "scored")[:300]
+    rule_scored = read_records(tmp_path, "scored")[:300]
     rules = load_rules()
 
     def score_with(max_batch_size: int) -> list[Any]:
