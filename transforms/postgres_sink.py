@@ -123,6 +123,12 @@ RAW_TRANSACTIONS = TableWrite(
     partitioned_by=("bronze.raw_transactions", "event_time"),
 )
 
+_SILVER_COLUMNS = (
+    "customer_id, store_id, product_id, amount, currency, payment_method, latitude, "
+    "longitude, event_time, schema_version, fraud_score, rule_score, ml_score, "
+    "rules_triggered, rule_details, is_alert, model_version, rules_version"
+)
+
 CLEAN_TRANSACTIONS = TableWrite(
     name="silver.clean_transactions",
     key="transaction_id",
@@ -132,14 +138,13 @@ CLEAN_TRANSACTIONS = TableWrite(
         "schema_version, fraud_score, rule_score, ml_score, rules_triggered, rule_details, "
         "is_alert, model_version, rules_version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, "
         "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT (transaction_id) DO UPDATE SET fraud_score = EXCLUDED.fraud_score, "
-        "rule_score = EXCLUDED.rule_score, ml_score = EXCLUDED.ml_score, "
-        "rules_triggered = EXCLUDED.rules_triggered, rule_details = EXCLUDED.rule_details, "
-        "is_alert = EXCLUDED.is_alert, model_version = EXCLUDED.model_version, "
-        "rules_version = EXCLUDED.rules_version, updated_at = now() "
-        # A replay with the same verdict leaves the row, and its updated_at, untouched.
-        "WHERE (t.fraud_score, t.rules_version, t.model_version) IS DISTINCT FROM "
-        "(EXCLUDED.fraud_score, EXCLUDED.rules_version, EXCLUDED.model_version)"
+        # The latest write wins, event fields included (a corrected resend of the id)...
+        f"ON CONFLICT (transaction_id) DO UPDATE SET ({_SILVER_COLUMNS}) = "
+        f"ROW({', '.join('EXCLUDED.' + c for c in _SILVER_COLUMNS.split(', '))}), "
+        "updated_at = now() "
+        # ...but a replay that changes nothing leaves the row, and its updated_at, untouched.
+        f"WHERE ({', '.join('t.' + c for c in _SILVER_COLUMNS.split(', '))}) IS DISTINCT FROM "
+        f"({', '.join('EXCLUDED.' + c for c in _SILVER_COLUMNS.split(', '))})"
     ),
     row=lambda r: (
         r["transaction_id"],

@@ -13,7 +13,37 @@ from pipelines.fraud import run
 from pipelines.migrate import migrate
 from tests.factories import event, payload
 from transforms.domain.synthetic import generate_dataset
-from transforms.postgres_sink import RAW_TRANSACTIONS, _WriteBatchFn, jsonb_safe
+from transforms.postgres_sink import (
+    CLEAN_TRANSACTIONS,
+    RAW_TRANSACTIONS,
+    _WriteBatchFn,
+    jsonb_safe,
+)
+
+
+def _scored(tid: str, amount: str) -> dict[str, Any]:
+    return {
+        "transaction_id": tid,
+        "customer_id": "c",
+        "store_id": "s",
+        "product_id": None,
+        "amount": amount,
+        "currency": "BRL",
+        "payment_method": None,
+        "latitude": None,
+        "longitude": None,
+        "event_time": "2026-10-08T10:00:00.000Z",
+        "schema_version": 2,
+        "fraud_score": 0.1,
+        "rule_score": 0.1,
+        "ml_score": None,
+        "rules_triggered": [],
+        "rule_details": {},
+        "is_alert": False,
+        "model_version": None,
+        "rules_version": "r",
+    }
+
 
 TABLES = (
     "bronze.raw_transactions",
@@ -177,36 +207,11 @@ def test_a_resent_transaction_with_another_event_time_is_stored_once(warehouse: 
 
 
 def test_a_row_the_table_refuses_costs_only_itself(warehouse: str) -> None:
-    from transforms.postgres_sink import CLEAN_TRANSACTIONS
-
-    def scored(tid: str, amount: str) -> dict[str, Any]:
-        return {
-            "transaction_id": tid,
-            "customer_id": "c",
-            "store_id": "s",
-            "product_id": None,
-            "amount": amount,
-            "currency": "BRL",
-            "payment_method": None,
-            "latitude": None,
-            "longitude": None,
-            "event_time": "2026-10-08T10:00:00.000Z",
-            "schema_version": 2,
-            "fraud_score": 0.1,
-            "rule_score": 0.1,
-            "ml_score": None,
-            "rules_triggered": [],
-            "rule_details": {},
-            "is_alert": False,
-            "model_version": None,
-            "rules_version": "r",
-        }
-
     writer = _WriteBatchFn(warehouse, CLEAN_TRANSACTIONS)
     writer.setup()
     # amount 0 breaks the table's CHECK: the two good rows still land
     assert list(
-        writer.process([scored("g1", "5.00"), scored("bad", "0.00"), scored("g2", "6.00")])
+        writer.process([_scored("g1", "5.00"), _scored("bad", "0.00"), _scored("g2", "6.00")])
     ) == [2]
     writer.teardown()
     with psycopg.connect(warehouse) as connection:
@@ -215,3 +220,27 @@ def test_a_row_the_table_refuses_costs_only_itself(warehouse: str) -> None:
             "WHERE transaction_id IN ('g1', 'g2', 'bad') ORDER BY 1"
         ).fetchall()
     assert [r[0] for r in rows] == ["g1", "g2"]
+
+
+def test_silver_replays_change_nothing_and_corrected_resends_win(warehouse: str) -> None:
+    writer = _WriteBatchFn(warehouse, CLEAN_TRANSACTIONS)
+    writer.setup()
+
+    def current() -> tuple[Any, ...]:
+        with psycopg.connect(warehouse) as connection:
+            row = connection.execute(
+                "SELECT amount, updated_at FROM silver.clean_transactions "
+                "WHERE transaction_id = 'u1'"
+            ).fetchone()
+        assert row is not None
+        return tuple(row)
+
+    list(writer.process([_scored("u1", "5.00")]))
+    first = current()
+    list(writer.process([_scored("u1", "5.00")]))
+    assert current() == first
+    list(writer.process([_scored("u1", "7.00")]))
+    amount, updated_at = current()
+    writer.teardown()
+    assert str(amount) == "7.00"
+    assert updated_at > first[1]
