@@ -1,0 +1,113 @@
+"""Data-quality checks: ``python -m pipelines.quality --dsn DSN --check NAME [...]``.
+
+Each check is one SQL file under ``sql/quality/`` returning a measured value. The status is
+``pass``, ``warn`` or ``fail`` against thresholds (defaults below, overridable per run), the
+result is stored in ``silver.quality_check_results``, printed as JSON, and a ``fail`` exits
+with status 1, so an Airflow task running it fails. The window defaults to the last 24 hours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "quality"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    sql_file: str
+    warn: float
+    fail: float
+
+
+# Higher measured values are worse for every check.
+CHECKS = {
+    "null_rate": Check("check_null_rate.sql", warn=0.10, fail=0.50),
+    "duplicates": Check("check_duplicates.sql", warn=1, fail=100),
+    "freshness": Check("check_freshness.sql", warn=60, fail=180),  # minutes
+    "amounts": Check("check_amounts.sql", warn=0.001, fail=0.01),
+    "dlq_rate": Check("check_dlq_rate.sql", warn=0.01, fail=0.05),
+}
+MAX_PLAUSIBLE_AMOUNT = 100_000
+
+
+def status_of(measured: float, warn: float, fail: float) -> str:
+    if measured >= fail:
+        return "fail"
+    return "warn" if measured >= warn else "pass"
+
+
+def run_check(
+    dsn: str,
+    name: str,
+    since: datetime,
+    until: datetime,
+    warn: float | None = None,
+    fail: float | None = None,
+) -> dict[str, Any]:
+    check = CHECKS[name]
+    warn = check.warn if warn is None else warn
+    fail = check.fail if fail is None else fail
+    sql = (SQL_DIR / check.sql_file).read_text(encoding="utf-8")
+    params = {"since": since, "until": until, "max_amount": MAX_PLAUSIBLE_AMOUNT}
+    with psycopg.connect(dsn) as connection:
+        row = connection.execute(sql, params).fetchone()
+        if row is None:
+            raise RuntimeError(f"{check.sql_file} returned no row")
+        _, measured, rows_checked = row
+        result = {
+            "check_name": name,
+            "measured_value": float(measured),
+            "warn_threshold": warn,
+            "fail_threshold": fail,
+            "status": status_of(float(measured), warn, fail),
+            "details": {
+                "rows_checked": int(rows_checked),
+                "since": since.isoformat(),
+                "until": until.isoformat(),
+            },
+        }
+        connection.execute(
+            "INSERT INTO silver.quality_check_results (check_name, measured_value, "
+            "warn_threshold, fail_threshold, status, details) VALUES (%s, %s, %s, %s, %s, %s)",
+            (
+                name,
+                result["measured_value"],
+                warn,
+                fail,
+                result["status"],
+                json.dumps(result["details"]),
+            ),
+        )
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dsn", default=os.environ.get("STREAMFLOW_PG_DSN"))
+    parser.add_argument("--check", required=True, choices=sorted(CHECKS))
+    parser.add_argument("--until", type=datetime.fromisoformat, default=datetime.now(UTC))
+    parser.add_argument("--since", type=datetime.fromisoformat)
+    parser.add_argument("--warn", type=float)
+    parser.add_argument("--fail", type=float)
+    args = parser.parse_args(argv)
+    if not args.dsn:
+        parser.error("give --dsn or set STREAMFLOW_PG_DSN")
+    since = args.since or args.until - timedelta(days=1)
+    result = run_check(args.dsn, args.check, since, args.until, args.warn, args.fail)
+    print(json.dumps(result))
+    return 1 if result["status"] == "fail" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

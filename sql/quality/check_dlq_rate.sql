@@ -1,0 +1,13 @@
+-- Share of input records that went to the dead-letter queue in the window (by arrival).
+WITH counts AS (
+    SELECT
+        (SELECT count(*) FROM bronze.dlq_events
+         WHERE received_at >= %(since)s AND received_at < %(until)s) AS dead,
+        (SELECT count(*) FROM bronze.raw_transactions
+         WHERE ingested_at >= %(since)s AND ingested_at < %(until)s) AS valid
+)
+SELECT
+    'dlq_rate' AS check_name,
+    CASE WHEN dead + valid = 0 THEN 0 ELSE dead::float8 / (dead + valid) END AS measured_value,
+    dead + valid AS rows_checked
+FROM counts;

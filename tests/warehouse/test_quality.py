@@ -1,0 +1,112 @@
+"""Quality checks on a real PostgreSQL: pass on clean data, fail on seeded bad data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from pipelines.migrate import migrate
+from pipelines.quality import CHECKS, main, run_check, status_of
+
+UNTIL = datetime(2026, 10, 2, tzinfo=UTC)
+SINCE = UNTIL - timedelta(days=1)
+
+
+def _insert(
+    dsn: str,
+    count: int,
+    *,
+    prefix: str,
+    amount: str = "25.00",
+    located: bool = True,
+    same_moment: bool = False,
+) -> None:
+    with psycopg.connect(dsn) as connection:
+        for i in range(count):
+            moment = SINCE + timedelta(minutes=1 if same_moment else i)
+            connection.execute(
+                "INSERT INTO silver.clean_transactions (transaction_id, customer_id, store_id, "
+                "amount, currency, latitude, longitude, event_time, schema_version, fraud_score, "
+                "rule_score, is_alert, rules_version, updated_at) VALUES "
+                "(%s, %s, 's', %s, 'BRL', %s, %s, %s, 2, 0.1, 0.1, false, 'r', %s)",
+                (
+                    f"{prefix}{i}",
+                    "same" if same_moment else f"c{i}",
+                    amount if same_moment else str(float(amount) + i),
+                    -23.5 if located else None,
+                    -46.6 if located else None,
+                    moment,
+                    UNTIL - timedelta(minutes=5),
+                ),
+            )
+
+
+@pytest.fixture
+def clean(empty_dsn: str) -> str:
+    migrate(empty_dsn)
+    _insert(empty_dsn, 200, prefix="ok")
+    return empty_dsn
+
+
+@pytest.mark.parametrize("name", sorted(CHECKS))
+def test_every_check_passes_on_clean_data(clean: str, name: str) -> None:
+    result = run_check(clean, name, SINCE, UNTIL)
+    assert result["status"] == "pass", result
+    with psycopg.connect(clean) as connection:
+        stored = connection.execute(
+            "SELECT status FROM silver.quality_check_results WHERE check_name = %s", (name,)
+        ).fetchall()
+    assert stored == [("pass",)]
+
+
+def test_missing_locations_fail_the_null_rate(clean: str) -> None:
+    _insert(clean, 300, prefix="blind", located=False)
+    assert run_check(clean, "null_rate", SINCE, UNTIL)["status"] == "fail"
+
+
+def test_double_submissions_fail_the_duplicates_check(clean: str) -> None:
+    _insert(clean, 150, prefix="dup", same_moment=True)
+    result = run_check(clean, "duplicates", SINCE, UNTIL)
+    assert (result["measured_value"], result["status"]) == (149.0, "fail")
+
+
+def test_a_stale_silver_fails_freshness(clean: str) -> None:
+    assert run_check(clean, "freshness", SINCE, UNTIL + timedelta(hours=4))["status"] == "fail"
+
+
+def test_implausible_amounts_fail_the_amounts_check(clean: str) -> None:
+    _insert(clean, 5, prefix="huge", amount="250000.00")
+    assert run_check(clean, "amounts", SINCE, UNTIL)["status"] == "fail"
+
+
+def test_a_high_dlq_rate_fails(clean: str) -> None:
+    with psycopg.connect(clean) as connection:
+        connection.execute(
+            "SELECT bronze.ensure_daily_partitions('bronze.dlq_events', %s, %s)",
+            (SINCE.date(), SINCE.date()),
+        )
+        for i in range(10):
+            connection.execute(
+                "INSERT INTO bronze.dlq_events (dlq_id, error_type, error_message, stage, "
+                "source, raw_payload, truncated, raw_size_bytes, pipeline_version, received_at) "
+                "VALUES (%s, 'INVALID_JSON', 'x', 'parse', 'f:1', '{', false, 1, 'v', %s)",
+                (f"d{i}", SINCE + timedelta(hours=1)),
+            )
+    result = run_check(clean, "dlq_rate", SINCE, UNTIL)
+    assert (result["measured_value"], result["status"]) == (1.0, "fail")
+
+
+def test_cli_exits_non_zero_on_fail(clean: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--dsn", clean, "--since", SINCE.isoformat(), "--until", UNTIL.isoformat()]
+    assert main([*args, "--check", "null_rate"]) == 0
+    assert (
+        main([*args, "--check", "freshness", "--until", (UNTIL + timedelta(days=1)).isoformat()])
+        == 1
+    )
+    assert '"status": "fail"' in capsys.readouterr().out
+
+
+def test_status_thresholds() -> None:
+    assert [status_of(v, 1, 2) for v in (0.5, 1, 2)] == ["pass", "warn", "fail"]
