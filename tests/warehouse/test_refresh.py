@@ -1,0 +1,138 @@
+"""Silver dimensions and gold star schema from a small hand-written data set."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from pipelines.migrate import migrate
+from pipelines.refresh import STEPS, main, refresh
+
+T = datetime(2026, 10, 3, 10, 15, tzinfo=UTC)  # a Saturday
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _later() -> datetime:
+    return datetime.now(UTC) + timedelta(minutes=1)
+
+
+def _transaction(
+    connection: Any,
+    tid: str,
+    at: datetime,
+    amount: str,
+    *,
+    store: str = "S1",
+    alert: bool = False,
+    rules: str = "{}",
+) -> None:
+    connection.execute(
+        "INSERT INTO silver.clean_transactions (transaction_id, customer_id, store_id, "
+        "product_id, amount, currency, latitude, longitude, event_time, schema_version, "
+        "fraud_score, rule_score, rules_triggered, rule_details, is_alert, rules_version) "
+        "VALUES (%s, 'C1', %s, 'P1', %s, 'BRL', -23.5, -46.6, %s, 2, %s, %s, %s, '{}', %s, 'r')",
+        (tid, store, amount, at, 0.9 if alert else 0.1, 0.9 if alert else 0.1, rules, alert),
+    )
+
+
+def _alert(connection: Any, tid: str, at: datetime, amount: str, rules: list[str]) -> None:
+    connection.execute(
+        "SELECT bronze.ensure_daily_partitions('bronze.fraud_alerts', %s, %s)",
+        (at.date(), at.date()),
+    )
+    connection.execute(
+        "INSERT INTO bronze.fraud_alerts (alert_id, transaction_id, customer_id, store_id, amount, "
+        "currency, event_time, fraud_score, rule_score, rules_triggered, rule_details, "
+        "explanation, rules_version, detected_at) VALUES (gen_random_uuid(), %s, 'C1', 'S1', "
+        "%s, 'BRL', %s, 0.9, 0.9, %s, '{}', 'x', 'r', now())",
+        (tid, amount, at, rules),
+    )
+
+
+@pytest.fixture
+def warehouse(empty_dsn: str) -> str:
+    migrate(empty_dsn)
+    with psycopg.connect(empty_dsn) as connection:
+        _transaction(connection, "t1", T, "10.00")
+        _transaction(
+            connection, "t2", T + timedelta(minutes=20), "30.00", alert=True, rules="{FR-001}"
+        )
+        _transaction(connection, "t3", T + timedelta(days=1), "5.00", store="S2")
+        _alert(connection, "t2", T + timedelta(minutes=20), "30.00", ["FR-001"])
+    return empty_dsn
+
+
+def _rows(dsn: str, sql: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(dsn) as connection:
+        return [tuple(row) for row in connection.execute(sql).fetchall()]
+
+
+def test_gold_is_built_with_exactly_the_expected_rows(warehouse: str) -> None:
+    refresh(warehouse, EPOCH, _later())
+    assert _rows(
+        warehouse, "SELECT date_key, day_of_week, is_weekend FROM gold.dim_date ORDER BY 1"
+    ) == [
+        (20261003, 6, True),
+        (20261004, 7, True),
+    ]
+    assert _rows(warehouse, "SELECT customer_id, transactions FROM silver.customers") == [("C1", 3)]
+    assert _rows(
+        warehouse,
+        "SELECT s.store_id, a.hour_start, a.transactions, a.total_amount, a.alerts "
+        "FROM gold.agg_hourly_sales a JOIN gold.dim_store s USING (store_key) ORDER BY 1, 2",
+    ) == [
+        ("S1", datetime(2026, 10, 3, 10, tzinfo=UTC), 2, 40, 1),
+        ("S2", datetime(2026, 10, 4, 10, tzinfo=UTC), 1, 5, 0),
+    ]
+    assert _rows(
+        warehouse,
+        "SELECT date_key, rule_id, alerts, transactions, alert_amount "
+        "FROM gold.agg_daily_fraud ORDER BY 1, 2",
+    ) == [(20261003, "ANY", 1, 2, 30), (20261003, "FR-001", 1, 2, 30)]
+    assert _rows(warehouse, "SELECT count(*) FROM gold.fact_transactions") == [(3,)]
+
+
+def test_a_rerun_changes_nothing(warehouse: str) -> None:
+    refresh(warehouse, EPOCH, _later())
+    assert set(refresh(warehouse, EPOCH, _later()).values()) == {0}
+
+
+def test_an_hour_with_new_data_is_recomputed_whole(warehouse: str) -> None:
+    refresh(warehouse, EPOCH, _later())
+    since = datetime.now(UTC)
+    with psycopg.connect(warehouse) as connection:
+        _transaction(connection, "t4", T + timedelta(minutes=40), "60.00")
+    refresh(warehouse, since, _later())  # sees only t4 as changed
+    assert _rows(
+        warehouse,
+        "SELECT transactions, total_amount FROM gold.agg_hourly_sales "
+        "WHERE hour_start = '2026-10-03T10:00:00Z'",
+    ) == [(3, 100)]
+
+
+def test_a_late_alert_reaches_gold(warehouse: str) -> None:
+    refresh(warehouse, EPOCH, _later())
+    since = datetime.now(UTC)
+    with psycopg.connect(warehouse) as connection:
+        _alert(connection, "t3", T + timedelta(days=1), "5.00", ["FR-003"])
+    refresh(warehouse, since, _later())
+    assert _rows(
+        warehouse, "SELECT date_key, rule_id, alerts FROM gold.agg_daily_fraud ORDER BY 1, 2"
+    ) == [
+        (20261003, "ANY", 1),
+        (20261003, "FR-001", 1),
+        (20261004, "ANY", 1),
+        (20261004, "FR-003", 1),
+    ]
+
+
+def test_cli_runs_every_step(warehouse: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(["--dsn", warehouse, "--since", EPOCH.isoformat(), "--until", _later().isoformat()])
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert all(step in printed for step in STEPS)
