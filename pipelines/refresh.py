@@ -21,6 +21,7 @@ import psycopg
 
 TRANSFORMS_DIR = Path(__file__).resolve().parent.parent / "sql" / "transforms"
 STEPS = (
+    "silver/apply_late_alerts.sql",
     "silver/upsert_customers.sql",
     "silver/upsert_stores.sql",
     "silver/upsert_products.sql",

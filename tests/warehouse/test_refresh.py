@@ -120,6 +120,14 @@ def test_a_late_alert_reaches_gold(warehouse: str) -> None:
         _alert(connection, "t3", T + timedelta(days=1), "5.00", ["FR-003"])
     refresh(warehouse, since, _later())
     assert _rows(
+        warehouse,
+        "SELECT is_alert, fraud_score, rules_triggered FROM silver.clean_transactions "
+        "WHERE transaction_id = 't3'",
+    ) == [(True, 0.9, ["FR-003"])]
+    assert _rows(
+        warehouse, "SELECT is_alert FROM gold.fact_transactions WHERE transaction_id = 't3'"
+    ) == [(True,)]
+    assert _rows(
         warehouse, "SELECT date_key, rule_id, alerts FROM gold.agg_daily_fraud ORDER BY 1, 2"
     ) == [
         (20261003, "ANY", 1),
