@@ -12,19 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import time
-import uuid
-from pathlib import Path
 from typing import Any
 
-import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from scratch_database import scratch_database
 
-from pipelines.migrate import migrate
 from transforms.postgres_sink import MAX_BATCH, RAW_TRANSACTIONS, _WriteBatchFn
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _records(rows: int) -> list[dict[str, Any]]:
@@ -57,26 +50,10 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--dsn")
     args = parser.parse_args()
-    server = args.dsn
-    if not server:
-        script = str(REPO / "scripts" / "postgres.sh")
-        subprocess.run([script, "start"], check=True, capture_output=True)
-        server = subprocess.run([script, "dsn"], check=True, capture_output=True, text=True)
-        server = server.stdout.strip()
-    name = f"streamflow_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        params = conninfo_to_dict(server)
-        params["dbname"] = name
-        dsn = make_conninfo(**params)
-        migrate(dsn)
+    with scratch_database(args.dsn) as dsn:
         records = _records(args.rows)
         first = _write_all(dsn, records)
         replay = _write_all(dsn, records)
-    finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
     print(
         json.dumps(
             {

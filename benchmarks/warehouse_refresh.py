@@ -12,19 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from scratch_database import scratch_database
 
-from pipelines.migrate import migrate
 from pipelines.refresh import refresh
 
-REPO = Path(__file__).resolve().parent.parent
 DAY = datetime(2026, 10, 1, tzinfo=UTC)
 
 _FILL_SILVER = """
@@ -55,21 +50,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--dsn")
     args = parser.parse_args()
-    server = args.dsn
-    if not server:
-        script = str(REPO / "scripts" / "postgres.sh")
-        subprocess.run([script, "start"], check=True, capture_output=True)
-        server = subprocess.run(
-            [script, "dsn"], check=True, capture_output=True, text=True
-        ).stdout.strip()
-    name = f"streamflow_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        params = conninfo_to_dict(server)
-        params["dbname"] = name
-        dsn = make_conninfo(**params)
-        migrate(dsn)
+    with scratch_database(args.dsn) as dsn:
         started = time.perf_counter()
         with psycopg.connect(dsn) as connection:
             connection.execute(_FILL_SILVER, {"day": DAY, "rows": args.rows})
@@ -88,9 +69,6 @@ def main() -> None:
         started = time.perf_counter()
         refresh(dsn, *window)
         second = time.perf_counter() - started
-    finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
     print(
         json.dumps(
             {
