@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from typing import Any
 
 EVENTS_PER_CUSTOMER = 27  # what the generator's defaults yield over 30 days
@@ -70,7 +69,7 @@ def measure_domain(paths: dict[str, str]) -> dict[str, Any]:
     from transforms.domain.config import load_rules
     from transforms.domain.detector import FraudDetector
     from transforms.domain.event_time import DEFAULT_BUSINESS_TIMEZONE, business_timezone
-    from transforms.domain.events import Transaction, parse_event
+    from transforms.domain.events import group_by_customer
     from transforms.domain.outputs import scored_transaction
     from transforms.domain.state import CustomerProfile, encode_profile
 
@@ -83,19 +82,12 @@ def measure_domain(paths: dict[str, str]) -> dict[str, Any]:
     detector = FraudDetector(rules, zone)
 
     started = time.perf_counter()
-    by_customer: dict[str, list[Transaction]] = defaultdict(list)
-    rejected = 0
-    for line in lines:
-        parsed = parse_event(line, zone)
-        if isinstance(parsed, Transaction):
-            by_customer[parsed.customer_id].append(parsed)
-        else:
-            rejected += 1
+    by_customer, _ = group_by_customer(lines, zone)
     profiles: dict[str, CustomerProfile] = {}
     written = 0
     for customer_id, events in by_customer.items():
         profile = profiles[customer_id] = CustomerProfile()
-        for event in sorted(events, key=lambda e: (e.event_time_ms, e.transaction_id)):
+        for event in events:
             hit = blacklist.check(event.customer_id, event.store_id)
             record = scored_transaction(
                 event,

@@ -14,7 +14,6 @@ training-data hash is stable).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -27,7 +26,7 @@ from ml.features import FEATURE_NAMES
 from transforms.domain.blacklist import Blacklist
 from transforms.domain.config import RulesConfig
 from transforms.domain.detector import FraudDetector
-from transforms.domain.events import Transaction, parse_event
+from transforms.domain.events import group_by_customer
 from transforms.domain.state import CustomerProfile
 
 __all__ = ["Replay", "blacklist_from_entries", "replay"]
@@ -77,14 +76,7 @@ def replay(
     zone: tzinfo,
 ) -> Replay:
     """Parse ``lines`` and judge every valid event against its customer's prior history."""
-    by_customer: dict[str, list[Transaction]] = defaultdict(list)
-    invalid = 0
-    for line in lines:
-        parsed = parse_event(line, zone)
-        if isinstance(parsed, Transaction):
-            by_customer[parsed.customer_id].append(parsed)
-        else:
-            invalid += 1
+    by_customer, invalid = group_by_customer(lines, zone)
 
     detector = FraudDetector(rules, zone)
     transaction_ids: list[str] = []
@@ -94,9 +86,7 @@ def replay(
     rule_scores: list[float] = []
     for customer_id in sorted(by_customer):
         profile = CustomerProfile()
-        # The stateful DoFn's order; the id breaks ties so equal times replay identically.
-        events = sorted(by_customer[customer_id], key=lambda e: (e.event_time_ms, e.transaction_id))
-        for event in events:
+        for event in by_customer[customer_id]:  # in the stateful DoFn's order
             hit = blacklist.check(event.customer_id, event.store_id)
             judgement = detector.judge(profile, event, hit)
             detector.learn(profile, event, judgement)

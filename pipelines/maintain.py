@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
+
+from pipelines.warehouse_cli import add_dsn_argument, required_dsn
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "maintenance"
 PARTITION_RETENTION_DAYS = {
@@ -76,12 +77,11 @@ def maintain(dsn: str, now: datetime) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dsn", default=os.environ.get("STREAMFLOW_PG_DSN"))
+    add_dsn_argument(parser)
     parser.add_argument("--now", type=datetime.fromisoformat, default=datetime.now(UTC))
     args = parser.parse_args(argv)
-    if not args.dsn:
-        parser.error("give --dsn or set STREAMFLOW_PG_DSN")
-    print(json.dumps(maintain(args.dsn, args.now), indent=2))
+    dsn = required_dsn(parser, args)
+    print(json.dumps(maintain(dsn, args.now), indent=2))
     return 0
 
 

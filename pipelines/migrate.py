@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import re
 import sys
 from collections.abc import Sequence
@@ -20,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+
+from pipelines.warehouse_cli import add_dsn_argument, required_dsn
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "sql" / "migrations"
 _FILE_NAME = re.compile(r"V(\d{3,})__([a-z0-9_]+)\.sql")
@@ -101,12 +102,11 @@ def migrate(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dsn", default=os.environ.get("STREAMFLOW_PG_DSN"))
+    add_dsn_argument(parser)
     args = parser.parse_args(argv)
-    if not args.dsn:
-        parser.error("give --dsn or set STREAMFLOW_PG_DSN")
+    dsn = required_dsn(parser, args)
     try:
-        applied = migrate(args.dsn)
+        applied = migrate(dsn)
     except MigrationError as error:
         print(f"migration refused: {error}", file=sys.stderr)
         return 1

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+
+from pipelines.warehouse_cli import add_dsn_argument, required_dsn
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "quality"
 
@@ -94,17 +95,16 @@ def run_check(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dsn", default=os.environ.get("STREAMFLOW_PG_DSN"))
+    add_dsn_argument(parser)
     parser.add_argument("--check", required=True, choices=sorted(CHECKS))
     parser.add_argument("--until", type=datetime.fromisoformat, default=datetime.now(UTC))
     parser.add_argument("--since", type=datetime.fromisoformat)
     parser.add_argument("--warn", type=float)
     parser.add_argument("--fail", type=float)
     args = parser.parse_args(argv)
-    if not args.dsn:
-        parser.error("give --dsn or set STREAMFLOW_PG_DSN")
+    dsn = required_dsn(parser, args)
     since = args.since or args.until - timedelta(days=1)
-    result = run_check(args.dsn, args.check, since, args.until, args.warn, args.fail)
+    result = run_check(dsn, args.check, since, args.until, args.warn, args.fail)
     print(json.dumps(result))
     return 1 if result["status"] == "fail" else 0
 

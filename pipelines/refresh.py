@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+
+from pipelines.warehouse_cli import add_dsn_argument, required_dsn
 
 TRANSFORMS_DIR = Path(__file__).resolve().parent.parent / "sql" / "transforms"
 STEPS = (
@@ -48,14 +49,13 @@ def refresh(dsn: str, since: datetime, until: datetime) -> dict[str, int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dsn", default=os.environ.get("STREAMFLOW_PG_DSN"))
+    add_dsn_argument(parser)
     parser.add_argument("--until", type=datetime.fromisoformat, default=datetime.now(UTC))
     parser.add_argument("--since", type=datetime.fromisoformat)
     args = parser.parse_args(argv)
-    if not args.dsn:
-        parser.error("give --dsn or set STREAMFLOW_PG_DSN")
+    dsn = required_dsn(parser, args)
     since = args.since or args.until - timedelta(days=1)
-    print(json.dumps(refresh(args.dsn, since, args.until), indent=2))
+    print(json.dumps(refresh(dsn, since, args.until), indent=2))
     return 0
 
 

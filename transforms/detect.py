@@ -55,7 +55,7 @@ from transforms.domain.config import RulesConfig
 from transforms.domain.detector import FraudDetector
 from transforms.domain.dlq import build_dlq_record
 from transforms.domain.event_time import business_timezone
-from transforms.domain.events import ErrorType, Transaction
+from transforms.domain.events import ErrorType, Transaction, event_order
 from transforms.domain.outputs import scored_transaction
 
 DLQ_TAG = "dlq"
@@ -72,9 +72,7 @@ def _millis(timestamp: Timestamp) -> int:
 
 
 def _event_order(buffered: BufferedEvent) -> tuple[int, str]:
-    # Ties in event time are broken by id, so every runner replays the same order.
-    event = buffered[0]
-    return event.event_time_ms, event.transaction_id
+    return event_order(buffered[0])
 
 
 class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
