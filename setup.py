@@ -28,6 +28,9 @@ setup(
             "ruff>=0.6",
             "mypy>=1.11",
             "types-PyYAML",
+            # Schema validation of the Kubernetes manifests (tests/k8s).
+            "jsonschema>=4.23",
+            "kubernetes-validate>=1.33",
         ],
         "postgres": [
             "psycopg[binary]>=3.2",

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,10 +35,12 @@ __all__ = [
     "METADATA_FILENAME",
     "MODEL_FILENAME",
     "ArtifactError",
+    "ArtifactFiles",
     "ArtifactPaths",
     "Calibration",
     "LoadedArtifact",
     "load_artifact",
+    "read_artifact_files",
     "sha256_hex",
     "write_artifact",
 ]
@@ -103,7 +106,7 @@ class Calibration:
 class LoadedArtifact:
     """A verified artifact: the fitted ``IsolationForest`` and its metadata."""
 
-    directory: str
+    source: str
     model: Any  # sklearn.ensemble.IsolationForest (scikit-learn is untyped)
     metadata: dict[str, Any]
     calibration: Calibration
@@ -167,17 +170,44 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def load_artifact(directory: str) -> LoadedArtifact:
-    """Read and verify the artifact in ``directory``; :class:`ArtifactError` if unusable."""
-    folder = Path(directory)
-    metadata_path = folder / METADATA_FILENAME
-    model_path = folder / MODEL_FILENAME
-    metadata = _read_metadata(metadata_path)
-    try:
-        model_bytes = model_path.read_bytes()
-    except OSError as error:
-        raise ArtifactError(f"{model_path}: cannot read the model: {error.strerror}") from None
-    digest = sha256_hex(model_bytes)
+@dataclass(frozen=True, slots=True)
+class ArtifactFiles:
+    """The artifact's two files as read, unverified: what a pipeline ships to its workers.
+
+    Carrying the bytes (not a path) inside the pipeline means a worker never needs the
+    launcher's file system: the same job runs on a laptop, a Flink cluster or Kubernetes.
+    """
+
+    source: str
+    metadata: bytes
+    model: bytes
+
+
+def read_artifact_files(location: str, read: Callable[[str], bytes] | None = None) -> ArtifactFiles:
+    """Both files of the artifact at ``location``; ``read`` opens other file systems (URIs)."""
+    reader = read or _read_local
+    files = []
+    for name, what in ((METADATA_FILENAME, "metadata"), (MODEL_FILENAME, "model")):
+        path = f"{location.rstrip('/')}/{name}"
+        try:
+            files.append(reader(path))
+        except OSError as error:
+            reason = error.strerror or str(error)
+            raise ArtifactError(f"{path}: cannot read the {what}: {reason}") from None
+    return ArtifactFiles(location, files[0], files[1])
+
+
+def _read_local(path: str) -> bytes:
+    return Path(path).read_bytes()
+
+
+def load_artifact(source: str | ArtifactFiles) -> LoadedArtifact:
+    """Verify the artifact (a folder, or files already read); :class:`ArtifactError` if unusable."""
+    files = source if isinstance(source, ArtifactFiles) else read_artifact_files(source)
+    metadata_path = f"{files.source.rstrip('/')}/{METADATA_FILENAME}"
+    model_path = f"{files.source.rstrip('/')}/{MODEL_FILENAME}"
+    metadata = _parse_metadata(metadata_path, files.metadata)
+    digest = sha256_hex(files.model)
     if digest != metadata["model_sha256"]:
         raise ArtifactError(
             f"{model_path}: SHA-256 checksum mismatch (file {digest[:12]}..., metadata "
@@ -190,8 +220,7 @@ def load_artifact(directory: str) -> LoadedArtifact:
             f"do not match this code's {list(FEATURE_NAMES)!r}"
         )
     try:
-        # From the bytes just verified, not the file again: it may have changed meanwhile.
-        model = joblib.load(io.BytesIO(model_bytes))
+        model = joblib.load(io.BytesIO(files.model))
     except Exception as error:  # unpickling can fail in many ways; all mean "unusable"
         raise ArtifactError(f"{model_path}: cannot unpickle the model: {error!r}") from None
     if getattr(model, "n_features_in_", None) != len(FEATURE_NAMES) or not hasattr(
@@ -200,14 +229,12 @@ def load_artifact(directory: str) -> LoadedArtifact:
         raise ArtifactError(f"{model_path}: not a model fitted on {len(FEATURE_NAMES)} features")
     calibration = _calibration(metadata_path, metadata["calibration"])
     _check_reference(metadata_path, model, metadata["reference"])
-    return LoadedArtifact(str(folder), model, metadata, calibration)
+    return LoadedArtifact(files.source, model, metadata, calibration)
 
 
-def _read_metadata(path: Path) -> dict[str, Any]:
+def _parse_metadata(path: str, data: bytes) -> dict[str, Any]:
     try:
-        text = path.read_text("utf-8")
-    except OSError as error:
-        raise ArtifactError(f"{path}: cannot read the metadata: {error.strerror}") from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ArtifactError(f"{path}: metadata is not UTF-8") from None
     try:
@@ -226,14 +253,14 @@ def _read_metadata(path: Path) -> dict[str, Any]:
     return metadata
 
 
-def _calibration(path: Path, value: Any) -> Calibration:
+def _calibration(path: str, value: Any) -> Calibration:
     try:
         return Calibration(float(value["low"]), float(value["high"]))
     except (TypeError, KeyError, ValueError) as error:
         raise ArtifactError(f"{path}: invalid calibration {value!r}: {error}") from None
 
 
-def _check_reference(path: Path, model: Any, reference: Any) -> None:
+def _check_reference(path: str, model: Any, reference: Any) -> None:
     """The model must still give the raw scores it gave when it was trained."""
     try:
         features = np.asarray(reference["features"], dtype=np.float64)

@@ -1,6 +1,6 @@
 """Batched, calibrated scoring with the FR-006 anomaly model (SPEC §7).
 
-``load_scorer(path)`` gives an :class:`AnomalyScorer` or, for a missing, corrupt or
+``load_scorer(source)`` gives an :class:`AnomalyScorer` or, for a missing, corrupt or
 mismatched artifact, ``None`` after one warning line: the pipeline then writes
 ``ml_score = null`` and the rules still score. It never raises, so a bad model cannot stop a
 worker. Build it once per worker (``DoFn.setup``); it is also picklable.
@@ -37,6 +37,7 @@ import numpy.typing as npt
 
 from ml.artifact import (
     ArtifactError,
+    ArtifactFiles,
     Calibration,
     LoadedArtifact,
     load_artifact,
@@ -256,18 +257,21 @@ def _path_error(model: Any, forest: FlatForest) -> float:
     return float(difference.max())
 
 
-def load_scorer(path: str | None) -> AnomalyScorer | None:
-    """The scorer for the artifact at ``path``, or ``None`` (logged once) if unusable."""
-    if path is None:
+def load_scorer(source: str | ArtifactFiles | None) -> AnomalyScorer | None:
+    """The scorer for an artifact (folder or files), or ``None`` (logged once) if unusable."""
+    if source is None:
         _LOG.info("no anomaly model configured: ml_score is null, rules only")
         return None
     try:
-        return AnomalyScorer.from_artifact(load_artifact(path))
+        return AnomalyScorer.from_artifact(load_artifact(source))
     except ArtifactError as error:
         reason = error.message
     except Exception as error:  # never stop a worker over the optional model
         reason = f"unexpected {error!r}"
+    location = source.source if isinstance(source, ArtifactFiles) else source
     _LOG.warning(
-        "anomaly model not loaded from %s: %s; ml_score is null, rules still score", path, reason
+        "anomaly model not loaded from %s: %s; ml_score is null, rules still score",
+        location,
+        reason,
     )
     return None

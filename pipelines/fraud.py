@@ -14,12 +14,14 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from pipelines.flink import FlinkSetupError, apply_flink_defaults
 from pipelines.options import DEFAULT_MODEL_DIR, FraudOptions
 from transforms.anomaly import ScoreAnomalies
 from transforms.counters import NAMESPACE
@@ -34,10 +36,13 @@ from transforms.postgres_sink import (
     RAW_TRANSACTIONS,
     WriteToPostgres,
 )
-from transforms.read import ReadBlacklist, ReadJsonLines
+from transforms.read import ReadJsonLines, load_blacklist
 from transforms.sinks import WriteJsonLines, read_json_file
 from transforms.summary import Summarize
 from transforms.version import PIPELINE_VERSION
+
+if TYPE_CHECKING:
+    from ml.artifact import ArtifactFiles
 
 # Named explicitly: the default DirectRunner first tries to download the Prism binary.
 DEFAULT_RUNNER = "FnApiRunner"
@@ -62,9 +67,9 @@ def build_pipeline(
         PIPELINE_VERSION,
         emit_raw=bool(options.postgres_dsn),
     )
-    blacklist = beam.pvalue.AsSingleton(
-        pipeline | "ReadBlacklist" >> ReadBlacklist(options.blacklist)
-    )
+    # Read here and shipped inside the pipeline, not a side input: on the portable Flink runner
+    # a side input's buffered state cannot be checkpointed (see DetectFraud).
+    blacklist = load_blacklist(options.blacklist)
     detected = parsed[EVENTS_TAG] | "DetectFraud" >> DetectFraud(
         rules,
         options.business_timezone,
@@ -73,7 +78,8 @@ def build_pipeline(
         cheap_state_cache_sizing=not options.exact_state_cache_sizing,
         streaming=bool(options.view_as(StandardOptions).streaming),
     )
-    scored = detected[SCORED_TAG] | "ScoreAnomalies" >> ScoreAnomalies(options.model, rules)
+    model = read_model(options.model)
+    scored = detected[SCORED_TAG] | "ScoreAnomalies" >> ScoreAnomalies(model, rules)
     dlq = (parsed[DLQ_TAG], detected[DLQ_TAG]) | "AllDeadLetters" >> beam.Flatten()
     alerts = (
         scored
@@ -99,8 +105,31 @@ def build_pipeline(
         run_info,
         rules.alert_threshold,
         options.labels_file,
+        streaming=bool(options.view_as(StandardOptions).streaming),
     )
     return outputs
+
+
+def read_model(location: str | None) -> ArtifactFiles | None:
+    """The model artifact's files, read on the launcher (any Beam file system) and shipped
+    inside the pipeline: workers on Flink or Kubernetes never see the launcher's paths."""
+    if not location:
+        return None
+    try:
+        from ml.artifact import ArtifactError, read_artifact_files
+    except ImportError as error:  # the ml extra is not installed
+        _LOG.warning("cannot read the anomaly model (%s): rules only", error)
+        return None
+
+    def read(path: str) -> bytes:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as file:
+            return bytes(file.read())
+
+    try:
+        return read_artifact_files(location, read)
+    except ArtifactError as error:
+        _LOG.warning("anomaly model not read: %s; ml_score is null, rules only", error.message)
+        return None
 
 
 def _clear_previous_outputs(output_dir: str) -> None:
@@ -170,6 +199,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     standard = options.view_as(StandardOptions)
     if not standard.runner:
         standard.runner = DEFAULT_RUNNER
+    apply_flink_defaults(options)
     fraud = options.view_as(FraudOptions)
     rules = load_rules(fraud.rules)
     embedded_default = not fraud.input
@@ -192,7 +222,10 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING)
-    summary = run(argv)
+    try:
+        summary = run(argv)
+    except FlinkSetupError as error:
+        sys.exit(str(error))
     print(json.dumps(summary, indent=2, sort_keys=True))
 
 

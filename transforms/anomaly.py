@@ -1,7 +1,10 @@
 """ScoreAnomalies: the Isolation Forest's verdict (FR-006), blended into each scored record.
 
-The model is loaded once per worker (``setup``) and scores *batches* of records in one
-vectorised call: per-event calls to a tree ensemble cost ~12 ms each (BEAM-NOTES.md). Without
+The model travels inside the pipeline as the artifact's bytes (``ml.artifact.ArtifactFiles``,
+read by the launcher), so workers on any runner get exactly the model the job was built with
+and never need the launcher's files. It is verified and loaded once per worker (``setup``) and
+scores *batches* of records in one vectorised call: per-event calls to a tree ensemble cost
+~12 ms each (BEAM-NOTES.md). Without
 a model, or with an unusable one (one warning at load), records keep their rules-only score
 and ``ml_score`` is null. Every record passes through here, so this is where the ``scored``
 and ``alerts`` counters live.
@@ -10,7 +13,7 @@ and ``alerts`` counters live.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -20,23 +23,26 @@ from transforms.counters import ALERTS, NAMESPACE, SCORED
 from transforms.domain.config import RulesConfig
 from transforms.domain.outputs import apply_anomaly_score
 
+if TYPE_CHECKING:  # numpy and joblib come with it: import them only where a model is used
+    from ml.artifact import ArtifactFiles
+
 MAX_BATCH = 1024
 
 
 class _ScoreBatchFn(beam.DoFn):  # type: ignore[misc]
-    def __init__(self, model_path: str | None, rules: RulesConfig) -> None:
-        self._model_path = model_path
+    def __init__(self, model: ArtifactFiles | None, rules: RulesConfig) -> None:
+        self._model = model
         self._rules = rules
         self._scored = Metrics.counter(NAMESPACE, SCORED)
         self._alerts = Metrics.counter(NAMESPACE, ALERTS)
 
     def setup(self) -> None:
         self._scorer: Any = None
-        if self._model_path:
+        if self._model is not None:
             # Imported only when a model is used: numpy and scikit-learn are heavy imports.
             from ml.scorer import load_scorer
 
-            self._scorer = load_scorer(self._model_path)
+            self._scorer = load_scorer(self._model)
 
     def process(self, batch: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         rules, scorer = self._rules, self._scorer
@@ -66,10 +72,10 @@ class ScoreAnomalies(beam.PTransform):  # type: ignore[misc]
     """Rule-scored records in; records with ``ml_score``, FR-006 and the blended score out."""
 
     def __init__(
-        self, model_path: str | None, rules: RulesConfig, max_batch_size: int = MAX_BATCH
+        self, model: ArtifactFiles | None, rules: RulesConfig, max_batch_size: int = MAX_BATCH
     ) -> None:
         super().__init__()
-        self._fn = _ScoreBatchFn(model_path, rules)
+        self._fn = _ScoreBatchFn(model, rules)
         self._max_batch_size = max_batch_size
 
     def expand(self, records: Any) -> Any:

@@ -59,14 +59,3 @@ def load_blacklist(path: str | None) -> Blacklist:
         return EMPTY_BLACKLIST
     with FileSystems.open(path) as handle:
         return parse_blacklist_lines(handle.read().decode("utf-8").splitlines())
-
-
-class ReadBlacklist(beam.PTransform):  # type: ignore[misc]
-    """A one-element PCollection holding the blacklist, for use as a singleton side input."""
-
-    def __init__(self, path: str | None) -> None:
-        super().__init__()
-        self._path = path
-
-    def expand(self, pipeline: Any) -> Any:
-        return pipeline | "Path" >> beam.Create([self._path]) | "Load" >> beam.Map(load_blacklist)

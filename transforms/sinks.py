@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
 
@@ -14,17 +15,26 @@ def to_json_line(record: dict[str, Any]) -> str:
 
 
 class WriteJsonLines(beam.PTransform):  # type: ignore[misc]
-    """Writes dict records as ``<output_dir>/<name>-SSSSS-of-NNNNN.jsonl``."""
+    """Writes dict records as ``<output_dir>/<name>-SSSSS-of-NNNNN.jsonl``.
+
+    ``fileio.WriteToFiles``, not ``WriteToText``: the latter finalises through side inputs,
+    which the portable Flink runner cannot checkpoint in streaming mode (README, Flink). Each
+    bundle writes its own shard, so nothing is shuffled on the way out.
+    """
 
     def __init__(self, output_dir: str, name: str) -> None:
         super().__init__()
-        self._prefix = FileSystems.join(output_dir, name)
+        self._output_dir = output_dir
+        self._name = name
 
     def expand(self, records: Any) -> Any:
         return (
             records
             | "ToJson" >> beam.Map(to_json_line)
-            | "Write" >> beam.io.WriteToText(self._prefix, file_name_suffix=".jsonl")
+            | "Write"
+            >> fileio.WriteToFiles(
+                self._output_dir, file_naming=fileio.default_file_naming(self._name, ".jsonl")
+            )
         )
 
 

@@ -113,8 +113,10 @@ class Summarize(beam.PTransform):  # type: ignore[misc]
         extra: dict[str, Any],
         alert_threshold: float,
         labels_file: str | None = None,
+        streaming: bool = False,
     ) -> None:
         super().__init__()
+        self._streaming = streaming
         self._alert_threshold = alert_threshold
         self._summary_path = summary_path
         self._extra = extra
@@ -140,13 +142,17 @@ class Summarize(beam.PTransform):  # type: ignore[misc]
             )
         dlq_facts = dlq | "DlqFacts" >> beam.Map(_dlq_fact)
         extra, path = self._extra, self._summary_path
+        tally = beam.CombineGlobally(
+            SummarizeFn(self._labels_file is not None, self._alert_threshold)
+        )
+        if self._streaming:
+            # The empty-input default is injected through a side input, which the portable
+            # Flink runner cannot checkpoint; a stream has no "empty run" to summarise anyway.
+            tally = tally.without_defaults()
         return (
             (scored_facts, dlq_facts)
             | "AllFacts" >> beam.Flatten()
-            | "Tally"
-            >> beam.CombineGlobally(
-                SummarizeFn(self._labels_file is not None, self._alert_threshold)
-            )
+            | "Tally" >> tally
             | "AddRunInfo" >> beam.Map(lambda summary: {**summary, **extra})
             | "WriteSummary" >> beam.Map(_write_and_pass, path)
         )

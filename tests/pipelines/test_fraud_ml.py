@@ -12,7 +12,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 
 import pipelines.fraud as fraud
-from ml.artifact import load_artifact
+from ml.artifact import load_artifact, read_artifact_files
 from ml.train import train_model
 from tests.collect import new_collector, take
 from tests.output_files import read_records
@@ -90,7 +90,9 @@ def test_scores_do_not_depend_on_how_records_are_batched(
             (
                 p
                 | beam.Create(rule_scored)
-                | ScoreAnomalies(model_dir, rules, max_batch_size=max_batch_size)
+                | ScoreAnomalies(
+                    read_artifact_files(model_dir), rules, max_batch_size=max_batch_size
+                )
                 | beam.Map(lambda r: (r["transaction_id"], r["ml_score"], r["fraud_score"]))
                 | beam.Map(collect)
             )
@@ -111,3 +113,39 @@ def test_the_embedded_run_trains_the_default_model_when_missing(
     assert (default / "metadata.json").exists()
     assert summary["quality"] is not None
     assert summary["quality_rules_only"] is not None
+
+
+def test_the_model_travels_inside_the_pipeline_not_as_a_launcher_path(
+    dataset: Any, model_dir: str, tmp_path: Path
+) -> None:
+    # A remote worker (Flink, Kubernetes) cannot open the launcher's folder: once the pipeline
+    # is built, the folder must no longer be needed.
+    shipped = tmp_path / "model"
+    shutil.copytree(model_dir, shipped)
+    options = PipelineOptions(
+        [
+            f"--input={dataset.events}",
+            f"--blacklist={dataset.blacklist}",
+            f"--output_dir={tmp_path / 'out'}",
+            f"--model={shipped}",
+            "--runner=FnApiRunner",
+        ]
+    )
+    pipeline = beam.Pipeline(options=options)
+    fraud.build_pipeline(pipeline, options.view_as(fraud.FraudOptions), load_rules())
+    shutil.rmtree(shipped)
+    pipeline.run().wait_until_finish()
+    scored = read_records(tmp_path / "out", "scored")
+    assert scored
+    assert all(r["ml_score"] is not None for r in scored)
+    assert {r["model_version"] for r in scored} == {load_artifact(model_dir).model_version}
+
+
+def test_a_missing_model_folder_warns_and_scores_rules_only(
+    dataset: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    summary = _run(dataset, tmp_path / "out", f"--model={tmp_path / 'nowhere'}")
+    scored = read_records(tmp_path / "out", "scored")
+    assert len(scored) == summary["scored"] > 0
+    assert all(r["ml_score"] is None for r in scored)
+    assert any("nowhere" in message and "rules only" in message for message in caplog.messages)

@@ -1,0 +1,39 @@
+# syntax=docker/dockerfile:1
+# The image of the FlinkDeployment: Flink 1.19 with the fraud pipeline's Beam jar in
+# /opt/flink/usrlib (job.jarURI). Build from the repository root, after the worker image:
+#   docker build -f k8s/images/flink.Dockerfile \
+#     --build-arg WORKER_IMAGE=registry.example.com/streamflow/worker:0.1.0 \
+#     --secret id=aws,src=$HOME/.aws/credentials \
+#     -t registry.example.com/streamflow/flink:0.1.0 .
+# (Not built by CI: the development machines and CI reach no container registry.)
+ARG WORKER_IMAGE=registry.example.com/streamflow/worker:0.1.0
+ARG FLINK_IMAGE=flink:1.19.3-java17
+
+# Stage 1: construct the pipeline with the options of k8s/config/fraud-pipeline.args. Beam's
+# FlinkRunner with --output_executable_path does not run it: its job server writes the pipeline
+# (rules, model and blacklist inside), the options and the staged artifacts into one jar whose
+# Main-Class is org.apache.beam.runners.flink.FlinkPipelineRunner.
+FROM ${WORKER_IMAGE} AS pipeline-jar
+USER root
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends openjdk-17-jre-headless \
+    && rm -rf /var/lib/apt/lists/*
+# The job server must be the self-contained (shaded) job-server jar: the jar creator copies the
+# one jar that holds FlinkPipelineRunner, so a thin jar with a Class-Path manifest would give a
+# pipeline jar without Beam's dependencies. 2.62.0 is the Flink 1.19 runner the project tests
+# with (scripts/flink); the job server matching the SDK (2.77.0) is the better choice where the
+# registry serves it.
+ARG JOB_SERVER_JAR=https://repo1.maven.org/maven2/org/apache/beam/beam-runners-flink-1.19-job-server/2.62.0/beam-runners-flink-1.19-job-server-2.62.0.jar
+ADD ${JOB_SERVER_JAR} /build/job-server.jar
+COPY k8s/config/rules.yaml k8s/config/fraud-pipeline.args /build/
+# The model and the blacklist (on object storage) are read here, with read-only credentials
+# passed as a build secret (an AWS credentials file), never as a build argument or in a layer.
+RUN --mount=type=secret,id=aws,required=true \
+    AWS_SHARED_CREDENTIALS_FILE=/run/secrets/aws \
+    python /opt/streamflow/bin/build_pipeline_jar.py /build/fraud-pipeline.args \
+        --flink_job_server_jar=/build/job-server.jar
+
+# Stage 2: Flink itself, with the jar where the FlinkDeployment's jarURI points.
+FROM ${FLINK_IMAGE}
+COPY --from=pipeline-jar --chown=flink:flink /build/fraud-pipeline.jar /opt/flink/usrlib/fraud-pipeline.jar
+USER flink

@@ -1,0 +1,88 @@
+"""What ``--runner=FlinkRunner`` needs here beyond Beam's own defaults.
+
+Beam's Python FlinkRunner would download a shaded job server jar that Maven Central does not
+serve for this Beam release (see scripts/flink.sh), and without ``--environment_type`` it would
+start SDK workers in Docker. So, unless given explicitly:
+
+* the job server is the one ``scripts/flink.sh provision`` assembled (or the jar named by
+  ``STREAMFLOW_FLINK_JOB_SERVER_JAR``);
+* a master on this machine runs the Python workers in the submitting process (``LOOPBACK``);
+  production sets ``EXTERNAL`` with the worker pool sidecar (k8s/);
+* a master on this machine is assumed to be the project's cluster, whose configuration
+  (``scripts/flink.sh conf-dir``) the job server reads as ``FLINK_CONF_DIR``: checkpointing
+  (interval, EXACTLY_ONCE) is a client-side setting of each job, not the cluster's, so without
+  it a streaming job would run with checkpoints off.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from urllib.parse import urlparse
+
+from apache_beam.options.pipeline_options import (
+    FlinkRunnerOptions,
+    PipelineOptions,
+    PortableOptions,
+    StandardOptions,
+)
+
+JOB_SERVER_JAR_ENV = "STREAMFLOW_FLINK_JOB_SERVER_JAR"
+FLINK_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "flink.sh"
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+_EMBEDDED_MASTERS = {"[local]", "[auto]"}
+
+
+class FlinkSetupError(RuntimeError):
+    """The Flink run cannot start; the message says what to run first."""
+
+
+def is_flink(runner: object) -> bool:
+    name = runner if isinstance(runner, str) else type(runner).__name__
+    return name.lower().removesuffix("runner") == "flink"
+
+
+def apply_flink_defaults(options: PipelineOptions) -> None:
+    """Fill in the job server jar and the SDK environment of a Flink run (no-op otherwise)."""
+    if not is_flink(options.view_as(StandardOptions).runner):
+        return
+    flink = options.view_as(FlinkRunnerOptions)
+    if not flink.flink_job_server_jar:
+        flink.flink_job_server_jar = provisioned_job_server_jar()
+    if not is_local_master(flink.flink_master):
+        return
+    portable = options.view_as(PortableOptions)
+    if not portable.environment_type:
+        portable.environment_type = "LOOPBACK"
+    if "FLINK_CONF_DIR" not in os.environ:
+        conf_dir = _flink_script_output("conf-dir")
+        if conf_dir and Path(conf_dir, "config.yaml").is_file():
+            # Inherited by the job server process that Beam starts next.
+            os.environ["FLINK_CONF_DIR"] = conf_dir
+
+
+def is_local_master(master: str) -> bool:
+    if master in _EMBEDDED_MASTERS:
+        return True
+    address = master if "://" in master else f"http://{master}"
+    return urlparse(address).hostname in _LOCAL_HOSTS
+
+
+def provisioned_job_server_jar() -> str:
+    jar = os.environ.get(JOB_SERVER_JAR_ENV) or _flink_script_output("job-server-jar")
+    if not jar or not Path(jar).is_file():
+        raise FlinkSetupError(
+            f"no Flink job server jar{f' at {jar}' if jar else ''}: run scripts/flink.sh "
+            f"provision (or start), set {JOB_SERVER_JAR_ENV}, or pass --flink_job_server_jar"
+        )
+    return jar
+
+
+def _flink_script_output(command: str) -> str | None:
+    """What ``scripts/flink.sh <command>`` prints; ``None`` outside a checkout."""
+    if not FLINK_SCRIPT.exists():
+        return None
+    return subprocess.run(
+        [str(FLINK_SCRIPT), command], check=True, capture_output=True, text=True
+    ).stdout.strip()

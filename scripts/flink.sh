@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# A local Apache Flink for running the fraud pipeline with Beam's FlinkRunner.
+#   scripts/flink.sh provision     download the Beam Flink job server and the Flink distribution
+#   scripts/flink.sh start         provision if needed, start a standalone cluster, wait until healthy
+#   scripts/flink.sh stop | status
+#   scripts/flink.sh job-server-jar | master | conf-dir     print what the pipeline needs
+# Everything lives under .cache/flink (git-ignored); nothing touches the project's virtualenv.
+#
+# Versions: Beam's shaded job server jar is not served on Maven Central here, so the job server is
+# the runner's own jars (see scripts/flink/job-server.pom.xml) for the newest Beam release whose
+# Flink runner resolves completely; the cluster is the same Flink minor from the apache-flink
+# wheel, which pins an old apache-beam and therefore goes into its own --target folder.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FLINK_MINOR="1.19"
+FLINK_VERSION="${STREAMFLOW_FLINK_VERSION:-1.19.3}"
+BEAM_RUNNER_VERSION="${STREAMFLOW_BEAM_RUNNER_VERSION:-2.62.0}"
+REST_PORT="${STREAMFLOW_FLINK_REST_PORT:-58081}"
+RPC_PORT="${STREAMFLOW_FLINK_RPC_PORT:-56123}"
+
+ROOT="$PWD/.cache/flink"
+JOB_SERVER_DIR="$ROOT/job-server-$FLINK_MINOR-$BEAM_RUNNER_VERSION"
+JOB_SERVER_JAR="$JOB_SERVER_DIR/beam-runners-flink-$FLINK_MINOR-job-server-$BEAM_RUNNER_VERSION.jar"
+DIST_DIR="$ROOT/dist-$FLINK_VERSION"
+FLINK_HOME="$DIST_DIR/pyflink"
+CLUSTER_DIR="$ROOT/cluster"
+CONF_DIR="$CLUSTER_DIR/conf"
+
+python_bin() {
+  if [ -x .venv/bin/python ]; then echo .venv/bin/python; else command -v python3; fi
+}
+
+provision_job_server() {
+  [ -f "$JOB_SERVER_JAR" ] && return
+  mkdir -p "$JOB_SERVER_DIR"
+  mvn -q -B -Dstyle.color=never -f scripts/flink/job-server.pom.xml \
+    -Dflink.minor="$FLINK_MINOR" -Dbeam.runner.version="$BEAM_RUNNER_VERSION" \
+    dependency:copy-dependencies -DoutputDirectory="$JOB_SERVER_DIR/lib"
+  # A launcher jar: `java -jar` (how Beam's Python FlinkRunner starts a job server) with the
+  # dependencies on the manifest class path. Continuation lines start with one space, so each
+  # entry is written with two: the continuation marker and the separator.
+  local manifest="$JOB_SERVER_DIR/MANIFEST.MF"
+  {
+    echo "Main-Class: org.apache.beam.runners.flink.FlinkJobServerDriver"
+    local prefix="Class-Path: "
+    for jar in "$JOB_SERVER_DIR"/lib/*.jar; do
+      echo "${prefix}lib/$(basename "$jar")"
+      prefix="  "
+    done
+  } >"$manifest"
+  jar --create --file "$JOB_SERVER_JAR.tmp" --manifest "$manifest"
+  mv "$JOB_SERVER_JAR.tmp" "$JOB_SERVER_JAR"
+}
+
+provision_dist() {
+  [ -x "$FLINK_HOME/bin/start-cluster.sh" ] && return
+  rm -rf "$DIST_DIR.tmp"
+  "$(python_bin)" -m pip install -q --disable-pip-version-check --no-deps --no-compile \
+    --target "$DIST_DIR.tmp" "apache-flink==$FLINK_VERSION" "apache-flink-libraries==$FLINK_VERSION"
+  rm -rf "$DIST_DIR"
+  mv "$DIST_DIR.tmp" "$DIST_DIR"
+  chmod +x "$FLINK_HOME"/bin/*.sh "$FLINK_HOME/bin/flink"
+}
+
+provision() {
+  command -v java >/dev/null || { echo "Java 17 is required" >&2; exit 1; }
+  provision_job_server
+  provision_dist
+}
+
+write_conf() {
+  mkdir -p "$CONF_DIR" "$CLUSTER_DIR/log" "$CLUSTER_DIR/checkpoints" "$CLUSTER_DIR/savepoints"
+  sed -e "s|@ROOT@|$CLUSTER_DIR|g" -e "s|@REST_PORT@|$REST_PORT|g" -e "s|@RPC_PORT@|$RPC_PORT|g" \
+    scripts/flink/config.yaml >"$CONF_DIR/config.yaml"
+  cp "$FLINK_HOME"/conf/log4j*.properties "$CONF_DIR/"
+  echo "localhost:$REST_PORT" >"$CONF_DIR/masters"
+  echo "localhost" >"$CONF_DIR/workers"
+}
+
+flink_env() {
+  FLINK_CONF_DIR="$CONF_DIR" FLINK_LOG_DIR="$CLUSTER_DIR/log" FLINK_PID_DIR="$CLUSTER_DIR" "$@"
+}
+
+overview() { curl -fsS "http://localhost:$REST_PORT/overview" 2>/dev/null; }
+
+healthy() { overview | grep -q "\"slots-total\":[1-9]"; }
+
+start() {
+  provision
+  if healthy; then echo "Flink ready: $(master)"; return; fi
+  write_conf
+  flink_env "$FLINK_HOME/bin/jobmanager.sh" start >/dev/null
+  flink_env "$FLINK_HOME/bin/taskmanager.sh" start >/dev/null
+  for _ in $(seq 1 120); do
+    if healthy; then echo "Flink ready: $(master) ($(overview))"; return; fi
+    sleep 1
+  done
+  echo "Flink did not become healthy; logs in $CLUSTER_DIR/log" >&2
+  tail -n 40 "$CLUSTER_DIR"/log/*.log >&2 || true
+  exit 1
+}
+
+stop() {
+  [ -x "$FLINK_HOME/bin/taskmanager.sh" ] || return 0
+  flink_env "$FLINK_HOME/bin/taskmanager.sh" stop-all >/dev/null 2>&1 || true
+  flink_env "$FLINK_HOME/bin/jobmanager.sh" stop-all >/dev/null 2>&1 || true
+}
+
+status() {
+  if healthy; then overview; echo; else echo "Flink is not running on port $REST_PORT"; exit 1; fi
+}
+
+master() { echo "localhost:$REST_PORT"; }
+
+case "${1:-}" in
+  provision) provision ;;
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  job-server-jar) echo "$JOB_SERVER_JAR" ;;
+  master) master ;;
+  conf-dir) echo "$CONF_DIR" ;;
+  *) echo "usage: $0 provision|start|stop|status|job-server-jar|master|conf-dir" >&2; exit 2 ;;
+esac

@@ -1,0 +1,150 @@
+"""The same input on Beam's FnApiRunner and on a real Flink cluster gives the same results.
+
+Each run goes through ``pipelines.fraud.run`` exactly as the README's commands do: the Flink
+runs submit to the local standalone cluster through the Beam job server, with the anomaly
+model and the blacklist shipped inside the pipeline. Input delivery is shuffled, so events
+arrive far out of event-time order, and the generator's malformed lines exercise the DLQ.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ml.train import train_model
+from pipelines import fraud
+from tests.output_files import read_records
+from transforms.domain.synthetic import generate_dataset
+
+pytestmark = [pytest.mark.flink, pytest.mark.slow]
+
+# Fields stamped with the wall clock when a record is written; everything else must match.
+PROCESSING_TIME_FIELDS = {"alerts": "detected_at", "dlq": "received_at"}
+KEYS = {"scored": "transaction_id", "alerts": "alert_id", "dlq": "dlq_id"}
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    folder = tmp_path_factory.mktemp("flink-data")
+    dataset = generate_dataset(str(folder), seed=5, customers=60, days=6)
+    # Bytes, not text: some malformed lines are deliberately not UTF-8.
+    lines = Path(dataset.events).read_bytes().splitlines(keepends=True)
+    random.Random(11).shuffle(lines)
+    shuffled = folder / "shuffled.jsonl"
+    shuffled.write_bytes(b"".join(line if line.endswith(b"\n") else line + b"\n" for line in lines))
+    model = str(tmp_path_factory.mktemp("flink-model"))
+    train_model(model, seed=3, customers=120, days=8)
+    return {
+        "input": str(shuffled),
+        "labels": dataset.labels,
+        "blacklist": dataset.blacklist,
+        "model": model,
+    }
+
+
+def _run(inputs: dict[str, str], out: Path, *runner_args: str) -> dict[str, Any]:
+    return fraud.run(
+        [
+            f"--input={inputs['input']}",
+            f"--labels_file={inputs['labels']}",
+            f"--blacklist={inputs['blacklist']}",
+            f"--model={inputs['model']}",
+            f"--output_dir={out}",
+            *runner_args,
+        ]
+    )
+
+
+def _outputs(out: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    outputs = {}
+    for name, key in KEYS.items():
+        records = read_records(out, name)
+        by_key = {record[key]: record for record in records}
+        assert len(by_key) == len(records), f"duplicate {name} records"
+        for record in by_key.values():
+            record.pop(PROCESSING_TIME_FIELDS.get(name, ""), None)
+        outputs[name] = by_key
+    return outputs
+
+
+@pytest.fixture(scope="module")
+def reference(
+    inputs: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    out = tmp_path_factory.mktemp("direct")
+    summary = _run(inputs, out, "--runner=FnApiRunner")
+    return summary, _outputs(out)
+
+
+def _assert_same_as_reference(
+    reference: tuple[dict[str, Any], dict[str, Any]], summary: dict[str, Any], out: Path
+) -> None:
+    expected_summary, expected = reference
+    actual = _outputs(out)
+    for name in KEYS:
+        assert actual[name].keys() == expected[name].keys(), name
+        assert actual[name] == expected[name], name
+    assert all(expected[name] for name in KEYS), "the input must exercise every output"
+    assert any(r["ml_score"] is not None for r in actual["scored"].values())
+    assert summary["counters"] == expected_summary["counters"]
+    assert summary["conservation_ok"] is True
+    assert summary["quality"] == expected_summary["quality"]
+
+
+def test_flink_batch_matches_direct_runner(
+    inputs: dict[str, str],
+    reference: tuple[dict[str, Any], dict[str, Any]],
+    flink_master: str,
+    tmp_path: Path,
+) -> None:
+    summary = _run(
+        inputs,
+        tmp_path,
+        "--runner=FlinkRunner",
+        f"--flink_master={flink_master}",
+        "--parallelism=2",
+    )
+    _assert_same_as_reference(reference, summary, tmp_path)
+
+
+def test_flink_streaming_matches_direct_runner_with_exactly_once_checkpoints(
+    inputs: dict[str, str],
+    reference: tuple[dict[str, Any], dict[str, Any]],
+    flink_master: str,
+    tmp_path: Path,
+) -> None:
+    job_name = f"streamflow-parity-{uuid.uuid4().hex[:8]}"
+    summary = _run(
+        inputs,
+        tmp_path,
+        "--runner=FlinkRunner",
+        f"--flink_master={flink_master}",
+        "--streaming",
+        f"--job_name={job_name}",
+    )
+    _assert_same_as_reference(reference, summary, tmp_path)
+    checkpointing = _checkpoint_config(flink_master, job_name)
+    assert checkpointing["mode"] == "exactly_once"
+    assert checkpointing["interval"] == 10_000
+    assert checkpointing["state_backend"] == "EmbeddedRocksDBStateBackend"
+    assert checkpointing["externalization"]["enabled"] is True
+
+
+def _checkpoint_config(master: str, job_name: str) -> dict[str, Any]:
+    """The checkpoint settings Flink applied to the named job (from its REST API)."""
+    jobs = _get(master, "/jobs/overview")["jobs"]
+    matching = [job["jid"] for job in jobs if job_name in job["name"]]
+    assert len(matching) == 1, [job["name"] for job in jobs]
+    return _get(master, f"/jobs/{matching[0]}/checkpoints/config")
+
+
+def _get(master: str, path: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://{master}{path}", timeout=10) as response:
+        document: dict[str, Any] = json.load(response)
+    return document

@@ -1,0 +1,95 @@
+"""The pipeline-jar build of the Flink image (k8s/images/build_pipeline_jar.py).
+
+The images cannot be built here (no container registry), so this runs the build script's Python:
+the production options construct the pipeline graph, and a model that the workers could not use
+stops the build instead of shipping a rules-only job.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from apache_beam.options.pipeline_options import PortableOptions
+
+from ml.artifact import MODEL_FILENAME
+from ml.train import train_model
+from tests.k8s.images import (
+    FLINK_DOCKERFILE,
+    PIPELINE_ARGS,
+    WORKER_DOCKERFILE,
+    dockerfile_copies,
+    dockerfile_instructions,
+    image_script,
+    pipeline_args,
+)
+from tests.k8s.render import K8S_DIR
+
+SCRIPT_IN_IMAGE = "/opt/streamflow/bin/build_pipeline_jar.py"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("model")
+    train_model(str(folder), seed=3, customers=150, days=10)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def blacklist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("reference") / "blacklist.csv"
+    path.write_text("kind,id\ncustomer,C-1\n", "utf-8")
+    return path
+
+
+def _production_args(model: Path, blacklist: Path) -> list[str]:
+    """The image's options, with what the build reads (rules, model, blacklist) on this machine."""
+    local = {
+        "--rules": K8S_DIR / "config" / "rules.yaml",
+        "--model": f"{model}/",
+        "--blacklist": blacklist,
+    }
+    args = [arg for arg in pipeline_args() if arg.split("=", 1)[0] not in local]
+    return [*args, *(f"{name}={value}" for name, value in local.items())]
+
+
+def test_the_production_options_construct_the_pipeline(model_dir: Path, blacklist: Path) -> None:
+    pipeline = image_script("build_pipeline_jar").construct(_production_args(model_dir, blacklist))
+    labels = {transform.full_label for transform in pipeline.transforms_stack[0].parts}
+    assert {"ReadEvents", "ParseEvents", "DetectFraud", "ScoreAnomalies"} <= labels
+    portable = pipeline.options.view_as(PortableOptions)
+    assert (portable.environment_type, portable.environment_config) == (
+        "EXTERNAL",
+        "localhost:50000",
+    )
+
+
+def test_a_corrupt_model_fails_the_build(model_dir: Path, blacklist: Path, tmp_path: Path) -> None:
+    build = image_script("build_pipeline_jar")
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(model_dir, corrupt)
+    (corrupt / MODEL_FILENAME).write_bytes(b"not a model")
+    with pytest.raises(build.ModelUnusableError, match="checksum mismatch"):
+        build.construct(_production_args(corrupt, blacklist))
+
+
+def test_a_missing_model_fails_the_build_with_its_location(blacklist: Path, tmp_path: Path) -> None:
+    build = image_script("build_pipeline_jar")
+    args_file = tmp_path / "fraud-pipeline.args"
+    args_file.write_text("\n".join(_production_args(tmp_path / "nowhere", blacklist)), "utf-8")
+    with pytest.raises(SystemExit, match=r"build_pipeline_jar: cannot read .*nowhere"):
+        build.main([str(args_file)])
+
+
+def test_the_images_ship_and_run_the_build_script() -> None:
+    assert ("k8s/images/build_pipeline_jar.py", SCRIPT_IN_IMAGE) in dockerfile_copies(
+        WORKER_DOCKERFILE
+    )
+    (build,) = [
+        words for words in dockerfile_instructions(FLINK_DOCKERFILE) if SCRIPT_IN_IMAGE in words
+    ]
+    assert build[build.index(SCRIPT_IN_IMAGE) + 1] == f"/build/{PIPELINE_ARGS.name}"
+    assert ("k8s/config/fraud-pipeline.args", f"/build/{PIPELINE_ARGS.name}") in (
+        dockerfile_copies(FLINK_DOCKERFILE)
+    )

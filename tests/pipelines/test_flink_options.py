@@ -1,0 +1,101 @@
+"""The defaults ``--runner=FlinkRunner`` gets here (pipelines/flink.py), without a cluster."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from apache_beam.options.pipeline_options import (
+    FlinkRunnerOptions,
+    PipelineOptions,
+    PortableOptions,
+)
+
+import pipelines.flink as flink
+from pipelines import fraud
+
+
+@pytest.fixture
+def fake_flink_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """A stand-in for scripts/flink.sh that reports a provisioned jar and cluster config."""
+    jar = tmp_path / "job-server.jar"
+    jar.write_bytes(b"jar")
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "config.yaml").write_text("parallelism:\n  default: 1\n")
+    script = tmp_path / "flink.sh"
+    script.write_text(
+        f'#!/bin/sh\ncase "$1" in job-server-jar) echo {jar} ;; conf-dir) echo {conf} ;; esac\n'
+    )
+    script.chmod(0o755)
+    monkeypatch.setattr(flink, "FLINK_SCRIPT", script)
+    monkeypatch.delenv(flink.JOB_SERVER_JAR_ENV, raising=False)
+    monkeypatch.delenv("FLINK_CONF_DIR", raising=False)
+    return {"jar": jar, "conf": conf}
+
+
+@pytest.mark.parametrize(
+    ("runner", "expected"),
+    [("FlinkRunner", True), ("flink", True), ("FnApiRunner", False), ("DirectRunner", False)],
+)
+def test_is_flink(runner: str, expected: bool) -> None:
+    assert flink.is_flink(runner) is expected
+
+
+@pytest.mark.parametrize(
+    ("master", "expected"),
+    [
+        ("[local]", True),
+        ("localhost:58081", True),
+        ("http://127.0.0.1:8081", True),
+        ("flink-jobmanager.streamflow:8081", False),
+        ("https://flink.example.com", False),
+    ],
+)
+def test_is_local_master(master: str, expected: bool) -> None:
+    assert flink.is_local_master(master) is expected
+
+
+def test_a_local_flink_run_gets_the_provisioned_job_server_loopback_and_cluster_config(
+    fake_flink_script: dict[str, Path],
+) -> None:
+    options = PipelineOptions(["--runner=FlinkRunner", "--flink_master=localhost:58081"])
+    flink.apply_flink_defaults(options)
+    assert options.view_as(FlinkRunnerOptions).flink_job_server_jar == str(fake_flink_script["jar"])
+    assert options.view_as(PortableOptions).environment_type == "LOOPBACK"
+    assert os.environ["FLINK_CONF_DIR"] == str(fake_flink_script["conf"])
+
+
+def test_a_remote_master_keeps_its_environment_and_configuration(
+    fake_flink_script: dict[str, Path],
+) -> None:
+    options = PipelineOptions(
+        [
+            "--runner=FlinkRunner",
+            "--flink_master=flink-jobmanager:8081",
+            "--environment_type=EXTERNAL",
+            "--environment_config=localhost:50000",
+            "--flink_job_server_jar=/opt/job-server.jar",
+        ]
+    )
+    flink.apply_flink_defaults(options)
+    assert options.view_as(FlinkRunnerOptions).flink_job_server_jar == "/opt/job-server.jar"
+    assert options.view_as(PortableOptions).environment_type == "EXTERNAL"
+    assert "FLINK_CONF_DIR" not in os.environ
+
+
+def test_other_runners_are_left_alone(fake_flink_script: dict[str, Path]) -> None:
+    options = PipelineOptions(["--runner=FnApiRunner"])
+    flink.apply_flink_defaults(options)
+    assert options.view_as(FlinkRunnerOptions).flink_job_server_jar is None
+    assert options.view_as(PortableOptions).environment_type is None
+
+
+def test_an_unprovisioned_job_server_stops_the_run_with_what_to_do(
+    fake_flink_script: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_flink_script["jar"].unlink()
+    with pytest.raises(SystemExit) as stopped:
+        fraud.main(["--runner=FlinkRunner", "--flink_master=localhost:58081", "--input=x"])
+    assert "scripts/flink.sh provision" in str(stopped.value.code)
