@@ -8,16 +8,17 @@ start SDK workers in Docker. So, unless given explicitly:
   ``STREAMFLOW_FLINK_JOB_SERVER_JAR``);
 * a master on this machine runs the Python workers in the submitting process (``LOOPBACK``);
   production sets ``EXTERNAL`` with the worker pool sidecar (k8s/);
-* a master on this machine is assumed to be the project's cluster, whose configuration
-  (``scripts/flink.sh conf-dir``) the job server reads as ``FLINK_CONF_DIR``: checkpointing
-  (interval, EXACTLY_ONCE) is a client-side setting of each job, not the cluster's, so without
-  it a streaming job would run with checkpoints off.
+* a master on this machine is taken to be the project's cluster, whose configuration
+  (``scripts/flink.sh conf-dir``) the job server applies to the job (``--flink_conf_dir``):
+  checkpointing (interval, EXACTLY_ONCE) is a setting of each job, not of the cluster, so
+  without it a streaming job would run with checkpoints off.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -40,26 +41,30 @@ class FlinkSetupError(RuntimeError):
 
 def is_flink(runner: object) -> bool:
     name = runner if isinstance(runner, str) else type(runner).__name__
-    return name.lower().removesuffix("runner") == "flink"
+    return name.rsplit(".", 1)[-1].lower().removesuffix("runner") == "flink"
 
 
-def apply_flink_defaults(options: PipelineOptions) -> None:
-    """Fill in the job server jar and the SDK environment of a Flink run (no-op otherwise)."""
+def with_flink_defaults(argv: Sequence[str]) -> list[str]:
+    """``argv`` plus the flags a Flink run needs here; unchanged for other runners."""
+    options = PipelineOptions(argv)
     if not is_flink(options.view_as(StandardOptions).runner):
-        return
+        return list(argv)
+    extra = []
     flink = options.view_as(FlinkRunnerOptions)
     if not flink.flink_job_server_jar:
-        flink.flink_job_server_jar = provisioned_job_server_jar()
-    if not is_local_master(flink.flink_master):
-        return
-    portable = options.view_as(PortableOptions)
-    if not portable.environment_type:
-        portable.environment_type = "LOOPBACK"
-    if "FLINK_CONF_DIR" not in os.environ:
+        extra.append(f"--flink_job_server_jar={provisioned_job_server_jar()}")
+    master = flink.flink_master
+    if master in _EMBEDDED_MASTERS or not is_local_master(master):
+        # Beam picks LOOPBACK for its embedded Flink itself; a remote master is production.
+        return [*argv, *extra]
+    if not options.view_as(PortableOptions).environment_type:
+        extra.append("--environment_type=LOOPBACK")
+    if not any(arg.startswith("--flink_conf_dir") for arg in argv):
         conf_dir = _flink_script_output("conf-dir")
         if conf_dir and Path(conf_dir, "config.yaml").is_file():
-            # Inherited by the job server process that Beam starts next.
-            os.environ["FLINK_CONF_DIR"] = conf_dir
+            # A Java job server option (FlinkPipelineOptions.flinkConfDir), passed through.
+            extra.append(f"--flink_conf_dir={conf_dir}")
+    return [*argv, *extra]
 
 
 def is_local_master(master: str) -> bool:

@@ -21,7 +21,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipelines.flink import FlinkSetupError, apply_flink_defaults
+from pipelines.flink import FlinkSetupError, with_flink_defaults
 from pipelines.options import DEFAULT_MODEL_DIR, FraudOptions
 from transforms.anomaly import ScoreAnomalies
 from transforms.counters import NAMESPACE
@@ -37,8 +37,8 @@ from transforms.postgres_sink import (
     WriteToPostgres,
 )
 from transforms.read import ReadJsonLines, load_blacklist
-from transforms.sinks import WriteJsonLines, read_json_file
-from transforms.summary import Summarize
+from transforms.sinks import WriteJsonLines, read_json_file, temp_directory
+from transforms.summary import Summarize, SummarizeFn
 from transforms.version import PIPELINE_VERSION
 
 if TYPE_CHECKING:
@@ -57,9 +57,13 @@ def _alert(scored: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_pipeline(
-    pipeline: beam.Pipeline, options: FraudOptions, rules: RulesConfig
+    pipeline: beam.Pipeline,
+    options: FraudOptions,
+    rules: RulesConfig,
+    model: ArtifactFiles | None = None,
 ) -> dict[str, Any]:
-    """Wire the transforms; returns the named output PCollections."""
+    """Wire the transforms; returns the named output PCollections. ``model``: the artifact
+    already read (and checked) by the caller; by default ``--model`` is read here."""
     raw = pipeline | "ReadEvents" >> ReadJsonLines(options.input)
     parsed = raw | "ParseEvents" >> ParseEvents(
         options.business_timezone,
@@ -67,8 +71,9 @@ def build_pipeline(
         PIPELINE_VERSION,
         emit_raw=bool(options.postgres_dsn),
     )
-    # Read here and shipped inside the pipeline, not a side input: on the portable Flink runner
-    # a side input's buffered state cannot be checkpointed (see DetectFraud).
+    streaming = bool(options.view_as(StandardOptions).streaming)
+    # Read here and shipped inside the pipeline, not a side input: the portable Flink runner
+    # cannot checkpoint an operator with side inputs (README, "Running on Flink").
     blacklist = load_blacklist(options.blacklist)
     detected = parsed[EVENTS_TAG] | "DetectFraud" >> DetectFraud(
         rules,
@@ -76,9 +81,9 @@ def build_pipeline(
         blacklist,
         PIPELINE_VERSION,
         cheap_state_cache_sizing=not options.exact_state_cache_sizing,
-        streaming=bool(options.view_as(StandardOptions).streaming),
+        streaming=streaming,
     )
-    model = read_model(options.model)
+    model = model or read_model(options.model)
     scored = detected[SCORED_TAG] | "ScoreAnomalies" >> ScoreAnomalies(model, rules)
     dlq = (parsed[DLQ_TAG], detected[DLQ_TAG]) | "AllDeadLetters" >> beam.Flatten()
     alerts = (
@@ -88,26 +93,36 @@ def build_pipeline(
     )
     outputs = {"scored": scored, "alerts": alerts, "dlq": dlq}
     for name in OUTPUT_NAMES:
-        outputs[name] | f"Write_{name}" >> WriteJsonLines(options.output_dir, name)
+        outputs[name] | f"Write_{name}" >> WriteJsonLines(options.output_dir, name, streaming)
     if options.postgres_dsn:
         dsn = options.postgres_dsn
         parsed[RAW_TAG] | "BronzeRaw" >> WriteToPostgres(dsn, RAW_TRANSACTIONS)
         scored | "SilverScored" >> WriteToPostgres(dsn, CLEAN_TRANSACTIONS)
         alerts | "BronzeAlerts" >> WriteToPostgres(dsn, FRAUD_ALERTS)
         dlq | "BronzeDlq" >> WriteToPostgres(dsn, DLQ_EVENTS)
-    run_info = {
-        "rules_version": rules.rules_version,
-        "pipeline_version": PIPELINE_VERSION,
-        "model": options.model,
-    }
+    run_info = _run_info(options, rules)
     outputs["summary"] = {"scored": scored, "dlq": dlq} | "Summarize" >> Summarize(
         FileSystems.join(options.output_dir, SUMMARY_FILE),
         run_info,
         rules.alert_threshold,
         options.labels_file,
-        streaming=bool(options.view_as(StandardOptions).streaming),
+        streaming=streaming,
     )
     return outputs
+
+
+def _run_info(options: FraudOptions, rules: RulesConfig) -> dict[str, Any]:
+    return {
+        "rules_version": rules.rules_version,
+        "pipeline_version": PIPELINE_VERSION,
+        "model": options.model,
+    }
+
+
+def _empty_summary(options: FraudOptions, rules: RulesConfig) -> dict[str, Any]:
+    """What the summary says about no input at all."""
+    tally = SummarizeFn(bool(options.labels_file), rules.alert_threshold)
+    return {**tally.extract_output(tally.create_accumulator()), **_run_info(options, rules)}
 
 
 def read_model(location: str | None) -> ArtifactFiles | None:
@@ -135,6 +150,7 @@ def read_model(location: str | None) -> ArtifactFiles | None:
 def _clear_previous_outputs(output_dir: str) -> None:
     """Delete this pipeline's earlier output files, so no stale shard survives a rerun."""
     patterns = [FileSystems.join(output_dir, f"{name}-*") for name in OUTPUT_NAMES]
+    patterns += [FileSystems.join(temp_directory(output_dir, name), "*") for name in OUTPUT_NAMES]
     patterns.append(FileSystems.join(output_dir, SUMMARY_FILE))
     stale = [meta.path for result in FileSystems.match(patterns) for meta in result.metadata_list]
     if stale:
@@ -195,11 +211,10 @@ def _counters(result: Any) -> dict[str, int]:
 
 def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the pipeline to completion; returns the summary (with Beam counters if reported)."""
-    options = PipelineOptions(argv)
+    options = PipelineOptions(with_flink_defaults(sys.argv[1:] if argv is None else argv))
     standard = options.view_as(StandardOptions)
     if not standard.runner:
         standard.runner = DEFAULT_RUNNER
-    apply_flink_defaults(options)
     fraud = options.view_as(FraudOptions)
     rules = load_rules(fraud.rules)
     embedded_default = not fraud.input
@@ -211,7 +226,11 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     build_pipeline(pipeline, fraud, rules)
     result = pipeline.run()
     result.wait_until_finish()
-    summary = read_json_file(FileSystems.join(fraud.output_dir, SUMMARY_FILE))
+    summary_path = FileSystems.join(fraud.output_dir, SUMMARY_FILE)
+    if FileSystems.exists(summary_path):
+        summary = read_json_file(summary_path)
+    else:  # a streaming run emits no tally for empty input (transforms/summary.py)
+        summary = _empty_summary(fraud, rules)
     counters = summary["counters"] = _counters(result)
     if counters:
         dead = sum(value for name, value in counters.items() if name.startswith("dlq_"))

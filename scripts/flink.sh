@@ -33,24 +33,28 @@ python_bin() {
 
 provision_job_server() {
   [ -f "$JOB_SERVER_JAR" ] && return
-  mkdir -p "$JOB_SERVER_DIR"
+  # Assembled in a scratch folder and moved into place whole: an interrupted download never
+  # leaves a half-copied jar that a later run would trust.
+  rm -rf "$JOB_SERVER_DIR.tmp"
+  mkdir -p "$JOB_SERVER_DIR.tmp"
   mvn -q -B -Dstyle.color=never -f scripts/flink/job-server.pom.xml \
     -Dflink.minor="$FLINK_MINOR" -Dbeam.runner.version="$BEAM_RUNNER_VERSION" \
-    dependency:copy-dependencies -DoutputDirectory="$JOB_SERVER_DIR/lib"
+    dependency:copy-dependencies -DoutputDirectory="$JOB_SERVER_DIR.tmp/lib" >&2
   # A launcher jar: `java -jar` (how Beam's Python FlinkRunner starts a job server) with the
   # dependencies on the manifest class path. Continuation lines start with one space, so each
   # entry is written with two: the continuation marker and the separator.
-  local manifest="$JOB_SERVER_DIR/MANIFEST.MF"
+  local manifest="$JOB_SERVER_DIR.tmp/MANIFEST.MF"
   {
     echo "Main-Class: org.apache.beam.runners.flink.FlinkJobServerDriver"
     local prefix="Class-Path: "
-    for jar in "$JOB_SERVER_DIR"/lib/*.jar; do
+    for jar in "$JOB_SERVER_DIR.tmp"/lib/*.jar; do
       echo "${prefix}lib/$(basename "$jar")"
       prefix="  "
     done
   } >"$manifest"
-  jar --create --file "$JOB_SERVER_JAR.tmp" --manifest "$manifest"
-  mv "$JOB_SERVER_JAR.tmp" "$JOB_SERVER_JAR"
+  jar --create --file "$JOB_SERVER_DIR.tmp/$(basename "$JOB_SERVER_JAR")" --manifest "$manifest"
+  rm -rf "$JOB_SERVER_DIR"
+  mv "$JOB_SERVER_DIR.tmp" "$JOB_SERVER_DIR"
 }
 
 provision_dist() {
@@ -64,7 +68,10 @@ provision_dist() {
 }
 
 provision() {
-  command -v java >/dev/null || { echo "Java 17 is required" >&2; exit 1; }
+  local tool
+  for tool in java jar mvn curl; do
+    command -v "$tool" >/dev/null || { echo "scripts/flink.sh needs $tool (a JDK 17 and Maven)" >&2; exit 1; }
+  done
   provision_job_server
   provision_dist
 }
@@ -78,18 +85,35 @@ write_conf() {
   echo "localhost" >"$CONF_DIR/workers"
 }
 
+# Flink names its pid and log files after FLINK_IDENT_STRING (default: $USER, which may be
+# unset or differ between shells): fixed, so that stop always finds what start started.
 flink_env() {
-  FLINK_CONF_DIR="$CONF_DIR" FLINK_LOG_DIR="$CLUSTER_DIR/log" FLINK_PID_DIR="$CLUSTER_DIR" "$@"
+  FLINK_CONF_DIR="$CONF_DIR" FLINK_LOG_DIR="$CLUSTER_DIR/log" FLINK_PID_DIR="$CLUSTER_DIR" \
+    FLINK_IDENT_STRING=streamflow "$@"
 }
 
-overview() { curl -fsS "http://localhost:$REST_PORT/overview" 2>/dev/null; }
+overview() { curl -fsS --max-time 2 "http://localhost:$REST_PORT/overview" 2>/dev/null; }
 
 healthy() { overview | grep -q "\"slots-total\":[1-9]"; }
 
+our_pids() { cat "$CLUSTER_DIR"/flink-streamflow-*.pid 2>/dev/null || true; }
+
+ours_running() {
+  local pid
+  for pid in $(our_pids); do kill -0 "$pid" 2>/dev/null && return 0; done
+  return 1
+}
+
 start() {
   provision
-  if healthy; then echo "Flink ready: $(master)"; return; fi
   write_conf
+  if healthy && ours_running; then echo "Flink ready: $(master)"; return; fi
+  if overview >/dev/null && ! ours_running; then
+    echo "port $REST_PORT answers but is not this checkout's Flink: stop it or set" \
+      "STREAMFLOW_FLINK_REST_PORT" >&2
+    exit 1
+  fi
+  stop  # whatever half of an earlier cluster is still up
   flink_env "$FLINK_HOME/bin/jobmanager.sh" start >/dev/null
   flink_env "$FLINK_HOME/bin/taskmanager.sh" start >/dev/null
   for _ in $(seq 1 120); do
@@ -98,6 +122,7 @@ start() {
   done
   echo "Flink did not become healthy; logs in $CLUSTER_DIR/log" >&2
   tail -n 40 "$CLUSTER_DIR"/log/*.log >&2 || true
+  stop
   exit 1
 }
 
@@ -105,6 +130,10 @@ stop() {
   [ -x "$FLINK_HOME/bin/taskmanager.sh" ] || return 0
   flink_env "$FLINK_HOME/bin/taskmanager.sh" stop-all >/dev/null 2>&1 || true
   flink_env "$FLINK_HOME/bin/jobmanager.sh" stop-all >/dev/null 2>&1 || true
+  local pid
+  for _ in $(seq 1 30); do ours_running || break; sleep 1; done
+  for pid in $(our_pids); do kill -9 "$pid" 2>/dev/null || true; done
+  rm -f "$CLUSTER_DIR"/flink-streamflow-*.pid
 }
 
 status() {

@@ -268,8 +268,9 @@ class DetectFraud(beam.PTransform):  # type: ignore[misc]
     def expand(self, events: Any) -> Any:
         return (
             events
-            # The blacklist is checked here: side inputs are not readable in timer callbacks,
-            # and a stateless step keeps the side input off the stateful one.
+            # The blacklist (a Blacklist, or a singleton side input holding one) is checked
+            # before keying: the stateful step scores in timer callbacks, which cannot read
+            # side inputs. The pipeline passes a value: see pipelines/fraud.py.
             | "ScreenAndKeyByCustomer"
             >> beam.Map(_screen_and_key, self._blacklist).with_output_types(tuple[str, bytes])
             | "ScoreInEventTimeOrder" >> beam.ParDo(self._fn).with_outputs(DLQ_TAG, main=SCORED_TAG)

@@ -20,6 +20,7 @@ from pathlib import Path
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from ml.artifact import ArtifactFiles
 from pipelines.fraud import build_pipeline, read_model
 from pipelines.options import FraudOptions
 from transforms.domain.config import load_rules
@@ -35,15 +36,17 @@ def read_args(path: str | Path) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
-def verify_model(location: str) -> str:
-    """The model version at ``location``, verified as the workers will; else an error."""
+def verified_model(location: str) -> tuple[ArtifactFiles, str]:
+    """The model at ``location`` and its version, verified as the workers will; else an error.
+
+    The bytes verified here are the bytes the pipeline carries: they are read only once."""
     from ml.artifact import ArtifactError, load_artifact
 
     files = read_model(location)
     if files is None:
         raise ModelUnusableError(f"cannot read the anomaly model at {location}")
     try:
-        return load_artifact(files).model_version
+        return files, load_artifact(files).model_version
     except ArtifactError as error:
         raise ModelUnusableError(str(error)) from None
 
@@ -52,10 +55,12 @@ def construct(argv: Sequence[str]) -> beam.Pipeline:
     """The fraud pipeline's graph for these options, not yet run."""
     options = PipelineOptions(list(argv))
     fraud = options.view_as(FraudOptions)
+    model = None
     if fraud.model:
-        print(f"anomaly model {verify_model(fraud.model)} from {fraud.model}", file=sys.stderr)
+        model, version = verified_model(fraud.model)
+        print(f"anomaly model {version} from {fraud.model}", file=sys.stderr)
     pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, fraud, load_rules(fraud.rules))
+    build_pipeline(pipeline, fraud, load_rules(fraud.rules), model)
     return pipeline
 
 

@@ -31,13 +31,18 @@ def fake_flink_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[s
     script.chmod(0o755)
     monkeypatch.setattr(flink, "FLINK_SCRIPT", script)
     monkeypatch.delenv(flink.JOB_SERVER_JAR_ENV, raising=False)
-    monkeypatch.delenv("FLINK_CONF_DIR", raising=False)
     return {"jar": jar, "conf": conf}
 
 
 @pytest.mark.parametrize(
     ("runner", "expected"),
-    [("FlinkRunner", True), ("flink", True), ("FnApiRunner", False), ("DirectRunner", False)],
+    [
+        ("FlinkRunner", True),
+        ("flink", True),
+        ("apache_beam.runners.portability.flink_runner.FlinkRunner", True),
+        ("FnApiRunner", False),
+        ("DirectRunner", False),
+    ],
 )
 def test_is_flink(runner: str, expected: bool) -> None:
     assert flink.is_flink(runner) is expected
@@ -60,36 +65,48 @@ def test_is_local_master(master: str, expected: bool) -> None:
 def test_a_local_flink_run_gets_the_provisioned_job_server_loopback_and_cluster_config(
     fake_flink_script: dict[str, Path],
 ) -> None:
-    options = PipelineOptions(["--runner=FlinkRunner", "--flink_master=localhost:58081"])
-    flink.apply_flink_defaults(options)
+    argv = ["--runner=FlinkRunner", "--flink_master=localhost:58081"]
+    completed = flink.with_flink_defaults(argv)
+    options = PipelineOptions(completed)
     assert options.view_as(FlinkRunnerOptions).flink_job_server_jar == str(fake_flink_script["jar"])
     assert options.view_as(PortableOptions).environment_type == "LOOPBACK"
-    assert os.environ["FLINK_CONF_DIR"] == str(fake_flink_script["conf"])
+    assert f"--flink_conf_dir={fake_flink_script['conf']}" in completed
+    assert "FLINK_CONF_DIR" not in os.environ
+
+
+def test_the_embedded_flink_gets_no_cluster_config(fake_flink_script: dict[str, Path]) -> None:
+    completed = flink.with_flink_defaults(["--runner=FlinkRunner", "--flink_master=[local]"])
+    assert not any(arg.startswith("--flink_conf_dir") for arg in completed)
+    assert PipelineOptions(completed).view_as(PortableOptions).environment_type is None
 
 
 def test_a_remote_master_keeps_its_environment_and_configuration(
     fake_flink_script: dict[str, Path],
 ) -> None:
-    options = PipelineOptions(
-        [
-            "--runner=FlinkRunner",
-            "--flink_master=flink-jobmanager:8081",
-            "--environment_type=EXTERNAL",
-            "--environment_config=localhost:50000",
-            "--flink_job_server_jar=/opt/job-server.jar",
-        ]
-    )
-    flink.apply_flink_defaults(options)
-    assert options.view_as(FlinkRunnerOptions).flink_job_server_jar == "/opt/job-server.jar"
-    assert options.view_as(PortableOptions).environment_type == "EXTERNAL"
-    assert "FLINK_CONF_DIR" not in os.environ
+    argv = [
+        "--runner=FlinkRunner",
+        "--flink_master=flink-jobmanager:8081",
+        "--environment_type=EXTERNAL",
+        "--environment_config=localhost:50000",
+        "--flink_job_server_jar=/opt/job-server.jar",
+    ]
+    assert flink.with_flink_defaults(argv) == argv
+
+
+def test_explicit_choices_win(fake_flink_script: dict[str, Path]) -> None:
+    argv = [
+        "--runner=FlinkRunner",
+        "--flink_master=localhost:58081",
+        "--environment_type=PROCESS",
+        "--flink_conf_dir=/etc/flink",
+    ]
+    completed = flink.with_flink_defaults(argv)
+    assert completed == [*argv, f"--flink_job_server_jar={fake_flink_script['jar']}"]
 
 
 def test_other_runners_are_left_alone(fake_flink_script: dict[str, Path]) -> None:
-    options = PipelineOptions(["--runner=FnApiRunner"])
-    flink.apply_flink_defaults(options)
-    assert options.view_as(FlinkRunnerOptions).flink_job_server_jar is None
-    assert options.view_as(PortableOptions).environment_type is None
+    argv = ["--runner=FnApiRunner", "--input=x"]
+    assert flink.with_flink_defaults(argv) == argv
 
 
 def test_an_unprovisioned_job_server_stops_the_run_with_what_to_do(

@@ -194,3 +194,42 @@ def test_whitespace_lines_are_dead_lettered_and_empty_lines_only_counted(tmp_pat
     )
     assert summary["counters"]["blank_lines_skipped"] == 1
     assert [r["source"].rsplit(":", 1)[1] for r in read_records(tmp_path / "out", "dlq")] == ["3"]
+
+
+def test_a_streaming_run_over_empty_input_reports_an_empty_summary(tmp_path: Path) -> None:
+    # Streaming tallies without a default (no side input, for Flink checkpoints), so nothing
+    # is written for empty input; the run must still report, not fail looking for the file.
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    summary = run(
+        [f"--input={empty}", f"--output_dir={tmp_path / 'out'}", "--no_model", "--streaming"]
+    )
+    assert summary["read"] == summary["scored"] == summary["dlq"] == 0
+    assert summary["quality"] is None
+    assert summary["rules_version"]
+
+
+def test_streaming_mode_writes_the_same_records_as_batch(
+    dataset: Any, first_run: Any, tmp_path: Path
+) -> None:
+    # --streaming swaps the file sink and the summary's combine for side-input-free ones
+    # (they must checkpoint on Flink); the records written must not change.
+    _, batch_out = first_run
+    out = tmp_path / "streaming"
+    run(
+        [
+            f"--input={dataset.events}",
+            f"--labels_file={dataset.labels}",
+            f"--blacklist={dataset.blacklist}",
+            f"--output_dir={out}",
+            "--no_model",
+            "--streaming",
+        ]
+    )
+    for name, key in (("scored", "transaction_id"), ("dlq", "dlq_id")):
+        streamed = {r[key]: r for r in read_records(out, name)}
+        batch = {r[key]: r for r in read_records(batch_out, name)}
+        for record in (*streamed.values(), *batch.values()):
+            record.pop("received_at", None)
+        assert streamed == batch, name
+    assert not list(out.glob(".tmp-*/*")), "temporary shards left behind"
