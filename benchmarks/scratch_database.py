@@ -7,6 +7,7 @@ server whose role may create databases is given.
 from __future__ import annotations
 
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,20 @@ def project_server_dsn() -> str:
     return dsn.strip()
 
 
+def drop_database(server_dsn: str, name: str) -> None:
+    # WITH (FORCE) fails (InsufficientPrivilege) while a backend this role may not signal is
+    # in the database: seen after bulk writes, an autovacuum worker, gone within moments.
+    for attempt in range(20):
+        try:
+            with psycopg.connect(server_dsn, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            if attempt == 19:
+                raise
+            time.sleep(0.5)
+
+
 @contextmanager
 def scratch_database(server_dsn: str | None = None) -> Iterator[str]:
     server = server_dsn or project_server_dsn()
@@ -40,5 +55,4 @@ def scratch_database(server_dsn: str | None = None) -> Iterator[str]:
         migrate(dsn)
         yield dsn
     finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        drop_database(server, name)

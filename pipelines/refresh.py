@@ -5,13 +5,15 @@
 Runs ``sql/transforms/silver/*`` then ``sql/transforms/gold/*`` in dependency order, in one
 transaction, for the rows that changed in [since, until) (default: the last 24 hours).
 Every file is one idempotent statement: a re-run changes nothing, and aggregates recompute
-whole hours and days. Prints the rows each step changed.
+whole hours and days. One refresh runs at a time (an advisory lock). Prints the rows each
+step changed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,15 +37,32 @@ STEPS = (
     "gold/refresh_hourly_sales.sql",
     "gold/refresh_daily_fraud.sql",
 )
+# Session settings for the refresh transaction only (SET LOCAL). Sorts and hashes over a day
+# of transactions (about 100 MB) stay in memory instead of spilling to temporary files. JIT
+# is off: a day of rows lifts plans over its cost thresholds, and compiling one statement
+# took 0.6 s, more than it saved on statements that run a second or two.
+SETTINGS = {"work_mem": "256MB", "jit": "off"}
+# Any constant shared by every refresh. Refreshes are serialised: the fact load's MERGE would
+# fail on a key another refresh inserted meanwhile (ON CONFLICT waited for it instead).
+_LOCK_KEY = 7_246_817_002
 
 
-def refresh(dsn: str, since: datetime, until: datetime) -> dict[str, int]:
+def refresh(
+    dsn: str, since: datetime, until: datetime, seconds: dict[str, float] | None = None
+) -> dict[str, int]:
+    """Rows changed per step; ``seconds``, if given, receives each step's duration."""
     changed: dict[str, int] = {}
     params = {"since": since, "until": until}
     with psycopg.connect(dsn) as connection, connection.transaction():
+        connection.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        for name, value in SETTINGS.items():
+            connection.execute("SELECT set_config(%s, %s, true)", (name, value))
         for step in STEPS:
             sql = (TRANSFORMS_DIR / step).read_text(encoding="utf-8")
+            started = time.perf_counter()
             changed[step] = connection.execute(sql, params).rowcount
+            if seconds is not None:
+                seconds[step] = time.perf_counter() - started
     return changed
 
 

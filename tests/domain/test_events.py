@@ -481,7 +481,7 @@ def test_default_payload_limit_is_one_mebibyte() -> None:
     assert rejected(too_large).error_type is ErrorType.PAYLOAD_TOO_LARGE
 
 
-def test_every_error_type_but_processing_error_comes_from_a_payload() -> None:
+def test_every_error_type_but_processing_and_sink_errors_comes_from_a_payload() -> None:
     payloads: list[dict[str, Any] | bytes] = [
         b"{",
         b"[]",
@@ -492,7 +492,7 @@ def test_every_error_type_but_processing_error_comes_from_a_payload() -> None:
     ]
     seen = {rejected(p, max_payload_bytes=200).error_type for p in payloads}
 
-    assert seen == set(ErrorType) - {ErrorType.PROCESSING_ERROR}
+    assert seen == set(ErrorType) - {ErrorType.PROCESSING_ERROR, ErrorType.SINK_REJECTED}
 
 
 def test_str_and_bytes_payloads_parse_the_same() -> None:

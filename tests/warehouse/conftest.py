@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +33,20 @@ def server_dsn() -> str:
     ).stdout.strip()
 
 
+def drop_database(server_dsn: str, name: str) -> None:
+    # WITH (FORCE) fails (InsufficientPrivilege) while a backend this role may not signal is
+    # in the database: seen after bulk writes, an autovacuum worker, gone within moments.
+    for attempt in range(20):
+        try:
+            with psycopg.connect(server_dsn, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            if attempt == 19:
+                raise
+            time.sleep(0.5)
+
+
 @contextmanager
 def _new_database(server_dsn: str) -> Iterator[str]:
     name = f"streamflow_test_{uuid.uuid4().hex[:10]}"
@@ -42,8 +57,7 @@ def _new_database(server_dsn: str) -> Iterator[str]:
     try:
         yield make_conninfo(**params)
     finally:
-        with psycopg.connect(server_dsn, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        drop_database(server_dsn, name)
 
 
 @pytest.fixture(scope="module")

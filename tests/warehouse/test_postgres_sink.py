@@ -12,12 +12,19 @@ import pytest
 from pipelines.fraud import run
 from pipelines.migrate import migrate
 from tests.factories import event, payload
+from transforms import postgres_sink
+from transforms.domain.dlq import build_dlq_record
+from transforms.domain.events import ErrorType
 from transforms.domain.synthetic import generate_dataset
 from transforms.postgres_sink import (
     CLEAN_TRANSACTIONS,
+    DLQ_EVENTS,
+    FRAUD_ALERTS,
     RAW_TRANSACTIONS,
+    TableWrite,
     _WriteBatchFn,
     jsonb_safe,
+    rejected_record,
 )
 
 
@@ -244,3 +251,180 @@ def test_silver_replays_change_nothing_and_corrected_resends_win(warehouse: str)
     writer.teardown()
     assert str(amount) == "7.00"
     assert updated_at > first[1]
+
+
+@pytest.fixture
+def own_warehouse(empty_dsn: str) -> str:
+    """For tests that leave DLQ rows whose source is not a line of the shared data set."""
+    migrate(empty_dsn)
+    return empty_dsn
+
+
+class _Tally:
+    """Stands in for a Beam counter, which counts nothing outside a pipeline."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def inc(self, n: int = 1) -> None:
+        self.value += n
+
+
+def _writer(dsn: str, table: TableWrite) -> _WriteBatchFn:
+    writer = _WriteBatchFn(dsn, table)
+    writer.setup()
+    writer._rejected, writer._dead_lettered, writer._lost = _Tally(), _Tally(), _Tally()
+    return writer
+
+
+def _dead_letters(dsn: str, source: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(dsn) as connection:
+        return [
+            tuple(row)
+            for row in connection.execute(
+                "SELECT error_type, error_message, stage, raw_payload FROM bronze.dlq_events "
+                "WHERE source = %s",
+                (source,),
+            ).fetchall()
+        ]
+
+
+def test_a_refused_row_lands_in_the_dlq_table_once_however_often_replayed(
+    own_warehouse: str,
+) -> None:
+    bad = _scored("refused-1", "0.00")  # amount 0 breaks the table's CHECK
+    for _ in range(2):  # the second pass is a replay
+        writer = _writer(own_warehouse, CLEAN_TRANSACTIONS)
+        assert list(writer.process([_scored("kept-1", "5.00"), bad])) == [1]
+        writer.teardown()
+        assert (writer._rejected.value, writer._dead_lettered.value) == (1, 1)
+    [(error_type, message, stage, raw_payload)] = _dead_letters(
+        own_warehouse, "silver.clean_transactions:refused-1"
+    )
+    assert (error_type, stage) == ("SINK_REJECTED", "postgres_sink")
+    assert message.startswith("silver.clean_transactions refused the row (23514): ")
+    assert "clean_transactions_amount_check" in message
+    assert json.loads(raw_payload) == bad
+
+
+def test_a_replayed_alert_refused_again_finds_its_dlq_row(own_warehouse: str) -> None:
+    alert = {
+        **_scored("alert-t", "5.00"),
+        "alert_id": "6f1c1d5e-1b1a-4a57-9a43-0c2a4d7f0001",
+        "fraud_score": 1.5,  # beyond the CHECK's [0, 1]
+        "explanation": "x",
+        "detected_at": "2026-10-08T10:00:01.000Z",
+    }
+    for detected_at in ("2026-10-08T10:00:01.000Z", "2026-10-09T08:00:00.000Z"):
+        writer = _writer(own_warehouse, FRAUD_ALERTS)
+        assert list(writer.process([{**alert, "detected_at": detected_at}])) == [0]
+        writer.teardown()
+    [(error_type, _, _, raw_payload)] = _dead_letters(
+        own_warehouse, f"bronze.fraud_alerts:{alert['alert_id']}"
+    )
+    assert error_type == "SINK_REJECTED"
+    assert json.loads(raw_payload)["detected_at"] == "2026-10-08T10:00:01.000Z"
+
+
+def test_a_row_refused_while_staged_is_dead_lettered_too(own_warehouse: str) -> None:
+    # a NULL customer fails the staging table's NOT NULL, before the statement runs
+    row = {
+        "transaction_id": "no-customer",
+        "customer_id": None,
+        "event_time": "2026-10-05T11:00:00.000Z",
+        "schema_version": 2,
+        "source": "null-test:1",
+        "raw_payload": '{"transaction_id": "no-customer"}',
+    }
+    writer = _writer(own_warehouse, RAW_TRANSACTIONS)
+    assert list(writer.process([row])) == [0]
+    writer.teardown()
+    [(error_type, message, _, raw_payload)] = _dead_letters(
+        own_warehouse, "bronze.raw_transactions:no-customer"
+    )
+    assert error_type == "SINK_REJECTED"
+    assert "(23502)" in message
+    assert json.loads(raw_payload)["raw_payload"] == row["raw_payload"]
+
+
+def test_a_row_the_dlq_table_refuses_too_is_counted_and_logged(
+    own_warehouse: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def unwritable(*args: Any) -> dict[str, Any]:
+        return {**rejected_record(*args), "error_type": "NOT_A_TYPE"}  # the CHECK refuses it
+
+    monkeypatch.setattr(postgres_sink, "rejected_record", unwritable)
+    writer = _writer(own_warehouse, CLEAN_TRANSACTIONS)
+    assert list(writer.process([_scored("lost-1", "0.00"), _scored("kept-2", "5.00")])) == [1]
+    writer.teardown()
+    assert (writer._rejected.value, writer._dead_lettered.value, writer._lost.value) == (1, 0, 1)
+    assert "lost-1 lost, the DLQ refused it too" in caplog.text
+    assert _dead_letters(own_warehouse, "silver.clean_transactions:lost-1") == []
+
+
+def test_every_error_type_fits_the_dlq_table(empty_dsn: str) -> None:
+    migrate(empty_dsn)
+    records = [
+        build_dlq_record(
+            error_type=kind,
+            error_message="m",
+            stage="s",
+            source=f"types:{kind.value}",
+            raw_payload=b"{}",
+            received_at="2026-10-05T10:00:00+00:00",
+            pipeline_version="v",
+        )
+        for kind in ErrorType
+    ]
+    writer = _writer(empty_dsn, DLQ_EVENTS)
+    assert list(writer.process(records)) == [len(ErrorType)]
+    writer.teardown()
+    assert writer._rejected.value == 0
+
+
+def test_of_two_records_with_one_key_in_a_batch_bronze_keeps_the_first_silver_the_last(
+    warehouse: str,
+) -> None:
+    raw = {
+        "transaction_id": "twice",
+        "customer_id": "c",
+        "event_time": "2026-10-05T12:00:00.000Z",
+        "schema_version": 2,
+        "source": "twice:1",
+        "raw_payload": "{}",
+    }
+    writer = _writer(warehouse, RAW_TRANSACTIONS)
+    later = {**raw, "source": "twice:2", "event_time": "2026-10-06T12:00:00.000Z"}
+    assert list(writer.process([raw, later])) == [2]
+    writer.teardown()
+    writer = _writer(warehouse, CLEAN_TRANSACTIONS)
+    assert list(writer.process([_scored("twice", "5.00"), _scored("twice", "7.00")])) == [2]
+    writer.teardown()
+    with psycopg.connect(warehouse) as connection:
+        sources = connection.execute(
+            "SELECT source FROM bronze.raw_transactions WHERE transaction_id = 'twice'"
+        ).fetchall()
+        amount = connection.execute(
+            "SELECT amount FROM silver.clean_transactions WHERE transaction_id = 'twice'"
+        ).fetchone()
+    assert sources == [("twice:1",)]
+    assert amount is not None
+    assert str(amount[0]) == "7.00"
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ('{"a": "\\\\u0000"}', True),  # an escaped backslash: the text "\u0000", no NUL
+        ('{"a": "São\\u0000"}', False),  # non-ASCII and a NUL escape
+        ('{"a": "São"}', True),
+        ('{"a": ["ok", "\\ud800"]}', False),  # a lone surrogate, in a list
+        ('{"a": 1e400000}', False),
+        ("{oops", False),
+    ],
+)
+def test_jsonb_safe_keeps_exactly_what_jsonb_accepts(warehouse: str, text: str, kept: bool) -> None:
+    assert (jsonb_safe(text) == text) is kept
+    with psycopg.connect(warehouse) as connection:
+        stored = connection.execute("SELECT %s::jsonb", (jsonb_safe(text),)).fetchone()
+    assert stored is not None

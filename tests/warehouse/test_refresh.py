@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
 
+from pipelines import refresh as refresh_module
 from pipelines.migrate import migrate
 from pipelines.refresh import STEPS, main, refresh
 
@@ -144,3 +147,84 @@ def test_cli_runs_every_step(warehouse: str, capsys: pytest.CaptureFixture[str])
     )
     printed = capsys.readouterr().out
     assert all(step in printed for step in STEPS)
+
+
+def test_no_fact_points_at_a_missing_dimension_row(warehouse: str) -> None:
+    # fact_transactions has no foreign keys (V006): the refresh itself must keep them whole
+    refresh(warehouse, EPOCH, _later())
+    assert _rows(
+        warehouse,
+        "SELECT count(*) FROM gold.fact_transactions f "
+        "LEFT JOIN gold.dim_date d USING (date_key) "
+        "LEFT JOIN gold.dim_customer c USING (customer_key) "
+        "LEFT JOIN gold.dim_store s USING (store_key) "
+        "LEFT JOIN gold.dim_product p USING (product_key) "
+        "WHERE d.date_key IS NULL OR c.customer_key IS NULL OR s.store_key IS NULL "
+        "OR (f.product_key IS NOT NULL AND p.product_key IS NULL)",
+    ) == [(0,)]
+
+
+def test_a_corrected_resend_updates_every_fact_column(warehouse: str) -> None:
+    refresh(warehouse, EPOCH, _later())
+    since = datetime.now(UTC)
+    with psycopg.connect(warehouse) as connection:
+        # what the sink does for a resend of t1 with another customer and payment method
+        connection.execute(
+            "UPDATE silver.clean_transactions SET customer_id = 'C2', payment_method = 'pix', "
+            "currency = 'USD', updated_at = now() WHERE transaction_id = 't1'"
+        )
+    changed = refresh(warehouse, since, _later())
+    assert changed["gold/load_fact_transactions.sql"] == 1
+    assert _rows(
+        warehouse,
+        "SELECT c.customer_id, f.payment_method, f.currency FROM gold.fact_transactions f "
+        "JOIN gold.dim_customer c USING (customer_key) WHERE f.transaction_id = 't1'",
+    ) == [("C2", "pix", "USD")]
+
+
+def test_a_store_is_located_where_its_latest_located_transaction_was(empty_dsn: str) -> None:
+    migrate(empty_dsn)
+    with psycopg.connect(empty_dsn) as connection:
+        _transaction(connection, "early", T, "1.00")  # at -23.5, -46.6
+        _transaction(connection, "late", T + timedelta(hours=2), "1.00")
+        _transaction(connection, "unlocated", T + timedelta(hours=3), "1.00")
+        connection.execute(
+            "UPDATE silver.clean_transactions SET latitude = -22.9, longitude = -43.2 "
+            "WHERE transaction_id = 'late'"
+        )
+        connection.execute(
+            "UPDATE silver.clean_transactions SET latitude = NULL, longitude = NULL "
+            "WHERE transaction_id = 'unlocated'"
+        )
+    refresh(empty_dsn, EPOCH, _later())
+    assert _rows(
+        empty_dsn, "SELECT latitude, longitude, first_seen, last_seen FROM silver.stores"
+    ) == [(-22.9, -43.2, T, T + timedelta(hours=3))]
+
+
+def test_refresh_reports_each_steps_duration(warehouse: str) -> None:
+    seconds: dict[str, float] = {}
+    refresh(warehouse, EPOCH, _later(), seconds=seconds)
+    assert list(seconds) == list(STEPS)
+    assert all(value >= 0 for value in seconds.values())
+
+
+def test_refreshes_wait_for_each_other(warehouse: str) -> None:
+    def waiting_refreshes(connection: Any) -> int:
+        row = connection.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE wait_event = 'advisory' AND datname = current_database()"
+        ).fetchone()
+        return int(row[0])
+
+    with psycopg.connect(warehouse, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (refresh_module._LOCK_KEY,))
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            running = pool.submit(refresh, warehouse, EPOCH, _later())
+            deadline = time.monotonic() + 30
+            while waiting_refreshes(holder) == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert waiting_refreshes(holder) == 1
+            assert not running.done()
+            holder.execute("SELECT pg_advisory_unlock(%s)", (refresh_module._LOCK_KEY,))
+            assert running.result(timeout=30)["gold/load_fact_transactions.sql"] == 3

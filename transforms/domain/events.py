@@ -49,6 +49,8 @@ class ErrorType(StrEnum):
     UNSUPPORTED_SCHEMA = "UNSUPPORTED_SCHEMA"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     PROCESSING_ERROR = "PROCESSING_ERROR"
+    # a scored record, alert or raw row the warehouse refused (transforms/postgres_sink.py)
+    SINK_REJECTED = "SINK_REJECTED"
 
 
 # Not frozen: a frozen dataclass costs six times more to construct, and the pipeline builds each

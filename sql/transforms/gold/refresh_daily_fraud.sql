@@ -1,19 +1,26 @@
 -- gold.agg_daily_fraud: every day touched by a fact changed in the window (or an alert that
--- arrived in it) is recomputed whole: alerts per rule plus 'ANY'.
+-- arrived in it) is recomputed whole: alerts per rule plus 'ANY'. The touched UTC days are
+-- collected first; each day's facts are then read by event-time range (index), not by a
+-- scan of every fact.
 INSERT INTO gold.agg_daily_fraud AS a (date_key, rule_id, alerts, transactions, alert_amount)
 WITH days AS (
-    SELECT to_char(event_time AT TIME ZONE 'UTC', 'YYYYMMDD')::integer AS date_key
-    FROM silver.clean_transactions
-    WHERE updated_at >= %(since)s AND updated_at < %(until)s
-    UNION
-    SELECT to_char(event_time AT TIME ZONE 'UTC', 'YYYYMMDD')::integer
-    FROM bronze.fraud_alerts
-    WHERE ingested_at >= %(since)s AND ingested_at < %(until)s
+    SELECT day, to_char(day, 'YYYYMMDD')::integer AS date_key
+    FROM (
+        SELECT (event_time AT TIME ZONE 'UTC')::date AS day
+        FROM silver.clean_transactions
+        WHERE updated_at >= %(since)s AND updated_at < %(until)s
+        UNION
+        SELECT (event_time AT TIME ZONE 'UTC')::date
+        FROM bronze.fraud_alerts
+        WHERE ingested_at >= %(since)s AND ingested_at < %(until)s
+    ) AS touched
 ),
 day_totals AS (
-    SELECT f.date_key, count(*) AS transactions
-    FROM gold.fact_transactions f JOIN days USING (date_key)
-    GROUP BY f.date_key
+    SELECT d.date_key, count(*) AS transactions
+    FROM days d JOIN gold.fact_transactions f
+      ON f.event_time >= d.day::timestamp AT TIME ZONE 'UTC'
+     AND f.event_time < (d.day + 1)::timestamp AT TIME ZONE 'UTC'
+    GROUP BY d.date_key
 ),
 per_rule AS (
     SELECT x.date_key, rule.rule_id, count(*) AS alerts, sum(x.amount) AS alert_amount
