@@ -55,6 +55,8 @@ _LOG = logging.getLogger(__name__)
 MAX_BATCH = 500
 RETRIES = 5
 STAGE = "postgres_sink"
+# Stamped with the wall clock each time a record is produced, so not part of its identity.
+_VOLATILE_FIELDS = frozenset({"detected_at", "received_at"})
 
 
 def _is_transient(error: Exception) -> bool:
@@ -85,9 +87,12 @@ def rejected_record(
         pipeline_version=PIPELINE_VERSION,
         schema_version=version if isinstance(version, int) else None,
     )
-    # One id per refused business key, not per payload: a replayed alert carries a new
-    # detected_at, and must still find its DLQ row already there.
-    dead["dlq_id"] = hashlib.sha256(key.encode("utf-8", "backslashreplace")).hexdigest()[:32]
+    # One id per refused version of a record: a replay finds its DLQ row already there (a
+    # replayed alert differs only in detected_at, so that stamp is left out), while a corrected
+    # resend that is refused again gets a row of its own.
+    stable = {name: value for name, value in record.items() if name not in _VOLATILE_FIELDS}
+    identity = key + "\n" + json.dumps(stable, sort_keys=True, ensure_ascii=False, default=str)
+    dead["dlq_id"] = hashlib.sha256(identity.encode("utf-8", "backslashreplace")).hexdigest()[:32]
     return dead
 
 

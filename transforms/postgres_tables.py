@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from transforms.domain.outputs import ALERT_FIELDS
+
 
 @dataclass(frozen=True, slots=True)
 class TableWrite:
@@ -209,24 +211,8 @@ CLEAN_TRANSACTIONS = TableWrite(
     last_wins=True,
 )
 
-_ALERT_COLUMNS = (
-    "alert_id",
-    "transaction_id",
-    "customer_id",
-    "store_id",
-    "amount",
-    "currency",
-    "event_time",
-    "fraud_score",
-    "rule_score",
-    "ml_score",
-    "rules_triggered",
-    "rule_details",
-    "explanation",
-    "model_version",
-    "rules_version",
-    "detected_at",
-)
+# The alert as transforms.domain.outputs builds it, with its id and detection time.
+_ALERT_COLUMNS = ("alert_id", *ALERT_FIELDS, "detected_at")
 
 FRAUD_ALERTS = TableWrite(
     name="bronze.fraud_alerts",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,9 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+# One retrying DROP for tests and benchmarks (see there why it retries).
+from benchmarks.scratch_database import drop_database
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,20 +33,6 @@ def server_dsn() -> str:
     return subprocess.run(
         [script, "dsn"], check=True, capture_output=True, text=True
     ).stdout.strip()
-
-
-def drop_database(server_dsn: str, name: str) -> None:
-    # WITH (FORCE) fails (InsufficientPrivilege) while a backend this role may not signal is
-    # in the database: seen after bulk writes, an autovacuum worker, gone within moments.
-    for attempt in range(20):
-        try:
-            with psycopg.connect(server_dsn, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-            return
-        except psycopg.errors.InsufficientPrivilege:
-            if attempt == 19:
-                raise
-            time.sleep(0.5)
 
 
 @contextmanager

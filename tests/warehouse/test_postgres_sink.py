@@ -326,6 +326,20 @@ def test_a_replayed_alert_refused_again_finds_its_dlq_row(own_warehouse: str) ->
     assert json.loads(raw_payload)["detected_at"] == "2026-10-08T10:00:01.000Z"
 
 
+def test_a_corrected_resend_refused_again_gets_a_dlq_row_of_its_own(own_warehouse: str) -> None:
+    first = {**_scored("resent-1", "5.00"), "fraud_score": 1.5}
+    corrected = {**first, "fraud_score": 2.5}  # fixed upstream, still out of range
+    for record in (first, corrected, first):
+        writer = _writer(own_warehouse, CLEAN_TRANSACTIONS)
+        assert list(writer.process([record])) == [0]
+        writer.teardown()
+    payloads = [
+        json.loads(raw)["fraud_score"]
+        for _, _, _, raw in _dead_letters(own_warehouse, "silver.clean_transactions:resent-1")
+    ]
+    assert sorted(payloads) == [1.5, 2.5]
+
+
 def test_a_row_refused_while_staged_is_dead_lettered_too(own_warehouse: str) -> None:
     # a NULL customer fails the staging table's NOT NULL, before the statement runs
     row = {

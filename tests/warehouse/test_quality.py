@@ -98,6 +98,25 @@ def test_a_high_dlq_rate_fails(clean: str) -> None:
     assert (result["measured_value"], result["status"]) == (1.0, "fail")
 
 
+def test_rows_the_warehouse_refused_are_not_input_records_of_the_dlq_rate(clean: str) -> None:
+    # Their input is already counted as valid; counting them again would inflate the rate.
+    with psycopg.connect(clean) as connection:
+        connection.execute(
+            "SELECT bronze.ensure_daily_partitions('bronze.dlq_events', %s, %s)",
+            (SINCE.date(), SINCE.date()),
+        )
+        for i in range(10):
+            connection.execute(
+                "INSERT INTO bronze.dlq_events (dlq_id, error_type, error_message, stage, "
+                "source, raw_payload, truncated, raw_size_bytes, pipeline_version, received_at) "
+                "VALUES (%s, 'SINK_REJECTED', 'x', 'postgres_sink', 't:1', '{', false, 1, 'v', "
+                "%s)",
+                (f"s{i}", SINCE + timedelta(hours=1)),
+            )
+    result = run_check(clean, "dlq_rate", SINCE, UNTIL)
+    assert (result["measured_value"], result["status"]) == (0.0, "pass")
+
+
 def test_cli_exits_non_zero_on_fail(clean: str, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["--dsn", clean, "--since", SINCE.isoformat(), "--until", UNTIL.isoformat()]
     assert main([*args, "--check", "null_rate"]) == 0

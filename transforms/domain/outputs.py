@@ -112,7 +112,7 @@ def apply_anomaly_score(
     }
 
 
-_ALERT_FIELDS = (
+ALERT_FIELDS = (
     "transaction_id",
     "customer_id",
     "store_id",
@@ -133,6 +133,6 @@ _ALERT_FIELDS = (
 def alert_from_scored(scored: dict[str, Any], detected_at: str) -> dict[str, Any]:
     alert_key = f"{scored['transaction_id']}|{scored['rules_version']}"
     alert = {"alert_id": str(uuid.uuid5(_ALERT_NAMESPACE, alert_key))}
-    alert.update({name: scored[name] for name in _ALERT_FIELDS})
+    alert.update({name: scored[name] for name in ALERT_FIELDS})
     alert["detected_at"] = detected_at
     return alert
