@@ -81,38 +81,30 @@ def test_implausible_amounts_fail_the_amounts_check(clean: str) -> None:
     assert run_check(clean, "amounts", SINCE, UNTIL)["status"] == "fail"
 
 
-def test_a_high_dlq_rate_fails(clean: str) -> None:
-    with psycopg.connect(clean) as connection:
+def _dead_letters(dsn: str, error_type: str, stage: str, count: int = 10) -> None:
+    with psycopg.connect(dsn) as connection:
         connection.execute(
             "SELECT bronze.ensure_daily_partitions('bronze.dlq_events', %s, %s)",
             (SINCE.date(), SINCE.date()),
         )
-        for i in range(10):
+        for i in range(count):
             connection.execute(
                 "INSERT INTO bronze.dlq_events (dlq_id, error_type, error_message, stage, "
                 "source, raw_payload, truncated, raw_size_bytes, pipeline_version, received_at) "
-                "VALUES (%s, 'INVALID_JSON', 'x', 'parse', 'f:1', '{', false, 1, 'v', %s)",
-                (f"d{i}", SINCE + timedelta(hours=1)),
+                "VALUES (%s, %s, 'x', %s, 'f:1', '{', false, 1, 'v', %s)",
+                (f"{stage}-{i}", error_type, stage, SINCE + timedelta(hours=1)),
             )
+
+
+def test_a_high_dlq_rate_fails(clean: str) -> None:
+    _dead_letters(clean, "INVALID_JSON", "parse")
     result = run_check(clean, "dlq_rate", SINCE, UNTIL)
     assert (result["measured_value"], result["status"]) == (1.0, "fail")
 
 
 def test_rows_the_warehouse_refused_are_not_input_records_of_the_dlq_rate(clean: str) -> None:
     # Their input is already counted as valid; counting them again would inflate the rate.
-    with psycopg.connect(clean) as connection:
-        connection.execute(
-            "SELECT bronze.ensure_daily_partitions('bronze.dlq_events', %s, %s)",
-            (SINCE.date(), SINCE.date()),
-        )
-        for i in range(10):
-            connection.execute(
-                "INSERT INTO bronze.dlq_events (dlq_id, error_type, error_message, stage, "
-                "source, raw_payload, truncated, raw_size_bytes, pipeline_version, received_at) "
-                "VALUES (%s, 'SINK_REJECTED', 'x', 'postgres_sink', 't:1', '{', false, 1, 'v', "
-                "%s)",
-                (f"s{i}", SINCE + timedelta(hours=1)),
-            )
+    _dead_letters(clean, "SINK_REJECTED", "postgres_sink")
     result = run_check(clean, "dlq_rate", SINCE, UNTIL)
     assert (result["measured_value"], result["status"]) == (0.0, "pass")
 
