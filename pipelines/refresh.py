@@ -3,7 +3,9 @@
     python -m pipelines.refresh --dsn DSN [--since ISO] [--until ISO]
 
 Runs ``sql/transforms/silver/*`` then ``sql/transforms/gold/*`` in dependency order, in one
-transaction, for the rows that changed in [since, until) (default: the last 24 hours).
+repeatable-read transaction (one snapshot for every step), for the rows that changed in
+[since, until) (default: the last 24 hours). Successive windows should overlap a little: a
+row stamped just before ``until`` may commit after the snapshot.
 Every file is one idempotent statement: a re-run changes nothing, and aggregates recompute
 whole hours and days. One refresh runs at a time (an advisory lock). Prints the rows each
 step changed.
@@ -32,6 +34,7 @@ STEPS = (
     "gold/upsert_dim_customer.sql",
     "gold/upsert_dim_store.sql",
     "gold/upsert_dim_product.sql",
+    "gold/capture_moved_buckets.sql",
     "gold/load_fact_transactions.sql",
     "gold/load_fact_fraud_alerts.sql",
     "gold/refresh_hourly_sales.sql",
@@ -45,16 +48,45 @@ SETTINGS = {"work_mem": "256MB", "jit": "off"}
 # Any constant shared by every refresh. Refreshes are serialised: the fact load's MERGE would
 # fail on a key another refresh inserted meanwhile (ON CONFLICT waited for it instead).
 _LOCK_KEY = 7_246_817_002
+# Repeatable-read transactions fail, rather than wait, on rows a concurrent writer changed.
+_ATTEMPTS = 5
 
 
 def refresh(
     dsn: str, since: datetime, until: datetime, seconds: dict[str, float] | None = None
 ) -> dict[str, int]:
     """Rows changed per step; ``seconds``, if given, receives each step's duration."""
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        # A session lock, taken before the refresh's snapshot exists: a refresh that waited
+        # for another one sees everything that one committed.
+        connection.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        try:
+            attempt = 1
+            while True:
+                try:
+                    return _refresh_once(connection, since, until, seconds)
+                except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected):
+                    if attempt == _ATTEMPTS:
+                        raise
+                    time.sleep(0.2 * attempt)  # a concurrent sink batch touched our rows
+                    attempt += 1
+        finally:
+            connection.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+
+
+def _refresh_once(
+    connection: psycopg.Connection[tuple[object, ...]],
+    since: datetime,
+    until: datetime,
+    seconds: dict[str, float] | None,
+) -> dict[str, int]:
     changed: dict[str, int] = {}
     params = {"since": since, "until": until}
-    with psycopg.connect(dsn) as connection, connection.transaction():
-        connection.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+    # One snapshot for every step: with READ COMMITTED, a transaction the sink committed
+    # between the dimension steps and the fact load would reach the MERGE without its
+    # dimension rows and be dropped by its joins.
+    connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    with connection.transaction():
         for name, value in SETTINGS.items():
             connection.execute("SELECT set_config(%s, %s, true)", (name, value))
         for step in STEPS:

@@ -182,6 +182,84 @@ def test_a_corrected_resend_updates_every_fact_column(warehouse: str) -> None:
     ) == [("C2", "pix", "USD")]
 
 
+_HOURLY = (
+    "SELECT s.store_id, a.hour_start, a.transactions, a.total_amount, a.alerts "
+    "FROM gold.agg_hourly_sales a JOIN gold.dim_store s USING (store_key) ORDER BY 1, 2"
+)
+_DAILY = (
+    "SELECT date_key, rule_id, alerts, transactions, alert_amount "
+    "FROM gold.agg_daily_fraud ORDER BY 1, 2"
+)
+
+
+def _move(connection: Any, tid: str, store: str, at: datetime) -> None:
+    # what the sink does for a corrected resend with another store and event time
+    connection.execute(
+        "UPDATE silver.clean_transactions SET store_id = %s, event_time = %s, updated_at = now() "
+        "WHERE transaction_id = %s",
+        (store, at, tid),
+    )
+
+
+def test_a_fact_moved_to_another_store_hour_and_day_leaves_its_old_buckets(
+    warehouse: str,
+) -> None:
+    with psycopg.connect(warehouse) as connection:  # an alert on day 2, so it has daily rows
+        day2 = T + timedelta(days=1, hours=1)
+        _transaction(connection, "t5", day2, "7.00", store="S2", alert=True, rules="{FR-002}")
+        _alert(connection, "t5", day2, "7.00", ["FR-002"])
+    refresh(warehouse, EPOCH, _later())
+    assert _rows(warehouse, _HOURLY) == [
+        ("S1", datetime(2026, 10, 3, 10, tzinfo=UTC), 2, 40, 1),
+        ("S2", datetime(2026, 10, 4, 10, tzinfo=UTC), 1, 5, 0),
+        ("S2", datetime(2026, 10, 4, 11, tzinfo=UTC), 1, 7, 1),
+    ]
+    since = datetime.now(UTC)
+    with psycopg.connect(warehouse) as connection:  # t1: S1, Oct 3 10:15 -> S2, Oct 4 14:00
+        _move(connection, "t1", "S2", datetime(2026, 10, 4, 14, tzinfo=UTC))
+    changed = refresh(warehouse, since, _later())
+    assert changed["gold/capture_moved_buckets.sql"] == 1
+    assert _rows(
+        warehouse,
+        "SELECT s.store_id, f.date_key, f.event_time FROM gold.fact_transactions f "
+        "JOIN gold.dim_store s USING (store_key) WHERE f.transaction_id = 't1'",
+    ) == [("S2", 20261004, datetime(2026, 10, 4, 14, tzinfo=UTC))]
+    assert _rows(warehouse, _HOURLY) == [
+        ("S1", datetime(2026, 10, 3, 10, tzinfo=UTC), 1, 30, 1),  # t2 alone now
+        ("S2", datetime(2026, 10, 4, 10, tzinfo=UTC), 1, 5, 0),
+        ("S2", datetime(2026, 10, 4, 11, tzinfo=UTC), 1, 7, 1),
+        ("S2", datetime(2026, 10, 4, 14, tzinfo=UTC), 1, 10, 0),
+    ]
+    assert _rows(warehouse, _DAILY) == [
+        (20261003, "ANY", 1, 1, 30),  # t2 alone now
+        (20261003, "FR-001", 1, 1, 30),
+        (20261004, "ANY", 1, 3, 7),  # t3, t5 and t1
+        (20261004, "FR-002", 1, 3, 7),
+    ]
+    hourly, daily = _rows(warehouse, _HOURLY), _rows(warehouse, _DAILY)
+    assert set(refresh(warehouse, since, _later()).values()) == {0}
+    assert (_rows(warehouse, _HOURLY), _rows(warehouse, _DAILY)) == (hourly, daily)
+
+
+def test_an_hour_a_moved_fact_leaves_empty_is_deleted(warehouse: str) -> None:
+    refresh(warehouse, EPOCH, _later())
+    since = datetime.now(UTC)
+    with psycopg.connect(warehouse) as connection:  # t3 was S2's only fact on Oct 4, 10h
+        _move(connection, "t3", "S1", datetime(2026, 10, 3, 11, 5, tzinfo=UTC))
+    changed = refresh(warehouse, since, _later())
+    assert changed["gold/refresh_hourly_sales.sql"] == 2  # one deleted, one inserted
+    assert _rows(warehouse, _HOURLY) == [
+        ("S1", datetime(2026, 10, 3, 10, tzinfo=UTC), 2, 40, 1),
+        ("S1", datetime(2026, 10, 3, 11, tzinfo=UTC), 1, 5, 0),
+    ]
+    assert _rows(warehouse, _DAILY) == [
+        (20261003, "ANY", 1, 3, 30),  # t1, t2 and t3
+        (20261003, "FR-001", 1, 3, 30),
+    ]
+    assert set(refresh(warehouse, since, _later()).values()) == {0}
+    assert _rows(warehouse, "SELECT count(*) FROM gold.agg_hourly_sales") == [(2,)]
+
+
 def test_a_store_is_located_where_its_latest_located_transaction_was(empty_dsn: str) -> None:
     migrate(empty_dsn)
     with psycopg.connect(empty_dsn) as connection:
