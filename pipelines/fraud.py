@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
@@ -36,7 +35,7 @@ from transforms.postgres_sink import (
     RAW_TRANSACTIONS,
     WriteToPostgres,
 )
-from transforms.read import ReadJsonLines, load_blacklist
+from transforms.read import ReadJsonLines, load_blacklist, read_bytes
 from transforms.sinks import WriteJsonLines, read_json_file, temp_directory
 from transforms.summary import Summarize, SummarizeFn
 from transforms.version import PIPELINE_VERSION
@@ -136,12 +135,8 @@ def read_model(location: str | None) -> ArtifactFiles | None:
         _LOG.warning("cannot read the anomaly model (%s): rules only", error)
         return None
 
-    def read(path: str) -> bytes:
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as file:
-            return bytes(file.read())
-
     try:
-        return read_artifact_files(location, read)
+        return read_artifact_files(location, read_bytes)
     except ArtifactError as error:
         _LOG.warning("anomaly model not read: %s; ml_score is null, rules only", error.message)
         return None

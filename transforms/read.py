@@ -57,5 +57,10 @@ def load_blacklist(path: str | None) -> Blacklist:
     """The blacklist file at ``path`` (any Beam filesystem), or an empty list without one."""
     if not path:
         return EMPTY_BLACKLIST
+    return parse_blacklist_lines(read_bytes(path).decode("utf-8").splitlines())
+
+
+def read_bytes(path: str) -> bytes:
+    """A whole file from any Beam filesystem: the launcher reads reference data this way."""
     with FileSystems.open(path) as handle:
-        return parse_blacklist_lines(handle.read().decode("utf-8").splitlines())
+        return bytes(handle.read())

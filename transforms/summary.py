@@ -147,7 +147,8 @@ class Summarize(beam.PTransform):  # type: ignore[misc]
         )
         if self._streaming:
             # The empty-input default is injected through a side input, which the portable
-            # Flink runner cannot checkpoint; a stream has no "empty run" to summarise anyway.
+            # Flink runner cannot checkpoint; for empty input, pipelines.fraud.run reports
+            # the empty summary itself.
             tally = tally.without_defaults()
         return (
             (scored_facts, dlq_facts)
