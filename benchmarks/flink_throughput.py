@@ -178,7 +178,7 @@ def main() -> None:
     parser.add_argument("--configs", default=",".join(CONFIGS))
     args = parser.parse_args()
     from ml.train import train_model
-    from transforms.domain.synthetic import generate_dataset
+    from pipelines.synthetic import generate_dataset
 
     master = _master()
     with tempfile.TemporaryDirectory() as data:

@@ -47,9 +47,9 @@ def _single_thread() -> contextlib.AbstractContextManager[Any]:
 
 def _features(rows: int) -> npt.NDArray[np.float64]:
     from ml.replay import blacklist_from_entries, replay
+    from pipelines.synthetic import GeneratorConfig, generate_events
     from transforms.domain.config import load_rules
     from transforms.domain.event_time import DEFAULT_BUSINESS_TIMEZONE, business_timezone
-    from transforms.domain.synthetic import GeneratorConfig, generate_events
 
     customers = max(50, rows // 25)  # ~27 events per customer over 30 days
     dataset = generate_events(GeneratorConfig(seed=FEATURE_SEED, customers=customers))

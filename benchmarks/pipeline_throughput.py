@@ -35,7 +35,7 @@ def _peak_rss_mib() -> float:
 
 
 def _generate(events: int, data_dir: str) -> dict[str, Any]:
-    from transforms.domain.synthetic import generate_dataset
+    from pipelines.synthetic import generate_dataset
 
     dataset = generate_dataset(data_dir, customers=max(1, events // EVENTS_PER_CUSTOMER))
     return {"events": dataset.events, "labels": dataset.labels, "blacklist": dataset.blacklist}

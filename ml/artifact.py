@@ -29,7 +29,7 @@ import joblib
 import numpy as np
 import numpy.typing as npt
 
-from ml.features import FEATURE_NAMES
+from transforms.domain.features import FEATURE_NAMES
 
 __all__ = [
     "METADATA_FILENAME",

@@ -22,11 +22,11 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from ml.features import FEATURE_NAMES
 from transforms.domain.blacklist import Blacklist
 from transforms.domain.config import RulesConfig
 from transforms.domain.detector import FraudDetector
 from transforms.domain.events import group_by_customer
+from transforms.domain.features import FEATURE_NAMES
 from transforms.domain.state import CustomerProfile
 
 __all__ = ["Replay", "blacklist_from_entries", "replay"]

@@ -43,7 +43,7 @@ from ml.artifact import (
     load_artifact,
     raw_anomaly_scores,
 )
-from ml.features import FEATURE_NAMES
+from transforms.domain.features import FEATURE_NAMES
 
 __all__ = ["AnomalyScorer", "FlatForest", "average_path_length", "load_scorer"]
 

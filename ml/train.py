@@ -45,11 +45,11 @@ import sklearn
 from sklearn.ensemble import IsolationForest
 
 from ml.artifact import ArtifactPaths, Calibration, raw_anomaly_scores, write_artifact
-from ml.features import FEATURE_NAMES
 from ml.replay import Replay, blacklist_from_entries, replay
+from pipelines.synthetic import GeneratorConfig, generate_events
 from transforms.domain.config import load_rules
 from transforms.domain.event_time import DEFAULT_BUSINESS_TIMEZONE, business_timezone
-from transforms.domain.synthetic import GeneratorConfig, generate_events
+from transforms.domain.features import FEATURE_NAMES
 
 __all__ = [
     "CALIBRATION_PERCENTILES",
@@ -119,7 +119,7 @@ def train_model(
         },
         "training_data_sha256": features_sha256(history.features),
         "training": {
-            "generator": "transforms.domain.synthetic",
+            "generator": "pipelines.synthetic",
             "seed": seed,
             "customers": customers,
             "days": days,

@@ -154,7 +154,7 @@ def _clear_previous_outputs(output_dir: str) -> None:
 
 def _use_generated_data(options: FraudOptions) -> None:
     # Imported here: only the embedded default needs the generator.
-    from transforms.domain.synthetic import generate_dataset
+    from pipelines.synthetic import generate_dataset
 
     data_dir = os.path.join(options.output_dir, "input")
     dataset = generate_dataset(

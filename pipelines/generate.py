@@ -4,7 +4,7 @@
         [--days 30] [--start 2026-10-01] [--fraud_rate 0.02] [--malformed_rate 0.005]
 
 Writes ``events.jsonl``, ``labels.jsonl`` and ``blacklist.csv`` into
-``--output_dir`` (see :mod:`transforms.domain.synthetic`) and prints a one-line
+``--output_dir`` (see :mod:`pipelines.synthetic`) and prints a one-line
 JSON summary of what was generated.
 """
 
@@ -15,7 +15,7 @@ import json
 from collections.abc import Sequence
 from datetime import date
 
-from transforms.domain.synthetic import GeneratorConfig, generate_dataset
+from pipelines.synthetic import GeneratorConfig, generate_dataset
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from ml.features import FEATURE_NAMES
 from transforms.counters import ALERTS, NAMESPACE, SCORED
 from transforms.domain.config import RulesConfig
+from transforms.domain.features import FEATURE_NAMES
 from transforms.domain.outputs import apply_anomaly_score
 
 if TYPE_CHECKING:  # numpy and joblib come with it: import them only where a model is used

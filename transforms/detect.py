@@ -39,7 +39,6 @@ from apache_beam.transforms.userstate import (
 )
 from apache_beam.utils.timestamp import Timestamp
 
-from ml.features import FEATURE_NAMES
 from transforms import state_cache_sizing
 from transforms.coders import (
     BufferedEvent,
@@ -56,6 +55,7 @@ from transforms.domain.detector import FraudDetector
 from transforms.domain.dlq import build_dlq_record
 from transforms.domain.event_time import business_timezone
 from transforms.domain.events import ErrorType, Transaction, event_order
+from transforms.domain.features import FEATURE_NAMES
 from transforms.domain.outputs import scored_transaction
 
 DLQ_TAG = "dlq"

@@ -19,8 +19,8 @@ import pytest
 
 from ml.train import train_model
 from pipelines import fraud
+from pipelines.synthetic import generate_dataset
 from tests.output_files import read_records
-from transforms.domain.synthetic import generate_dataset
 
 pytestmark = [pytest.mark.flink, pytest.mark.slow]
 

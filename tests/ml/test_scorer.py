@@ -22,13 +22,13 @@ from sklearn.ensemble._iforest import _average_path_length
 
 from ml import scorer as scorer_module
 from ml.artifact import METADATA_FILENAME, MODEL_FILENAME, ArtifactError, load_artifact
-from ml.features import FEATURE_NAMES
 from ml.replay import blacklist_from_entries, replay
 from ml.scorer import AnomalyScorer, average_path_length, load_scorer
 from ml.train import train_model
+from pipelines.synthetic import GeneratorConfig, generate_events
 from transforms.domain.config import load_rules
 from transforms.domain.event_time import DEFAULT_BUSINESS_TIMEZONE, business_timezone
-from transforms.domain.synthetic import GeneratorConfig, generate_events
+from transforms.domain.features import FEATURE_NAMES
 
 SEED, CUSTOMERS, DAYS = 42, 150, 10
 TOLERANCE = 1e-9

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from ml.artifact import METADATA_FILENAME, MODEL_FILENAME, load_artifact
-from ml.features import FEATURE_NAMES
 from ml.replay import Replay, blacklist_from_entries, replay
 from ml.scorer import AnomalyScorer
 from ml.train import calibrate, features_sha256, main, train_model
+from pipelines.synthetic import GeneratorConfig, SyntheticDataset, generate_events
 from transforms.domain.config import load_rules
 from transforms.domain.event_time import DEFAULT_BUSINESS_TIMEZONE, business_timezone
-from transforms.domain.synthetic import GeneratorConfig, SyntheticDataset, generate_events
+from transforms.domain.features import FEATURE_NAMES
 
 CUSTOMERS, DAYS = 150, 10
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from pipelines.fraud import main, run
+from pipelines.synthetic import generate_dataset
 from tests.output_files import read_records
-from transforms.domain.synthetic import generate_dataset
 
 
 @pytest.fixture(scope="module")

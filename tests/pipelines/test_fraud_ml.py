@@ -14,11 +14,11 @@ from apache_beam.testing.test_pipeline import TestPipeline
 import pipelines.fraud as fraud
 from ml.artifact import load_artifact, read_artifact_files
 from ml.train import train_model
+from pipelines.synthetic import generate_dataset
 from tests.collect import new_collector, take
 from tests.output_files import read_records
 from transforms.anomaly import ScoreAnomalies
 from transforms.domain.config import load_rules
-from transforms.domain.synthetic import generate_dataset
 
 
 @pytest.fixture(scope="module")

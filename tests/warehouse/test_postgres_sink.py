@@ -11,11 +11,11 @@ import pytest
 
 from pipelines.fraud import run
 from pipelines.migrate import migrate
+from pipelines.synthetic import generate_dataset
 from tests.factories import event, payload
 from transforms import postgres_sink
 from transforms.domain.dlq import build_dlq_record
 from transforms.domain.events import ErrorType
-from transforms.domain.synthetic import generate_dataset
 from transforms.postgres_sink import (
     CLEAN_TRANSACTIONS,
     DLQ_EVENTS,

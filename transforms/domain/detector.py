@@ -12,11 +12,11 @@ import bisect
 from dataclasses import dataclass
 from datetime import tzinfo
 
-from ml.features import Features, extract_features
 from transforms.domain.blacklist import NO_HIT, BlacklistHit
 from transforms.domain.config import RulesConfig
 from transforms.domain.event_time import local_hour_of_day
 from transforms.domain.events import Transaction
+from transforms.domain.features import Features, extract_features
 from transforms.domain.rules import (
     RuleResult,
     blacklisted,
@@ -41,7 +41,7 @@ class RuleAssessment:
 class Judgement:
     assessment: RuleAssessment
     local_hour: float
-    # The anomaly model's inputs, from the same history the rules saw (ml.features).
+    # The anomaly model's inputs, from the same history the rules saw (transforms.domain.features).
     features: Features
 
 

@@ -1,4 +1,4 @@
-"""The anomaly model's features (SPEC §7), computed from a customer's history *before* an event.
+"""The anomaly model's features, computed from a customer's history *before* an event.
 
 Pure Python, shared by training (``ml.train`` replays generated history through the domain's
 ``FraudDetector``) and serving (the detector computes them while judging each event), so the

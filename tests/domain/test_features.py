@@ -1,4 +1,4 @@
-"""The six anomaly-model features and their edge cases (ml/features.py)."""
+"""The six anomaly-model features and their edge cases (transforms/domain/features.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,14 @@ from decimal import Decimal
 
 import pytest
 
-from ml.features import FEATURE_NAMES, MAX_SPEED_KMH, MAX_TIME_DEVIATION, extract_features
 from transforms.domain.blacklist import NO_HIT, BlacklistHit
 from transforms.domain.events import Transaction
+from transforms.domain.features import (
+    FEATURE_NAMES,
+    MAX_SPEED_KMH,
+    MAX_TIME_DEVIATION,
+    extract_features,
+)
 from transforms.domain.state import CustomerProfile, LastLocation
 
 WINDOW_MS = 10 * 60_000

@@ -20,8 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from pipelines.generate import main
-from transforms.domain.geo import haversine_km
-from transforms.domain.synthetic import (
+from pipelines.synthetic import (
     BUSINESS_TZ,
     CITIES,
     FRAUD_PATTERNS,
@@ -31,6 +30,7 @@ from transforms.domain.synthetic import (
     generate_dataset,
     generate_events,
 )
+from transforms.domain.geo import haversine_km
 
 SMALL = GeneratorConfig(seed=7, customers=200, days=10)
 CITY_TZ = {city.code: ZoneInfo(city.tz) for city in CITIES}

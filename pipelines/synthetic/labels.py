@@ -1,0 +1,26 @@
+"""Ground truth: the fraud patterns the generator injects, and the label of each valid event."""
+
+from __future__ import annotations
+
+from typing import Final, Literal, TypedDict
+
+FraudPattern = Literal[
+    "high_value", "velocity_burst", "impossible_travel", "unusual_hour", "blacklist"
+]
+
+
+FRAUD_PATTERNS: Final[tuple[FraudPattern, ...]] = (
+    "high_value",
+    "velocity_burst",
+    "impossible_travel",
+    "unusual_hour",
+    "blacklist",
+)
+
+
+class Label(TypedDict):
+    """Ground truth of one valid event (a line of ``labels.jsonl``)."""
+
+    transaction_id: str
+    is_fraud: bool
+    pattern: FraudPattern | None
