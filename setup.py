@@ -11,10 +11,18 @@ setup(
     version="0.1.0",
     description="Real-time fraud detection and retail analytics on Apache Beam",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(
-        include=["pipelines", "pipelines.*", "transforms", "transforms.*", "ml", "ml.*"]
-    ),
-    package_data={"transforms.domain": ["default_rules.yaml"]},
+    packages=[
+        *find_packages(
+            include=["pipelines", "pipelines.*", "transforms", "transforms.*", "ml", "ml.*"]
+        ),
+        # The warehouse's SQL, kept at the top of the checkout, ships inside the package.
+        "pipelines.warehouse.sql",
+    ],
+    package_dir={"pipelines.warehouse.sql": "sql"},
+    package_data={
+        "transforms.domain": ["default_rules.yaml"],
+        "pipelines.warehouse.sql": ["*/*.sql", "*/*/*.sql"],
+    },
     install_requires=[
         "apache-beam[gcp]==2.77.0",
         "PyYAML>=6.0",

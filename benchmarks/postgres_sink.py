@@ -15,8 +15,7 @@ import json
 import time
 from typing import Any
 
-from scratch_database import scratch_database
-
+from pipelines.warehouse.scratch import scratch_database
 from transforms.postgres_sink import MAX_BATCH, RAW_TRANSACTIONS, _WriteBatchFn
 
 

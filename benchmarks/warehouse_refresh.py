@@ -5,7 +5,8 @@
 Fills a fresh database (created and dropped here, on the project's cluster from
 ``scripts/postgres.sh`` unless ``--dsn`` names a server whose role may create databases) with
 one day of scored transactions in silver (20k customers, 500 stores, 2% alerts in bronze),
-then times ``pipelines.refresh`` over it, and a second, no-change run, in total and per step.
+then times the warehouse refresh (``pipelines.warehouse.refresh``) over it, and a second,
+no-change run, in total and per step.
 Prints JSON.
 """
 
@@ -17,9 +18,9 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from scratch_database import scratch_database
 
-from pipelines.refresh import refresh
+from pipelines.warehouse.refresh import refresh
+from pipelines.warehouse.scratch import scratch_database
 
 DAY = datetime(2026, 10, 1, tzinfo=UTC)
 

@@ -42,7 +42,7 @@ class FraudOptions(PipelineOptions):  # type: ignore[misc]
         parser.add_argument(
             "--postgres_dsn",
             help="Also write to the PostgreSQL warehouse (bronze raw/alerts/DLQ, silver "
-            "scored). Migrate it first: python -m pipelines.migrate.",
+            "scored). Migrate it first: python -m pipelines.warehouse migrate.",
         )
         parser.add_argument("--blacklist", help="CSV of 'customer,<id>' / 'store,<id>' rows.")
         parser.add_argument(

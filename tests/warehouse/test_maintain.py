@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from pipelines.maintain import main, maintain
-from pipelines.migrate import migrate
+from pipelines.warehouse.cli import main
+from pipelines.warehouse.maintain import maintain
+from pipelines.warehouse.migrate import migrate
 
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 
@@ -65,5 +66,5 @@ def test_partitions_past_retention_are_dropped_and_younger_ones_kept(warehouse: 
 
 
 def test_cli_prints_the_report(warehouse: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--dsn", warehouse, "--now", NOW.isoformat()]) == 0
+    assert main(["maintain", "--dsn", warehouse, "--now", NOW.isoformat()]) == 0
     assert '"vacuumed"' in capsys.readouterr().out

@@ -8,7 +8,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pipelines.migrate import MIGRATIONS_DIR, MigrationError, discover, main, migrate
+from pipelines.warehouse.cli import main
+from pipelines.warehouse.migrate import MigrationError, discover, migrate
+from pipelines.warehouse.sql_files import sql_folder
 
 EXPECTED_TABLES = {
     ("bronze", "raw_transactions"),
@@ -53,7 +55,7 @@ def test_migrations_apply_on_an_empty_database_and_then_do_nothing(empty_dsn: st
 
 def test_an_edited_migration_is_refused(empty_dsn: str, tmp_path: Path) -> None:
     folder = tmp_path / "migrations"
-    shutil.copytree(MIGRATIONS_DIR, folder)
+    shutil.copytree(sql_folder("migrations"), folder)
     migrate(empty_dsn, folder)
     first = sorted(folder.glob("V001__*.sql"))[0]
     first.write_text(first.read_text() + "\n-- a harmless-looking edit\n")
@@ -68,9 +70,9 @@ def test_a_badly_named_migration_is_refused(tmp_path: Path) -> None:
 
 
 def test_cli_reports_and_exit_codes(empty_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--dsn", empty_dsn]) == 0
+    assert main(["migrate", "--dsn", empty_dsn]) == 0
     assert "applied" in capsys.readouterr().out
-    assert main(["--dsn", empty_dsn]) == 0
+    assert main(["migrate", "--dsn", empty_dsn]) == 0
     assert "up to date" in capsys.readouterr().out
 
 
@@ -106,3 +108,8 @@ def test_silver_refuses_half_a_location(fresh_dsn: str) -> None:
             "is_alert, rules_version) VALUES "
             "('t', 'c', 's', 10, 'BRL', 1.0, now(), 2, 0.1, 0.1, false, 'r')"
         )
+
+
+def test_a_folder_without_migrations_is_refused_not_up_to_date(tmp_path: Path) -> None:
+    with pytest.raises(MigrationError, match="no migrations"):
+        discover(tmp_path)

@@ -10,8 +10,8 @@ import psycopg
 import pytest
 
 from pipelines.fraud import run
-from pipelines.migrate import migrate
 from pipelines.synthetic import generate_dataset
+from pipelines.warehouse.migrate import migrate
 from tests.factories import event, payload
 from transforms import postgres_sink
 from transforms.domain.dlq import build_dlq_record

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from pipelines.migrate import migrate
-from pipelines.quality import CHECKS, main, run_check, status_of
+from pipelines.warehouse.cli import main
+from pipelines.warehouse.migrate import migrate
+from pipelines.warehouse.quality import CHECKS, run_check, status_of
 
 UNTIL = datetime(2026, 10, 2, tzinfo=UTC)
 SINCE = UNTIL - timedelta(days=1)
@@ -110,7 +111,7 @@ def test_rows_the_warehouse_refused_are_not_input_records_of_the_dlq_rate(clean:
 
 
 def test_cli_exits_non_zero_on_fail(clean: str, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["--dsn", clean, "--since", SINCE.isoformat(), "--until", UNTIL.isoformat()]
+    args = ["quality", "--dsn", clean, "--since", SINCE.isoformat(), "--until", UNTIL.isoformat()]
     assert main([*args, "--check", "null_rate"]) == 0
     assert (
         main([*args, "--check", "freshness", "--until", (UNTIL + timedelta(days=1)).isoformat()])

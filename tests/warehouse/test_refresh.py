@@ -10,9 +10,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from pipelines import refresh as refresh_module
-from pipelines.migrate import migrate
-from pipelines.refresh import STEPS, main, refresh
+from pipelines.warehouse.cli import main
+from pipelines.warehouse.locks import REFRESH_LOCK
+from pipelines.warehouse.migrate import migrate
+from pipelines.warehouse.refresh import STEPS, refresh
 
 T = datetime(2026, 10, 3, 10, 15, tzinfo=UTC)  # a Saturday
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -142,7 +143,17 @@ def test_a_late_alert_reaches_gold(warehouse: str) -> None:
 
 def test_cli_runs_every_step(warehouse: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert (
-        main(["--dsn", warehouse, "--since", EPOCH.isoformat(), "--until", _later().isoformat()])
+        main(
+            [
+                "refresh",
+                "--dsn",
+                warehouse,
+                "--since",
+                EPOCH.isoformat(),
+                "--until",
+                _later().isoformat(),
+            ]
+        )
         == 0
     )
     printed = capsys.readouterr().out
@@ -296,7 +307,7 @@ def test_refreshes_wait_for_each_other(warehouse: str) -> None:
         return int(row[0])
 
     with psycopg.connect(warehouse, autocommit=True) as holder:
-        holder.execute("SELECT pg_advisory_lock(%s)", (refresh_module._LOCK_KEY,))
+        holder.execute("SELECT pg_advisory_lock(%s)", (REFRESH_LOCK,))
         with ThreadPoolExecutor(max_workers=1) as pool:
             running = pool.submit(refresh, warehouse, EPOCH, _later())
             deadline = time.monotonic() + 30
@@ -304,5 +315,5 @@ def test_refreshes_wait_for_each_other(warehouse: str) -> None:
                 time.sleep(0.05)
             assert waiting_refreshes(holder) == 1
             assert not running.done()
-            holder.execute("SELECT pg_advisory_unlock(%s)", (refresh_module._LOCK_KEY,))
+            holder.execute("SELECT pg_advisory_unlock(%s)", (REFRESH_LOCK,))
             assert running.result(timeout=30)["gold/load_fact_transactions.sql"] == 3

@@ -1,4 +1,4 @@
-"""Data-quality checks: ``python -m pipelines.quality --dsn DSN --check NAME [...]``.
+"""Data-quality checks: ``python -m pipelines.warehouse quality --dsn DSN --check NAME [...]``.
 
 Each check is one SQL file under ``sql/quality/`` returning a measured value. The status is
 ``pass``, ``warn`` or ``fail`` against thresholds (defaults below, overridable per run), the
@@ -10,18 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 import psycopg
 
-from pipelines.warehouse_cli import add_dsn_argument, required_dsn
-
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "quality"
+from pipelines.warehouse.options import add_window_arguments, window
+from pipelines.warehouse.sql_files import read_sql
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +55,7 @@ def run_check(
     check = CHECKS[name]
     warn = check.warn if warn is None else warn
     fail = check.fail if fail is None else fail
-    sql = (SQL_DIR / check.sql_file).read_text(encoding="utf-8")
+    sql = read_sql("quality", check.sql_file)
     params = {"since": since, "until": until, "max_amount": MAX_PLAUSIBLE_AMOUNT}
     with psycopg.connect(dsn) as connection:
         row = connection.execute(sql, params).fetchone()
@@ -93,21 +89,15 @@ def run_check(
     return result
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_dsn_argument(parser)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", required=True, choices=sorted(CHECKS))
-    parser.add_argument("--until", type=datetime.fromisoformat, default=datetime.now(UTC))
-    parser.add_argument("--since", type=datetime.fromisoformat)
-    parser.add_argument("--warn", type=float)
-    parser.add_argument("--fail", type=float)
-    args = parser.parse_args(argv)
-    dsn = required_dsn(parser, args)
-    since = args.since or args.until - timedelta(days=1)
-    result = run_check(dsn, args.check, since, args.until, args.warn, args.fail)
+    add_window_arguments(parser)
+    parser.add_argument("--warn", type=float, help="Warn at or above (default per check).")
+    parser.add_argument("--fail", type=float, help="Fail at or above (default per check).")
+
+
+def command(dsn: str, args: argparse.Namespace) -> int:
+    since, until = window(args)
+    result = run_check(dsn, args.check, since, until, args.warn, args.fail)
     print(json.dumps(result))
     return 1 if result["status"] == "fail" else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

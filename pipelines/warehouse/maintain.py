@@ -1,27 +1,23 @@
-"""Warehouse maintenance: ``python -m pipelines.maintain --dsn DSN [--now ISO-8601]``.
+"""Warehouse maintenance: ``python -m pipelines.warehouse maintain --dsn DSN [--now ISO]``.
 
 Drops bronze partitions past their retention (raw transactions 30 days, alerts 90, DLQ 30)
 and the ids of their rows from the key registries,
 prunes quality check results older than 7 days, then runs VACUUM (ANALYZE) on the tables it
 touched. VACUUM cannot run inside a transaction block, so the connection is in autocommit
-mode. ``--now`` pins the clock (tests, backfills); the DSN comes from ``--dsn`` or
-``STREAMFLOW_PG_DSN``. Prints a JSON report.
+mode. ``--now`` pins the clock (tests, backfills). Prints a JSON report.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from pipelines.warehouse_cli import add_dsn_argument, required_dsn
+from pipelines.warehouse.sql_files import read_sql
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "maintenance"
 PARTITION_RETENTION_DAYS = {
     "bronze.raw_transactions": 30,
     "bronze.fraud_alerts": 90,
@@ -37,16 +33,12 @@ KEY_REGISTRIES = {
 QUALITY_RESULTS_RETENTION_DAYS = 7
 
 
-def _sql(name: str) -> str:
-    return (SQL_DIR / name).read_text(encoding="utf-8")
-
-
 def maintain(dsn: str, now: datetime) -> dict[str, Any]:
     report: dict[str, Any] = {"now": now.isoformat(), "dropped_partitions": {}}
     with psycopg.connect(dsn, autocommit=True) as connection:
         for parent, days in PARTITION_RETENTION_DAYS.items():
             rows = connection.execute(
-                _sql("drop_expired_partitions.sql"),
+                read_sql("maintenance", "drop_expired_partitions.sql"),
                 {"parent": parent, "retention_days": days, "now": now},
             ).fetchall()
             report["dropped_partitions"][parent] = sorted(row[0] for row in rows)
@@ -59,7 +51,7 @@ def maintain(dsn: str, now: datetime) -> dict[str, Any]:
             )
             report.setdefault("pruned_keys", {})[registry] = pruned.rowcount
         deleted = connection.execute(
-            _sql("prune_quality_results.sql"),
+            read_sql("maintenance", "prune_quality_results.sql"),
             {"retention_days": QUALITY_RESULTS_RETENTION_DAYS, "now": now},
         ).fetchone()
         report["quality_results_deleted"] = deleted[0] if deleted else 0
@@ -75,15 +67,15 @@ def maintain(dsn: str, now: datetime) -> dict[str, Any]:
     return report
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_dsn_argument(parser)
-    parser.add_argument("--now", type=datetime.fromisoformat, default=datetime.now(UTC))
-    args = parser.parse_args(argv)
-    dsn = required_dsn(parser, args)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--now",
+        type=datetime.fromisoformat,
+        default=datetime.now(UTC),
+        help="The clock retention is measured against, ISO-8601 (default: now).",
+    )
+
+
+def command(dsn: str, args: argparse.Namespace) -> int:
     print(json.dumps(maintain(dsn, args.now), indent=2))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

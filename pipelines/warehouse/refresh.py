@@ -1,6 +1,6 @@
 """Warehouse refresh: silver dimensions and the gold star schema from what changed.
 
-    python -m pipelines.refresh --dsn DSN [--since ISO] [--until ISO]
+    python -m pipelines.warehouse refresh --dsn DSN [--since ISO] [--until ISO]
 
 Runs ``sql/transforms/silver/*`` then ``sql/transforms/gold/*`` in dependency order, in one
 repeatable-read transaction (one snapshot for every step), for the rows that changed in
@@ -16,15 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 
 import psycopg
 
-from pipelines.warehouse_cli import add_dsn_argument, required_dsn
+from pipelines.warehouse.locks import REFRESH_LOCK, advisory_lock
+from pipelines.warehouse.options import add_window_arguments, window
+from pipelines.warehouse.sql_files import sql_folder
 
-TRANSFORMS_DIR = Path(__file__).resolve().parent.parent / "sql" / "transforms"
 STEPS = (
     "silver/apply_late_alerts.sql",
     "silver/upsert_customers.sql",
@@ -45,9 +44,6 @@ STEPS = (
 # is off: a day of rows lifts plans over its cost thresholds, and compiling one statement
 # took 0.6 s, more than it saved on statements that run a second or two.
 SETTINGS = {"work_mem": "256MB", "jit": "off"}
-# Any constant shared by every refresh. Refreshes are serialised: the fact load's MERGE would
-# fail on a key another refresh inserted meanwhile (ON CONFLICT waited for it instead).
-_LOCK_KEY = 7_246_817_002
 # Repeatable-read transactions fail, rather than wait, on rows a concurrent writer changed.
 _ATTEMPTS = 5
 
@@ -56,22 +52,22 @@ def refresh(
     dsn: str, since: datetime, until: datetime, seconds: dict[str, float] | None = None
 ) -> dict[str, int]:
     """Rows changed per step; ``seconds``, if given, receives each step's duration."""
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        # A session lock, taken before the refresh's snapshot exists: a refresh that waited
-        # for another one sees everything that one committed.
-        connection.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
-        try:
-            attempt = 1
-            while True:
-                try:
-                    return _refresh_once(connection, since, until, seconds)
-                except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected):
-                    if attempt == _ATTEMPTS:
-                        raise
-                    time.sleep(0.2 * attempt)  # a concurrent sink batch touched our rows
-                    attempt += 1
-        finally:
-            connection.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+    # Refreshes are serialised: the fact load's MERGE would fail on a key another refresh
+    # inserted meanwhile. The lock is taken before the refresh's snapshot exists, so a refresh
+    # that waited for another one sees everything that one committed.
+    with (
+        psycopg.connect(dsn, autocommit=True) as connection,
+        advisory_lock(connection, REFRESH_LOCK),
+    ):
+        attempt = 1
+        while True:
+            try:
+                return _refresh_once(connection, since, until, seconds)
+            except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected):
+                if attempt == _ATTEMPTS:
+                    raise
+                time.sleep(0.2 * attempt)  # a concurrent sink batch touched our rows
+                attempt += 1
 
 
 def _refresh_once(
@@ -81,6 +77,7 @@ def _refresh_once(
     seconds: dict[str, float] | None,
 ) -> dict[str, int]:
     changed: dict[str, int] = {}
+    transforms = sql_folder("transforms")
     params = {"since": since, "until": until}
     # One snapshot for every step: with READ COMMITTED, a transaction the sink committed
     # between the dimension steps and the fact load would reach the MERGE without its
@@ -90,7 +87,7 @@ def _refresh_once(
         for name, value in SETTINGS.items():
             connection.execute("SELECT set_config(%s, %s, true)", (name, value))
         for step in STEPS:
-            sql = (TRANSFORMS_DIR / step).read_text(encoding="utf-8")
+            sql = (transforms / step).read_text(encoding="utf-8")
             started = time.perf_counter()
             changed[step] = connection.execute(sql, params).rowcount
             if seconds is not None:
@@ -98,17 +95,11 @@ def _refresh_once(
     return changed
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_dsn_argument(parser)
-    parser.add_argument("--until", type=datetime.fromisoformat, default=datetime.now(UTC))
-    parser.add_argument("--since", type=datetime.fromisoformat)
-    args = parser.parse_args(argv)
-    dsn = required_dsn(parser, args)
-    since = args.since or args.until - timedelta(days=1)
-    print(json.dumps(refresh(dsn, since, args.until), indent=2))
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_window_arguments(parser)
+
+
+def command(dsn: str, args: argparse.Namespace) -> int:
+    since, until = window(args)
+    print(json.dumps(refresh(dsn, since, until), indent=2))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,7 +1,7 @@
-"""A migrated scratch database for warehouse benchmarks, dropped afterwards.
+"""Throwaway databases for tests and benchmarks, created on a server and dropped afterwards.
 
-On the project's cluster (``scripts/postgres.sh``, started if needed) unless a DSN of a
-server whose role may create databases is given.
+The server is the project's local cluster (``scripts/postgres.sh``, started if needed; only in a
+checkout) unless a DSN of a server whose role may create databases is given.
 """
 
 from __future__ import annotations
@@ -14,15 +14,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import make_conninfo
 
-from pipelines.migrate import migrate
+from pipelines.warehouse.migrate import migrate
 
-REPO = Path(__file__).resolve().parent.parent
+_POSTGRES_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "postgres.sh"
 
 
 def project_server_dsn() -> str:
-    script = str(REPO / "scripts" / "postgres.sh")
+    """The DSN of the checkout's local cluster, started if it is not running."""
+    script = str(_POSTGRES_SCRIPT)
     subprocess.run([script, "start"], check=True, capture_output=True)
     dsn = subprocess.run([script, "dsn"], check=True, capture_output=True, text=True).stdout
     return dsn.strip()
@@ -43,16 +44,16 @@ def drop_database(server_dsn: str, name: str) -> None:
 
 
 @contextmanager
-def scratch_database(server_dsn: str | None = None) -> Iterator[str]:
+def scratch_database(server_dsn: str | None = None, *, migrated: bool = True) -> Iterator[str]:
+    """The DSN of a new database (migrated unless told otherwise), dropped on exit."""
     server = server_dsn or project_server_dsn()
-    name = f"streamflow_bench_{uuid.uuid4().hex[:8]}"
+    name = f"streamflow_scratch_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(server, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        params = conninfo_to_dict(server)
-        params["dbname"] = name
-        dsn = make_conninfo(**params)
-        migrate(dsn)
+        dsn = make_conninfo(server, dbname=name)
+        if migrated:
+            migrate(dsn)
         yield dsn
     finally:
         drop_database(server, name)

@@ -1,0 +1,3 @@
+from pipelines.warehouse.cli import main
+
+raise SystemExit(main())
