@@ -46,19 +46,11 @@ def _single_thread() -> contextlib.AbstractContextManager[Any]:
 
 
 def _features(rows: int) -> npt.NDArray[np.float64]:
-    from ml.replay import blacklist_from_entries, replay
-    from pipelines.synthetic import GeneratorConfig, generate_events
-    from transforms.domain.config import load_rules
-    from transforms.domain.event_time import DEFAULT_BUSINESS_TIMEZONE, business_timezone
+    from ml.train import generated_history
+    from pipelines.synthetic import GeneratorConfig
 
     customers = max(50, rows // 25)  # ~27 events per customer over 30 days
-    dataset = generate_events(GeneratorConfig(seed=FEATURE_SEED, customers=customers))
-    history = replay(
-        dataset.lines,
-        blacklist_from_entries(dataset.blacklist),
-        load_rules(),
-        business_timezone(DEFAULT_BUSINESS_TIMEZONE),
-    )
+    _, history = generated_history(GeneratorConfig(seed=FEATURE_SEED, customers=customers))
     return history.features
 
 

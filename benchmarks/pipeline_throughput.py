@@ -9,8 +9,10 @@ in a fresh process so peak memory is its own:
   event-time order, JSONL sinks, summary), wall time of the whole run, rules only
   (``--no_model``) and with the anomaly model (a model trained here on another seed);
 * ``domain``: the same parse -> per-customer event-time order -> rules -> scored JSON work in
-  a plain Python loop: the ceiling any Python runner can approach;
-* state bytes per customer: the encoded profile cell after all events (what Beam stores).
+  a plain Python loop, calling the domain exactly as the stateful DoFn does (``judge``, the
+  scored record, ``learn``): the ceiling any Python runner can approach;
+* state bytes per customer: the customer's state cell after all events, encoded by the coder
+  the pipeline stores it with.
 
 Prints one JSON document. Numbers drift with machine load; compare ratios.
 """
@@ -70,8 +72,9 @@ def measure_domain(paths: dict[str, str]) -> dict[str, Any]:
     from transforms.domain.detector import FraudDetector
     from transforms.domain.event_time import DEFAULT_BUSINESS_TIMEZONE, business_timezone
     from transforms.domain.events import group_by_customer
+    from transforms.domain.features import FEATURE_NAMES
     from transforms.domain.outputs import scored_transaction
-    from transforms.domain.state import CustomerProfile, encode_profile
+    from transforms.domain.state import CustomerProfile
 
     rules = load_rules()
     zone = business_timezone(DEFAULT_BUSINESS_TIMEZONE)
@@ -89,26 +92,33 @@ def measure_domain(paths: dict[str, str]) -> dict[str, Any]:
         profile = profiles[customer_id] = CustomerProfile()
         for event in events:
             hit = blacklist.check(event.customer_id, event.store_id)
+            judgement = detector.judge(profile, event, hit)
             record = scored_transaction(
                 event,
-                detector.assess(profile, event, hit),
+                judgement.assessment,
                 alert_threshold=rules.alert_threshold,
                 rules_version=rules.rules_version,
+                features=dict(zip(FEATURE_NAMES, judgement.features, strict=True)),
             )
+            detector.learn(profile, event, judgement)
             written += len(json.dumps(record, separators=(",", ":")))
     seconds = time.perf_counter() - started
+    peak_rss_mib = _peak_rss_mib()
 
-    state_sizes = sorted(len(encode_profile(p)) for p in profiles.values())
-    cell_header = 21  # transforms.coders DetectorCell bookkeeping in front of the profile
+    # Imported after the peak is taken: Beam is not part of the pure-Python loop.
+    from transforms.coders import DetectorCell, DetectorCellCoder
+
+    coder = DetectorCellCoder()
+    state_sizes = sorted(len(coder.encode(DetectorCell(p))) for p in profiles.values())
     return {
         "read": len(lines),
         "seconds": round(seconds, 2),
         "events_per_second": round(len(lines) / seconds),
-        "peak_rss_mib": round(_peak_rss_mib()),
+        "peak_rss_mib": round(peak_rss_mib),
         "state_bytes_per_customer": {
-            "mean": round(sum(state_sizes) / len(state_sizes) + cell_header),
-            "p99": state_sizes[int(0.99 * (len(state_sizes) - 1))] + cell_header,
-            "max": state_sizes[-1] + cell_header,
+            "mean": round(sum(state_sizes) / len(state_sizes)),
+            "p99": state_sizes[int(0.99 * (len(state_sizes) - 1))],
+            "max": state_sizes[-1],
         },
     }
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from transforms.domain.config import load_rules
+from transforms.read import read_rules
 
 CARDS_PER_DAY = 100
 
@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--labels_file", help="Default: <output_dir>/input/labels.jsonl")
     parser.add_argument("--rules", help="The rules YAML the run used (for the thresholds).")
     args = parser.parse_args(argv)
-    rules = load_rules(args.rules)
+    rules = read_rules(args.rules)
     labels = args.labels_file or os.path.join(args.output_dir, "input", "labels.jsonl")
     rows = load_scored(args.output_dir, labels)
     thresholds = {

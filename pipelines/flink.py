@@ -29,13 +29,15 @@ from apache_beam.options.pipeline_options import (
     StandardOptions,
 )
 
+from pipelines.launcher import LaunchError
+
 JOB_SERVER_JAR_ENV = "STREAMFLOW_FLINK_JOB_SERVER_JAR"
 FLINK_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "flink.sh"
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 _EMBEDDED_MASTERS = {"[local]", "[auto]"}
 
 
-class FlinkSetupError(RuntimeError):
+class FlinkSetupError(LaunchError):
     """The Flink run cannot start; the message says what to run first."""
 
 
@@ -88,6 +90,8 @@ def _flink_script_output(command: str) -> str | None:
     """What ``scripts/flink.sh <command>`` prints; ``None`` outside a checkout."""
     if not FLINK_SCRIPT.exists():
         return None
-    return subprocess.run(
-        [str(FLINK_SCRIPT), command], check=True, capture_output=True, text=True
-    ).stdout.strip()
+    done = subprocess.run([str(FLINK_SCRIPT), command], capture_output=True, text=True)
+    if done.returncode != 0:
+        said = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+        raise FlinkSetupError(f"scripts/flink.sh {command} failed: {said[-1]}")
+    return done.stdout.strip()

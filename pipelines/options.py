@@ -12,6 +12,7 @@ from typing import Any
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipelines.warehouse.options import DSN_VARIABLE, dsn_from_environment
 from transforms.domain.event_time import DEFAULT_BUSINESS_TIMEZONE
 from transforms.domain.events import DEFAULT_MAX_PAYLOAD_BYTES
 
@@ -38,13 +39,21 @@ class FraudOptions(PipelineOptions):  # type: ignore[misc]
             help="JSONL of {transaction_id, is_fraud, pattern}: adds precision/recall to the "
             "summary.",
         )
-        parser.add_argument("--rules", help="YAML file overriding the default rule settings.")
+        parser.add_argument(
+            "--rules",
+            help="YAML file (any Beam filesystem) overriding the default rule settings.",
+        )
         parser.add_argument(
             "--postgres_dsn",
+            default=dsn_from_environment(),
             help="Also write to the PostgreSQL warehouse (bronze raw/alerts/DLQ, silver "
-            "scored). Migrate it first: python -m pipelines.warehouse migrate.",
+            f"scored); default: ${DSN_VARIABLE}. Migrate it first: python -m "
+            "pipelines.warehouse migrate.",
         )
-        parser.add_argument("--blacklist", help="CSV of 'customer,<id>' / 'store,<id>' rows.")
+        parser.add_argument(
+            "--blacklist",
+            help="CSV of 'customer,<id>' / 'store,<id>' rows (any Beam filesystem).",
+        )
         parser.add_argument(
             "--business_timezone",
             default=DEFAULT_BUSINESS_TIMEZONE,
@@ -64,8 +73,9 @@ class FraudOptions(PipelineOptions):  # type: ignore[misc]
         )
         parser.add_argument(
             "--model",
-            help="Anomaly model artifact folder (python -m ml.train). Default: "
-            f"{DEFAULT_MODEL_DIR} if present; the embedded default run trains it if missing.",
+            help="Anomaly model artifact folder (python -m ml.train; any Beam filesystem); the "
+            f"run fails if it is unusable. Default: {DEFAULT_MODEL_DIR} if present and usable "
+            "(else rules only); the embedded default run trains it if missing.",
         )
         parser.add_argument(
             "--no_model", action="store_true", help="Rules only: no anomaly model (FR-006)."

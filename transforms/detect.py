@@ -57,9 +57,8 @@ from transforms.domain.event_time import business_timezone
 from transforms.domain.events import ErrorType, Transaction, event_order
 from transforms.domain.features import FEATURE_NAMES
 from transforms.domain.outputs import scored_transaction
+from transforms.tags import DLQ_TAG, SCORED_TAG
 
-DLQ_TAG = "dlq"
-SCORED_TAG = "scored"
 _LOG = logging.getLogger(__name__)
 
 
@@ -254,7 +253,7 @@ class DetectFraud(beam.PTransform):  # type: ignore[misc]
         self,
         rules: RulesConfig,
         timezone_name: str,
-        blacklist: Any,
+        blacklist: Blacklist,
         pipeline_version: str,
         cheap_state_cache_sizing: bool = True,
         streaming: bool = False,
@@ -268,9 +267,10 @@ class DetectFraud(beam.PTransform):  # type: ignore[misc]
     def expand(self, events: Any) -> Any:
         return (
             events
-            # The blacklist (a Blacklist, or a singleton side input holding one) is checked
-            # before keying: the stateful step scores in timer callbacks, which cannot read
-            # side inputs. The pipeline passes a value: see pipelines/fraud.py.
+            # The blacklist is checked before keying: the stateful step scores in timer
+            # callbacks, which cannot read side inputs. It is a value shipped with the
+            # transform, not a side input, which the portable Flink runner cannot checkpoint
+            # (docs/runners.md).
             | "ScreenAndKeyByCustomer"
             >> beam.Map(_screen_and_key, self._blacklist).with_output_types(tuple[str, bytes])
             | "ScoreInEventTimeOrder" >> beam.ParDo(self._fn).with_outputs(DLQ_TAG, main=SCORED_TAG)

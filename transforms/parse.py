@@ -25,10 +25,7 @@ from transforms.domain.events import (
     Transaction,
     parse_event,
 )
-
-DLQ_TAG = "dlq"
-EVENTS_TAG = "events"
-RAW_TAG = "raw"
+from transforms.tags import DLQ_TAG, EVENTS_TAG, RAW_TAG
 
 
 class ParseEventsFn(beam.DoFn):  # type: ignore[misc]

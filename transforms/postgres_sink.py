@@ -8,6 +8,11 @@ connection, so a batch is never half written. A batch the table refuses is writt
 row by row in savepoints: a refused row costs only itself, and goes to ``bronze.dlq_events``
 as ``SINK_REJECTED`` with the error and the record, once however often it is replayed. Only
 if that write fails too is the row lost: counted and logged with its record.
+
+Every record a batch brings is counted once, per table: ``postgres_written_<table>`` (a row
+inserted, or a silver row changed), ``postgres_skipped_<table>`` (already there: a replay, an
+unchanged resend, or a record another of the same key in its batch superseded) or
+``postgres_rejected_<table>``.
 """
 
 from __future__ import annotations
@@ -100,7 +105,8 @@ class _WriteBatchFn(beam.DoFn):  # type: ignore[misc]
     def __init__(self, dsn: str, table: TableWrite) -> None:
         self._dsn = dsn
         self._table = table
-        self._rows = Metrics.counter(NAMESPACE, f"postgres_rows_{table.name}")
+        self._written = Metrics.counter(NAMESPACE, f"postgres_written_{table.name}")
+        self._skipped = Metrics.counter(NAMESPACE, f"postgres_skipped_{table.name}")
         self._retries = Metrics.counter(NAMESPACE, "postgres_retries")
         self._rejected = Metrics.counter(NAMESPACE, f"postgres_rejected_{table.name}")
         # not dlq_*: those count input lines, and the conservation law read = scored + dlq
@@ -111,6 +117,7 @@ class _WriteBatchFn(beam.DoFn):  # type: ignore[misc]
         self._connection: Any = None
 
     def process(self, batch: Sequence[dict[str, Any]]) -> Iterator[int]:
+        """Writes the batch; yields the number of rows it wrote."""
         import psycopg  # the postgres extra: only workers that write to PostgreSQL need it
 
         # One order for every writer: concurrent batches claim shared ids without deadlocks.
@@ -119,7 +126,7 @@ class _WriteBatchFn(beam.DoFn):  # type: ignore[misc]
             try:
                 if self._connection is None or self._connection.closed:
                     self._connection = self._connect()
-                written = self._write(records)
+                written, rejected = self._write(records)
                 break
             except psycopg.OperationalError as error:
                 self._close()
@@ -128,7 +135,8 @@ class _WriteBatchFn(beam.DoFn):  # type: ignore[misc]
                 self._retries.inc()
                 _LOG.warning("retrying a %s batch after: %s", self._table.name, error)
                 time.sleep(min(10.0, 0.2 * 2**attempt))
-        self._rows.inc(written)
+        self._written.inc(written)
+        self._skipped.inc(len(records) - written - rejected)
         yield written
 
     def _connect(self) -> Any:
@@ -141,30 +149,30 @@ class _WriteBatchFn(beam.DoFn):  # type: ignore[misc]
                 connection.execute(table.create_staging())
         return connection
 
-    def _write(self, records: Sequence[dict[str, Any]]) -> int:
+    def _write(self, records: Sequence[dict[str, Any]]) -> tuple[int, int]:
+        """Rows written and rows rejected; the rest of ``records`` were skipped."""
         import psycopg
 
         try:
             with self._connection.transaction(), self._connection.cursor() as cursor:
                 _ensure_partitions(cursor, self._table, records)
-                _write_staged(cursor, self._table, records)
-            return len(records)
+                return _write_staged(cursor, self._table, records), 0
         except (psycopg.DataError, psycopg.IntegrityError) as error:
             # One row the table refuses must not cost the others: row by row, in savepoints.
             _LOG.warning("%s batch refused (%s): writing row by row", self._table.name, error)
-        written = 0
+        written = rejected = 0
         with self._connection.transaction(), self._connection.cursor() as cursor:
             _ensure_partitions(cursor, self._table, records)
             for record in records:
                 try:
                     with self._connection.transaction():
-                        _write_staged(cursor, self._table, [record])
+                        written += _write_staged(cursor, self._table, [record])
                         cursor.execute(f"DELETE FROM {self._table.staging}")
-                    written += 1
                 except (psycopg.DataError, psycopg.IntegrityError) as error:
+                    rejected += 1
                     self._rejected.inc()
                     self._dead_letter(cursor, record, error)
-        return written
+        return written, rejected
 
     def _dead_letter(self, cursor: Any, record: dict[str, Any], error: Exception) -> None:
         import psycopg
@@ -203,11 +211,13 @@ def _ensure_partitions(cursor: Any, table: TableWrite, records: Sequence[dict[st
         )
 
 
-def _write_staged(cursor: Any, table: TableWrite, records: Sequence[dict[str, Any]]) -> None:
+def _write_staged(cursor: Any, table: TableWrite, records: Sequence[dict[str, Any]]) -> int:
+    """Rows the set-based statement wrote; conflicts it skipped are not among them."""
     with cursor.copy(table.copy()) as copy:
         for seq, record in enumerate(records):
             copy.write_row((seq, *table.row(record)))
     cursor.execute(table.write())
+    return int(cursor.rowcount)
 
 
 class WriteToPostgres(beam.PTransform):  # type: ignore[misc]

@@ -1,4 +1,5 @@
-"""Inputs. ReadJsonLines: raw JSONL records with their source position, for any Beam filesystem.
+"""Inputs, from any Beam filesystem: the events (``ReadJsonLines``) and the reference files the
+launcher reads and ships inside the pipeline (rules, blacklist, model bytes).
 
 Lines are read as bytes, not text: a line that is not UTF-8 must reach the dead-letter queue
 with its position rather than fail the read (``ReadFromText`` would decode it). Each record is
@@ -18,6 +19,7 @@ from apache_beam.metrics import Metrics
 
 from transforms.counters import BLANK_LINES, NAMESPACE
 from transforms.domain.blacklist import EMPTY_BLACKLIST, Blacklist, parse_blacklist_lines
+from transforms.domain.config import RulesConfig, load_rules, rules_from_text
 
 RawRecord = tuple[str, bytes]
 
@@ -51,6 +53,13 @@ class ReadJsonLines(beam.PTransform):  # type: ignore[misc]
             | "Open" >> fileio.ReadMatches()
             | "SplitLines" >> beam.ParDo(_SplitLines()).with_output_types(tuple[str, bytes])
         )
+
+
+def read_rules(path: str | None) -> RulesConfig:
+    """The rules YAML at ``path`` (any Beam filesystem) over the defaults, or the defaults."""
+    if not path:
+        return load_rules()
+    return rules_from_text(read_bytes(path).decode("utf-8"))
 
 
 def load_blacklist(path: str | None) -> Blacklist:

@@ -5,10 +5,11 @@ FlinkRunner does not execute the pipeline: its job server writes the pipeline, i
 its staged artifacts into one jar that Flink runs with Beam's ``FlinkPipelineRunner`` as the
 entry class. The rules and the anomaly model are read here and travel inside that jar.
 
-Only the graph is built, not ``pipelines.fraud.run``: that also clears the output folder and
-reads the run's summary afterwards, neither of which belongs to a build. And where a run scores
-with rules only when its model is unusable, a build fails: a production image must not ship
-without the model it names.
+Only the graph is built, not ``pipelines.fraud.run``: a run also checks its inputs, clears the
+output folder and reads the run's summary afterwards, none of which belongs to a build. The
+reference data is read and checked as a run reads it (``pipelines.launcher``): a model named
+by ``--model`` that is unusable fails the build, so a production image never ships without the
+model it names.
 """
 
 from __future__ import annotations
@@ -20,14 +21,9 @@ from pathlib import Path
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from ml.artifact import ArtifactFiles
-from pipelines.fraud import build_pipeline, read_model
+from pipelines.fraud import build_pipeline
+from pipelines.launcher import LaunchError, read_reference_data
 from pipelines.options import FraudOptions
-from transforms.domain.config import load_rules
-
-
-class ModelUnusableError(RuntimeError):
-    pass
 
 
 def read_args(path: str | Path) -> list[str]:
@@ -36,31 +32,16 @@ def read_args(path: str | Path) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
-def verified_model(location: str) -> tuple[ArtifactFiles, str]:
-    """The model at ``location`` and its version, verified as the workers will; else an error.
-
-    The bytes verified here are the bytes the pipeline carries: they are read only once."""
-    from ml.artifact import ArtifactError, load_artifact
-
-    files = read_model(location)
-    if files is None:
-        raise ModelUnusableError(f"cannot read the anomaly model at {location}")
-    try:
-        return files, load_artifact(files).model_version
-    except ArtifactError as error:
-        raise ModelUnusableError(str(error)) from None
-
-
 def construct(argv: Sequence[str]) -> beam.Pipeline:
-    """The fraud pipeline's graph for these options, not yet run."""
+    """The fraud pipeline's graph for these options, not yet run; :class:`LaunchError` if
+    the rules, blacklist or model cannot be used."""
     options = PipelineOptions(list(argv))
     fraud = options.view_as(FraudOptions)
-    model = None
-    if fraud.model:
-        model, version = verified_model(fraud.model)
-        print(f"anomaly model {version} from {fraud.model}", file=sys.stderr)
+    reference = read_reference_data(fraud)
+    if reference.model_version:
+        print(f"anomaly model {reference.model_version} from {fraud.model}", file=sys.stderr)
     pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, fraud, load_rules(fraud.rules), model)
+    build_pipeline(pipeline, fraud, reference)
     return pipeline
 
 
@@ -68,7 +49,7 @@ def main(argv: Sequence[str]) -> None:
     args_file, *extra = argv
     try:
         pipeline = construct([*read_args(args_file), *extra])
-    except ModelUnusableError as error:
+    except LaunchError as error:
         sys.exit(f"build_pipeline_jar: {error}")
     pipeline.run().wait_until_finish()
 

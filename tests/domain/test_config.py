@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import yaml
@@ -196,25 +195,6 @@ def test_enabled_must_be_a_real_boolean(enabled: str) -> None:
         rules_from_text(f"rules: {{FR-004: {{enabled: {enabled}}}}}")
 
 
-def test_load_rules_reads_an_override_file(tmp_path: Path) -> None:
-    text = "alert_threshold: 0.8\nrules:\n  FR-002:\n    max_count: 3\n    window_minutes: 5\n"
-    path = tmp_path / "rules.yaml"
-    path.write_text(text, encoding="utf-8")
-
-    rules = load_rules(str(path))
-
-    assert rules.alert_threshold == 0.8
-    assert (rules.velocity.max_count, rules.velocity.window_ms) == (3, 300_000)
-    assert rules.rules_version == rules_from_text(text).rules_version != DEFAULT_VERSION
-
-
-def test_load_rules_of_an_empty_file_is_the_defaults(tmp_path: Path) -> None:
-    path = tmp_path / "empty.yaml"
-    path.write_text("", encoding="utf-8")
-
-    assert load_rules(str(path)) == load_rules()
-
-
-def test_load_rules_of_a_missing_file_raises(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
-        load_rules(str(tmp_path / "absent.yaml"))
+def test_rules_that_are_not_yaml_are_a_value_error() -> None:
+    with pytest.raises(ValueError, match="not valid YAML"):
+        rules_from_text("rules: {FR-001: [unclosed")

@@ -88,25 +88,26 @@ def test_scored_transaction_without_rules_or_model() -> None:
     assert record["explanation"] == "no rule fired"
 
 
-def test_fraud_score_blends_the_model_score_when_there_is_one() -> None:
-    record = score(
-        RuleAssessment((VELOCITY,), 0.5), ml_score=0.9, ml_alpha=0.3, model_version="iforest-1"
+def blend_in(record: dict[str, Any], ml_score: float, alpha: float = 0.3) -> dict[str, Any]:
+    return apply_anomaly_score(
+        record,
+        ml_score,
+        model_version="iforest-1",
+        alpha=alpha,
+        ml_threshold=0.6,
+        alert_threshold=0.7,
     )
-
-    assert record["fraud_score"] == 0.62  # 0.3 * 0.9 + 0.7 * 0.5
-    assert record["rule_score"] == 0.5
-    assert record["ml_score"] == 0.9
-    assert record["model_version"] == "iforest-1"
 
 
 def test_scores_are_rounded_to_six_decimals() -> None:
     result = RuleResult("FR-001", 0.123456789, {})
-    record = score(RuleAssessment((result,), 0.987654321), ml_score=0.111111111, ml_alpha=0.5)
+    record = score(RuleAssessment((result,), 0.987654321))
+    blended = blend_in(record, 0.111111111, alpha=0.5)
 
-    assert record["rule_score"] == 0.987654
-    assert record["ml_score"] == 0.111111
-    assert record["fraud_score"] == 0.549383
+    assert record["rule_score"] == record["fraud_score"] == 0.987654
     assert record["rule_details"]["FR-001"]["score"] == 0.123457
+    assert blended["ml_score"] == 0.111111
+    assert blended["fraud_score"] == 0.549382  # 0.5 * 0.111111 + 0.5 * 0.987654, in floats
 
 
 @pytest.mark.parametrize(
@@ -127,10 +128,12 @@ def test_alert_decision_uses_the_emitted_score() -> None:
 
 def test_alert_threshold_applies_to_the_blended_score() -> None:
     # rules alone would alert (0.8), the blend with a calm model does not: 0.3*0 + 0.7*0.8 = 0.56
-    record = score(RuleAssessment((TRAVEL,), 0.8), ml_score=0.0, ml_alpha=0.3)
+    record = score(RuleAssessment((TRAVEL,), 0.8))
+    blended = blend_in(record, 0.0)
 
-    assert record["fraud_score"] == 0.56
-    assert record["is_alert"] is False
+    assert record["is_alert"] is True
+    assert blended["fraud_score"] == 0.56
+    assert blended["is_alert"] is False
 
 
 def test_scored_transaction_is_strict_json() -> None:
@@ -148,12 +151,13 @@ def test_explanation_mentions_every_triggered_rule_and_its_evidence() -> None:
 
 
 def test_explanation_mentions_the_model_score() -> None:
-    assert explain(QUIET, 0.8, 0.24) == "score 0.24: ML 0.80"
-    assert explain(RuleAssessment((VELOCITY,), 0.2), 0.8, 0.38).endswith("; ML 0.80")
+    velocity = score(RuleAssessment((VELOCITY,), 0.2))["rule_details"]
+    assert explain({}, 0.8, 0.24) == "score 0.24: ML 0.80"
+    assert explain(velocity, 0.8, 0.38).endswith("; ML 0.80")
 
 
 def test_explanation_without_rules_or_model() -> None:
-    assert explain(QUIET, None, 0.0) == "no rule fired"
+    assert explain({}, None, 0.0) == "no rule fired"
 
 
 # --- alerts ----------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from tests.k8s.render import (
 )
 from tests.k8s.schemas import ROOT, crd_errors, kubernetes_errors
 from transforms.domain.config import load_rules
+from transforms.read import read_rules
 
 SECRET_EXAMPLE = K8S_DIR / "secret.example.yaml"
 CONFIG_DIR = K8S_DIR / "config"
@@ -364,7 +365,7 @@ def test_the_deployed_rules_are_the_packaged_defaults(manifests: list[Manifest])
     record = _one(manifests, "ConfigMap", "streamflow-pipeline")
     package_defaults = yaml.safe_load(PACKAGE_RULES.read_text("utf-8"))
     assert yaml.safe_load(record["data"]["rules.yaml"]) == package_defaults
-    deployed = load_rules(str(CONFIG_DIR / "rules.yaml"))
+    deployed = read_rules(str(CONFIG_DIR / "rules.yaml"))
     assert deployed.rules_version == load_rules().rules_version
 
 

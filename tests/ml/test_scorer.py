@@ -22,12 +22,9 @@ from sklearn.ensemble._iforest import _average_path_length
 
 from ml import scorer as scorer_module
 from ml.artifact import METADATA_FILENAME, MODEL_FILENAME, ArtifactError, load_artifact
-from ml.replay import blacklist_from_entries, replay
 from ml.scorer import AnomalyScorer, average_path_length, load_scorer
-from ml.train import train_model
-from pipelines.synthetic import GeneratorConfig, generate_events
-from transforms.domain.config import load_rules
-from transforms.domain.event_time import DEFAULT_BUSINESS_TIMEZONE, business_timezone
+from ml.train import generated_history, train_model
+from pipelines.synthetic import GeneratorConfig
 from transforms.domain.features import FEATURE_NAMES
 
 SEED, CUSTOMERS, DAYS = 42, 150, 10
@@ -51,13 +48,7 @@ def scorer(model_dir: Path) -> AnomalyScorer:
 
 @pytest.fixture(scope="module")
 def real_features() -> npt.NDArray[np.float64]:
-    dataset = generate_events(GeneratorConfig(seed=SEED + 1, customers=CUSTOMERS, days=DAYS))
-    history = replay(
-        dataset.lines,
-        blacklist_from_entries(dataset.blacklist),
-        load_rules(),
-        business_timezone(DEFAULT_BUSINESS_TIMEZONE),
-    )
+    _, history = generated_history(GeneratorConfig(seed=SEED + 1, customers=CUSTOMERS, days=DAYS))
     return history.features
 
 

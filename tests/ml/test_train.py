@@ -12,30 +12,28 @@ import numpy as np
 import pytest
 
 from ml.artifact import METADATA_FILENAME, MODEL_FILENAME, load_artifact
-from ml.replay import Replay, blacklist_from_entries, replay
+from ml.replay import Replay
 from ml.scorer import AnomalyScorer
-from ml.train import calibrate, features_sha256, main, train_model
-from pipelines.synthetic import GeneratorConfig, SyntheticDataset, generate_events
-from transforms.domain.config import load_rules
-from transforms.domain.event_time import DEFAULT_BUSINESS_TIMEZONE, business_timezone
+from ml.train import calibrate, features_sha256, generated_history, main, train_model
+from pipelines.synthetic import GeneratorConfig, SyntheticDataset
 from transforms.domain.features import FEATURE_NAMES
 
 CUSTOMERS, DAYS = 150, 10
 
 
 @pytest.fixture(scope="module")
-def dataset() -> SyntheticDataset:
-    return generate_events(GeneratorConfig(seed=42, customers=CUSTOMERS, days=DAYS))
+def generated() -> tuple[SyntheticDataset, Replay]:
+    return generated_history(GeneratorConfig(seed=42, customers=CUSTOMERS, days=DAYS))
 
 
 @pytest.fixture(scope="module")
-def history(dataset: SyntheticDataset) -> Replay:
-    return replay(
-        dataset.lines,
-        blacklist_from_entries(dataset.blacklist),
-        load_rules(),
-        business_timezone(DEFAULT_BUSINESS_TIMEZONE),
-    )
+def dataset(generated: tuple[SyntheticDataset, Replay]) -> SyntheticDataset:
+    return generated[0]
+
+
+@pytest.fixture(scope="module")
+def history(generated: tuple[SyntheticDataset, Replay]) -> Replay:
+    return generated[1]
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ def fake_flink_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[s
     script.chmod(0o755)
     monkeypatch.setattr(flink, "FLINK_SCRIPT", script)
     monkeypatch.delenv(flink.JOB_SERVER_JAR_ENV, raising=False)
-    return {"jar": jar, "conf": conf}
+    return {"jar": jar, "conf": conf, "script": script}
 
 
 @pytest.mark.parametrize(
@@ -116,3 +116,16 @@ def test_an_unprovisioned_job_server_stops_the_run_with_what_to_do(
     with pytest.raises(SystemExit) as stopped:
         fraud.main(["--runner=FlinkRunner", "--flink_master=localhost:58081", "--input=x"])
     assert "scripts/flink.sh provision" in str(stopped.value.code)
+
+
+def test_a_failing_flink_script_stops_the_run_with_its_last_words(
+    fake_flink_script: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_flink_script["script"].write_text(
+        "#!/bin/sh\necho 'downloading...' >&2\necho 'mvn: Maven Central unreachable' >&2\nexit 3\n"
+    )
+    with pytest.raises(SystemExit) as stopped:
+        fraud.main(["--runner=FlinkRunner", "--flink_master=localhost:58081", "--input=x"])
+    assert stopped.value.code == (
+        "pipelines.fraud: scripts/flink.sh job-server-jar failed: mvn: Maven Central unreachable"
+    )

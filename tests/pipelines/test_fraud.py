@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipelines.fraud import main, run
+from pipelines.launcher import conservation
 from pipelines.synthetic import generate_dataset
 from tests.output_files import read_records
 
@@ -54,19 +54,40 @@ def test_every_input_line_is_scored_or_dead_lettered(dataset: Any, first_run: An
         if transaction_id not in scored_ids:
             unaccounted.append(number)
     assert unaccounted == []
-    records = [line for line in lines if line.rstrip(b"\r\n")]
-    assert summary["read"] == len(records) == summary["scored"] + summary["dlq"]
-    assert len(scored_ids) == summary["scored"]
+    scored, dead_letters = read_records(out, "scored"), read_records(out, "dlq")
+    assert len(scored) + len(dead_letters) == _input_records(dataset.events)
+    assert len(scored_ids) == len(scored) == summary["scored"]
+    assert len(dead_letters) == summary["dlq"]
 
 
-def test_counters_prove_the_conservation_law(first_run: Any) -> None:
+def _input_records(path: str) -> int:
+    """Lines of the input file that carry a record: all but the empty ones."""
+    with open(path, "rb") as handle:
+        return sum(1 for line in handle if line.rstrip(b"\r\n"))
+
+
+def test_counters_prove_the_conservation_law_against_the_input(
+    dataset: Any, first_run: Any
+) -> None:
     summary, _ = first_run
     counters = summary["counters"]
+    records = _input_records(dataset.events)
     dead = sum(value for name, value in counters.items() if name.startswith("dlq_"))
-    assert counters["read"] == counters["scored"] + dead
-    assert counters["read"] == summary["read"]
-    assert dead == summary["dlq"] == sum(summary["dlq_by_error_type"].values())
+    assert counters["read"] == records
+    assert counters["scored"] + dead == records
+    assert (counters["scored"], dead) == (summary["scored"], summary["dlq"])
+    assert dead == sum(summary["dlq_by_error_type"].values()) > 0
     assert summary["conservation_ok"] is True
+    assert "conservation_note" not in summary
+
+
+def test_conservation_says_when_it_could_not_be_checked() -> None:
+    assert conservation({}) == (None, "not checked: the runner reported no counters")
+    assert conservation({"read": 5, "scored": 3, "dlq_INVALID_JSON": 2}) == (True, None)
+    assert conservation({"read": 5, "scored": 3, "dlq_INVALID_JSON": 1}) == (
+        False,
+        "violated: read 5, scored 3, dead-lettered 1",
+    )
 
 
 def test_dlq_records_carry_type_message_and_original_payload(dataset: Any, first_run: Any) -> None:
@@ -176,9 +197,11 @@ def test_embedded_default_generates_data_and_prints_the_summary(
 ) -> None:
     main([f"--output_dir={tmp_path}", "--customers=40", "--days=5", "--no_model"])
     printed = json.loads(capsys.readouterr().out)
-    assert printed["read"] == printed["scored"] + printed["dlq"] > 0
+    generated = _input_records(str(tmp_path / "input" / "events.jsonl"))
+    assert printed["counters"]["read"] == generated > 0
+    assert printed["scored"] + printed["dlq"] == generated
     assert printed["quality"] is not None
-    assert os.path.exists(tmp_path / "input" / "events.jsonl")
+    assert printed["model"] is None
 
 
 def test_whitespace_lines_are_dead_lettered_and_empty_lines_only_counted(tmp_path: Path) -> None:
@@ -233,3 +256,46 @@ def test_streaming_mode_writes_the_same_records_as_batch(
             record.pop("received_at", None)
         assert streamed == batch, name
     assert not list(out.glob(".tmp-*/*")), "temporary shards left behind"
+
+
+def _stopped(argv: list[str]) -> str:
+    """What ``main`` exits with: it must stop before any job runs, with one line."""
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    message = str(stopped.value.code)
+    assert message.startswith("pipelines.fraud: ")
+    assert "\n" not in message
+    return message
+
+
+def test_an_input_pattern_matching_no_file_stops_the_run(tmp_path: Path) -> None:
+    pattern = str(tmp_path / "event*.jsonl")
+    message = _stopped([f"--input={pattern}", f"--output_dir={tmp_path / 'out'}", "--no_model"])
+    assert message == f"pipelines.fraud: --input {pattern} matches no file"
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_rules_file_stops_the_run_naming_the_setting(dataset: Any, tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  FR-002:\n    max_cont: 3\n")
+    message = _stopped([f"--input={dataset.events}", f"--rules={rules}", "--no_model"])
+    assert (
+        message == f"pipelines.fraud: --rules {rules}: unknown rules setting: rules.FR-002.max_cont"
+    )
+    rules.write_text("rules: [unclosed")
+    assert "not valid YAML" in _stopped([f"--input={dataset.events}", f"--rules={rules}"])
+    absent = tmp_path / "absent.yaml"
+    assert "No such file" in _stopped([f"--input={dataset.events}", f"--rules={absent}"])
+
+
+def test_an_unknown_business_timezone_stops_the_run(dataset: Any) -> None:
+    message = _stopped([f"--input={dataset.events}", "--business_timezone=America/Atlantis"])
+    assert message == (
+        "pipelines.fraud: --business_timezone America/Atlantis: not an IANA time zone"
+    )
+
+
+def test_an_unreachable_warehouse_stops_the_run(dataset: Any) -> None:
+    dsn = "postgresql://nobody@127.0.0.1:1/nowhere?connect_timeout=2"
+    message = _stopped([f"--input={dataset.events}", f"--postgres_dsn={dsn}", "--no_model"])
+    assert message.startswith("pipelines.fraud: --postgres_dsn: cannot use the warehouse: ")

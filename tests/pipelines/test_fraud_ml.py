@@ -12,8 +12,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 
 import pipelines.fraud as fraud
-from ml.artifact import load_artifact, read_artifact_files
+from ml.artifact import ArtifactFiles, load_artifact, read_artifact_files
 from ml.train import train_model
+from pipelines import launcher
 from pipelines.synthetic import generate_dataset
 from tests.collect import new_collector, take
 from tests.output_files import read_records
@@ -62,19 +63,69 @@ def test_scored_output_carries_the_blended_ml_score_and_model_version(
     assert any("FR-006" in r["rules_triggered"] for r in scored)
     assert all(a["model_version"] == version for a in read_records(tmp_path, "alerts"))
     assert summary["quality_rules_only"]["labelled"] == summary["quality"]["labelled"]
+    assert summary["model"] == version
 
 
-def test_a_corrupt_model_gives_rules_only_scores_not_a_crash(
-    dataset: Any, model_dir: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+def _broken_copy(model_dir: str, folder: Path) -> Path:
+    shutil.copytree(model_dir, folder)
+    (folder / "model.joblib").write_bytes(b"not a model")
+    return folder
+
+
+def test_a_named_model_that_is_unusable_stops_the_run_with_the_reason(
+    dataset: Any, model_dir: str, tmp_path: Path
 ) -> None:
-    broken = tmp_path / "broken-model"
-    shutil.copytree(model_dir, broken)
-    (broken / "model.joblib").write_bytes(b"not a model")
-    summary = _run(dataset, tmp_path / "out", f"--model={broken}")
+    broken = _broken_copy(model_dir, tmp_path / "broken-model")
+    with pytest.raises(SystemExit) as stopped:
+        fraud.main(
+            [f"--input={dataset.events}", f"--output_dir={tmp_path / 'out'}", f"--model={broken}"]
+        )
+    assert str(stopped.value.code).startswith(f"pipelines.fraud: --model {broken}: ")
+    assert "checksum mismatch" in str(stopped.value.code)
+    assert not (tmp_path / "out").exists(), "nothing ran"
+
+
+def test_a_named_model_folder_that_is_missing_stops_the_run(dataset: Any, tmp_path: Path) -> None:
+    with pytest.raises(launcher.LaunchError, match=r"nowhere.*cannot read the metadata"):
+        _run(dataset, tmp_path / "out", f"--model={tmp_path / 'nowhere'}")
+
+
+def test_an_unusable_model_at_the_default_location_scores_rules_only(
+    dataset: Any,
+    model_dir: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broken = _broken_copy(model_dir, tmp_path / "default-model")
+    monkeypatch.setattr(launcher, "DEFAULT_MODEL_DIR", str(broken))
+    summary = _run(dataset, tmp_path / "out")
     scored = read_records(tmp_path / "out", "scored")
     assert len(scored) == summary["scored"] > 0
     assert all(r["ml_score"] is None and r["model_version"] is None for r in scored)
-    assert any("broken-model" in message for message in caplog.messages)
+    assert summary["model"] is None
+    assert any("default-model" in m and "rules only" in m for m in caplog.messages)
+
+
+def test_a_worker_given_an_unusable_model_scores_rules_only_not_a_crash(
+    dataset: Any, model_dir: str, tmp_path: Path
+) -> None:
+    # The launcher verifies the model, but a worker with other libraries could still refuse it.
+    _run(dataset, tmp_path, "--no_model")
+    rule_scored = read_records(tmp_path, "scored")[:50]
+    files = read_artifact_files(model_dir)
+    corrupt = ArtifactFiles(files.source, files.metadata, b"not a model")
+    name, collect = new_collector()
+    with TestPipeline(runner="FnApiRunner", options=PipelineOptions([])) as p:
+        (
+            p
+            | beam.Create(rule_scored)
+            | ScoreAnomalies(corrupt, load_rules())
+            | beam.Map(lambda r: (r["transaction_id"], r["ml_score"], r["fraud_score"]))
+            | beam.Map(collect)
+        )
+    expected = [(r["transaction_id"], None, r["fraud_score"]) for r in rule_scored]
+    assert sorted(take(name)) == sorted(expected)
 
 
 def test_scores_do_not_depend_on_how_records_are_batched(
@@ -107,10 +158,9 @@ def test_the_embedded_run_trains_the_default_model_when_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     default = tmp_path / "models" / "default"
-    monkeypatch.setattr(fraud, "DEFAULT_MODEL_DIR", str(default))
+    monkeypatch.setattr(launcher, "DEFAULT_MODEL_DIR", str(default))
     summary = fraud.run([f"--output_dir={tmp_path / 'out'}", "--customers=40", "--days=5"])
-    assert summary["model"] == str(default)
-    assert (default / "metadata.json").exists()
+    assert summary["model"] == load_artifact(str(default)).model_version
     assert summary["quality"] is not None
     assert summary["quality_rules_only"] is not None
 
@@ -132,20 +182,11 @@ def test_the_model_travels_inside_the_pipeline_not_as_a_launcher_path(
         ]
     )
     pipeline = beam.Pipeline(options=options)
-    fraud.build_pipeline(pipeline, options.view_as(fraud.FraudOptions), load_rules())
+    fraud_options = options.view_as(fraud.FraudOptions)
+    fraud.build_pipeline(pipeline, fraud_options, launcher.read_reference_data(fraud_options))
     shutil.rmtree(shipped)
     pipeline.run().wait_until_finish()
     scored = read_records(tmp_path / "out", "scored")
     assert scored
     assert all(r["ml_score"] is not None for r in scored)
     assert {r["model_version"] for r in scored} == {load_artifact(model_dir).model_version}
-
-
-def test_a_missing_model_folder_warns_and_scores_rules_only(
-    dataset: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    summary = _run(dataset, tmp_path / "out", f"--model={tmp_path / 'nowhere'}")
-    scored = read_records(tmp_path / "out", "scored")
-    assert len(scored) == summary["scored"] > 0
-    assert all(r["ml_score"] is None for r in scored)
-    assert any("nowhere" in message and "rules only" in message for message in caplog.messages)

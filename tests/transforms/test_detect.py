@@ -17,22 +17,22 @@ from apache_beam.utils.timestamp import Timestamp
 
 from tests.collect import new_collector, take
 from tests.factories import MANAUS, RIO, T0, event, habitual_history, raw_record
-from transforms.detect import DLQ_TAG, SCORED_TAG, DetectFraud
+from transforms.detect import DetectFraud
 from transforms.domain.blacklist import EMPTY_BLACKLIST, Blacklist
 from transforms.domain.config import load_rules
 from transforms.domain.event_time import parse_timestamp
-from transforms.parse import EVENTS_TAG, ParseEvents
+from transforms.parse import ParseEvents
+from transforms.tags import DLQ_TAG, EVENTS_TAG, SCORED_TAG
 
 RULES = load_rules()
 ZONE = "America/Sao_Paulo"
 
 
 def _detect(records: Any, blacklist: Blacklist = EMPTY_BLACKLIST) -> Any:
-    pipeline = records.pipeline
-    streaming = bool(pipeline.options.view_as(StandardOptions).streaming)
+    """Parse and detect as ``pipelines.fraud`` wires them: the blacklist is a value."""
+    streaming = bool(records.pipeline.options.view_as(StandardOptions).streaming)
     parsed = records | ParseEvents(ZONE, 1 << 20, "test")
-    side = beam.pvalue.AsSingleton(pipeline | "Blacklist" >> beam.Create([blacklist]))
-    return parsed[EVENTS_TAG] | DetectFraud(RULES, ZONE, side, "test", streaming=streaming)
+    return parsed[EVENTS_TAG] | DetectFraud(RULES, ZONE, blacklist, "test", streaming=streaming)
 
 
 def _verdicts(scored: Any) -> Any:
@@ -187,16 +187,29 @@ def _expiry_run(idle: timedelta) -> list[tuple[str, tuple[str, ...], bool]]:
     return _streamed_verdicts(_stream(history, _seconds(comeback) - 1, [comeback]))
 
 
-def test_idle_customer_state_expires_after_the_inactivity_period() -> None:
+def test_a_comeback_after_the_inactivity_period_is_judged_without_history() -> None:
+    # The domain forgets history older than the inactivity period when it judges, so a
+    # backfill and a stream agree; the timer's deletion of the state is tested below.
     assert ("comeback", (), False) in _expiry_run(timedelta(days=RULES.inactivity_days + 1))
 
 
-def test_customer_state_survives_shorter_inactivity() -> None:
+def test_customer_history_survives_shorter_inactivity() -> None:
     assert ("comeback", ("FR-001",), True) in _expiry_run(timedelta(days=RULES.inactivity_days - 1))
 
 
+def test_the_expiry_timer_leaves_no_state_for_an_idle_customer() -> None:
+    history = habitual_history("C2")
+    # Older than the customer's last scored event, and arriving after the watermark has passed
+    # the expiry time. Had any state survived, the event would be late (the bookkeeping says
+    # the customer was scored past it) and judged on the kept history: FR-001 on 5000 vs 50.
+    old = event("old", "C2", at=timedelta(days=3, hours=1), amount="5000.00")
+    last = _seconds(history[-1])
+    stream = _stream(history, last + (RULES.inactivity_days + 5) * 86_400, [old])
+    assert ("old", (), False) in _streamed_verdicts(stream)
+
+
 @pytest.mark.parametrize("arrival", ["in_order", "reversed"])
-def test_blacklist_side_input_reaches_buffered_events(arrival: str) -> None:
+def test_the_blacklist_verdict_reaches_buffered_events(arrival: str) -> None:
     docs = [event(f"x{i}", "BAD", at=timedelta(hours=i)) for i in range(3)]
     if arrival == "reversed":
         docs.reverse()

@@ -9,9 +9,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from pipelines.fraud import run
+from pipelines.fraud import main, run
 from pipelines.synthetic import generate_dataset
 from pipelines.warehouse.migrate import migrate
+from pipelines.warehouse.options import DSN_VARIABLE
 from tests.factories import event, payload
 from transforms import postgres_sink
 from transforms.domain.dlq import build_dlq_record
@@ -101,8 +102,21 @@ def test_pipeline_fills_the_warehouse_once_even_when_replayed(
         "bronze.fraud_alerts": summary["alerts"],
         "bronze.dlq_events": summary["dlq"],
     }
-    _run(dataset, warehouse, tmp_path / "second")
+    assert _sink_counters(summary) == {(table, "written"): rows for table, rows in first.items()}
+    replay = _run(dataset, warehouse, tmp_path / "second")
     assert _counts(warehouse) == first
+    # The replay attempted every row again and wrote none: the counters say so.
+    assert _sink_counters(replay) == {(table, "skipped"): rows for table, rows in first.items()}
+
+
+def _sink_counters(summary: dict[str, Any]) -> dict[tuple[str, str], int]:
+    """The sinks' non-zero postgres_<outcome>_<table> counters, by (table, outcome)."""
+    found = {}
+    for name, value in summary["counters"].items():
+        outcome, _, table = name.removeprefix("postgres_").partition("_")
+        if name.startswith("postgres_") and value:
+            found[(table, outcome)] = value
+    return found
 
 
 def test_every_input_line_is_in_silver_or_in_the_dlq_table(dataset: Any, warehouse: str) -> None:
@@ -192,8 +206,7 @@ def test_emoji_escapes_stay_queryable_json() -> None:
 
 
 def test_a_resent_transaction_with_another_event_time_is_stored_once(warehouse: str) -> None:
-    writer = _WriteBatchFn(warehouse, RAW_TRANSACTIONS)
-    writer.setup()
+    writer = _writer(warehouse, RAW_TRANSACTIONS)
     first = {
         "transaction_id": "resent",
         "customer_id": "c",
@@ -204,8 +217,9 @@ def test_a_resent_transaction_with_another_event_time_is_stored_once(warehouse: 
     }
     second = {**first, "event_time": "2026-10-07T10:00:00.000Z", "source": "resend:2"}
     assert list(writer.process([first])) == [1]
-    assert list(writer.process([second])) == [1]
+    assert list(writer.process([second])) == [0]
     writer.teardown()
+    assert (writer._written.value, writer._skipped.value) == (1, 1)
     with psycopg.connect(warehouse) as connection:
         count = connection.execute(
             "SELECT count(*) FROM bronze.raw_transactions WHERE transaction_id = 'resent'"
@@ -273,6 +287,7 @@ class _Tally:
 def _writer(dsn: str, table: TableWrite) -> _WriteBatchFn:
     writer = _WriteBatchFn(dsn, table)
     writer.setup()
+    writer._written, writer._skipped = _Tally(), _Tally()
     writer._rejected, writer._dead_lettered, writer._lost = _Tally(), _Tally(), _Tally()
     return writer
 
@@ -293,10 +308,11 @@ def test_a_refused_row_lands_in_the_dlq_table_once_however_often_replayed(
     own_warehouse: str,
 ) -> None:
     bad = _scored("refused-1", "0.00")  # amount 0 breaks the table's CHECK
-    for _ in range(2):  # the second pass is a replay
+    for written in (1, 0):  # the second pass is a replay: kept-1 is already there
         writer = _writer(own_warehouse, CLEAN_TRANSACTIONS)
-        assert list(writer.process([_scored("kept-1", "5.00"), bad])) == [1]
+        assert list(writer.process([_scored("kept-1", "5.00"), bad])) == [written]
         writer.teardown()
+        assert (writer._written.value, writer._skipped.value) == (written, 1 - written)
         assert (writer._rejected.value, writer._dead_lettered.value) == (1, 1)
     [(error_type, message, stage, raw_payload)] = _dead_letters(
         own_warehouse, "silver.clean_transactions:refused-1"
@@ -409,11 +425,13 @@ def test_of_two_records_with_one_key_in_a_batch_bronze_keeps_the_first_silver_th
     }
     writer = _writer(warehouse, RAW_TRANSACTIONS)
     later = {**raw, "source": "twice:2", "event_time": "2026-10-06T12:00:00.000Z"}
-    assert list(writer.process([raw, later])) == [2]
+    assert list(writer.process([raw, later])) == [1]
     writer.teardown()
+    assert (writer._written.value, writer._skipped.value) == (1, 1)
     writer = _writer(warehouse, CLEAN_TRANSACTIONS)
-    assert list(writer.process([_scored("twice", "5.00"), _scored("twice", "7.00")])) == [2]
+    assert list(writer.process([_scored("twice", "5.00"), _scored("twice", "7.00")])) == [1]
     writer.teardown()
+    assert (writer._written.value, writer._skipped.value) == (1, 1)
     with psycopg.connect(warehouse) as connection:
         sources = connection.execute(
             "SELECT source FROM bronze.raw_transactions WHERE transaction_id = 'twice'"
@@ -442,3 +460,25 @@ def test_jsonb_safe_keeps_exactly_what_jsonb_accepts(warehouse: str, text: str, 
     with psycopg.connect(warehouse) as connection:
         stored = connection.execute("SELECT %s::jsonb", (jsonb_safe(text),)).fetchone()
     assert stored is not None
+
+
+def test_the_pipeline_writes_to_the_warehouse_the_environment_names(
+    own_warehouse: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "events.jsonl"
+    source.write_bytes(payload(event("from-env-1")) + b"\n" + payload(event("from-env-2")) + b"\n")
+    monkeypatch.setenv(DSN_VARIABLE, own_warehouse)
+    summary = run([f"--input={source}", f"--output_dir={tmp_path / 'out'}", "--no_model"])
+    assert summary["scored"] == 2
+    assert _counts(own_warehouse)["silver.clean_transactions"] == 2
+
+
+def test_an_unmigrated_warehouse_stops_the_run_before_the_job(
+    empty_dsn: str, dataset: Any, tmp_path: Path
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main([f"--input={dataset.events}", f"--postgres_dsn={empty_dsn}", "--no_model"])
+    assert stopped.value.code == (
+        "pipelines.fraud: --postgres_dsn: the warehouse is not migrated: "
+        "run python -m pipelines.warehouse migrate"
+    )

@@ -98,22 +98,31 @@ def default_rules_text() -> str:
     return resources.files("transforms.domain").joinpath("default_rules.yaml").read_text("utf-8")
 
 
-def load_rules(path: str | None = None) -> RulesConfig:
-    """The packaged defaults, overridden by the YAML file at ``path`` if given."""
-    if path is None:
-        return rules_from_text(None)
-    with open(path, encoding="utf-8") as handle:
-        return rules_from_text(handle.read())
+def load_rules() -> RulesConfig:
+    """The packaged defaults. A rules file is read by ``transforms.read.read_rules``."""
+    return rules_from_text(None)
 
 
 def rules_from_text(override_yaml: str | None) -> RulesConfig:
+    """The packaged defaults overridden by ``override_yaml``; ``ValueError`` says what is wrong."""
     effective = yaml.safe_load(default_rules_text())
     if override_yaml:
-        override = yaml.safe_load(override_yaml) or {}
+        try:
+            override = yaml.safe_load(override_yaml) or {}
+        except yaml.YAMLError as error:
+            raise ValueError(f"not valid YAML: {_yaml_problem(error)}") from None
         if not isinstance(override, dict):
             raise ValueError("rules file must be a YAML mapping")
         _merge(effective, override, path="")
     return _build(effective)
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """One line: what the parser found wrong, and where."""
+    problem = getattr(error, "problem", None) or str(error)
+    mark = getattr(error, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return " ".join(f"{problem}{where}".split())
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any], path: str) -> None:

@@ -18,15 +18,10 @@ _ALERT_NAMESPACE = uuid.UUID("6f1c3a52-8d1e-4f3e-9a57-2b1f0c9e7d41")
 SCORE_DECIMALS = 6
 
 
-def explain(assessment: RuleAssessment, ml_score: float | None, fraud_score: float) -> str:
-    """One human-readable line: which rules fired and why, e.g. for an alert queue."""
-    details = {r.rule_id: {"score": r.score, **r.evidence} for r in assessment.triggered}
-    return explain_details(details, ml_score, fraud_score)
-
-
-def explain_details(
+def explain(
     rule_details: dict[str, dict[str, Any]], ml_score: float | None, fraud_score: float
 ) -> str:
+    """One human-readable line: which rules fired and why, e.g. for an alert queue."""
     rules = {rule_id: d for rule_id, d in rule_details.items() if rule_id != ML_RULE_ID}
     if not rules and ml_score is None:
         return "no rule fired"
@@ -47,28 +42,27 @@ def scored_transaction(
     *,
     alert_threshold: float,
     rules_version: str,
-    ml_score: float | None = None,
-    ml_alpha: float = 0.0,
-    model_version: str | None = None,
     features: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """The record of one scored event. ``features`` (the anomaly model's inputs) are kept in
-    the output as ``ml_features``: they explain an ML score and feed retraining."""
-    fraud_score = round(blend(assessment.rule_score, ml_score, ml_alpha), SCORE_DECIMALS)
+    """The record of one event as the rules scored it; :func:`apply_anomaly_score` then adds
+    the model's verdict. ``features`` (the anomaly model's inputs) are kept in the output as
+    ``ml_features``: they explain an ML score and feed retraining."""
+    rule_score = round(assessment.rule_score, SCORE_DECIMALS)
+    details = {
+        r.rule_id: {"score": round(r.score, SCORE_DECIMALS), **r.evidence}
+        for r in assessment.triggered
+    }
     record = event.to_record()
     record.update(
         {
-            "fraud_score": fraud_score,
-            "rule_score": round(assessment.rule_score, SCORE_DECIMALS),
-            "ml_score": None if ml_score is None else round(ml_score, SCORE_DECIMALS),
+            "fraud_score": rule_score,
+            "rule_score": rule_score,
+            "ml_score": None,
             "rules_triggered": [r.rule_id for r in assessment.triggered],
-            "rule_details": {
-                r.rule_id: {"score": round(r.score, SCORE_DECIMALS), **r.evidence}
-                for r in assessment.triggered
-            },
-            "explanation": explain(assessment, ml_score, fraud_score),
-            "is_alert": fraud_score >= alert_threshold,
-            "model_version": model_version,
+            "rule_details": details,
+            "explanation": explain(details, None, rule_score),
+            "is_alert": rule_score >= alert_threshold,
+            "model_version": None,
             "rules_version": rules_version,
             "ml_features": features,
         }
@@ -106,7 +100,7 @@ def apply_anomaly_score(
         "ml_score": ml_score,
         "rules_triggered": triggered,
         "rule_details": details,
-        "explanation": explain_details(details, ml_score, fraud_score),
+        "explanation": explain(details, ml_score, fraud_score),
         "is_alert": fraud_score >= alert_threshold,
         "model_version": model_version,
     }

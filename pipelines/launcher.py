@@ -1,0 +1,254 @@
+"""What ``python -m pipelines.fraud`` does around the pipeline graph, on the launching machine.
+
+Before the job: every option that can be checked here is checked, so a mistake ends the run at
+once with one line naming it, never a traceback or a failure after the job started. The
+embedded default generates its data and, the first time, trains the default anomaly model.
+The reference data the workers need (rules, blacklist, model) is read here from any Beam file
+system and travels inside the pipeline. The previous run's outputs are cleared.
+
+After the job: the summary the pipeline wrote is read back, with Beam's counters and the
+conservation law checked on them (``read = scored + dlq_*``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.options import DEFAULT_MODEL_DIR, FraudOptions
+from transforms.counters import DLQ_PREFIX, NAMESPACE, READ, SCORED
+from transforms.domain.blacklist import Blacklist
+from transforms.domain.config import RulesConfig
+from transforms.domain.event_time import business_timezone
+from transforms.read import load_blacklist, read_bytes, read_rules
+from transforms.sinks import read_json_file, temp_directory
+from transforms.summary import SummarizeFn
+from transforms.version import PIPELINE_VERSION
+
+if TYPE_CHECKING:
+    from ml.artifact import ArtifactFiles
+
+OUTPUT_NAMES = ("scored", "alerts", "dlq")
+SUMMARY_FILE = "summary.json"
+# Not the generated input's seed: the default model must not have seen the run's data.
+DEFAULT_MODEL_SEED = 7
+# The tables the pipeline's PostgreSQL sinks write (transforms/postgres_tables.py).
+WAREHOUSE_TABLES = (
+    "bronze.raw_transactions",
+    "bronze.fraud_alerts",
+    "bronze.dlq_events",
+    "silver.clean_transactions",
+)
+_LOG = logging.getLogger(__name__)
+
+
+class LaunchError(Exception):
+    """The run cannot start; the message says why in one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceData:
+    """What the workers need besides the events, read once here and shipped with the job."""
+
+    rules: RulesConfig
+    blacklist: Blacklist
+    model: ArtifactFiles | None
+    model_version: str | None
+
+
+def prepare_run(options: FraudOptions) -> ReferenceData:
+    """Everything before the job: checks, generated data, reference data, cleared outputs.
+
+    ``options`` is completed in place where the embedded default fills something in.
+    """
+    embedded_default = not options.input
+    if embedded_default:
+        use_generated_data(options)
+    else:
+        check_inputs(options.input)
+    check_business_timezone(options.business_timezone)
+    reference = read_reference_data(options, train_default_model=embedded_default)
+    if options.postgres_dsn:
+        check_warehouse(options.postgres_dsn)
+    clear_previous_outputs(options.output_dir)
+    return reference
+
+
+def read_reference_data(options: FraudOptions, train_default_model: bool = False) -> ReferenceData:
+    """The rules, the blacklist and the anomaly model, each checked; :class:`LaunchError` if not."""
+    try:
+        rules = read_rules(options.rules)
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise LaunchError(f"--rules {options.rules}: {error}") from None
+    try:
+        blacklist = load_blacklist(options.blacklist)
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise LaunchError(f"--blacklist {options.blacklist}: {error}") from None
+    model, version = choose_model(options, train_default_model)
+    return ReferenceData(rules, blacklist, model, version)
+
+
+def check_inputs(patterns: list[str]) -> None:
+    for pattern in patterns:
+        try:
+            (matched,) = FileSystems.match([pattern])
+        except Exception as error:  # Beam wraps every file system's own errors differently
+            raise LaunchError(f"--input {pattern}: {error}") from None
+        if not matched.metadata_list:
+            raise LaunchError(f"--input {pattern} matches no file")
+
+
+def check_business_timezone(name: str) -> None:
+    try:
+        business_timezone(name)
+    except (KeyError, ValueError):  # ZoneInfoNotFoundError is a KeyError
+        raise LaunchError(f"--business_timezone {name}: not an IANA time zone") from None
+
+
+def check_warehouse(dsn: str) -> None:
+    """The warehouse answers and is migrated: else the sinks would fail inside the job."""
+    try:
+        import psycopg
+    except ImportError:
+        raise LaunchError("--postgres_dsn needs the postgres extra (psycopg)") from None
+    try:
+        with psycopg.connect(dsn, connect_timeout=10) as connection:
+            row = connection.execute(
+                "SELECT count(to_regclass(name)) FROM unnest(%s::text[]) AS name",
+                (list(WAREHOUSE_TABLES),),
+            ).fetchone()
+    except psycopg.Error as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise LaunchError(f"--postgres_dsn: cannot use the warehouse: {reason}") from None
+    if row is None or row[0] != len(WAREHOUSE_TABLES):
+        raise LaunchError(
+            "--postgres_dsn: the warehouse is not migrated: run python -m pipelines.warehouse "
+            "migrate"
+        )
+
+
+def choose_model(
+    options: FraudOptions, train_if_missing: bool
+) -> tuple[ArtifactFiles | None, str | None]:
+    """The model's files and version: ``--model`` (which must be usable), else the default
+    location's (rules only if unusable), else, for the embedded run, a newly trained one."""
+    if options.no_model:
+        return None, None
+    if options.model:
+        return read_model(options.model)
+    if os.path.exists(os.path.join(DEFAULT_MODEL_DIR, "metadata.json")):
+        try:
+            return read_model(DEFAULT_MODEL_DIR)
+        except LaunchError as error:
+            _LOG.warning("%s; ml_score is null, rules only", error)
+            return None, None
+    if not train_if_missing:
+        _LOG.warning(
+            "no anomaly model at %s: rules only (see python -m ml.train)", DEFAULT_MODEL_DIR
+        )
+        return None, None
+    try:
+        from ml.train import train_model
+    except ImportError as error:  # the ml extra is not installed
+        _LOG.warning("cannot train the default anomaly model (%s): rules only", error)
+        return None, None
+    print(f"Training the default anomaly model into {DEFAULT_MODEL_DIR}", file=sys.stderr)
+    train_model(DEFAULT_MODEL_DIR, seed=DEFAULT_MODEL_SEED)
+    return read_model(DEFAULT_MODEL_DIR)
+
+
+def read_model(location: str) -> tuple[ArtifactFiles, str]:
+    """The artifact's files (any Beam file system), verified here as the workers will verify
+    them: the bytes checked are the bytes shipped, read once."""
+    try:
+        from ml.artifact import ArtifactError, load_artifact, read_artifact_files
+    except ImportError as error:  # the ml extra is not installed
+        raise LaunchError(f"--model {location}: cannot load models ({error})") from None
+    try:
+        files = read_artifact_files(location, read_bytes)
+        return files, load_artifact(files).model_version
+    except ArtifactError as error:
+        raise LaunchError(f"--model {location}: {error.message}") from None
+
+
+def use_generated_data(options: FraudOptions) -> None:
+    # Imported here: only the embedded default needs the generator.
+    from pipelines.synthetic import generate_dataset
+
+    data_dir = os.path.join(options.output_dir, "input")
+    dataset = generate_dataset(
+        data_dir, seed=options.seed, customers=options.customers, days=options.days
+    )
+    print(f"Generated {dataset.counts} into {data_dir}", file=sys.stderr)
+    options.input = [dataset.events]
+    options.labels_file = options.labels_file or dataset.labels
+    options.blacklist = options.blacklist or dataset.blacklist
+
+
+def clear_previous_outputs(output_dir: str) -> None:
+    """Delete this pipeline's earlier output files, so no stale shard survives a rerun."""
+    patterns = [FileSystems.join(output_dir, f"{name}-*") for name in OUTPUT_NAMES]
+    patterns += [FileSystems.join(temp_directory(output_dir, name), "*") for name in OUTPUT_NAMES]
+    patterns.append(FileSystems.join(output_dir, SUMMARY_FILE))
+    stale = [meta.path for result in FileSystems.match(patterns) for meta in result.metadata_list]
+    if stale:
+        FileSystems.delete(stale)
+
+
+def run_info(reference: ReferenceData) -> dict[str, Any]:
+    """What the summary says about how the run scored."""
+    return {
+        "rules_version": reference.rules.rules_version,
+        "pipeline_version": PIPELINE_VERSION,
+        "model": reference.model_version,
+    }
+
+
+def read_back_summary(
+    result: Any, options: FraudOptions, reference: ReferenceData
+) -> dict[str, Any]:
+    """The summary the job wrote, with its counters and the conservation check."""
+    path = FileSystems.join(options.output_dir, SUMMARY_FILE)
+    if FileSystems.exists(path):
+        summary = read_json_file(path)
+    else:  # a streaming run emits no tally for empty input (transforms/summary.py)
+        tally = SummarizeFn(bool(options.labels_file), reference.rules.alert_threshold)
+        summary = {**tally.extract_output(tally.create_accumulator()), **run_info(reference)}
+    counters = summary["counters"] = beam_counters(result)
+    summary["conservation_ok"], note = conservation(counters)
+    if note:
+        summary["conservation_note"] = note
+        _LOG.warning("conservation law %s", note)
+    summary["output_dir"] = options.output_dir
+    return summary
+
+
+def beam_counters(result: Any) -> dict[str, int]:
+    """The pipeline's counters as the runner reports them; empty if it reports none."""
+    try:
+        query = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(NAMESPACE))
+    except (NotImplementedError, AttributeError):
+        return {}
+    counters: dict[str, int] = {}
+    for counter in query["counters"]:
+        name = counter.key.metric.name
+        counters[name] = counters.get(name, 0) + int(counter.committed or counter.attempted or 0)
+    return dict(sorted(counters.items()))
+
+
+def conservation(counters: dict[str, int]) -> tuple[bool | None, str | None]:
+    """Whether every record read was scored or dead-lettered; ``None`` with the reason when
+    the counters cannot tell."""
+    if not counters:
+        return None, "not checked: the runner reported no counters"
+    read, scored = counters.get(READ, 0), counters.get(SCORED, 0)
+    dead = sum(value for name, value in counters.items() if name.startswith(DLQ_PREFIX))
+    if read == scored + dead:
+        return True, None
+    return False, f"violated: read {read}, scored {scored}, dead-lettered {dead}"
