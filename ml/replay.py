@@ -3,9 +3,9 @@
 Training (``ml.train``) and offline evaluation must see exactly the features the streaming
 pipeline computes, so this module does not compute any feature itself: it parses the lines
 with the pipeline's parser, orders each customer's events as the stateful DoFn does (by
-``(event_time_ms, transaction_id)``), and asks ``FraudDetector.judge`` for the features and
-rule score before ``learn`` folds the event into the history. Invalid lines are skipped and
-counted, as the pipeline dead-letters them.
+``(event_time_ms, transaction_id)``), and asks ``FraudDetector.assess`` for the features and
+rule score (``judge``) before it folds the event into the history (``learn``). Invalid lines
+are skipped and counted, as the pipeline dead-letters them.
 
 Rows come out sorted by customer id, then in each customer's replay order, so the same lines
 always give the same matrix whatever their delivery order (training is reproducible and the
@@ -88,8 +88,7 @@ def replay(
         profile = CustomerProfile()
         for event in by_customer[customer_id]:  # in the stateful DoFn's order
             hit = blacklist.check(event.customer_id, event.store_id)
-            judgement = detector.judge(profile, event, hit)
-            detector.learn(profile, event, judgement)
+            judgement = detector.assess(profile, event, hit)
             transaction_ids.append(event.transaction_id)
             customer_ids.append(customer_id)
             times.append(event.event_time_ms)

@@ -1,4 +1,6 @@
-"""Batched, calibrated scoring with the FR-006 anomaly model (SPEC §7).
+"""Batched, calibrated scoring with the FR-006 anomaly model.
+
+Design: docs/architecture.md, "Anomaly model".
 
 ``load_scorer(source)`` gives an :class:`AnomalyScorer` or, for a missing, corrupt or
 mismatched artifact, ``None`` after one warning line: the pipeline then writes

@@ -147,8 +147,8 @@ class Summarize(beam.PTransform):  # type: ignore[misc]
         )
         if self._streaming:
             # The empty-input default is injected through a side input, which the portable
-            # Flink runner cannot checkpoint; for empty input, pipelines.fraud.run reports
-            # the empty summary itself.
+            # Flink runner cannot checkpoint; for empty input, the launcher reports the empty
+            # summary itself (pipelines.launcher.read_back_summary).
             tally = tally.without_defaults()
         return (
             (scored_facts, dlq_facts)

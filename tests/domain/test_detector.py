@@ -1,4 +1,5 @@
-"""FraudDetector.assess: rules read the profile before the event, then the event updates it."""
+"""FraudDetector.assess (judge, then learn): rules read the profile before the event, then the
+event updates it."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def daily_history(profile: CustomerProfile, days: int = 5, amount: str = "100.00
     for day in range(days):
         assessment = fraud_detector.assess(
             profile, transaction(day, DAY_1_10H - (days - day) * DAY, amount)
-        )
+        ).assessment
         assert assessment.triggered == ()
 
 
@@ -61,7 +62,7 @@ def rule_ids(assessment: RuleAssessment) -> list[str]:
 def test_first_event_of_a_customer_never_fires_high_value() -> None:
     profile = CustomerProfile()
 
-    assessment = detector().assess(profile, transaction(1, DAY_1_10H, "9999999999.99"))
+    assessment = detector().assess(profile, transaction(1, DAY_1_10H, "9999999999.99")).assessment
 
     assert assessment.triggered == ()
     assert assessment.rule_score == 0.0
@@ -71,7 +72,7 @@ def test_rules_read_the_profile_before_the_event() -> None:
     profile = CustomerProfile()
     daily_history(profile)
 
-    assessment = detector().assess(profile, transaction(9, DAY_1_10H, "375.00"))
+    assessment = detector().assess(profile, transaction(9, DAY_1_10H, "375.00")).assessment
 
     # against the prior mean of 100: ratio 1.25, score 0.75. Had the event been folded in
     # first, the mean would be 145.83 and the ratio 0.86: no alert at all.
@@ -86,7 +87,7 @@ def test_event_updates_the_profile_even_when_it_is_fraud() -> None:
     profile = CustomerProfile()
     daily_history(profile)
 
-    assessment = detector().assess(profile, transaction(9, DAY_1_10H, "375.00"))
+    assessment = detector().assess(profile, transaction(9, DAY_1_10H, "375.00")).assessment
 
     assert assessment.triggered
     assert profile.amounts.count == 6
@@ -98,7 +99,11 @@ def test_event_updates_the_profile_even_when_it_is_fraud() -> None:
 def test_blacklisted_event_is_decisive_and_still_updates_the_profile() -> None:
     profile = CustomerProfile()
 
-    assessment = detector().assess(profile, transaction(1, DAY_1_10H), BlacklistHit(customer=True))
+    assessment = (
+        detector()
+        .assess(profile, transaction(1, DAY_1_10H), BlacklistHit(customer=True))
+        .assessment
+    )
 
     assert rule_ids(assessment) == ["FR-005"]
     assert assessment.rule_score == 1.0
@@ -167,7 +172,8 @@ def test_velocity_fires_on_the_sixth_event_in_ten_minutes() -> None:
     # minutes apart, the hours have a tiny spread that FR-004 would judge: isolate FR-002
     fraud_detector = detector("rules: {FR-004: {enabled: false}}")
     assessments = [
-        fraud_detector.assess(profile, transaction(n, DAY_1_10H + n * MINUTE)) for n in range(6)
+        fraud_detector.assess(profile, transaction(n, DAY_1_10H + n * MINUTE)).assessment
+        for n in range(6)
     ]
 
     assert [rule_ids(a) for a in assessments[:5]] == [[]] * 5
@@ -192,7 +198,9 @@ def test_velocity_window_is_capped_yet_the_score_saturates_at_one() -> None:
     fraud_detector = detector()
     times = [DAY_1_10H + n * 1000 for n in range(30)]
 
-    assessments = [fraud_detector.assess(profile, transaction(n, t)) for n, t in enumerate(times)]
+    assessments = [
+        fraud_detector.assess(profile, transaction(n, t)).assessment for n, t in enumerate(times)
+    ]
 
     assert len(profile.recent_event_times) == 2 * RULES.velocity.max_count == 10
     assert profile.recent_event_times == times[-10:]
@@ -210,7 +218,7 @@ def test_impossible_travel_between_consecutive_events() -> None:
     # Sao Paulo to Fortaleza (about 2370 km) in 30 minutes
     assessment = fraud_detector.assess(
         profile, transaction(2, DAY_1_10H + 30 * MINUTE, latitude=-3.72, longitude=-38.54)
-    )
+    ).assessment
 
     (result,) = assessment.triggered
     assert result.rule_id == "FR-003"
@@ -226,7 +234,7 @@ def test_unusual_hour_after_a_week_of_morning_purchases() -> None:
             profile, transaction(day, DAY_1_10H - (7 - day) * DAY + minute * MINUTE)
         )
 
-    at_3am = fraud_detector.assess(profile, transaction(10, DAY_1_10H - 7 * HOUR))
+    at_3am = fraud_detector.assess(profile, transaction(10, DAY_1_10H - 7 * HOUR)).assessment
 
     assert rule_ids(at_3am) == ["FR-004"]
 
@@ -235,8 +243,10 @@ def test_rule_score_combines_the_triggered_rules_with_their_weights() -> None:
     profile = CustomerProfile()
     daily_history(profile)
 
-    assessment = detector().assess(
-        profile, transaction(9, DAY_1_10H, "375.00"), BlacklistHit(store=True)
+    assessment = (
+        detector()
+        .assess(profile, transaction(9, DAY_1_10H, "375.00"), BlacklistHit(store=True))
+        .assessment
     )
 
     assert rule_ids(assessment) == ["FR-001", "FR-005"]
@@ -248,7 +258,9 @@ def test_disabled_rule_is_not_evaluated_by_the_detector() -> None:
     profile = CustomerProfile()
     fraud_detector = detector("rules: {FR-005: {enabled: false}}")
 
-    assessment = fraud_detector.assess(profile, transaction(1, DAY_1_10H), BlacklistHit(True))
+    assessment = fraud_detector.assess(
+        profile, transaction(1, DAY_1_10H), BlacklistHit(True)
+    ).assessment
 
     assert assessment.triggered == ()
     assert assessment.rule_score == 0.0
@@ -269,7 +281,7 @@ def test_replaying_the_same_events_gives_identical_scores_and_state() -> None:
     def replay() -> tuple[list[RuleAssessment], bytes]:
         profile = CustomerProfile()
         fraud_detector = detector()
-        assessments = [fraud_detector.assess(profile, event) for event in events]
+        assessments = [fraud_detector.assess(profile, event).assessment for event in events]
         return assessments, encode_profile(profile)
 
     first, second = replay(), replay()

@@ -1,4 +1,7 @@
-"""The dead-letter record (SPEC §4): replayable, idempotent, and bounded in size."""
+"""The dead-letter record: replayable, idempotent, and bounded in size.
+
+Contract: docs/architecture.md, "Outputs".
+"""
 
 from __future__ import annotations
 

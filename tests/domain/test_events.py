@@ -1,4 +1,7 @@
-"""The input event contract (SPEC §3): one parser, exact amounts, and a DLQ reason for the rest."""
+"""The input event contract: one parser, exact amounts, and a DLQ reason for the rest.
+
+Contract: docs/architecture.md, "Event contract".
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Scored transactions and alerts (SPEC §4), with explanations and idempotent alert ids."""
+"""Scored transactions and alerts, with explanations and idempotent alert ids.
+
+Contract: docs/architecture.md, "Outputs".
+"""
 
 from __future__ import annotations
 
@@ -162,7 +165,7 @@ def test_explanation_without_rules_or_model() -> None:
 
 # --- alerts ----------------------------------------------------------------------------------
 
-SPEC_ALERT_FIELDS = {
+CONTRACT_ALERT_FIELDS = {
     "alert_id",
     "transaction_id",
     "customer_id",
@@ -188,7 +191,7 @@ def alert(assessment: RuleAssessment, **kwargs: Any) -> dict[str, Any]:
 def test_alert_carries_the_spec_fields() -> None:
     record = alert(RuleAssessment((TRAVEL,), 0.9))
 
-    assert set(record) == SPEC_ALERT_FIELDS | {"explanation"}
+    assert set(record) == CONTRACT_ALERT_FIELDS | {"explanation"}
     assert record["transaction_id"] == "tx-42"
     assert record["amount"] == "1250.00"
     assert record["event_time"] == "2026-10-01T13:00:00.000Z"

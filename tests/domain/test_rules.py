@@ -1,4 +1,7 @@
-"""The five rules (SPEC §6), each a pure function of the profile as it was before the event."""
+"""The five rules, each a pure function of the profile as it was before the event.
+
+Contract: docs/architecture.md, "Rules and scoring".
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Per-customer history (SPEC §5): Welford amounts, circular hours, and the versioned codec."""
+"""Per-customer history: Welford amounts, circular hours, and the versioned codec.
+
+Contract: docs/architecture.md, "Per-customer state and event-time order".
+"""
 
 from __future__ import annotations
 

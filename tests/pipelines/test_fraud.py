@@ -299,3 +299,13 @@ def test_an_unreachable_warehouse_stops_the_run(dataset: Any) -> None:
     dsn = "postgresql://nobody@127.0.0.1:1/nowhere?connect_timeout=2"
     message = _stopped([f"--input={dataset.events}", f"--postgres_dsn={dsn}", "--no_model"])
     assert message.startswith("pipelines.fraud: --postgres_dsn: cannot use the warehouse: ")
+
+
+def test_a_bad_blacklist_file_stops_the_run_naming_the_line(dataset: Any, tmp_path: Path) -> None:
+    blacklist = tmp_path / "blacklist.csv"
+    blacklist.write_text("kind,id\ncustomer,C-1\nmerchant,M-9\n")
+    message = _stopped([f"--input={dataset.events}", f"--blacklist={blacklist}", "--no_model"])
+    assert message == (
+        f"pipelines.fraud: --blacklist {blacklist}: blacklist line 3: expected 'customer,<id>' "
+        "or 'store,<id>'"
+    )

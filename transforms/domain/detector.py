@@ -1,9 +1,11 @@
 """The fraud decision for one event, given the customer's profile: the pure domain loop.
 
-``FraudDetector.assess`` reads the profile as it was *before* the event, evaluates the rules,
-then folds the event into the profile, fraud or not. The Beam DoFn calls exactly this, in
-event-time order per customer, so a pure-Python replay of the same events gives the same
-scores as any runner.
+``FraudDetector.judge`` reads the profile as it was *before* the event and evaluates the rules
+and the anomaly model's features; ``learn`` then folds the event into the profile, fraud or
+not. The Beam DoFn calls these two, in event-time order per customer, with the scored record
+built between them (an event whose record fails is dead-lettered and never learned);
+``assess`` is the two in a row, as the training replay uses them. So a pure-Python replay of
+the same events gives the same scores as any runner.
 """
 
 from __future__ import annotations
@@ -52,11 +54,11 @@ class FraudDetector:
 
     def assess(
         self, profile: CustomerProfile, event: Transaction, blacklist_hit: BlacklistHit = NO_HIT
-    ) -> RuleAssessment:
-        """Evaluate the rules against the profile before the event, then update the profile."""
+    ) -> Judgement:
+        """Judge the event on the profile before it, then learn it into the profile."""
         judgement = self.judge(profile, event, blacklist_hit)
         self.learn(profile, event, judgement)
-        return judgement.assessment
+        return judgement
 
     def judge(
         self, profile: CustomerProfile, event: Transaction, blacklist_hit: BlacklistHit = NO_HIT

@@ -1,4 +1,4 @@
-"""The one place that builds a dead-letter record (SPEC §4).
+"""The one place that builds a dead-letter record (docs/architecture.md, "Outputs").
 
 A DLQ record keeps everything needed to understand and replay a rejected input: the stable
 error type, a message, where in the pipeline it failed, where the input came from, and the

@@ -1,4 +1,4 @@
-"""The input event contract (SPEC §3) and its single parser.
+"""The input event contract and its single parser (docs/architecture.md, "Event contract").
 
 Stores send card transactions as JSON objects. Version 1 events carry naive local
 timestamps in the business time zone; version 2 events must carry a UTC offset; an event

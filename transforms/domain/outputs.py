@@ -1,4 +1,4 @@
-"""Scored transactions and alerts (SPEC §4), with their explanations.
+"""Scored transactions and alerts (docs/architecture.md, "Outputs"), with their explanations.
 
 ``alert_id`` is a UUID derived from the transaction id and the rules version, so replaying
 the same input under the same rules produces the same alert ids and sinks stay idempotent.

@@ -1,4 +1,6 @@
-"""The five fraud rules (SPEC §6), each a pure function of the profile *before* the event.
+"""The five fraud rules, each a pure function of the profile *before* the event.
+
+Contract: docs/architecture.md, "Rules and scoring".
 
 Each rule returns ``None`` when it does not fire (or is disabled), else a :class:`RuleResult`
 with a score in (0, 1] and the evidence an analyst needs to judge the alert without

@@ -1,4 +1,6 @@
-"""Per-customer history (SPEC §5) and its explicit, versioned binary encoding.
+"""Per-customer history and its explicit, versioned binary encoding.
+
+Design: docs/architecture.md, "Per-customer state and event-time order".
 
 The profile is what the rules know about a customer before each event: amount statistics
 (Welford's running mean and variance), hour-of-day statistics on the circle (23:30 and 00:30
