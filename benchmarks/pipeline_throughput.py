@@ -68,15 +68,15 @@ def measure_beam(paths: dict[str, str], extra_args: list[str]) -> dict[str, Any]
 
 def measure_domain(paths: dict[str, str]) -> dict[str, Any]:
     from transforms.domain.blacklist import parse_blacklist_lines
-    from transforms.domain.config import load_rules
+    from transforms.domain.config import default_rules
     from transforms.domain.detector import FraudDetector
     from transforms.domain.event_time import DEFAULT_BUSINESS_TIMEZONE, business_timezone
     from transforms.domain.events import group_by_customer
-    from transforms.domain.features import FEATURE_NAMES
+    from transforms.domain.features import named_features
     from transforms.domain.outputs import scored_transaction
     from transforms.domain.state import CustomerProfile
 
-    rules = load_rules()
+    rules = default_rules()
     zone = business_timezone(DEFAULT_BUSINESS_TIMEZONE)
     with open(paths["blacklist"], encoding="utf-8") as handle:
         blacklist = parse_blacklist_lines(handle)
@@ -98,7 +98,7 @@ def measure_domain(paths: dict[str, str]) -> dict[str, Any]:
                 judgement.assessment,
                 alert_threshold=rules.alert_threshold,
                 rules_version=rules.rules_version,
-                features=dict(zip(FEATURE_NAMES, judgement.features, strict=True)),
+                features=named_features(judgement.features),
             )
             detector.learn(profile, event, judgement)
             written += len(json.dumps(record, separators=(",", ":")))

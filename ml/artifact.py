@@ -191,8 +191,8 @@ def read_artifact_files(location: str, read: Callable[[str], bytes] | None = Non
         path = f"{location.rstrip('/')}/{name}"
         try:
             files.append(reader(path))
-        except OSError as error:
-            reason = error.strerror or str(error)
+        except (OSError, ValueError) as error:  # ValueError: no filesystem for the scheme
+            reason = getattr(error, "strerror", None) or str(error)
             raise ArtifactError(f"{path}: cannot read the {what}: {reason}") from None
     return ArtifactFiles(location, files[0], files[1])
 

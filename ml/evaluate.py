@@ -20,11 +20,12 @@ import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from transforms.read import read_rules
+from transforms.domain.config import default_rules, rules_from_text
 
 CARDS_PER_DAY = 100
 
@@ -111,7 +112,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--labels_file", help="Default: <output_dir>/input/labels.jsonl")
     parser.add_argument("--rules", help="The rules YAML the run used (for the thresholds).")
     args = parser.parse_args(argv)
-    rules = read_rules(args.rules)
+    # A local tool, like the output files it reads: the rules file is local too.
+    rules = rules_from_text(Path(args.rules).read_text("utf-8")) if args.rules else default_rules()
     labels = args.labels_file or os.path.join(args.output_dir, "input", "labels.jsonl")
     rows = load_scored(args.output_dir, labels)
     thresholds = {

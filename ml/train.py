@@ -47,7 +47,7 @@ from sklearn.ensemble import IsolationForest
 from ml.artifact import ArtifactPaths, Calibration, raw_anomaly_scores, write_artifact
 from ml.replay import Replay, blacklist_from_entries, replay
 from pipelines.synthetic import GeneratorConfig, SyntheticDataset, generate_events
-from transforms.domain.config import load_rules
+from transforms.domain.config import default_rules
 from transforms.domain.event_time import DEFAULT_BUSINESS_TIMEZONE, business_timezone
 from transforms.domain.features import FEATURE_NAMES
 
@@ -100,7 +100,7 @@ def generated_history(config: GeneratorConfig) -> tuple[SyntheticDataset, Replay
     history = replay(
         dataset.lines,
         blacklist_from_entries(dataset.blacklist),
-        load_rules(),
+        default_rules(),
         business_timezone(DEFAULT_BUSINESS_TIMEZONE),
     )
     return dataset, history
@@ -111,7 +111,7 @@ def train_model(
 ) -> ArtifactPaths:
     """Generate, replay, fit, calibrate, and write the artifact into ``output_dir``."""
     dataset, history = generated_history(GeneratorConfig(seed=seed, customers=customers, days=days))
-    rules = load_rules()
+    rules = default_rules()
     if len(history) < 2:
         raise ValueError(f"only {len(history)} valid events: too few to train on")
     model = fit_model(history.features, seed)

@@ -29,7 +29,7 @@ from apache_beam.options.pipeline_options import (
     StandardOptions,
 )
 
-from pipelines.launcher import LaunchError
+from pipelines.options import LaunchError
 
 JOB_SERVER_JAR_ENV = "STREAMFLOW_FLINK_JOB_SERVER_JAR"
 FLINK_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "flink.sh"

@@ -28,13 +28,12 @@ from pipelines.flink import with_flink_defaults
 from pipelines.launcher import (
     OUTPUT_NAMES,
     SUMMARY_FILE,
-    LaunchError,
     ReferenceData,
     prepare_run,
     read_back_summary,
     run_info,
 )
-from pipelines.options import FraudOptions
+from pipelines.options import FraudOptions, LaunchError
 from transforms.anomaly import ScoreAnomalies
 from transforms.detect import DetectFraud
 from transforms.domain.outputs import alert_from_scored
@@ -119,7 +118,7 @@ def pipeline_options(argv: Sequence[str]) -> PipelineOptions:
 
 def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the pipeline to completion; returns the summary, with Beam's counters.
-    :class:`~pipelines.launcher.LaunchError` if an option is unusable."""
+    :class:`~pipelines.options.LaunchError` if an option is unusable."""
     options = pipeline_options(sys.argv[1:] if argv is None else argv)
     fraud = options.view_as(FraudOptions)
     reference = prepare_run(fraud)

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.options import DEFAULT_MODEL_DIR, FraudOptions
+from pipelines.options import DEFAULT_MODEL_DIR, FraudOptions, LaunchError
 from transforms.counters import DLQ_PREFIX, NAMESPACE, READ, SCORED
 from transforms.domain.blacklist import Blacklist
 from transforms.domain.config import RulesConfig
 from transforms.domain.event_time import business_timezone
-from transforms.read import load_blacklist, read_bytes, read_rules
+from transforms.read import read_blacklist, read_bytes, read_rules
 from transforms.sinks import read_json_file, temp_directory
 from transforms.summary import SummarizeFn
 from transforms.version import PIPELINE_VERSION
@@ -38,18 +38,7 @@ OUTPUT_NAMES = ("scored", "alerts", "dlq")
 SUMMARY_FILE = "summary.json"
 # Not the generated input's seed: the default model must not have seen the run's data.
 DEFAULT_MODEL_SEED = 7
-# The tables the pipeline's PostgreSQL sinks write (transforms/postgres_tables.py).
-WAREHOUSE_TABLES = (
-    "bronze.raw_transactions",
-    "bronze.fraud_alerts",
-    "bronze.dlq_events",
-    "silver.clean_transactions",
-)
 _LOG = logging.getLogger(__name__)
-
-
-class LaunchError(Exception):
-    """The run cannot start; the message says why in one line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,41 +53,51 @@ class ReferenceData:
 
 def prepare_run(options: FraudOptions) -> ReferenceData:
     """Everything before the job: checks, generated data, reference data, cleared outputs.
-
-    ``options`` is completed in place where the embedded default fills something in.
+    The quick checks come first. ``options`` is completed in place where the embedded
+    default fills something in.
     """
+    check_business_timezone(options.business_timezone)
+    rules = checked_rules(options)
+    if options.postgres_dsn:
+        check_warehouse(options.postgres_dsn)
     embedded_default = not options.input
     if embedded_default:
         use_generated_data(options)
     else:
         check_inputs(options.input)
-    check_business_timezone(options.business_timezone)
-    reference = read_reference_data(options, train_default_model=embedded_default)
-    if options.postgres_dsn:
-        check_warehouse(options.postgres_dsn)
+    model, version = choose_model(options, train_if_missing=embedded_default)
     clear_previous_outputs(options.output_dir)
-    return reference
+    return ReferenceData(rules, checked_blacklist(options), model, version)
 
 
-def read_reference_data(options: FraudOptions, train_default_model: bool = False) -> ReferenceData:
-    """The rules, the blacklist and the anomaly model, each checked; :class:`LaunchError` if not."""
+def read_reference_data(options: FraudOptions) -> ReferenceData:
+    """What the workers need, checked as a run checks it, for building a pipeline without
+    running it (a production image); :class:`LaunchError` if unusable."""
+    check_business_timezone(options.business_timezone)
+    rules, blacklist = checked_rules(options), checked_blacklist(options)
+    model, version = choose_model(options, train_if_missing=False)
+    return ReferenceData(rules, blacklist, model, version)
+
+
+def checked_rules(options: FraudOptions) -> RulesConfig:
     try:
-        rules = read_rules(options.rules)
+        return read_rules(options.rules)
     except (OSError, UnicodeDecodeError, ValueError) as error:
         raise LaunchError(f"--rules {options.rules}: {error}") from None
+
+
+def checked_blacklist(options: FraudOptions) -> Blacklist:
     try:
-        blacklist = load_blacklist(options.blacklist)
+        return read_blacklist(options.blacklist)
     except (OSError, UnicodeDecodeError, ValueError) as error:
         raise LaunchError(f"--blacklist {options.blacklist}: {error}") from None
-    model, version = choose_model(options, train_default_model)
-    return ReferenceData(rules, blacklist, model, version)
 
 
 def check_inputs(patterns: list[str]) -> None:
     for pattern in patterns:
         try:
             (matched,) = FileSystems.match([pattern])
-        except Exception as error:  # Beam wraps every file system's own errors differently
+        except (OSError, ValueError) as error:  # BeamIOError is an OSError
             raise LaunchError(f"--input {pattern}: {error}") from None
         if not matched.metadata_list:
             raise LaunchError(f"--input {pattern} matches no file")
@@ -112,24 +111,29 @@ def check_business_timezone(name: str) -> None:
 
 
 def check_warehouse(dsn: str) -> None:
-    """The warehouse answers and is migrated: else the sinks would fail inside the job."""
+    """The warehouse answers and has every migration of this release: else the sinks would
+    fail inside the job, or refuse what an older schema cannot hold."""
     try:
         import psycopg
+
+        from pipelines.warehouse.migrate import discover
     except ImportError:
         raise LaunchError("--postgres_dsn needs the postgres extra (psycopg)") from None
+    needed = max(migration.version for migration in discover())
     try:
         with psycopg.connect(dsn, connect_timeout=10) as connection:
-            row = connection.execute(
-                "SELECT count(to_regclass(name)) FROM unnest(%s::text[]) AS name",
-                (list(WAREHOUSE_TABLES),),
-            ).fetchone()
+            row = connection.execute("SELECT max(version) FROM public.schema_migrations").fetchone()
+        applied = row[0] if row else None
+    except psycopg.errors.UndefinedTable:
+        applied = None
     except psycopg.Error as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise LaunchError(f"--postgres_dsn: cannot use the warehouse: {reason}") from None
-    if row is None or row[0] != len(WAREHOUSE_TABLES):
+    if applied is None or applied < needed:
+        at = "has no migrations" if applied is None else f"is at V{applied:03d}"
         raise LaunchError(
-            "--postgres_dsn: the warehouse is not migrated: run python -m pipelines.warehouse "
-            "migrate"
+            f"--postgres_dsn: the warehouse {at}, this release needs V{needed:03d}: run "
+            "python -m pipelines.warehouse migrate"
         )
 
 
@@ -141,10 +145,10 @@ def choose_model(
     if options.no_model:
         return None, None
     if options.model:
-        return read_model(options.model)
+        return read_model(options.model, "--model")
     if os.path.exists(os.path.join(DEFAULT_MODEL_DIR, "metadata.json")):
         try:
-            return read_model(DEFAULT_MODEL_DIR)
+            return read_model(DEFAULT_MODEL_DIR, "the default model at")
         except LaunchError as error:
             _LOG.warning("%s; ml_score is null, rules only", error)
             return None, None
@@ -160,21 +164,22 @@ def choose_model(
         return None, None
     print(f"Training the default anomaly model into {DEFAULT_MODEL_DIR}", file=sys.stderr)
     train_model(DEFAULT_MODEL_DIR, seed=DEFAULT_MODEL_SEED)
-    return read_model(DEFAULT_MODEL_DIR)
+    return read_model(DEFAULT_MODEL_DIR, "the default model at")
 
 
-def read_model(location: str) -> tuple[ArtifactFiles, str]:
+def read_model(location: str, named: str) -> tuple[ArtifactFiles, str]:
     """The artifact's files (any Beam file system), verified here as the workers will verify
-    them: the bytes checked are the bytes shipped, read once."""
+    them: the bytes checked are the bytes shipped, read once. ``named``: how the message
+    names where the location came from."""
     try:
         from ml.artifact import ArtifactError, load_artifact, read_artifact_files
     except ImportError as error:  # the ml extra is not installed
-        raise LaunchError(f"--model {location}: cannot load models ({error})") from None
+        raise LaunchError(f"{named} {location}: cannot load models ({error})") from None
     try:
         files = read_artifact_files(location, read_bytes)
         return files, load_artifact(files).model_version
     except ArtifactError as error:
-        raise LaunchError(f"--model {location}: {error.message}") from None
+        raise LaunchError(f"{named} {location}: {error.message}") from None
 
 
 def use_generated_data(options: FraudOptions) -> None:
@@ -202,12 +207,8 @@ def clear_previous_outputs(output_dir: str) -> None:
 
 
 def run_info(reference: ReferenceData) -> dict[str, Any]:
-    """What the summary says about how the run scored."""
-    return {
-        "rules_version": reference.rules.rules_version,
-        "pipeline_version": PIPELINE_VERSION,
-        "model": reference.model_version,
-    }
+    """What the summary says about the run besides its tally (which reports the model)."""
+    return {"rules_version": reference.rules.rules_version, "pipeline_version": PIPELINE_VERSION}
 
 
 def read_back_summary(
@@ -246,7 +247,8 @@ def conservation(counters: dict[str, int]) -> tuple[bool | None, str | None]:
     """Whether every record read was scored or dead-lettered; ``None`` with the reason when
     the counters cannot tell."""
     if not counters:
-        return None, "not checked: the runner reported no counters"
+        # Beam reports no counter that was never incremented: an empty input shows none too.
+        return None, "not checked: no counters were reported (none for an empty input)"
     read, scored = counters.get(READ, 0), counters.get(SCORED, 0)
     dead = sum(value for name, value in counters.items() if name.startswith(DLQ_PREFIX))
     if read == scored + dead:

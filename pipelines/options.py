@@ -20,6 +20,10 @@ DEFAULT_OUTPUT_DIR = "out"
 DEFAULT_MODEL_DIR = "models/default"
 
 
+class LaunchError(Exception):
+    """An option cannot be used, so the run cannot start; the message says why in one line."""
+
+
 class FraudOptions(PipelineOptions):  # type: ignore[misc]
     @classmethod
     def _add_argparse_args(cls, parser: Any) -> None:

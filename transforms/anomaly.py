@@ -82,7 +82,8 @@ class ScoreAnomalies(beam.PTransform):  # type: ignore[misc]
         return (
             records
             # Plain BatchElements: a max_batch_duration_secs would add a processing-time timer,
-            # which forces the bundle-based runner (docs/runners.md, apache/beam#28716).
+            # which forces the bundle-based runner (docs/runners.md, "Beam constraints that
+            # shape the code"; apache/beam#28716).
             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._max_batch_size)
             | "ScoreBatch" >> beam.ParDo(self._fn)
         )

@@ -55,7 +55,7 @@ from transforms.domain.detector import FraudDetector
 from transforms.domain.dlq import build_dlq_record
 from transforms.domain.event_time import business_timezone
 from transforms.domain.events import ErrorType, Transaction, event_order
-from transforms.domain.features import FEATURE_NAMES
+from transforms.domain.features import named_features
 from transforms.domain.outputs import scored_transaction
 from transforms.tags import DLQ_TAG, SCORED_TAG
 
@@ -221,7 +221,7 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
                     judgement.assessment,
                     alert_threshold=rules.alert_threshold,
                     rules_version=rules.rules_version,
-                    features=dict(zip(FEATURE_NAMES, judgement.features, strict=True)),
+                    features=named_features(judgement.features),
                 )
                 # Only a scored event joins the history; a failed one is in the DLQ instead.
                 self._detector.learn(cell.profile, event, judgement)
@@ -270,7 +270,7 @@ class DetectFraud(beam.PTransform):  # type: ignore[misc]
             # The blacklist is checked before keying: the stateful step scores in timer
             # callbacks, which cannot read side inputs. It is a value shipped with the
             # transform, not a side input, which the portable Flink runner cannot checkpoint
-            # (docs/runners.md).
+            # (docs/runners.md, "Side inputs break checkpoints on the portable Flink runner").
             | "ScreenAndKeyByCustomer"
             >> beam.Map(_screen_and_key, self._blacklist).with_output_types(tuple[str, bytes])
             | "ScoreInEventTimeOrder" >> beam.ParDo(self._fn).with_outputs(DLQ_TAG, main=SCORED_TAG)

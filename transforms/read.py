@@ -19,7 +19,7 @@ from apache_beam.metrics import Metrics
 
 from transforms.counters import BLANK_LINES, NAMESPACE
 from transforms.domain.blacklist import EMPTY_BLACKLIST, Blacklist, parse_blacklist_lines
-from transforms.domain.config import RulesConfig, load_rules, rules_from_text
+from transforms.domain.config import RulesConfig, default_rules, rules_from_text
 
 RawRecord = tuple[str, bytes]
 
@@ -58,11 +58,11 @@ class ReadJsonLines(beam.PTransform):  # type: ignore[misc]
 def read_rules(path: str | None) -> RulesConfig:
     """The rules YAML at ``path`` (any Beam filesystem) over the defaults, or the defaults."""
     if not path:
-        return load_rules()
+        return default_rules()
     return rules_from_text(read_bytes(path).decode("utf-8"))
 
 
-def load_blacklist(path: str | None) -> Blacklist:
+def read_blacklist(path: str | None) -> Blacklist:
     """The blacklist file at ``path`` (any Beam filesystem), or an empty list without one."""
     if not path:
         return EMPTY_BLACKLIST

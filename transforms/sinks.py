@@ -21,7 +21,8 @@ class WriteJsonLines(beam.PTransform):  # type: ignore[misc]
     Batch: ``WriteToText``, which finalises atomically and writes a shard even when empty.
     Streaming: ``fileio.WriteToFiles``, because ``WriteToText`` finalises through side inputs
     and the portable Flink runner cannot checkpoint an operator with side inputs
-    (docs/runners.md); its temporary files go to ``<output_dir>/.tmp-<name>``.
+    (docs/runners.md, "Side inputs break checkpoints on the portable Flink runner"); its
+    temporary files go to ``<output_dir>/.tmp-<name>``.
     """
 
     def __init__(self, output_dir: str, name: str, streaming: bool = False) -> None:

@@ -2,7 +2,8 @@
 
 The summary is computed from the outputs themselves (not from metrics, which some runners do
 not report), with a mergeable combiner so it scales with the workers. Labels are joined by
-transaction id from a side input.
+transaction id. The model it reports is the one the scored records carry: the model that
+really scored them, not the one the job was given.
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ import apache_beam as beam
 from transforms.domain.quality import QualityTally
 from transforms.sinks import write_json_file
 
-# (kind, transaction id or DLQ error type, fraud_score, is_alert, rule_score, label or None)
-Fact = tuple[str, str | None, float, bool, float, dict[str, Any] | None]
+# (kind, transaction id or DLQ error type, fraud_score, is_alert, rule_score, model_version,
+#  label or None)
+Fact = tuple[str, str | None, float, bool, float, str | None, dict[str, Any] | None]
 
 
 @dataclass(slots=True)
 class SummaryTally:
     scored: int = 0
     alerts: int = 0
+    model_versions: set[str | None] = field(default_factory=set)
     dlq_by_type: Counter[str] = field(default_factory=Counter)
     quality: QualityTally = field(default_factory=QualityTally)
     quality_rules_only: QualityTally = field(default_factory=QualityTally)
@@ -40,12 +43,13 @@ class SummarizeFn(beam.CombineFn):  # type: ignore[misc]
         return SummaryTally()
 
     def add_input(self, tally: SummaryTally, fact: Fact) -> SummaryTally:
-        kind, error_type, score, is_alert, rule_score, label = fact
+        kind, error_type, score, is_alert, rule_score, model_version, label = fact
         if kind == "dlq":
             tally.dlq_by_type[str(error_type)] += 1
             return tally
         tally.scored += 1
         tally.alerts += int(is_alert)
+        tally.model_versions.add(model_version)
         if self._with_labels:
             tally.quality.add(score, is_alert, label)
             # What the rules alone would have decided, to show what the model adds.
@@ -57,6 +61,7 @@ class SummarizeFn(beam.CombineFn):  # type: ignore[misc]
         for tally in tallies:
             merged.scored += tally.scored
             merged.alerts += tally.alerts
+            merged.model_versions.update(tally.model_versions)
             merged.dlq_by_type.update(tally.dlq_by_type)
             merged.quality.merge(tally.quality)
             merged.quality_rules_only.merge(tally.quality_rules_only)
@@ -64,6 +69,8 @@ class SummarizeFn(beam.CombineFn):  # type: ignore[misc]
 
     def extract_output(self, tally: SummaryTally) -> dict[str, Any]:
         dlq = sum(tally.dlq_by_type.values())
+        # None sorts last: a record scored by rules only.
+        versions = sorted(tally.model_versions, key=lambda version: (version is None, version))
         return {
             "read": tally.scored + dlq,
             "scored": tally.scored,
@@ -74,6 +81,9 @@ class SummarizeFn(beam.CombineFn):  # type: ignore[misc]
             "quality_rules_only": (
                 tally.quality_rules_only.report() if self._with_labels else None
             ),
+            # The model that scored the records; null for rules only. A list only if workers
+            # disagreed, e.g. one could not use the model it was given (null in the list).
+            "model": versions[0] if len(versions) == 1 else (versions or None),
         }
 
 
@@ -89,6 +99,7 @@ def _scored_fact(record: dict[str, Any]) -> Fact:
         record["fraud_score"],
         record["is_alert"],
         record["rule_score"],
+        record["model_version"],
         None,
     )
 
@@ -96,12 +107,12 @@ def _scored_fact(record: dict[str, Any]) -> Fact:
 def _with_label(joined: tuple[str, dict[str, list[Any]]]) -> Iterator[Fact]:
     _, groups = joined
     label = groups["labels"][0] if groups["labels"] else None
-    for kind, transaction_id, score, is_alert, rule_score, _ in groups["facts"]:
-        yield (kind, transaction_id, score, is_alert, rule_score, label)
+    for kind, transaction_id, score, is_alert, rule_score, model_version, _ in groups["facts"]:
+        yield (kind, transaction_id, score, is_alert, rule_score, model_version, label)
 
 
 def _dlq_fact(record: dict[str, Any]) -> Fact:
-    return ("dlq", record["error_type"], 0.0, False, 0.0, None)
+    return ("dlq", record["error_type"], 0.0, False, 0.0, None, None)
 
 
 class Summarize(beam.PTransform):  # type: ignore[misc]

@@ -22,8 +22,8 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.fraud import build_pipeline
-from pipelines.launcher import LaunchError, read_reference_data
-from pipelines.options import FraudOptions
+from pipelines.launcher import read_reference_data
+from pipelines.options import FraudOptions, LaunchError
 
 
 def read_args(path: str | Path) -> list[str]:

@@ -13,6 +13,8 @@ COPY requirements/constraints.txt requirements/
 COPY pipelines pipelines/
 COPY transforms transforms/
 COPY ml ml/
+# The warehouse SQL: setup.py ships it inside the package (pipelines.warehouse.sql).
+COPY sql sql/
 # The project with its model libraries, pinned like CI; Beam stays the image's own 2.77.0, and
 # its aws extra adds boto3 for s3:// paths (inputs and outputs; model and blacklist at build).
 RUN pip install --no-cache-dir --constraint requirements/constraints.txt \

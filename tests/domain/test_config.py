@@ -9,16 +9,16 @@ import yaml
 
 from transforms.domain.config import (
     RULE_IDS,
+    default_rules,
     default_rules_text,
-    load_rules,
     rules_from_text,
 )
 
-DEFAULT_VERSION = load_rules().rules_version
+DEFAULT_VERSION = default_rules().rules_version
 
 
-def test_defaults_load_with_the_spec_values() -> None:
-    rules = load_rules()
+def test_defaults_load_with_the_documented_values() -> None:
+    rules = default_rules()
 
     assert rules.alert_threshold == 0.7
     assert rules.inactivity_days == 90
@@ -46,7 +46,7 @@ def test_defaults_load_with_the_spec_values() -> None:
 
 
 def test_default_weights_make_the_blacklist_decisive() -> None:
-    rules = load_rules()
+    rules = default_rules()
 
     assert {rule_id: rules.weight(rule_id) for rule_id in RULE_IDS} == {
         "FR-001": 0.9,
@@ -59,7 +59,7 @@ def test_default_weights_make_the_blacklist_decisive() -> None:
 
 def test_weight_of_an_unknown_rule_raises() -> None:
     with pytest.raises(KeyError):
-        load_rules().weight("FR-006")
+        default_rules().weight("FR-006")
 
 
 def test_default_rules_text_is_the_packaged_yaml() -> None:
@@ -73,10 +73,10 @@ def test_rules_version_is_a_short_content_hash() -> None:
 
 
 def test_rules_version_is_stable_across_loads() -> None:
-    assert load_rules().rules_version == DEFAULT_VERSION
+    assert default_rules().rules_version == DEFAULT_VERSION
     assert rules_from_text(None).rules_version == DEFAULT_VERSION
     assert rules_from_text("").rules_version == DEFAULT_VERSION
-    assert load_rules() == load_rules()
+    assert default_rules() == default_rules()
 
 
 def test_rules_version_changes_when_a_value_changes() -> None:
@@ -119,7 +119,7 @@ def test_override_changes_only_the_named_values() -> None:
     assert rules.high_value.multiplier == 4.0
     assert rules.high_value.min_transactions == 5
     assert not rules.impossible_travel.enabled
-    assert rules.velocity == load_rules().velocity
+    assert rules.velocity == default_rules().velocity
 
 
 def test_integer_override_of_a_float_setting_is_stored_as_a_float() -> None:

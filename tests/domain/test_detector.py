@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from transforms.domain.blacklist import BlacklistHit
-from transforms.domain.config import load_rules, rules_from_text
+from transforms.domain.config import default_rules, rules_from_text
 from transforms.domain.detector import FraudDetector, RuleAssessment
 from transforms.domain.event_time import business_timezone
 from transforms.domain.events import Transaction
@@ -16,7 +16,7 @@ from transforms.domain.scoring import combine_rule_scores
 from transforms.domain.state import CustomerProfile, LastLocation, encode_profile
 
 ZONE = business_timezone("America/Sao_Paulo")
-RULES = load_rules()
+RULES = default_rules()
 DAY_1_10H = 1_790_859_600_000  # 2026-10-01T10:00 in Sao Paulo (13:00Z)
 MINUTE = 60_000
 HOUR = 60 * MINUTE

@@ -32,7 +32,7 @@ def record(raw_payload: bytes, **overrides: Any) -> dict[str, Any]:
     return build_dlq_record(**arguments)
 
 
-def test_dlq_record_has_the_spec_fields() -> None:
+def test_dlq_record_has_the_contract_fields() -> None:
     dead = record(b"{oops", schema_version=2)
 
     assert dead == {

@@ -13,6 +13,7 @@ from transforms.domain.features import (
     MAX_SPEED_KMH,
     MAX_TIME_DEVIATION,
     extract_features,
+    named_features,
 )
 from transforms.domain.state import CustomerProfile, LastLocation
 
@@ -108,3 +109,10 @@ def test_blacklist_flag() -> None:
         _features(CustomerProfile(), _event(), hit=BlacklistHit(store=True))["is_blacklisted"]
         == 1.0
     )
+
+
+def test_named_features_are_in_the_model_s_order() -> None:
+    values = (0.5, 2.0, 1.5, 30.0, 0.0, 1.2)
+    named = named_features(values)
+    assert list(named) == list(FEATURE_NAMES)
+    assert tuple(named.values()) == values

@@ -188,7 +188,7 @@ def alert(assessment: RuleAssessment, **kwargs: Any) -> dict[str, Any]:
     return alert_from_scored(score(assessment, **kwargs), "2026-10-01T13:00:05+00:00")
 
 
-def test_alert_carries_the_spec_fields() -> None:
+def test_alert_carries_the_contract_fields() -> None:
     record = alert(RuleAssessment((TRAVEL,), 0.9))
 
     assert set(record) == CONTRACT_ALERT_FIELDS | {"explanation"}

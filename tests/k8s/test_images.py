@@ -8,6 +8,7 @@ stops the build instead of shipping a rules-only job.
 from __future__ import annotations
 
 import shutil
+from distutils.core import run_setup
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from apache_beam.options.pipeline_options import PortableOptions
 
 from ml.artifact import MODEL_FILENAME
 from ml.train import train_model
-from pipelines.launcher import LaunchError
+from pipelines.options import LaunchError
 from tests.k8s.images import (
     FLINK_DOCKERFILE,
     PIPELINE_ARGS,
@@ -26,6 +27,8 @@ from tests.k8s.images import (
     pipeline_args,
 )
 from tests.k8s.render import K8S_DIR
+
+REPO = K8S_DIR.parent
 
 SCRIPT_IN_IMAGE = "/opt/streamflow/bin/build_pipeline_jar.py"
 
@@ -94,3 +97,23 @@ def test_the_images_ship_and_run_the_build_script() -> None:
     assert ("k8s/config/fraud-pipeline.args", f"/build/{PIPELINE_ARGS.name}") in (
         dockerfile_copies(FLINK_DOCKERFILE)
     )
+
+
+def _dockerignore_keeps(dockerfile: Path) -> set[str]:
+    """The paths the image's .dockerignore lets into the build context (``!path`` lines)."""
+    ignore = dockerfile.with_name(dockerfile.name + ".dockerignore")
+    lines = ignore.read_text("utf-8").splitlines()
+    return {line[1:].rstrip("/") for line in lines if line.startswith("!")}
+
+
+def test_the_worker_image_copies_every_folder_the_package_is_built_from() -> None:
+    # pip install "." in the image fails if a folder setup.py names is not in the image.
+    distribution = run_setup(str(REPO / "setup.py"), stop_after="init")
+    mapped = distribution.package_dir or {}
+    folders = {
+        mapped.get(name, name.replace(".", "/")).split("/")[0] for name in distribution.packages
+    }
+    copied = {source.rstrip("/") for source, _ in dockerfile_copies(WORKER_DOCKERFILE)}
+    assert folders == {"pipelines", "transforms", "ml", "sql"}
+    assert folders <= copied
+    assert folders <= _dockerignore_keeps(WORKER_DOCKERFILE)

@@ -38,7 +38,7 @@ from tests.k8s.render import (
     render,
 )
 from tests.k8s.schemas import ROOT, crd_errors, kubernetes_errors
-from transforms.domain.config import load_rules
+from transforms.domain.config import default_rules
 from transforms.read import read_rules
 
 SECRET_EXAMPLE = K8S_DIR / "secret.example.yaml"
@@ -366,7 +366,7 @@ def test_the_deployed_rules_are_the_packaged_defaults(manifests: list[Manifest])
     package_defaults = yaml.safe_load(PACKAGE_RULES.read_text("utf-8"))
     assert yaml.safe_load(record["data"]["rules.yaml"]) == package_defaults
     deployed = read_rules(str(CONFIG_DIR / "rules.yaml"))
-    assert deployed.rules_version == load_rules().rules_version
+    assert deployed.rules_version == default_rules().rules_version
 
 
 # -- identity, secrets and security ----------------------------------------------------------

@@ -12,13 +12,13 @@ from ml.replay import blacklist_from_entries, replay
 from pipelines.synthetic import BlacklistEntry
 from tests.factories import RIO, SAO_PAULO, event, payload
 from transforms.domain.blacklist import EMPTY_BLACKLIST, Blacklist
-from transforms.domain.config import load_rules
+from transforms.domain.config import default_rules
 from transforms.domain.event_time import business_timezone
 from transforms.domain.features import FEATURE_NAMES
 from transforms.domain.geo import haversine_km
 
 ZONE = business_timezone("America/Sao_Paulo")
-RULES = load_rules()
+RULES = default_rules()
 DAY = timedelta(days=1)
 
 

@@ -12,14 +12,22 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 
 import pipelines.fraud as fraud
-from ml.artifact import ArtifactFiles, load_artifact, read_artifact_files
+from ml.artifact import (
+    METADATA_FILENAME,
+    MODEL_FILENAME,
+    ArtifactFiles,
+    load_artifact,
+    read_artifact_files,
+)
 from ml.train import train_model
 from pipelines import launcher
+from pipelines.options import LaunchError
 from pipelines.synthetic import generate_dataset
+from tests import memory_filesystem
 from tests.collect import new_collector, take
 from tests.output_files import read_records
 from transforms.anomaly import ScoreAnomalies
-from transforms.domain.config import load_rules
+from transforms.domain.config import default_rules, rules_from_text
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +59,7 @@ def test_scored_output_carries_the_blended_ml_score_and_model_version(
 ) -> None:
     summary = _run(dataset, tmp_path, f"--model={model_dir}")
     version = load_artifact(model_dir).model_version
-    rules = load_rules()
+    rules = default_rules()
     scored = read_records(tmp_path, "scored")
     assert len(scored) == summary["scored"] > 0
     for record in scored:
@@ -86,7 +94,7 @@ def test_a_named_model_that_is_unusable_stops_the_run_with_the_reason(
 
 
 def test_a_named_model_folder_that_is_missing_stops_the_run(dataset: Any, tmp_path: Path) -> None:
-    with pytest.raises(launcher.LaunchError, match=r"nowhere.*cannot read the metadata"):
+    with pytest.raises(LaunchError, match=r"nowhere.*cannot read the metadata"):
         _run(dataset, tmp_path / "out", f"--model={tmp_path / 'nowhere'}")
 
 
@@ -104,7 +112,10 @@ def test_an_unusable_model_at_the_default_location_scores_rules_only(
     assert len(scored) == summary["scored"] > 0
     assert all(r["ml_score"] is None and r["model_version"] is None for r in scored)
     assert summary["model"] is None
-    assert any("default-model" in m and "rules only" in m for m in caplog.messages)
+    assert any(
+        m.startswith(f"the default model at {broken}: ") and m.endswith("rules only")
+        for m in caplog.messages
+    )
 
 
 def test_a_worker_given_an_unusable_model_scores_rules_only_not_a_crash(
@@ -120,7 +131,7 @@ def test_a_worker_given_an_unusable_model_scores_rules_only_not_a_crash(
         (
             p
             | beam.Create(rule_scored)
-            | ScoreAnomalies(corrupt, load_rules())
+            | ScoreAnomalies(corrupt, default_rules())
             | beam.Map(lambda r: (r["transaction_id"], r["ml_score"], r["fraud_score"]))
             | beam.Map(collect)
         )
@@ -133,7 +144,7 @@ def test_scores_do_not_depend_on_how_records_are_batched(
 ) -> None:
     _run(dataset, tmp_path, "--no_model")
     rule_scored = read_records(tmp_path, "scored")[:300]
-    rules = load_rules()
+    rules = default_rules()
 
     def score_with(max_batch_size: int) -> list[Any]:
         name, collect = new_collector()
@@ -190,3 +201,39 @@ def test_the_model_travels_inside_the_pipeline_not_as_a_launcher_path(
     assert scored
     assert all(r["ml_score"] is not None for r in scored)
     assert {r["model_version"] for r in scored} == {load_artifact(model_dir).model_version}
+
+
+def test_inputs_and_reference_files_are_read_through_beam_filesystems(
+    dataset: Any, model_dir: str, tmp_path: Path
+) -> None:
+    # memtest:// is open only to Beam's FileSystems: open() would fail on every one of these.
+    override = b"alert_threshold: 0.9\n"
+    paths = {
+        "input": memory_filesystem.put("data/events.jsonl", Path(dataset.events).read_bytes()),
+        "blacklist": memory_filesystem.put(
+            "ref/blacklist.csv", Path(dataset.blacklist).read_bytes()
+        ),
+        "rules": memory_filesystem.put("ref/rules.yaml", override),
+        "model": "memtest://models/m",
+    }
+    for name in (METADATA_FILENAME, MODEL_FILENAME):
+        memory_filesystem.put(f"models/m/{name}", (Path(model_dir) / name).read_bytes())
+    try:
+        summary = fraud.run(
+            [*(f"--{option}={path}" for option, path in paths.items()), f"--output_dir={tmp_path}"]
+        )
+    finally:
+        memory_filesystem.clear()
+    scored = read_records(tmp_path, "scored")
+    assert len(scored) == summary["scored"] == dataset.counts["valid"]
+    assert summary["model"] == load_artifact(model_dir).model_version
+    assert summary["rules_version"] == rules_from_text(override.decode()).rules_version
+    assert any("FR-005" in record["rules_triggered"] for record in scored)
+    assert all(alert["fraud_score"] >= 0.9 for alert in read_records(tmp_path, "alerts"))
+
+
+def test_a_model_on_a_filesystem_beam_does_not_have_stops_the_run(
+    dataset: Any, tmp_path: Path
+) -> None:
+    with pytest.raises(LaunchError, match=r"^--model nosuch://models/m: .*nosuch://"):
+        _run(dataset, tmp_path, "--model=nosuch://models/m")

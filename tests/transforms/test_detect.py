@@ -19,12 +19,12 @@ from tests.collect import new_collector, take
 from tests.factories import MANAUS, RIO, T0, event, habitual_history, raw_record
 from transforms.detect import DetectFraud
 from transforms.domain.blacklist import EMPTY_BLACKLIST, Blacklist
-from transforms.domain.config import load_rules
+from transforms.domain.config import default_rules
 from transforms.domain.event_time import parse_timestamp
 from transforms.parse import ParseEvents
 from transforms.tags import DLQ_TAG, EVENTS_TAG, SCORED_TAG
 
-RULES = load_rules()
+RULES = default_rules()
 ZONE = "America/Sao_Paulo"
 
 
@@ -189,7 +189,8 @@ def _expiry_run(idle: timedelta) -> list[tuple[str, tuple[str, ...], bool]]:
 
 def test_a_comeback_after_the_inactivity_period_is_judged_without_history() -> None:
     # The domain forgets history older than the inactivity period when it judges, so a
-    # backfill and a stream agree; the timer's deletion of the state is tested below.
+    # backfill and a stream agree. The timer's deletion of the state is proven by
+    # test_the_expiry_timer_leaves_no_state_for_an_idle_customer.
     assert ("comeback", (), False) in _expiry_run(timedelta(days=RULES.inactivity_days + 1))
 
 
@@ -264,21 +265,6 @@ def test_expiry_while_events_wait_in_the_buffer_scores_them_on_the_kept_history(
     assert _streamed_verdicts(stream) == sorted(
         [(d["transaction_id"], (), False) for d in history] + [("later", (), False)]
     )
-
-
-def test_expiry_timer_deletes_the_state_of_an_idle_customer() -> None:
-    history = habitual_history("C6")
-    # Within the inactivity period of the history, but it arrives after the watermark has
-    # passed the expiry time: only the timer's deletion makes it meet an empty profile.
-    late = event("late", "C6", at=timedelta(days=5 + 89), amount="5000.00")
-    last = _seconds(history[-1])
-    stream = _stream(history, last + 95 * 86_400, [late])
-    with _streaming_pipeline() as p:
-        scored = _detect(p | stream)[SCORED_TAG]
-        assert_that(
-            _verdicts(scored),
-            equal_to([(d["transaction_id"], (), False) for d in history] + [("late", (), False)]),
-        )
 
 
 def test_an_event_exactly_at_the_watermark_is_on_time() -> None:

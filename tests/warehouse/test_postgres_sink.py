@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,9 @@ import pytest
 
 from pipelines.fraud import main, run
 from pipelines.synthetic import generate_dataset
-from pipelines.warehouse.migrate import migrate
+from pipelines.warehouse.migrate import discover, migrate
 from pipelines.warehouse.options import DSN_VARIABLE
+from pipelines.warehouse.sql_files import sql_folder
 from tests.factories import event, payload
 from transforms import postgres_sink
 from transforms.domain.dlq import build_dlq_record
@@ -479,6 +481,28 @@ def test_an_unmigrated_warehouse_stops_the_run_before_the_job(
     with pytest.raises(SystemExit) as stopped:
         main([f"--input={dataset.events}", f"--postgres_dsn={empty_dsn}", "--no_model"])
     assert stopped.value.code == (
-        "pipelines.fraud: --postgres_dsn: the warehouse is not migrated: "
-        "run python -m pipelines.warehouse migrate"
+        "pipelines.fraud: --postgres_dsn: the warehouse has no migrations, this release needs "
+        f"V{_newest_migration():03d}: run python -m pipelines.warehouse migrate"
+    )
+
+
+def _newest_migration() -> int:
+    return max(migration.version for migration in discover())
+
+
+def test_a_warehouse_missing_this_releases_last_migration_stops_the_run(
+    empty_dsn: str, dataset: Any, tmp_path: Path
+) -> None:
+    # V007 lets bronze.dlq_events hold SINK_REJECTED rows: without it, refused rows are lost.
+    older = tmp_path / "migrations"
+    older.mkdir()
+    newest = _newest_migration()
+    for migration in sql_folder("migrations").glob("V*.sql"):
+        if not migration.name.startswith(f"V{newest:03d}__"):
+            shutil.copy(migration, older)
+    migrate(empty_dsn, older)
+    with pytest.raises(SystemExit) as stopped:
+        main([f"--input={dataset.events}", f"--postgres_dsn={empty_dsn}", "--no_model"])
+    assert f"the warehouse is at V{newest - 1:03d}, this release needs V{newest:03d}" in str(
+        stopped.value.code
     )

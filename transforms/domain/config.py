@@ -98,7 +98,7 @@ def default_rules_text() -> str:
     return resources.files("transforms.domain").joinpath("default_rules.yaml").read_text("utf-8")
 
 
-def load_rules() -> RulesConfig:
+def default_rules() -> RulesConfig:
     """The packaged defaults. A rules file is read by ``transforms.read.read_rules``."""
     return rules_from_text(None)
 

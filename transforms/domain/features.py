@@ -47,6 +47,11 @@ _MILLIS_PER_HOUR = 3_600_000.0
 Features = tuple[float, float, float, float, float, float]
 
 
+def named_features(features: Features) -> dict[str, float]:
+    """The features by name, as a scored record carries them (``ml_features``)."""
+    return dict(zip(FEATURE_NAMES, features, strict=True))
+
+
 def extract_features(
     profile: CustomerProfile,
     event: Transaction,

@@ -3,7 +3,8 @@
 -- unchanged ones left alone. MERGE, not INSERT ... ON CONFLICT: one hash join with the facts
 -- instead of a speculative insertion and a conflict probe per row, which cost seconds per
 -- million rows even on a re-run that changes nothing. MERGE does not wait out a concurrent
--- insert of the same key as ON CONFLICT would: pipelines.refresh serialises refreshes.
+-- insert of the same key as ON CONFLICT would: refreshes are serialised by an advisory lock
+-- (pipelines/warehouse/refresh.py).
 MERGE INTO gold.fact_transactions AS f
 USING (
     SELECT t.transaction_id, d.date_key, c.customer_key, s.store_key, p.product_key,
