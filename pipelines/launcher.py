@@ -116,10 +116,13 @@ def check_warehouse(dsn: str) -> None:
     try:
         import psycopg
 
-        from pipelines.warehouse.migrate import discover
+        from pipelines.warehouse.migrate import MigrationError, discover
     except ImportError:
         raise LaunchError("--postgres_dsn needs the postgres extra (psycopg)") from None
-    needed = max(migration.version for migration in discover())
+    try:
+        needed = max(migration.version for migration in discover())
+    except (MigrationError, OSError) as error:  # an installation without its SQL
+        raise LaunchError(f"--postgres_dsn: {error}") from None
     try:
         with psycopg.connect(dsn, connect_timeout=10) as connection:
             row = connection.execute("SELECT max(version) FROM public.schema_migrations").fetchone()
