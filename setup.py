@@ -24,7 +24,7 @@ setup(
         "pipelines.warehouse.sql": ["*/*.sql", "*/*/*.sql"],
     },
     install_requires=[
-        "apache-beam[gcp]==2.77.0",
+        "apache-beam==2.62.0",
         "PyYAML>=6.0",
         "tzdata",  # the business time zone must resolve on slim worker images too
     ],

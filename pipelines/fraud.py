@@ -33,7 +33,13 @@ from pipelines.launcher import (
     read_back_summary,
     run_info,
 )
-from pipelines.options import FraudOptions, LaunchError
+from pipelines.options import (
+    FN_API_RUNNER,
+    FraudOptions,
+    LaunchError,
+    detector_path,
+    resolve_runner,
+)
 from transforms.anomaly import ScoreAnomalies
 from transforms.detect import DetectFraud
 from transforms.domain.outputs import alert_from_scored
@@ -51,8 +57,8 @@ from transforms.summary import Summarize
 from transforms.tags import DLQ_TAG, EVENTS_TAG, RAW_TAG, SCORED_TAG
 from transforms.version import PIPELINE_VERSION
 
-# Named explicitly: the default DirectRunner first tries to download the Prism binary.
-DEFAULT_RUNNER = "FnApiRunner"
+# Named explicitly, so that a run never switches runner behind the user's back.
+DEFAULT_RUNNER = FN_API_RUNNER
 
 
 def _alert(scored: dict[str, Any]) -> dict[str, Any]:
@@ -80,6 +86,7 @@ def build_pipeline(
         PIPELINE_VERSION,
         cheap_state_cache_sizing=not options.exact_state_cache_sizing,
         streaming=streaming,
+        grouped=detector_path(options.detector_mode, streaming) == "grouped",
     )
     scored = detected[SCORED_TAG] | "ScoreAnomalies" >> ScoreAnomalies(reference.model, rules)
     dlq = (parsed[DLQ_TAG], detected[DLQ_TAG]) | "AllDeadLetters" >> beam.Flatten()
@@ -99,7 +106,7 @@ def build_pipeline(
         dlq | "BronzeDlq" >> WriteToPostgres(dsn, DLQ_EVENTS)
     outputs["summary"] = {"scored": scored, "dlq": dlq} | "Summarize" >> Summarize(
         FileSystems.join(options.output_dir, SUMMARY_FILE),
-        run_info(reference),
+        run_info(reference, detector_path(options.detector_mode, streaming)),
         rules.alert_threshold,
         options.labels_file,
         streaming=streaming,
@@ -111,8 +118,7 @@ def pipeline_options(argv: Sequence[str]) -> PipelineOptions:
     """The command line as Beam options, with this project's runner defaults filled in."""
     options = PipelineOptions(with_flink_defaults(argv))
     standard = options.view_as(StandardOptions)
-    if not standard.runner:
-        standard.runner = DEFAULT_RUNNER
+    standard.runner = resolve_runner(standard.runner) or DEFAULT_RUNNER
     return options
 
 

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import StandardOptions
 
-from pipelines.options import DEFAULT_MODEL_DIR, FraudOptions, LaunchError
+from pipelines.options import DEFAULT_MODEL_DIR, FraudOptions, LaunchError, detector_path
 from transforms.counters import DLQ_PREFIX, NAMESPACE, READ, SCORED
 from transforms.domain.blacklist import Blacklist
 from transforms.domain.config import RulesConfig
@@ -209,9 +210,13 @@ def clear_previous_outputs(output_dir: str) -> None:
         FileSystems.delete(stale)
 
 
-def run_info(reference: ReferenceData) -> dict[str, Any]:
+def run_info(reference: ReferenceData, detector: str) -> dict[str, Any]:
     """What the summary says about the run besides its tally (which reports the model)."""
-    return {"rules_version": reference.rules.rules_version, "pipeline_version": PIPELINE_VERSION}
+    return {
+        "rules_version": reference.rules.rules_version,
+        "pipeline_version": PIPELINE_VERSION,
+        "detector": detector,
+    }
 
 
 def read_back_summary(
@@ -223,7 +228,12 @@ def read_back_summary(
         summary = read_json_file(path)
     else:  # a streaming run emits no tally for empty input (transforms/summary.py)
         tally = SummarizeFn(bool(options.labels_file), reference.rules.alert_threshold)
-        summary = {**tally.extract_output(tally.create_accumulator()), **run_info(reference)}
+        streaming = bool(options.view_as(StandardOptions).streaming)
+        detector = detector_path(options.detector_mode, streaming)
+        summary = {
+            **tally.extract_output(tally.create_accumulator()),
+            **run_info(reference, detector),
+        }
     counters = summary["counters"] = beam_counters(result)
     summary["conservation_ok"], note = conservation(counters)
     if note:

@@ -17,7 +17,23 @@ from transforms.domain.event_time import DEFAULT_BUSINESS_TIMEZONE
 from transforms.domain.events import DEFAULT_MAX_PAYLOAD_BYTES
 
 DEFAULT_OUTPUT_DIR = "out"
+# Beam 2.62 knows its in-process portable runner only by module path; ``--runner=FnApiRunner``
+# is accepted as a short name (pipelines.fraud.pipeline_options resolves it).
+FN_API_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
+_RUNNER_ALIASES = {"fnapirunner": FN_API_RUNNER, "fnapi": FN_API_RUNNER}
+
+
+def resolve_runner(name: str | None) -> str | None:
+    """The runner name Beam can create: short names of this project's docs resolved."""
+    if name is None:
+        return None
+    return _RUNNER_ALIASES.get(name.lower(), name)
+
+
 DEFAULT_MODEL_DIR = "models/default"
+
+
+DETECTOR_MODES = ("auto", "stateful", "grouped")
 
 
 class LaunchError(Exception):
@@ -76,6 +92,15 @@ class FraudOptions(PipelineOptions):  # type: ignore[misc]
             "transforms/state_cache_sizing.py).",
         )
         parser.add_argument(
+            "--detector_mode",
+            choices=DETECTOR_MODES,
+            default="auto",
+            help="How each customer's events are put in event-time order: 'stateful' (Beam "
+            "state and event-time timers; the streaming path) or 'grouped' (group by "
+            "customer and sort; bounded runs only need this). Default 'auto': stateful with "
+            "--streaming, grouped otherwise. Both give the same records.",
+        )
+        parser.add_argument(
             "--model",
             help="Anomaly model artifact folder (python -m ml.train; any Beam filesystem); the "
             f"run fails if it is unusable. Default: {DEFAULT_MODEL_DIR} if present and usable "
@@ -89,3 +114,10 @@ class FraudOptions(PipelineOptions):  # type: ignore[misc]
             "--customers", type=int, default=2000, help="Customers in the generated data."
         )
         parser.add_argument("--days", type=int, default=30, help="Days of generated data.")
+
+
+def detector_path(detector_mode: str, streaming: bool) -> str:
+    """``stateful`` or ``grouped``: what ``--detector_mode`` means for this run."""
+    if detector_mode == "auto":
+        return "stateful" if streaming else "grouped"
+    return detector_mode

@@ -1,5 +1,9 @@
 """DetectFraud: per-customer state, event-time ordering and the rules, in one stateful DoFn.
 
+This is the streaming path. A bounded run scores each customer's grouped history instead
+(:mod:`transforms.detect_grouped`); :class:`DetectFraud` picks one, and both run the loop of
+:mod:`transforms.customer_scoring`.
+
 Beam does not order the elements of a key, yet the rules depend on order (a customer's history
 *before* each event). So events wait in a buffer until the watermark passes them, and are then
 scored in event-time order: a backfill and a streaming run of the same data, in any arrival
@@ -21,10 +25,7 @@ again replaces the pending one.
 
 from __future__ import annotations
 
-import json
-import logging
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import apache_beam as beam
@@ -48,18 +49,13 @@ from transforms.coders import (
     decode_buffered,
     encode_buffered,
 )
-from transforms.counters import DLQ_PREFIX, LATE_EVENTS, NAMESPACE
+from transforms.counters import LATE_EVENTS, NAMESPACE
+from transforms.customer_scoring import CustomerScorer, buffered_event_order
+from transforms.detect_grouped import ScoreCustomerHistoryFn
 from transforms.domain.blacklist import Blacklist
 from transforms.domain.config import RulesConfig
-from transforms.domain.detector import FraudDetector
-from transforms.domain.dlq import build_dlq_record
-from transforms.domain.event_time import business_timezone
-from transforms.domain.events import ErrorType, Transaction, event_order
-from transforms.domain.features import named_features
-from transforms.domain.outputs import scored_transaction
+from transforms.domain.events import Transaction
 from transforms.tags import DLQ_TAG, SCORED_TAG
-
-_LOG = logging.getLogger(__name__)
 
 
 def _timestamp(epoch_millis: int) -> Timestamp:
@@ -68,10 +64,6 @@ def _timestamp(epoch_millis: int) -> Timestamp:
 
 def _millis(timestamp: Timestamp) -> int:
     return int(timestamp.micros // 1000)
-
-
-def _event_order(buffered: BufferedEvent) -> tuple[int, str]:
-    return event_order(buffered[0])
 
 
 class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
@@ -95,12 +87,11 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
         self._cheap_sizing = cheap_state_cache_sizing
         self._late = Metrics.counter(NAMESPACE, LATE_EVENTS)
         self._expired = Metrics.counter(NAMESPACE, "customers_expired")
-        self._failed = Metrics.counter(NAMESPACE, DLQ_PREFIX + ErrorType.PROCESSING_ERROR.value)
 
     def setup(self) -> None:
         if self._cheap_sizing:
             state_cache_sizing.install()
-        self._detector = FraudDetector(self._rules, business_timezone(self._timezone_name))
+        self._scorer = CustomerScorer(self._rules, self._timezone_name, self._pipeline_version)
 
     def process(
         self,
@@ -153,7 +144,7 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
                     due.append(decode_buffered(encoded))
                 else:
                     waiting.append(encoded)
-            due.sort(key=_event_order)
+            due.sort(key=buffered_event_order)
             yield from self._score_in_order(cell, due)
             buffer.clear()
             for encoded in waiting:
@@ -212,42 +203,18 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
             expiry.set(_timestamp(last + self._rules.inactivity_ms + 1))
 
     def _score_in_order(self, cell: DetectorCell, events: Iterable[BufferedEvent]) -> Iterator[Any]:
-        rules = self._rules
-        for event, hit in events:
-            try:
-                judgement = self._detector.judge(cell.profile, event, hit)
-                record = scored_transaction(
-                    event,
-                    judgement.assessment,
-                    alert_threshold=rules.alert_threshold,
-                    rules_version=rules.rules_version,
-                    features=named_features(judgement.features),
-                )
-                # Only a scored event joins the history; a failed one is in the DLQ instead.
-                self._detector.learn(cell.profile, event, judgement)
-            except Exception as error:  # a bug must cost one event, never the customer's stream
-                _LOG.exception("scoring failed for %s", event.transaction_id)
-                self._failed.inc()
-                yield beam.pvalue.TaggedOutput(DLQ_TAG, self._processing_error(event, error))
-                continue
-            yield record
-
-    def _processing_error(self, event: Transaction, error: Exception) -> dict[str, Any]:
-        return build_dlq_record(
-            error_type=ErrorType.PROCESSING_ERROR,
-            error_message=f"{type(error).__name__}: {error}",
-            stage="detect",
-            source=f"transaction:{event.transaction_id}",
-            raw_payload=json.dumps(event.to_record()).encode("utf-8"),
-            received_at=datetime.now(UTC).isoformat(),
-            pipeline_version=self._pipeline_version,
-            schema_version=event.schema_version,
-        )
+        for tag, _, record in self._scorer.score_in_order(cell.profile, events):
+            yield record if tag == SCORED_TAG else beam.pvalue.TaggedOutput(tag, record)
 
 
 class DetectFraud(beam.PTransform):  # type: ignore[misc]
     """Valid events in; rule-scored transactions out (``scored``, with the anomaly model's
-    ``ml_features``) plus a ``dlq`` output. ``ScoreAnomalies`` blends in the model next."""
+    ``ml_features``) plus a ``dlq`` output. ``ScoreAnomalies`` blends in the model next.
+
+    ``grouped``: score each customer's whole history in one go (``transforms.detect_grouped``)
+    instead of through state and timers; the default follows ``streaming`` (a bounded run is
+    grouped). Both give the same records.
+    """
 
     def __init__(
         self,
@@ -257,24 +224,33 @@ class DetectFraud(beam.PTransform):  # type: ignore[misc]
         pipeline_version: str,
         cheap_state_cache_sizing: bool = True,
         streaming: bool = False,
+        grouped: bool | None = None,
     ) -> None:
         super().__init__()
-        self._fn = DetectFraudFn(
-            rules, timezone_name, pipeline_version, cheap_state_cache_sizing, streaming
+        self._grouped = not streaming if grouped is None else grouped
+        self._fn: beam.DoFn = (
+            ScoreCustomerHistoryFn(rules, timezone_name, pipeline_version)
+            if self._grouped
+            else DetectFraudFn(
+                rules, timezone_name, pipeline_version, cheap_state_cache_sizing, streaming
+            )
         )
         self._blacklist = blacklist
 
     def expand(self, events: Any) -> Any:
-        return (
-            events
-            # The blacklist is checked before keying: the stateful step scores in timer
-            # callbacks, which cannot read side inputs. It is a value shipped with the
-            # transform, not a side input, which the portable Flink runner cannot checkpoint
-            # (docs/runners.md, "Side inputs break checkpoints on the portable Flink runner").
-            | "ScreenAndKeyByCustomer"
-            >> beam.Map(_screen_and_key, self._blacklist).with_output_types(tuple[str, bytes])
-            | "ScoreInEventTimeOrder" >> beam.ParDo(self._fn).with_outputs(DLQ_TAG, main=SCORED_TAG)
-        )
+        # The blacklist is checked before keying: the stateful step scores in timer callbacks,
+        # which cannot read side inputs. It is a value shipped with the transform, not a side
+        # input, which the portable Flink runner cannot checkpoint (docs/runners.md, "Side
+        # inputs break checkpoints on the portable Flink runner").
+        keyed = events | "ScreenAndKeyByCustomer" >> beam.Map(
+            _screen_and_key, self._blacklist
+        ).with_output_types(tuple[str, bytes])
+        if self._grouped:
+            keyed = keyed | "GroupByCustomer" >> beam.GroupByKey()
+            step = "ScoreCustomerHistory"
+        else:
+            step = "ScoreInEventTimeOrder"
+        return keyed | step >> beam.ParDo(self._fn).with_outputs(DLQ_TAG, main=SCORED_TAG)
 
 
 def _screen_and_key(event: Transaction, blacklist: Blacklist) -> tuple[str, bytes]:

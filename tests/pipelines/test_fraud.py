@@ -141,10 +141,32 @@ def test_stale_output_shards_of_an_earlier_run_are_removed(first_run: Any) -> No
     assert not (out / "scored-00007-of-00009.jsonl").exists()
 
 
-def test_expiry_timers_clear_every_customer_at_the_end_of_a_bounded_run(first_run: Any) -> None:
-    _, out = first_run
-    customers = {r["customer_id"] for r in read_records(out, "scored")}
-    assert first_run[0]["counters"]["customers_expired"] == len(customers)
+def test_a_bounded_run_scores_grouped_histories_without_state(first_run: Any) -> None:
+    summary, _ = first_run
+    assert summary["detector"] == "grouped"
+    assert "customers_expired" not in summary["counters"]
+
+
+def test_forced_stateful_path_gives_the_same_records_and_expires_every_customer(
+    dataset: Any, first_run: Any, tmp_path: Path
+) -> None:
+    summary = run(
+        [
+            f"--input={dataset.events}",
+            f"--blacklist={dataset.blacklist}",
+            f"--output_dir={tmp_path}",
+            "--no_model",
+            "--detector_mode=stateful",
+        ]
+    )
+    assert summary["detector"] == "stateful"
+    _, grouped_out = first_run
+    stateful = sorted(read_records(tmp_path, "scored"), key=lambda r: r["transaction_id"])
+    grouped = sorted(read_records(grouped_out, "scored"), key=lambda r: r["transaction_id"])
+    assert stateful == grouped
+    # At the end of a bounded run the watermark passes every expiry timer.
+    customers = {r["customer_id"] for r in stateful}
+    assert summary["counters"]["customers_expired"] == len(customers)
 
 
 def test_same_input_gives_identical_scores_on_rerun(

@@ -21,7 +21,7 @@ from ml.artifact import (
 )
 from ml.train import train_model
 from pipelines import launcher
-from pipelines.options import LaunchError
+from pipelines.options import FN_API_RUNNER, LaunchError
 from pipelines.synthetic import generate_dataset
 from tests import memory_filesystem
 from tests.collect import new_collector, take
@@ -127,7 +127,7 @@ def test_a_worker_given_an_unusable_model_scores_rules_only_not_a_crash(
     files = read_artifact_files(model_dir)
     corrupt = ArtifactFiles(files.source, files.metadata, b"not a model")
     name, collect = new_collector()
-    with TestPipeline(runner="FnApiRunner", options=PipelineOptions([])) as p:
+    with TestPipeline(runner=FN_API_RUNNER, options=PipelineOptions([])) as p:
         (
             p
             | beam.Create(rule_scored)
@@ -148,7 +148,7 @@ def test_scores_do_not_depend_on_how_records_are_batched(
 
     def score_with(max_batch_size: int) -> list[Any]:
         name, collect = new_collector()
-        with TestPipeline(runner="FnApiRunner", options=PipelineOptions([])) as p:
+        with TestPipeline(runner=FN_API_RUNNER, options=PipelineOptions([])) as p:
             (
                 p
                 | beam.Create(rule_scored)
@@ -189,7 +189,7 @@ def test_the_model_travels_inside_the_pipeline_not_as_a_launcher_path(
             f"--blacklist={dataset.blacklist}",
             f"--output_dir={tmp_path / 'out'}",
             f"--model={shipped}",
-            "--runner=FnApiRunner",
+            f"--runner={FN_API_RUNNER}",
         ]
     )
     pipeline = beam.Pipeline(options=options)

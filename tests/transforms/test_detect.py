@@ -15,6 +15,7 @@ from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.utils.timestamp import Timestamp
 
+from pipelines.options import FN_API_RUNNER
 from tests.collect import new_collector, take
 from tests.factories import MANAUS, RIO, T0, event, habitual_history, raw_record
 from transforms.detect import DetectFraud
@@ -42,7 +43,7 @@ def _verdicts(scored: Any) -> Any:
 
 
 def _batch_pipeline() -> TestPipeline:
-    return TestPipeline(runner="FnApiRunner", options=PipelineOptions([]))
+    return TestPipeline(runner=FN_API_RUNNER, options=PipelineOptions([]))
 
 
 def _streaming_pipeline() -> TestPipeline:

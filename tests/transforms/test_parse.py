@@ -10,6 +10,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from pipelines.options import FN_API_RUNNER
 from tests.factories import event, payload, raw_record
 from transforms.domain.events import ErrorType
 from transforms.parse import DLQ_TAG, EVENTS_TAG, ParseEvents
@@ -33,7 +34,7 @@ CASES: list[tuple[bytes, ErrorType]] = [
 
 
 def _pipeline() -> TestPipeline:
-    return TestPipeline(runner="FnApiRunner", options=PipelineOptions([]))
+    return TestPipeline(runner=FN_API_RUNNER, options=PipelineOptions([]))
 
 
 def _parse(records: Any) -> Any:

@@ -1,0 +1,82 @@
+"""The loop both detector paths run: one customer's events, in the order given, on its profile.
+
+``transforms.detect`` (stateful, timer-driven: streaming) and ``transforms.detect_grouped``
+(group by customer, sort: bounded runs) differ only in how they bring a customer's events into
+event-time order; what happens to each event is this one loop, so their outputs agree record
+for record.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from apache_beam.metrics import Metrics
+
+from transforms.coders import BufferedEvent
+from transforms.counters import DLQ_PREFIX, NAMESPACE
+from transforms.domain.config import RulesConfig
+from transforms.domain.detector import FraudDetector
+from transforms.domain.dlq import build_dlq_record
+from transforms.domain.event_time import business_timezone
+from transforms.domain.events import ErrorType, Transaction, event_order
+from transforms.domain.features import named_features
+from transforms.domain.outputs import scored_transaction
+from transforms.domain.state import CustomerProfile
+from transforms.tags import DLQ_TAG, SCORED_TAG
+
+_LOG = logging.getLogger(__name__)
+
+
+def buffered_event_order(buffered: BufferedEvent) -> tuple[int, str]:
+    return event_order(buffered[0])
+
+
+class CustomerScorer:
+    """Built in a DoFn's ``setup``: the detector resolves the time zone once per worker."""
+
+    def __init__(self, rules: RulesConfig, timezone_name: str, pipeline_version: str) -> None:
+        self._rules = rules
+        self._pipeline_version = pipeline_version
+        self._detector = FraudDetector(rules, business_timezone(timezone_name))
+        self._failed = Metrics.counter(NAMESPACE, DLQ_PREFIX + ErrorType.PROCESSING_ERROR.value)
+
+    def score_in_order(
+        self, profile: CustomerProfile, events: Iterable[BufferedEvent]
+    ) -> Iterator[tuple[str, Transaction, dict[str, Any]]]:
+        """``(tag, event, record)`` per event: ``SCORED_TAG`` and the scored record, or
+        ``DLQ_TAG`` and a processing-error record. The profile learns each scored event."""
+        rules = self._rules
+        for event, hit in events:
+            try:
+                judgement = self._detector.judge(profile, event, hit)
+                record = scored_transaction(
+                    event,
+                    judgement.assessment,
+                    alert_threshold=rules.alert_threshold,
+                    rules_version=rules.rules_version,
+                    features=named_features(judgement.features),
+                )
+                # Only a scored event joins the history; a failed one is in the DLQ instead.
+                self._detector.learn(profile, event, judgement)
+            except Exception as error:  # a bug must cost one event, never the customer's stream
+                _LOG.exception("scoring failed for %s", event.transaction_id)
+                self._failed.inc()
+                yield DLQ_TAG, event, self._processing_error(event, error)
+                continue
+            yield SCORED_TAG, event, record
+
+    def _processing_error(self, event: Transaction, error: Exception) -> dict[str, Any]:
+        return build_dlq_record(
+            error_type=ErrorType.PROCESSING_ERROR,
+            error_message=f"{type(error).__name__}: {error}",
+            stage="detect",
+            source=f"transaction:{event.transaction_id}",
+            raw_payload=json.dumps(event.to_record()).encode("utf-8"),
+            received_at=datetime.now(UTC).isoformat(),
+            pipeline_version=self._pipeline_version,
+            schema_version=event.schema_version,
+        )
