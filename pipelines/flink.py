@@ -1,8 +1,11 @@
 """What ``--runner=FlinkRunner`` needs here beyond Beam's own defaults.
 
 Beam's Python FlinkRunner would download a shaded job server jar that Maven Central does not
-serve for this Beam release (see scripts/flink.sh), and without ``--environment_type`` it would
-start SDK workers in Docker. So, unless given explicitly:
+serve for this Beam release (see scripts/flink.sh), without ``--environment_type`` it would
+start SDK workers in Docker, and without ``--max_cache_memory_usage_mb`` its workers cache no
+state. So, unless given explicitly:
+
+* the SDK harness caches up to ``DEFAULT_STATE_CACHE_MB`` of state per worker process;
 
 * the job server is the one ``scripts/flink.sh provision`` assembled (or the jar named by
   ``STREAMFLOW_FLINK_JOB_SERVER_JAR``);
@@ -20,6 +23,7 @@ import os
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from apache_beam.options.pipeline_options import (
@@ -32,9 +36,48 @@ from apache_beam.options.pipeline_options import (
 from pipelines.options import LaunchError
 
 JOB_SERVER_JAR_ENV = "STREAMFLOW_FLINK_JOB_SERVER_JAR"
+# The SDK harness's state cache per worker process, for Flink runs that do not size it.
+DEFAULT_STATE_CACHE_MB = 256
 FLINK_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "flink.sh"
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 _EMBEDDED_MASTERS = {"[local]", "[auto]"}
+
+
+class FlinkTuningOptions(PipelineOptions):  # type: ignore[misc]
+    """Options of Beam's Java Flink runner (``FlinkPipelineOptions``) that Python does not
+    declare. The Python FlinkRunner sends the job server only options some Python class
+    declares, so without this one these flags would be dropped without a word."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser: Any) -> None:
+        parser.add_argument(
+            "--flink_conf_dir",
+            help="Folder with a Flink config.yaml whose settings (checkpointing, state "
+            "backend) the job server applies to the job.",
+        )
+        parser.add_argument(
+            "--max_bundle_size",
+            type=int,
+            help="Elements per SDK bundle (Beam's default: 1,000 streaming, 5,000 batch).",
+        )
+        parser.add_argument(
+            "--max_bundle_time_mills",
+            type=int,
+            help="Milliseconds before a bundle is finished (Beam's default: 1,000).",
+        )
+        parser.add_argument(
+            "--faster_copy",
+            action="store_true",
+            default=None,
+            help="Skip the defensive copy of elements between Flink operators.",
+        )
+        parser.add_argument(
+            "--finish_bundle_before_checkpointing",
+            action="store_true",
+            default=None,
+            help="Finish the open bundle before each checkpoint instead of buffering its "
+            "output in the checkpoint.",
+        )
 
 
 class FlinkSetupError(LaunchError):
@@ -52,6 +95,9 @@ def with_flink_defaults(argv: Sequence[str]) -> list[str]:
     if not is_flink(options.view_as(StandardOptions).runner):
         return list(argv)
     extra = []
+    if not any(arg.startswith("--max_cache_memory_usage_mb") for arg in argv):
+        # Beam's default is no cache: every state read would be a round trip to the runner.
+        extra.append(f"--max_cache_memory_usage_mb={DEFAULT_STATE_CACHE_MB}")
     flink = options.view_as(FlinkRunnerOptions)
     if not flink.flink_job_server_jar:
         extra.append(f"--flink_job_server_jar={provisioned_job_server_jar()}")

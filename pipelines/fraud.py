@@ -17,7 +17,6 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import apache_beam as beam
@@ -40,9 +39,9 @@ from pipelines.options import (
     detector_path,
     resolve_runner,
 )
+from transforms.alerts import BuildAlerts
 from transforms.anomaly import ScoreAnomalies
 from transforms.detect import DetectFraud
-from transforms.domain.outputs import alert_from_scored
 from transforms.parse import ParseEvents
 from transforms.postgres_sink import (
     CLEAN_TRANSACTIONS,
@@ -59,10 +58,6 @@ from transforms.version import PIPELINE_VERSION
 
 # Named explicitly, so that a run never switches runner behind the user's back.
 DEFAULT_RUNNER = FN_API_RUNNER
-
-
-def _alert(scored: dict[str, Any]) -> dict[str, Any]:
-    return alert_from_scored(scored, detected_at=datetime.now(UTC).isoformat())
 
 
 def build_pipeline(
@@ -90,11 +85,7 @@ def build_pipeline(
     )
     scored = detected[SCORED_TAG] | "ScoreAnomalies" >> ScoreAnomalies(reference.model, rules)
     dlq = (parsed[DLQ_TAG], detected[DLQ_TAG]) | "AllDeadLetters" >> beam.Flatten()
-    alerts = (
-        scored
-        | "OnlyAlerts" >> beam.Filter(lambda record: record["is_alert"])
-        | ("BuildAlerts" >> beam.Map(_alert))
-    )
+    alerts = scored | "Alerts" >> BuildAlerts()
     outputs = {"scored": scored, "alerts": alerts, "dlq": dlq}
     for name in OUTPUT_NAMES:
         outputs[name] | f"Write_{name}" >> WriteJsonLines(options.output_dir, name, streaming)

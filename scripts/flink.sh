@@ -4,6 +4,7 @@
 #   scripts/flink.sh start         provision if needed, start a standalone cluster, wait until healthy
 #   scripts/flink.sh stop | status
 #   scripts/flink.sh job-server-jar | master | conf-dir     print what the pipeline needs
+#   scripts/flink.sh metrics-urls  the Prometheus endpoints of the running cluster, one per line
 # Everything lives under .cache/flink (git-ignored); nothing touches the project's virtualenv.
 #
 # Versions: Beam's shaded job server jar is not served on Maven Central here, so the job server is
@@ -18,6 +19,8 @@ FLINK_VERSION="${STREAMFLOW_FLINK_VERSION:-1.19.3}"
 BEAM_RUNNER_VERSION="${STREAMFLOW_BEAM_RUNNER_VERSION:-2.62.0}"
 REST_PORT="${STREAMFLOW_FLINK_REST_PORT:-58081}"
 RPC_PORT="${STREAMFLOW_FLINK_RPC_PORT:-56123}"
+# Prometheus reporters: the JobManager and the TaskManager each take one port of this range.
+PROM_PORTS="${STREAMFLOW_FLINK_PROMETHEUS_PORTS:-59249-59251}"
 
 ROOT="$PWD/.cache/flink"
 JOB_SERVER_DIR="$ROOT/job-server-$FLINK_MINOR-$BEAM_RUNNER_VERSION"
@@ -79,6 +82,7 @@ provision() {
 write_conf() {
   mkdir -p "$CONF_DIR" "$CLUSTER_DIR/log" "$CLUSTER_DIR/checkpoints" "$CLUSTER_DIR/savepoints"
   sed -e "s|@ROOT@|$CLUSTER_DIR|g" -e "s|@REST_PORT@|$REST_PORT|g" -e "s|@RPC_PORT@|$RPC_PORT|g" \
+    -e "s|@PROM_PORTS@|$PROM_PORTS|g" \
     scripts/flink/config.yaml >"$CONF_DIR/config.yaml"
   cp "$FLINK_HOME"/conf/log4j*.properties "$CONF_DIR/"
   echo "localhost:$REST_PORT" >"$CONF_DIR/masters"
@@ -142,6 +146,15 @@ status() {
 
 master() { echo "localhost:$REST_PORT"; }
 
+metrics_urls() {
+  local port first="${PROM_PORTS%-*}" last="${PROM_PORTS#*-}"
+  for port in $(seq "$first" "$last"); do
+    if curl -fsS --max-time 2 "http://localhost:$port/metrics" -o /dev/null 2>/dev/null; then
+      echo "http://localhost:$port/metrics"
+    fi
+  done
+}
+
 case "${1:-}" in
   provision) provision ;;
   start) start ;;
@@ -150,5 +163,6 @@ case "${1:-}" in
   job-server-jar) echo "$JOB_SERVER_JAR" ;;
   master) master ;;
   conf-dir) echo "$CONF_DIR" ;;
-  *) echo "usage: $0 provision|start|stop|status|job-server-jar|master|conf-dir" >&2; exit 2 ;;
+  metrics-urls) metrics_urls ;;
+  *) echo "usage: $0 provision|start|stop|status|job-server-jar|master|conf-dir|metrics-urls" >&2; exit 2 ;;
 esac

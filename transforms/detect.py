@@ -10,17 +10,21 @@ scored in event-time order: a backfill and a streaming run of the same data, in 
 order, give the same scores. An event that arrives after its customer's history has moved past
 it (a late event) is scored at once against the current history and counted.
 
-State per customer: one ``ReadModifyWriteState`` cell holding the packed profile and the
-ordering bookkeeping (one cell: the SDK harness pays per state cell touched), and a
-``BagState`` buffer (``OrderedListState`` does not run on portable Flink). Timers:
+State per customer: one ``ReadModifyWriteState`` cell holding the packed profile, the events
+waiting for the watermark and the ordering bookkeeping. One cell, because the SDK harness pays
+per state cell touched, and written whole, because its cache then keeps it between bundles (an
+appended-to ``BagState`` is read back from the runner; ``OrderedListState`` does not run on
+portable Flink). Timers:
 
-* ``flush`` (event time): scores buffered events the watermark has passed; when the buffer is
-  empty it is re-armed to prune the velocity window once its events have aged out;
+* ``flush`` (event time): scores buffered events the watermark has passed;
 * ``expiry`` (event time): clears the customer after ``inactivity_days`` without events, since
-  Beam state has no TTL.
+  Beam state has no TTL. It is set once and re-arms itself when it finds the customer active
+  since, instead of being moved at every flush: each timer set is a round trip to the runner.
 
 Timer times are always computed from state, never from the current element: setting a timer
-again replaces the pending one.
+again replaces the pending one. A late event is judged on the history as it stands, whose
+velocity window keeps every event within the window of the customer's newest one, so it sees
+the events of its own window a bounded run would have shown it.
 """
 
 from __future__ import annotations
@@ -29,18 +33,16 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.coders import BytesCoder
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import (
-    BagStateSpec,
     ReadModifyWriteStateSpec,
     TimerSpec,
     on_timer,
 )
 from apache_beam.utils.timestamp import Timestamp
 
-from transforms import state_cache_sizing
+from transforms import state_cache_sizing, state_commit
 from transforms.coders import (
     BufferedEvent,
     DetectorCell,
@@ -68,7 +70,6 @@ def _millis(timestamp: Timestamp) -> int:
 
 class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
     PROFILE = ReadModifyWriteStateSpec("profile", DetectorCellCoder())
-    BUFFER = BagStateSpec("buffer", BytesCoder())
     FLUSH = TimerSpec("flush", TimeDomain.WATERMARK)
     EXPIRY = TimerSpec("expiry", TimeDomain.WATERMARK)
 
@@ -91,13 +92,13 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
     def setup(self) -> None:
         if self._cheap_sizing:
             state_cache_sizing.install()
+        state_commit.install()
         self._scorer = CustomerScorer(self._rules, self._timezone_name, self._pipeline_version)
 
     def process(
         self,
         element: tuple[str, bytes],
         cell_state: Any = beam.DoFn.StateParam(PROFILE),
-        buffer: Any = beam.DoFn.StateParam(BUFFER),
         flush: Any = beam.DoFn.TimerParam(FLUSH),
         expiry: Any = beam.DoFn.TimerParam(EXPIRY),
     ) -> Iterator[Any]:
@@ -108,13 +109,10 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
         if evaluated is not None and event_time_ms <= evaluated:
             self._late.inc()
             yield from self._score_in_order(cell, [decode_buffered(encoded)])
-            if cell.flush_at_ms is None:
-                self._arm_pruning(cell, flush)
             self._arm_expiry(cell, expiry)
             cell_state.write(cell)
             return
-        buffer.add(encoded)
-        cell.buffered += 1
+        cell.buffer.append(encoded)
         if cell.flush_at_ms is None or event_time_ms < cell.flush_at_ms:
             # Fires once the watermark has passed this event: an event exactly at the watermark
             # is still on time, so the timer sits 1 ms after it.
@@ -127,7 +125,6 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
         self,
         fired_at: Any = beam.DoFn.TimestampParam,
         cell_state: Any = beam.DoFn.StateParam(PROFILE),
-        buffer: Any = beam.DoFn.StateParam(BUFFER),
         flush: Any = beam.DoFn.TimerParam(FLUSH),
         expiry: Any = beam.DoFn.TimerParam(EXPIRY),
     ) -> Iterator[Any]:
@@ -137,22 +134,18 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
         # Everything at or before this time is complete: later events for it would be late.
         complete_ms = _millis(fired_at) - 1
         waiting: list[bytes] = []
-        if cell.buffered:
+        if cell.buffer:
             due: list[BufferedEvent] = []
-            for encoded in buffer.read():
+            for encoded in cell.buffer:
                 if buffered_event_time(encoded) <= complete_ms:
                     due.append(decode_buffered(encoded))
                 else:
                     waiting.append(encoded)
+            cell.buffer = waiting
             due.sort(key=buffered_event_order)
             yield from self._score_in_order(cell, due)
-            buffer.clear()
-            for encoded in waiting:
-                buffer.add(encoded)
-            cell.buffered = len(waiting)
         if cell.evaluated_through_ms is None or complete_ms > cell.evaluated_through_ms:
             cell.evaluated_through_ms = complete_ms
-        cell.profile.prune_velocity_window(complete_ms, self._rules.velocity.window_ms)
         if waiting:
             times = [buffered_event_time(encoded) for encoded in waiting]
             # Streaming: wake at the earliest waiting event, so one far-future event cannot hold
@@ -162,7 +155,6 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
             flush.set(_timestamp(cell.flush_at_ms + 1))
         else:
             cell.flush_at_ms = None
-            self._arm_pruning(cell, flush)
         self._arm_expiry(cell, expiry)
         cell_state.write(cell)
 
@@ -171,36 +163,34 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
         self,
         fired_at: Any = beam.DoFn.TimestampParam,
         cell_state: Any = beam.DoFn.StateParam(PROFILE),
-        buffer: Any = beam.DoFn.StateParam(BUFFER),
         flush: Any = beam.DoFn.TimerParam(FLUSH),
         expiry: Any = beam.DoFn.TimerParam(EXPIRY),
     ) -> None:
         cell: DetectorCell | None = cell_state.read()
         if cell is None:
             return
-        if cell.buffered:
-            return  # the pending flush scores them and re-arms expiry from the newest event
+        cell.expiry_at_ms = None
         last = cell.profile.last_event_time_ms
-        if last is not None and last + self._rules.inactivity_ms >= _millis(fired_at):
-            self._arm_expiry(cell, expiry)
+        active_since = last is not None and last + self._rules.inactivity_ms >= _millis(fired_at)
+        if cell.buffer or active_since:
+            # Buffered events: the pending flush scores them and re-arms expiry.
+            if not cell.buffer:
+                self._arm_expiry(cell, expiry)
+            cell_state.write(cell)
             return
         cell_state.clear()
-        buffer.clear()
         flush.clear()
         self._expired.inc()
 
-    def _arm_pruning(self, cell: DetectorCell, flush: Any) -> None:
-        """Wake up once the newest velocity-window entry has aged out, to drop the window."""
-        if cell.profile.recent_event_times:
-            newest = cell.profile.recent_event_times[-1]
-            flush.set(_timestamp(newest + self._rules.velocity.window_ms + 1))
-
     def _arm_expiry(self, cell: DetectorCell, expiry: Any) -> None:
+        """Arm expiry unless it is pending: when it fires it checks the newest event itself."""
+        last = cell.profile.last_event_time_ms
+        if last is None or cell.expiry_at_ms is not None:
+            return
         # The domain forgets history only after a gap strictly longer than the inactivity
         # period, so the state may go 1 ms after that.
-        last = cell.profile.last_event_time_ms
-        if last is not None:
-            expiry.set(_timestamp(last + self._rules.inactivity_ms + 1))
+        cell.expiry_at_ms = last + self._rules.inactivity_ms + 1
+        expiry.set(_timestamp(cell.expiry_at_ms))
 
     def _score_in_order(self, cell: DetectorCell, events: Iterable[BufferedEvent]) -> Iterator[Any]:
         for tag, _, record in self._scorer.score_in_order(cell.profile, events):

@@ -20,9 +20,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 # The job server must be the self-contained (shaded) job-server jar: the jar creator copies the
 # one jar that holds FlinkPipelineRunner, so a thin jar with a Class-Path manifest would give a
-# pipeline jar without Beam's dependencies. 2.62.0 is the Flink 1.19 runner the project tests
-# with (scripts/flink); the job server matching the SDK (2.77.0) is the better choice where the
-# registry serves it.
+# pipeline jar without Beam's dependencies. 2.62.0: the one Beam release of the SDK, the worker
+# image and the job server (README, "A supported runner pair").
 ARG JOB_SERVER_JAR=https://repo1.maven.org/maven2/org/apache/beam/beam-runners-flink-1.19-job-server/2.62.0/beam-runners-flink-1.19-job-server-2.62.0.jar
 ADD ${JOB_SERVER_JAR} /build/job-server.jar
 COPY k8s/config/rules.yaml k8s/config/fraud-pipeline.args /build/

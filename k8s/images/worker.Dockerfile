@@ -5,7 +5,7 @@
 # repository root:
 #   docker build -f k8s/images/worker.Dockerfile -t registry.example.com/streamflow/worker:0.1.0 .
 # (Not built by CI: the development machines and CI reach no container registry.)
-FROM apache/beam_python3.11_sdk:2.77.0
+FROM apache/beam_python3.11_sdk:2.62.0
 
 WORKDIR /opt/streamflow/src
 COPY setup.py pyproject.toml ./
@@ -15,10 +15,11 @@ COPY transforms transforms/
 COPY ml ml/
 # The warehouse SQL: setup.py ships it inside the package (pipelines.warehouse.sql).
 COPY sql sql/
-# The project with its model libraries, pinned like CI; Beam stays the image's own 2.77.0, and
-# its aws extra adds boto3 for s3:// paths (inputs and outputs; model and blacklist at build).
+# The project with its model libraries, pinned like CI; Beam is the image's own 2.62.0 (the
+# release of the Flink job server: README, "A supported runner pair"), and its aws extra adds
+# boto3 for s3:// paths (inputs and outputs; model and blacklist at build).
 RUN pip install --no-cache-dir --constraint requirements/constraints.txt \
-        ".[ml]" "apache-beam[aws]==2.77.0" \
+        ".[ml]" "apache-beam[aws]==2.62.0" \
     && useradd --uid 9999 --user-group --no-create-home --home-dir /tmp streamflow
 COPY k8s/images/build_pipeline_jar.py /opt/streamflow/bin/
 

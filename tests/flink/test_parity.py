@@ -20,6 +20,7 @@ import pytest
 from ml.train import train_model
 from pipelines import fraud
 from pipelines.synthetic import generate_dataset
+from tests.flink import prometheus
 from tests.output_files import read_records
 
 pytestmark = [pytest.mark.flink, pytest.mark.slow]
@@ -127,16 +128,32 @@ def test_flink_streaming_matches_direct_runner_with_exactly_once_checkpoints(
     tmp_path: Path,
 ) -> None:
     job_name = f"streamflow-parity-{uuid.uuid4().hex[:8]}"
-    summary = _run(
-        inputs,
-        tmp_path,
-        "--runner=FlinkRunner",
-        f"--flink_master={flink_master}",
-        "--streaming",
-        f"--job_name={job_name}",
-    )
+    scraper = prometheus.Scraper(prometheus.endpoints(), job_name)
+    scraper.start()
+    try:
+        summary = _run(
+            inputs,
+            tmp_path,
+            "--runner=FlinkRunner",
+            f"--flink_master={flink_master}",
+            "--streaming",
+            f"--job_name={job_name}",
+        )
+    finally:
+        scraper.stop.set()
+        scraper.join()
     assert summary["detector"] == "stateful"
     _assert_same_as_reference(reference, summary, tmp_path)
+    # While it ran, the job's own counters and Flink's throughput, back-pressure and
+    # checkpoint metrics were on the Prometheus endpoints (scripts/flink/config.yaml).
+    seen = scraper.seen
+    pipeline = "flink_taskmanager_job_task_operator_streamflow_"
+    assert seen.get(pipeline + "read", 0) > 0, sorted(seen)[:20]
+    assert seen.get(pipeline + "parsed", 0) > 0
+    assert any(name.startswith(pipeline + "dlq_") for name in seen)
+    assert "flink_taskmanager_job_task_numRecordsInPerSecond" in seen
+    assert "flink_taskmanager_job_task_backPressuredTimeMsPerSecond" in seen
+    assert "flink_jobmanager_job_numberOfCompletedCheckpoints" in seen
     # The cluster's settings (scripts/flink/config.yaml) reached the job, and checkpoints of
     # the stateful pipeline completed: an operator with a side input would fail every one.
     job = _job_id(flink_master, job_name)

@@ -7,6 +7,7 @@ stops the build instead of shipping a rules-only job.
 
 from __future__ import annotations
 
+import re
 import shutil
 from distutils.core import run_setup
 from pathlib import Path
@@ -117,3 +118,20 @@ def test_the_worker_image_copies_every_folder_the_package_is_built_from() -> Non
     assert folders == {"pipelines", "transforms", "ml", "sql"}
     assert folders <= copied
     assert folders <= _dockerignore_keeps(WORKER_DOCKERFILE)
+
+
+def test_every_beam_part_is_one_release() -> None:
+    # Beam guarantees nothing between an SDK and a job server of different releases.
+    pinned = re.search(r'"apache-beam==([0-9.]+)"', (REPO / "setup.py").read_text())
+    assert pinned
+    release = pinned.group(1)
+    assert f"\napache-beam=={release}\n" in (REPO / "requirements/constraints.txt").read_text()
+    flink_script = (REPO / "scripts/flink.sh").read_text()
+    assert f'BEAM_RUNNER_VERSION:-{release}}}"' in flink_script
+    worker = (REPO / "k8s/images/worker.Dockerfile").read_text()
+    assert f"FROM apache/beam_python3.11_sdk:{release}\n" in worker
+    assert f'"apache-beam[aws]=={release}"' in worker
+    job_server = re.findall(
+        r"job-server-([0-9.]+)\.jar", (REPO / "k8s/images/flink.Dockerfile").read_text()
+    )
+    assert job_server == [release]

@@ -450,7 +450,7 @@ def test_every_container_has_resources(deployment: Manifest) -> None:
                 assert {"cpu", "memory"} <= set(resources[kind]), f"{role}/{container['name']}"
 
 
-def test_network_policies_open_only_the_rest_port_beyond_the_cluster(
+def test_network_policies_open_only_the_rest_and_metrics_ports_beyond_the_cluster(
     deployment: Manifest, manifests: list[Manifest]
 ) -> None:
     cluster = {"app": deployment["metadata"]["name"]}
@@ -462,8 +462,31 @@ def test_network_policies_open_only_the_rest_port_beyond_the_cluster(
     for policy in policies:
         for rule in policy["spec"]["ingress"]:
             same_cluster = rule["from"] == [{"podSelector": {"matchLabels": cluster}}]
-            rest_only = [port["port"] for port in rule.get("ports", [])] == [8081]
-            assert same_cluster or rest_only, policy["metadata"]["name"]
+            ports = [port["port"] for port in rule.get("ports", [])]
+            assert same_cluster or ports in ([8081], [METRICS_PORT]), policy["metadata"]["name"]
+
+
+METRICS_PORT = 9249
+
+
+def test_every_flink_pod_offers_its_prometheus_metrics(deployment: Manifest) -> None:
+    spec = deployment["spec"]
+    configuration = spec["flinkConfiguration"]
+    assert configuration["metrics.reporter.prom.factory.class"].endswith(
+        "PrometheusReporterFactory"
+    )
+    assert configuration["metrics.reporter.prom.port"] == str(METRICS_PORT)
+    for role in ("jobManager", "taskManager"):
+        template = spec[role]["podTemplate"]
+        annotations = template["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true"
+        assert annotations["prometheus.io/port"] == str(METRICS_PORT)
+        flink = next(
+            c for c in template["spec"]["containers"] if c["name"] == "flink-main-container"
+        )
+        assert {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"} in flink[
+            "ports"
+        ]
 
 
 def test_a_failed_crd_download_is_an_error_that_says_why(

@@ -10,6 +10,7 @@ from apache_beam.options.pipeline_options import (
     FlinkRunnerOptions,
     PipelineOptions,
     PortableOptions,
+    WorkerOptions,
 )
 
 import pipelines.flink as flink
@@ -89,8 +90,28 @@ def test_a_remote_master_keeps_its_environment_and_configuration(
         "--environment_type=EXTERNAL",
         "--environment_config=localhost:50000",
         "--flink_job_server_jar=/opt/job-server.jar",
+        "--max_cache_memory_usage_mb=64",
     ]
     assert flink.with_flink_defaults(argv) == argv
+
+
+def test_every_flink_run_gets_a_state_cache_unless_it_sizes_one(
+    fake_flink_script: dict[str, Path],
+) -> None:
+    for master in ("localhost:58081", "flink-jobmanager:8081", "[local]"):
+        completed = flink.with_flink_defaults(["--runner=FlinkRunner", f"--flink_master={master}"])
+        cache = PipelineOptions(completed).view_as(WorkerOptions).max_cache_memory_usage_mb
+        assert cache == flink.DEFAULT_STATE_CACHE_MB
+
+
+def test_flink_tuning_options_reach_the_job_server() -> None:
+    # The Python FlinkRunner sends only declared options; these are the Java runner's.
+    options = PipelineOptions(
+        ["--max_bundle_size=5000", "--max_bundle_time_mills=200", "--faster_copy"]
+    ).get_all_options(retain_unknown_options=False)
+    assert options["max_bundle_size"] == 5000
+    assert options["max_bundle_time_mills"] == 200
+    assert options["faster_copy"] is True
 
 
 def test_explicit_choices_win(fake_flink_script: dict[str, Path]) -> None:
@@ -99,6 +120,7 @@ def test_explicit_choices_win(fake_flink_script: dict[str, Path]) -> None:
         "--flink_master=localhost:58081",
         "--environment_type=PROCESS",
         "--flink_conf_dir=/etc/flink",
+        "--max_cache_memory_usage_mb=0",
     ]
     completed = flink.with_flink_defaults(argv)
     assert completed == [*argv, f"--flink_job_server_jar={fake_flink_script['jar']}"]

@@ -103,9 +103,7 @@ def test_grouped_and_stateful_paths_give_identical_records(
     assert "FR-002" in scored["burst-7"]["rules_triggered"]
     assert "FR-003" in scored["far"]["rules_triggered"]
     assert scored["comeback"]["rules_triggered"] == []
-    assert [r["source"] for r in stateful["dlq"] if r["stage"] == "detect"] == [
-        "transaction:boom"
-    ]
+    assert [r["source"] for r in stateful["dlq"] if r["stage"] == "detect"] == ["transaction:boom"]
     assert len(scored) > 500
 
 

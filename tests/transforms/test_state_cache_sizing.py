@@ -1,4 +1,4 @@
-"""Guards the one Beam internal we touch: the SDK harness state cache's weigher."""
+"""Guards a Beam internal we touch: the SDK harness state cache's weigher."""
 
 from __future__ import annotations
 
