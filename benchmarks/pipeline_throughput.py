@@ -5,11 +5,12 @@
 Generates a seeded data set (about 27 events per customer over 30 days), then measures, each
 in a fresh process so peak memory is its own:
 
-* ``beam``: ``pipelines.fraud.run`` on FnApiRunner (read, parse, stateful detection in
-  event-time order, JSONL sinks, summary), wall time of the whole run, rules only
-  (``--no_model``) and with the anomaly model (a model trained here on another seed);
+* ``beam``: ``pipelines.fraud.run`` on FnApiRunner (read, parse, detection in event-time
+  order on the bounded run's grouped path, JSONL sinks, summary), wall time of the whole run,
+  rules only (``--no_model``) and with the anomaly model (a model trained here on another
+  seed); ``--detector_mode=stateful`` for the stateful path instead;
 * ``domain``: the same parse -> per-customer event-time order -> rules -> scored JSON work in
-  a plain Python loop, calling the domain exactly as the stateful DoFn does (``judge``, the
+  a plain Python loop, calling the domain exactly as both detector paths do (``judge``, the
   scored record, ``learn``): the ceiling any Python runner can approach;
 * state bytes per customer: the customer's state cell after all events, encoded by the coder
   the pipeline stores it with.
