@@ -22,9 +22,14 @@ portable Flink). Timers:
   since, instead of being moved at every flush: each timer set is a round trip to the runner.
 
 Timer times are always computed from state, never from the current element: setting a timer
-again replaces the pending one. A late event is judged on the history as it stands, whose
-velocity window keeps every event within the window of the customer's newest one, so it sees
-the events of its own window a bounded run would have shown it.
+again replaces the pending one. A late event is judged on the history as it stands: its
+velocity count sees the kept entries of its window (those within the window of the customer's
+newest event, at most ``retained_events``), which is what a bounded run shows it when no newer
+event has been scored, and fewer when one has.
+
+The waiting events are re-encoded with the cell at the end of every bundle that touches the
+customer: cheap while the watermark moves (a few events wait), quadratic in the number waiting
+if it stalls for long (an idle input partition).
 """
 
 from __future__ import annotations
@@ -185,6 +190,9 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
     def _arm_expiry(self, cell: DetectorCell, expiry: Any) -> None:
         """Arm expiry unless it is pending: when it fires it checks the newest event itself."""
         last = cell.profile.last_event_time_ms
+        if last is None:
+            # A history forgotten by a comeback whose scoring then failed: still expire the cell.
+            last = cell.evaluated_through_ms
         if last is None or cell.expiry_at_ms is not None:
             return
         # The domain forgets history only after a gap strictly longer than the inactivity

@@ -47,7 +47,7 @@ class ScoreCustomerHistoryFn(beam.DoFn):  # type: ignore[misc]
         events = sorted(map(decode_buffered, element[1]), key=buffered_event_order)
         self._history_events.update(len(events))
         for tag, event, record in self._scorer.score_in_order(CustomerProfile(), events):
-            # Stamped as the stateful path stamps them (its flush fires 1 ms after the event):
+            # Stamped 1 ms after the event, as a streaming flush releases an event on its own:
             # windowed steps downstream see the event's time, not the end of the global window.
             stamped = TimestampedValue(record, Timestamp(micros=(event.event_time_ms + 1) * 1000))
             yield stamped if tag == SCORED_TAG else beam.pvalue.TaggedOutput(tag, stamped)

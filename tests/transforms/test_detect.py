@@ -171,8 +171,8 @@ def test_out_of_order_arrival_gives_the_same_scores_as_in_order() -> None:
 def test_a_late_event_is_judged_on_the_events_of_its_own_window() -> None:
     burst = [event(f"v{i}", "C5", at=timedelta(minutes=i)) for i in range(5)]
     # Arrives after the watermark has passed it by an hour: scored late, on the history as it
-    # stands, which still holds the five burst events of its 10-minute window. A bounded run
-    # of the same events judges it the same way.
+    # stands, which still holds the five burst events of its 10-minute window (no newer event
+    # has trimmed the window). A bounded run of the same events judges it the same way.
     late = event("late", "C5", at=timedelta(minutes=5, seconds=30))
     streamed = _streamed_verdicts(_stream(burst, _seconds(burst[-1]) + 3600, [late]))
     (late_verdict,) = [v for v in streamed if v[0] == "late"]

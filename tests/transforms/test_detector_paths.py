@@ -15,6 +15,7 @@ from typing import Any
 
 import apache_beam as beam
 import pytest
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 
@@ -26,6 +27,7 @@ from transforms.detect import DetectFraud
 from transforms.domain.blacklist import Blacklist
 from transforms.domain.config import default_rules
 from transforms.domain.detector import FraudDetector
+from transforms.domain.event_time import parse_timestamp
 from transforms.parse import ParseEvents
 from transforms.tags import DLQ_TAG, EVENTS_TAG, SCORED_TAG
 
@@ -118,5 +120,25 @@ def test_grouped_path_stamps_records_at_their_event_time() -> None:
             | beam.Map(lambda r, ts=beam.DoFn.TimestampParam: (r["transaction_id"], ts.micros))
             | beam.Map(collect)
         )
-    one, two = sorted(take(name))
-    assert two[1] - one[1] == 3600 * 10**6
+    first = int(parse_timestamp(docs[0]["timestamp"], None)) * 1000
+    assert sorted(take(name)) == [("one", first + 1000), ("two", first + 3600 * 10**6 + 1000)]
+
+
+def test_a_customer_whose_only_event_failed_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Nothing was learned, so the profile has no last event: expiry must be armed from the
+    # scored-through time, or the cell would stay in state forever.
+    monkeypatch.setattr(FraudDetector, "judge", _judge_failing_on_boom)
+    pipeline = TestPipeline(runner=FN_API_RUNNER, options=PipelineOptions([]))
+    parsed = (
+        pipeline
+        | beam.Create([raw_record(event("boom", "LONE"))])
+        | ParseEvents(ZONE, 1 << 20, "test")
+    )
+    detected = parsed[EVENTS_TAG] | DetectFraud(RULES, ZONE, BLACKLIST, "test", grouped=False)
+    name, collect = new_collector()
+    detected[DLQ_TAG] | beam.Map(lambda r: r["source"]) | beam.Map(collect)
+    result = pipeline.run()
+    result.wait_until_finish()
+    assert take(name) == ["transaction:boom"]
+    expired = result.metrics().query(MetricsFilter().with_name("customers_expired"))["counters"]
+    assert sum(counter.committed for counter in expired) == 1
