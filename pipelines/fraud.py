@@ -73,6 +73,7 @@ def build_pipeline(
         emit_raw=bool(options.postgres_dsn),
     )
     streaming = bool(options.view_as(StandardOptions).streaming)
+    detector = detector_path(options.detector_mode, streaming)
     rules = reference.rules
     detected = parsed[EVENTS_TAG] | "DetectFraud" >> DetectFraud(
         rules,
@@ -81,7 +82,7 @@ def build_pipeline(
         PIPELINE_VERSION,
         cheap_state_cache_sizing=not options.exact_state_cache_sizing,
         streaming=streaming,
-        grouped=detector_path(options.detector_mode, streaming) == "grouped",
+        grouped=detector == "grouped",
     )
     scored = detected[SCORED_TAG] | "ScoreAnomalies" >> ScoreAnomalies(reference.model, rules)
     dlq = (parsed[DLQ_TAG], detected[DLQ_TAG]) | "AllDeadLetters" >> beam.Flatten()
@@ -97,7 +98,7 @@ def build_pipeline(
         dlq | "BronzeDlq" >> WriteToPostgres(dsn, DLQ_EVENTS)
     outputs["summary"] = {"scored": scored, "dlq": dlq} | "Summarize" >> Summarize(
         FileSystems.join(options.output_dir, SUMMARY_FILE),
-        run_info(reference, detector_path(options.detector_mode, streaming)),
+        run_info(reference, detector),
         rules.alert_threshold,
         options.labels_file,
         streaming=streaming,
