@@ -43,6 +43,10 @@ setup(
         "postgres": [
             "psycopg[binary]>=3.2",
         ],
+        # The Kafka client of the producer and of the tests around the live path.
+        "kafka": [
+            "confluent-kafka>=2.6",
+        ],
         "ml": [
             "scikit-learn>=1.5",
             "joblib>=1.4",

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# A local Apache Kafka broker for the fraud pipeline's live path: KRaft mode, one node that is
+# both broker and controller, listening on loopback only.
+#   scripts/kafka.sh provision     download the broker's jars (Maven Central)
+#   scripts/kafka.sh start         provision if needed, format storage once, start, create topics
+#   scripts/kafka.sh stop | status
+#   scripts/kafka.sh bootstrap     print the bootstrap servers (host:port)
+# Everything lives under .cache/kafka (git-ignored); the data survives stop/start.
+#
+# Topics (created idempotently at every start):
+#   transactions.raw   3 partitions, 7 days     the events, keyed by customer_id
+#   fraud.alerts       3 partitions, 30 days    alerts, keyed by customer_id
+#   streamflow.dlq     1 partition,  30 days    dead letters
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+KAFKA_VERSION="${STREAMFLOW_KAFKA_VERSION:-4.4.0}"
+PORT="${STREAMFLOW_KAFKA_PORT:-59092}"
+CONTROLLER_PORT="${STREAMFLOW_KAFKA_CONTROLLER_PORT:-59093}"
+BOOTSTRAP="127.0.0.1:$PORT"
+
+ROOT="$PWD/.cache/kafka"
+LIB_DIR="$ROOT/lib-$KAFKA_VERSION"
+NODE_DIR="$ROOT/node"
+DATA_DIR="$NODE_DIR/data"
+CONFIG="$NODE_DIR/server.properties"
+LOG4J="$NODE_DIR/log4j2.properties"
+PID_FILE="$NODE_DIR/kafka.pid"
+LOG_FILE="$NODE_DIR/kafka.log"
+
+DAY_MS=86400000
+TOPICS=(
+  "transactions.raw 3 $((7 * DAY_MS))"
+  "fraud.alerts 3 $((30 * DAY_MS))"
+  "streamflow.dlq 1 $((30 * DAY_MS))"
+)
+
+provision() {
+  [ -d "$LIB_DIR" ] && return
+  local tool
+  for tool in java mvn; do
+    command -v "$tool" >/dev/null || { echo "scripts/kafka.sh needs $tool (a JDK 17 and Maven)" >&2; exit 1; }
+  done
+  # Into a scratch folder, moved into place whole: an interrupted download is never trusted.
+  rm -rf "$LIB_DIR.tmp"
+  mvn -q -B -Dstyle.color=never -f scripts/kafka/broker.pom.xml -Dkafka.version="$KAFKA_VERSION" \
+    dependency:copy-dependencies -DoutputDirectory="$LIB_DIR.tmp" >&2
+  mv "$LIB_DIR.tmp" "$LIB_DIR"
+}
+
+kafka_java() { java -Xms256m -Xmx512m -Dlog4j2.configurationFile="$LOG4J" -cp "$LIB_DIR/*" "$@"; }
+
+write_config() {
+  mkdir -p "$DATA_DIR"
+  cat >"$CONFIG" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$BOOTSTRAP
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$DATA_DIR
+num.partitions=3
+# One node: every internal topic has one replica.
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+EOF
+  cat >"$LOG4J" <<EOF
+rootLogger.level=INFO
+rootLogger.appenderRef.file.ref=file
+appender.file.type=File
+appender.file.name=file
+appender.file.fileName=$LOG_FILE
+appender.file.layout.type=PatternLayout
+appender.file.layout.pattern=%d %p %c{1} %m%n
+EOF
+}
+
+format_storage() {
+  # Once per data folder: KRaft refuses to start on unformatted storage.
+  [ -f "$DATA_DIR/meta.properties" ] && return
+  local cluster_id
+  cluster_id=$(kafka_java kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
+  kafka_java kafka.tools.StorageTool format -t "$cluster_id" -c "$CONFIG" >/dev/null
+}
+
+running() { [ -f "$PID_FILE" ] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null; }
+
+topics() { kafka_java org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" "$@"; }
+
+ready() { topics --list >/dev/null 2>&1; }
+
+create_topics() {
+  local topic partitions retention
+  for spec in "${TOPICS[@]}"; do
+    read -r topic partitions retention <<<"$spec"
+    topics --create --if-not-exists --topic "$topic" --partitions "$partitions" \
+      --replication-factor 1 --config "retention.ms=$retention" >/dev/null
+  done
+}
+
+start() {
+  provision
+  write_config
+  if running && ready; then create_topics; echo "Kafka ready: $BOOTSTRAP"; return; fi
+  if ! running && (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+    echo "port $PORT answers but is not this checkout's Kafka: stop it or set STREAMFLOW_KAFKA_PORT" >&2
+    exit 1
+  fi
+  stop
+  format_storage
+  nohup java -Xms256m -Xmx1g -Dlog4j2.configurationFile="$LOG4J" -cp "$LIB_DIR/*" \
+    kafka.Kafka "$CONFIG" >>"$NODE_DIR/stdout.log" 2>&1 &
+  echo $! >"$PID_FILE"
+  for _ in $(seq 1 60); do
+    if ready; then
+      create_topics
+      echo "Kafka ready: $BOOTSTRAP ($(topics --list | tr '\n' ' '))"
+      return
+    fi
+    running || break
+    sleep 1
+  done
+  echo "Kafka did not become ready; its log is $LOG_FILE" >&2
+  tail -n 30 "$LOG_FILE" "$NODE_DIR/stdout.log" >&2 2>/dev/null || true
+  stop
+  exit 1
+}
+
+stop() {
+  running || { rm -f "$PID_FILE"; return 0; }
+  local pid
+  pid=$(cat "$PID_FILE")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$PID_FILE"
+}
+
+status() {
+  if running && ready; then
+    echo "Kafka running: $BOOTSTRAP"
+    topics --describe | grep -v "^\s*Topic:.*Partition:" || true
+  else
+    echo "Kafka is not running on $BOOTSTRAP"
+    exit 1
+  fi
+}
+
+case "${1:-}" in
+  provision) provision ;;
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  bootstrap) echo "$BOOTSTRAP" ;;
+  *) echo "usage: $0 provision|start|stop|status|bootstrap" >&2; exit 2 ;;
+esac
