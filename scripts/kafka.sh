@@ -5,6 +5,8 @@
 #   scripts/kafka.sh start         provision if needed, format storage once, start, create topics
 #   scripts/kafka.sh stop | status
 #   scripts/kafka.sh bootstrap     print the bootstrap servers (host:port)
+#   scripts/kafka.sh expansion-start | expansion-stop | expansion-address
+#                                  Beam's Java expansion service for ReadFromKafka/WriteToKafka
 # Everything lives under .cache/kafka (git-ignored); the data survives stop/start.
 #
 # Topics (created idempotently at every start):
@@ -18,6 +20,8 @@ KAFKA_VERSION="${STREAMFLOW_KAFKA_VERSION:-4.4.0}"
 PORT="${STREAMFLOW_KAFKA_PORT:-59092}"
 CONTROLLER_PORT="${STREAMFLOW_KAFKA_CONTROLLER_PORT:-59093}"
 BOOTSTRAP="127.0.0.1:$PORT"
+BEAM_VERSION="${STREAMFLOW_BEAM_RUNNER_VERSION:-2.62.0}"
+EXPANSION_PORT="${STREAMFLOW_KAFKA_EXPANSION_PORT:-58097}"
 
 ROOT="$PWD/.cache/kafka"
 LIB_DIR="$ROOT/lib-$KAFKA_VERSION"
@@ -27,6 +31,9 @@ CONFIG="$NODE_DIR/server.properties"
 LOG4J="$NODE_DIR/log4j2.properties"
 PID_FILE="$NODE_DIR/kafka.pid"
 LOG_FILE="$NODE_DIR/kafka.log"
+EXPANSION_LIB_DIR="$ROOT/expansion-service-$BEAM_VERSION"
+EXPANSION_PID_FILE="$ROOT/expansion-service.pid"
+EXPANSION_LOG="$ROOT/expansion-service.log"
 
 DAY_MS=86400000
 TOPICS=(
@@ -154,11 +161,54 @@ status() {
   fi
 }
 
+provision_expansion() {
+  [ -d "$EXPANSION_LIB_DIR" ] && return
+  rm -rf "$EXPANSION_LIB_DIR.tmp"
+  mvn -q -B -Dstyle.color=never -f scripts/kafka/expansion-service.pom.xml \
+    -Dbeam.version="$BEAM_VERSION" dependency:copy-dependencies \
+    -DoutputDirectory="$EXPANSION_LIB_DIR.tmp" >&2
+  mv "$EXPANSION_LIB_DIR.tmp" "$EXPANSION_LIB_DIR"
+}
+
+expansion_running() { [ -f "$EXPANSION_PID_FILE" ] && kill -0 "$(cat "$EXPANSION_PID_FILE")" 2>/dev/null; }
+
+expansion_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$EXPANSION_PORT") 2>/dev/null; }
+
+expansion_start() {
+  provision_expansion
+  if expansion_running && expansion_answers; then echo "expansion service ready: localhost:$EXPANSION_PORT"; return; fi
+  expansion_stop
+  # EMBEDDED: the expanded Java transforms run inside the runner's JVM (no Docker here); which
+  # environment the live path runs them in is decided with that path.
+  nohup java -Xmx512m -cp "$EXPANSION_LIB_DIR/*" org.apache.beam.sdk.expansion.service.ExpansionService \
+    "$EXPANSION_PORT" --javaClassLookupAllowlistFile='*' --defaultEnvironmentType=EMBEDDED \
+    >"$EXPANSION_LOG" 2>&1 &
+  echo $! >"$EXPANSION_PID_FILE"
+  for _ in $(seq 1 60); do
+    if expansion_answers; then echo "expansion service ready: localhost:$EXPANSION_PORT"; return; fi
+    expansion_running || break
+    sleep 1
+  done
+  echo "the expansion service did not start; its log is $EXPANSION_LOG" >&2
+  tail -n 20 "$EXPANSION_LOG" >&2 || true
+  expansion_stop
+  exit 1
+}
+
+expansion_stop() {
+  expansion_running || { rm -f "$EXPANSION_PID_FILE"; return 0; }
+  kill "$(cat "$EXPANSION_PID_FILE")" 2>/dev/null || true
+  rm -f "$EXPANSION_PID_FILE"
+}
+
 case "${1:-}" in
   provision) provision ;;
   start) start ;;
   stop) stop ;;
   status) status ;;
   bootstrap) echo "$BOOTSTRAP" ;;
-  *) echo "usage: $0 provision|start|stop|status|bootstrap" >&2; exit 2 ;;
+  expansion-start) expansion_start ;;
+  expansion-stop) expansion_stop ;;
+  expansion-address) echo "localhost:$EXPANSION_PORT" ;;
+  *) echo "usage: $0 provision|start|stop|status|bootstrap|expansion-start|expansion-stop|expansion-address" >&2; exit 2 ;;
 esac
