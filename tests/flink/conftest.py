@@ -7,18 +7,12 @@ the whole session and the next one.
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-FLINK_SCRIPT = REPO / "scripts" / "flink.sh"
+from tests.services import service_script
 
 
 @pytest.fixture(scope="session")
 def flink_master() -> str:
-    subprocess.run([str(FLINK_SCRIPT), "start"], check=True, capture_output=True, timeout=900)
-    return subprocess.run(
-        [str(FLINK_SCRIPT), "master"], check=True, capture_output=True, text=True
-    ).stdout.strip()
+    service_script("flink", "start", timeout=900)
+    return service_script("flink", "master")

@@ -7,22 +7,18 @@ endpoint and keeps, per metric name, the largest value seen for the job.
 from __future__ import annotations
 
 import re
-import subprocess
 import threading
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
-FLINK_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "flink.sh"
+from tests.services import service_script
+
 _SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})? (?P<value>\S+)$")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
 def endpoints() -> list[str]:
-    done = subprocess.run(
-        [str(FLINK_SCRIPT), "metrics-urls"], check=True, capture_output=True, text=True
-    )
-    return done.stdout.split()
+    return service_script("flink", "metrics-urls").split()
 
 
 def samples(text: str) -> Iterator[tuple[str, dict[str, str], float]]:

@@ -6,18 +6,12 @@ idempotent, and .ci/run starts the broker before the suite. The broker is left r
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-KAFKA_SCRIPT = REPO / "scripts" / "kafka.sh"
+from tests.services import service_script
 
 
 @pytest.fixture(scope="session")
 def bootstrap_servers() -> str:
-    subprocess.run([str(KAFKA_SCRIPT), "start"], check=True, capture_output=True, timeout=600)
-    return subprocess.run(
-        [str(KAFKA_SCRIPT), "bootstrap"], check=True, capture_output=True, text=True
-    ).stdout.strip()
+    service_script("kafka", "start", timeout=600)
+    return service_script("kafka", "bootstrap")

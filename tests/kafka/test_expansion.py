@@ -4,27 +4,21 @@ WriteToKafka. Running them on Flink is the live path's job; this proves the pair
 
 from __future__ import annotations
 
-import subprocess
-
 import apache_beam as beam
 import pytest
 from apache_beam.io.kafka import ReadFromKafka, WriteToKafka
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.typehints.schemas import named_fields_from_element_type
 
-from tests.kafka.conftest import KAFKA_SCRIPT
+from tests.services import service_script
 
 pytestmark = pytest.mark.kafka
 
 
 @pytest.fixture(scope="module")
 def expansion_service() -> str:
-    subprocess.run(
-        [str(KAFKA_SCRIPT), "expansion-start"], check=True, capture_output=True, timeout=600
-    )
-    return subprocess.run(
-        [str(KAFKA_SCRIPT), "expansion-address"], check=True, capture_output=True, text=True
-    ).stdout.strip()
+    service_script("kafka", "expansion-start", timeout=600)
+    return service_script("kafka", "expansion-address")
 
 
 def test_the_expansion_service_expands_kafka_read_and_write(
