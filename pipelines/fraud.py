@@ -24,6 +24,13 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipelines.flink import with_flink_defaults
+from pipelines.kafka import (
+    KafkaOptions,
+    client_config,
+    consumer_config,
+    expansion_service,
+    is_live,
+)
 from pipelines.launcher import (
     OUTPUT_NAMES,
     SUMMARY_FILE,
@@ -42,6 +49,7 @@ from pipelines.options import (
 from transforms.alerts import BuildAlerts
 from transforms.anomaly import ScoreAnomalies
 from transforms.detect import DetectFraud
+from transforms.kafka_io import ReadKafkaRecords, WriteKafkaRecords
 from transforms.parse import ParseEvents
 from transforms.postgres_sink import (
     CLEAN_TRANSACTIONS,
@@ -65,7 +73,15 @@ def build_pipeline(
 ) -> dict[str, Any]:
     """Wire the transforms; returns the named output PCollections. ``reference``: the rules,
     blacklist and model, read by the launcher and carried inside the pipeline."""
-    raw = pipeline | "ReadEvents" >> ReadJsonLines(options.input)
+    kafka = options.view_as(KafkaOptions)
+    live = is_live(options)
+    if live:
+        expansion = reference.kafka_expansion_service or expansion_service(kafka)
+        raw = pipeline | "ReadEvents" >> ReadKafkaRecords(
+            kafka.input_topic, consumer_config(kafka), expansion
+        )
+    else:
+        raw = pipeline | "ReadEvents" >> ReadJsonLines(options.input)
     parsed = raw | "ParseEvents" >> ParseEvents(
         options.business_timezone,
         options.max_payload_bytes,
@@ -88,8 +104,18 @@ def build_pipeline(
     dlq = (parsed[DLQ_TAG], detected[DLQ_TAG]) | "AllDeadLetters" >> beam.Flatten()
     alerts = scored | "Alerts" >> BuildAlerts()
     outputs = {"scored": scored, "alerts": alerts, "dlq": dlq}
+    interval = options.emit_interval_s
     for name in OUTPUT_NAMES:
-        outputs[name] | f"Write_{name}" >> WriteJsonLines(options.output_dir, name, streaming)
+        outputs[name] | f"Write_{name}" >> WriteJsonLines(
+            options.output_dir, name, streaming, interval
+        )
+    if live:
+        producer = {**client_config(kafka), "enable.idempotence": "true", "acks": "all"}
+        for name, topic, key in (
+            ("alerts", kafka.alerts_topic, "customer_id"),
+            ("dlq", kafka.dlq_topic, "dlq_id"),
+        ):
+            outputs[name] | f"Publish_{name}" >> WriteKafkaRecords(topic, key, producer, expansion)
     if options.postgres_dsn:
         dsn = options.postgres_dsn
         parsed[RAW_TAG] | "BronzeRaw" >> WriteToPostgres(dsn, RAW_TRANSACTIONS)
@@ -102,6 +128,7 @@ def build_pipeline(
         rules.alert_threshold,
         options.labels_file,
         streaming=streaming,
+        emit_interval_s=interval,
     )
     return outputs
 

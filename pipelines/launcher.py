@@ -22,6 +22,13 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import StandardOptions
 
+from pipelines.kafka import (
+    KafkaOptions,
+    check_broker,
+    check_live_options,
+    expansion_service,
+    is_live,
+)
 from pipelines.options import DEFAULT_MODEL_DIR, FraudOptions, LaunchError, detector_path
 from transforms.counters import DLQ_PREFIX, NAMESPACE, READ, SCORED
 from transforms.domain.blacklist import Blacklist
@@ -50,6 +57,8 @@ class ReferenceData:
     blacklist: Blacklist
     model: ArtifactFiles | None
     model_version: str | None
+    # The live path's Java expansion service (pipelines.kafka); None for file input.
+    kafka_expansion_service: str | None = None
 
 
 def prepare_run(options: FraudOptions) -> ReferenceData:
@@ -61,14 +70,29 @@ def prepare_run(options: FraudOptions) -> ReferenceData:
     rules = checked_rules(options)
     if options.postgres_dsn:
         check_warehouse(options.postgres_dsn)
-    embedded_default = not options.input
+    expansion_service = None
+    live = is_live(options)
+    if live:
+        expansion_service = check_live_input(options)
+    embedded_default = not options.input and not live
     if embedded_default:
         use_generated_data(options)
-    else:
+    elif not live:
         check_inputs(options.input)
     model, version = choose_model(options, train_if_missing=embedded_default)
     clear_previous_outputs(options.output_dir)
-    return ReferenceData(rules, checked_blacklist(options), model, version)
+    return ReferenceData(rules, checked_blacklist(options), model, version, expansion_service)
+
+
+def check_live_input(options: FraudOptions) -> str:
+    """The Kafka input can be used: the runner, the broker and its topics, the expansion
+    service. Returns the expansion service's address."""
+    if options.input:
+        raise LaunchError("--input and --kafka_bootstrap_servers: give one input, not both")
+    check_live_options(options)
+    kafka = options.view_as(KafkaOptions)
+    check_broker(kafka)
+    return expansion_service(kafka)
 
 
 def read_reference_data(options: FraudOptions) -> ReferenceData:

@@ -15,6 +15,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines.warehouse.options import DSN_VARIABLE, dsn_from_environment
 from transforms.domain.event_time import DEFAULT_BUSINESS_TIMEZONE
 from transforms.domain.events import DEFAULT_MAX_PAYLOAD_BYTES
+from transforms.sinks import DEFAULT_EMIT_INTERVAL_S
 
 DEFAULT_OUTPUT_DIR = "out"
 # Beam 2.62 knows its in-process portable runner only by module path; ``--runner=FnApiRunner``
@@ -108,6 +109,13 @@ class FraudOptions(PipelineOptions):  # type: ignore[misc]
         )
         parser.add_argument(
             "--no_model", action="store_true", help="Rules only: no anomaly model (FR-006)."
+        )
+        parser.add_argument(
+            "--emit_interval_s",
+            type=int,
+            default=DEFAULT_EMIT_INTERVAL_S,
+            help="Streaming: seconds of processing time between writes of the output files "
+            "and the running summary.",
         )
         parser.add_argument("--seed", type=int, default=42, help="Seed of the generated data.")
         parser.add_argument(

@@ -7,10 +7,11 @@ Each line of the input (JSON Lines, any Beam file system; without ``--input`` a 
 synthetic data set, generated in memory) becomes one record, its bytes unchanged. A valid event
 is keyed by its ``customer_id`` (one customer's events land on one partition, in order) and
 stamped with its own event time, so that a consumer's event-time watermark follows the events.
-A malformed line is published as it is, without key or timestamp: the pipeline's dead-letter
-queue must see it. The producer is idempotent with ``acks=all``: a retried send is never
-written twice. Prints a progress line every few seconds on long runs and, at the end, one JSON
-document with the counts; exits non-zero if any record was not delivered.
+A malformed line is published as it is, without key and stamped with the latest event time
+before it: the pipeline's dead-letter queue must see it, and the watermark must not jump. The
+producer is idempotent with ``acks=all``: a retried send is never written twice. Prints a
+progress line every few seconds on long runs and, at the end, one JSON document with the
+counts; exits non-zero if any record was not delivered.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ def publish(
 ) -> Tally:
     """Send ``lines`` to ``topic``, at most ``rate`` per second and ``limit`` in all."""
     tally = Tally()
+    stream_time_ms = 0
     started = last_report = time.monotonic()
     for sent, line in enumerate(lines):
         if limit is not None and sent >= limit:
@@ -97,6 +99,12 @@ def publish(
                 time.sleep(delay)
         key, timestamp = key_and_time(line, zone)
         tally.unkeyed += key is None
+        # A malformed line is stamped with the stream's time so far, not the wall clock: a
+        # consumer's event-time watermark (the record timestamps) must not jump ahead of the
+        # events still to come. The first lines of a stream, before any valid one, get the
+        # broker's time.
+        timestamp = timestamp or stream_time_ms
+        stream_time_ms = max(stream_time_ms, timestamp or 0)
         while True:
             try:
                 producer.produce(

@@ -23,7 +23,9 @@ RPC_PORT="${STREAMFLOW_FLINK_RPC_PORT:-56123}"
 PROM_PORTS="${STREAMFLOW_FLINK_PROMETHEUS_PORTS:-59249-59251}"
 
 ROOT="$PWD/.cache/flink"
-JOB_SERVER_DIR="$ROOT/job-server-$FLINK_MINOR-$BEAM_RUNNER_VERSION"
+# Named after the pom's content too: a changed dependency list is a new job server.
+POM_HASH=$(sha256sum scripts/flink/job-server.pom.xml | cut -c1-8)
+JOB_SERVER_DIR="$ROOT/job-server-$FLINK_MINOR-$BEAM_RUNNER_VERSION-$POM_HASH"
 JOB_SERVER_JAR="$JOB_SERVER_DIR/beam-runners-flink-$FLINK_MINOR-job-server-$BEAM_RUNNER_VERSION.jar"
 DIST_DIR="$ROOT/dist-$FLINK_VERSION"
 FLINK_HOME="$DIST_DIR/pyflink"

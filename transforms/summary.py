@@ -15,9 +15,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.coders import PickleCoder
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import (
+    BagStateSpec,
+    ReadModifyWriteStateSpec,
+    TimerSpec,
+    on_timer,
+)
 
 from transforms.domain.quality import QualityTally
-from transforms.sinks import write_json_file
+from transforms.sinks import DEFAULT_EMIT_INTERVAL_S, every_interval, write_json_file
 
 # (kind, transaction id or DLQ error type, fraud_score, is_alert, rule_score, model_version,
 #  label or None)
@@ -111,6 +119,49 @@ def _with_label(joined: tuple[str, dict[str, list[Any]]]) -> Iterator[Fact]:
         yield (kind, transaction_id, score, is_alert, rule_score, model_version, label)
 
 
+class _JoinLabelFn(beam.DoFn):  # type: ignore[misc]
+    """The streaming label join, per transaction id: a fact waits for its label until the
+    watermark passes it. The labels are read from a file, whose watermark jumps to the end
+    of time once it is read, so by then every label that exists has arrived; a fact without
+    one leaves unlabelled. A trigger cannot do this: a discarding pane may hold the label
+    without the fact, and an accumulating one repeats the facts."""
+
+    LABEL = ReadModifyWriteStateSpec("label", PickleCoder())
+    WAITING = BagStateSpec("waiting", PickleCoder())
+    FLUSH = TimerSpec("flush", TimeDomain.WATERMARK)
+
+    def process(
+        self,
+        element: tuple[str, tuple[str, Any]],
+        timestamp: Any = beam.DoFn.TimestampParam,
+        label_state: Any = beam.DoFn.StateParam(LABEL),
+        waiting: Any = beam.DoFn.StateParam(WAITING),
+        flush: Any = beam.DoFn.TimerParam(FLUSH),
+    ) -> Iterator[Fact]:
+        _, (kind, value) = element
+        if kind == "label":
+            label_state.write(value)
+            for fact in waiting.read():
+                yield _labelled(fact, value)
+            waiting.clear()
+            return
+        label = label_state.read()
+        if label is not None:
+            yield _labelled(value, label)
+            return
+        waiting.add(value)
+        flush.set(timestamp)
+
+    @on_timer(FLUSH)  # type: ignore[untyped-decorator]
+    def unlabelled(self, waiting: Any = beam.DoFn.StateParam(WAITING)) -> Iterator[Fact]:
+        yield from waiting.read()
+        waiting.clear()
+
+
+def _labelled(fact: Fact, label: dict[str, Any]) -> Fact:
+    return (*fact[:6], label)
+
+
 def _dlq_fact(record: dict[str, Any]) -> Fact:
     return ("dlq", record["error_type"], 0.0, False, 0.0, None, None)
 
@@ -125,9 +176,11 @@ class Summarize(beam.PTransform):  # type: ignore[misc]
         alert_threshold: float,
         labels_file: str | None = None,
         streaming: bool = False,
+        emit_interval_s: int = DEFAULT_EMIT_INTERVAL_S,
     ) -> None:
         super().__init__()
         self._streaming = streaming
+        self._emit_interval_s = emit_interval_s
         self._alert_threshold = alert_threshold
         self._summary_path = summary_path
         self._extra = extra
@@ -146,28 +199,52 @@ class Summarize(beam.PTransform):  # type: ignore[misc]
                 | "ParseLabels" >> beam.Map(parse_label_line)
             )
             keyed_facts = scored_facts | "ById" >> beam.Map(lambda fact: (fact[1], fact))
-            scored_facts = (
-                {"facts": keyed_facts, "labels": labels}
-                | "JoinLabels" >> beam.CoGroupByKey()
-                | "Labelled" >> beam.FlatMap(_with_label)
-            )
+            if self._streaming:
+                scored_facts = (
+                    (
+                        keyed_facts
+                        | "TagFacts"
+                        >> beam.Map(_tagged, "fact").with_output_types(tuple[str, Any]),
+                        labels
+                        | "TagLabels"
+                        >> beam.Map(_tagged, "label").with_output_types(tuple[str, Any]),
+                    )
+                    | "FactsAndLabels" >> beam.Flatten()
+                    | "JoinLabels" >> beam.ParDo(_JoinLabelFn())
+                )
+            else:
+                scored_facts = (
+                    {"facts": keyed_facts, "labels": labels}
+                    | "JoinLabels" >> beam.CoGroupByKey()
+                    | "Labelled" >> beam.FlatMap(_with_label)
+                )
         dlq_facts = dlq | "DlqFacts" >> beam.Map(_dlq_fact)
         extra, path = self._extra, self._summary_path
         tally = beam.CombineGlobally(
             SummarizeFn(self._labels_file is not None, self._alert_threshold)
         )
+        facts = (scored_facts, dlq_facts) | "AllFacts" >> beam.Flatten()
         if self._streaming:
             # The empty-input default is injected through a side input, which the portable
             # Flink runner cannot checkpoint; for empty input, the launcher reports the empty
-            # summary itself (pipelines.launcher.read_back_summary).
+            # summary itself (pipelines.launcher.read_back_summary). An unbounded input's
+            # running total is rewritten every interval.
             tally = tally.without_defaults()
+        if not facts.is_bounded:
+            facts = facts | "EveryInterval" >> every_interval(
+                self._emit_interval_s, accumulate=True
+            )
         return (
-            (scored_facts, dlq_facts)
-            | "AllFacts" >> beam.Flatten()
+            facts
             | "Tally" >> tally
             | "AddRunInfo" >> beam.Map(lambda summary: {**summary, **extra})
             | "WriteSummary" >> beam.Map(_write_and_pass, path)
         )
+
+
+def _tagged(element: tuple[str, Any], kind: str) -> tuple[str, tuple[str, Any]]:
+    key, value = element
+    return key, (kind, value)
 
 
 def _write_and_pass(summary: dict[str, Any], path: str) -> dict[str, Any]:

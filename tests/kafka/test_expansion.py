@@ -41,15 +41,18 @@ def test_the_expansion_service_expands_kafka_read_and_write(
         )
     )
     proto = pipeline.to_runner_api()
-    # The Java transforms run in the service's own environment (EMBEDDED: inside the runner's
-    # JVM), not in the Python one.
+    # The Java transforms run in the service's own environment (PROCESS: the Java SDK harness
+    # that scripts/kafka.sh provisions), not in the Python one.
     expanded_environments = {
         name: env.urn
         for name, env in proto.components.environments.items()
         if name.startswith("external")
     }
     assert expanded_environments, sorted(proto.components.environments)
-    assert all("EMBEDDED" in urn.upper() for urn in expanded_environments.values())
+    assert all(urn == "beam:env:process:v1" for urn in expanded_environments.values())
+    # The read is Beam's unbounded-source read (use_deprecated_read), which Flink runs itself.
+    urns = {t.spec.urn for t in proto.components.transforms.values()}
+    assert "beam:transform:read:v1" in urns
     names = " ".join(t.unique_name for t in proto.components.transforms.values())
     assert "kafka_read" in names
     assert "kafka_write" in names

@@ -67,6 +67,14 @@ def test_every_line_is_published_unchanged_with_its_customer_and_event_time(
 
     records = _consume_all(bootstrap_servers, topic, len(lines))
     assert sorted(value for *_, value in records) == sorted(lines)
+    # A malformed line carries the latest event time before it in the stream.
+    stream_time, stamp_of_malformed = 0, {}
+    for line in lines:
+        event = parse_event(line, ZONE)
+        if isinstance(event, Transaction):
+            stream_time = max(stream_time, event.event_time_ms)
+        else:
+            stamp_of_malformed[line] = stream_time
     partitions_of: dict[str, set[int]] = {}
     malformed = 0
     for partition, key, timestamp, value in records:
@@ -76,6 +84,8 @@ def test_every_line_is_published_unchanged_with_its_customer_and_event_time(
             partitions_of.setdefault(key, set()).add(partition)
         else:
             assert key is None
+            if stamp_of_malformed[value]:  # before any valid line: the broker's clock
+                assert timestamp == stamp_of_malformed[value]
             malformed += 1
     assert malformed == report["unkeyed_malformed"] > 0
     # One customer, one partition: Kafka keeps a customer's events in publishing order.

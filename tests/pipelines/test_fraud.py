@@ -262,9 +262,9 @@ def test_streaming_mode_writes_the_same_records_as_batch(
 ) -> None:
     # --streaming swaps the file sink and the summary's combine for side-input-free ones
     # (they must checkpoint on Flink); the records written must not change.
-    _, batch_out = first_run
+    batch_summary, batch_out = first_run
     out = tmp_path / "streaming"
-    run(
+    summary = run(
         [
             f"--input={dataset.events}",
             f"--labels_file={dataset.labels}",
@@ -281,6 +281,9 @@ def test_streaming_mode_writes_the_same_records_as_batch(
             record.pop("received_at", None)
         assert streamed == batch, name
     assert not list(out.glob(".tmp-*/*")), "temporary shards left behind"
+    # The label join is a stateful step in streaming: the quality must not move.
+    for field in ("read", "scored", "alerts", "dlq_by_error_type", "quality"):
+        assert summary[field] == batch_summary[field], field
 
 
 def _stopped(argv: list[str]) -> str:

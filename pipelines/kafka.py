@@ -1,0 +1,167 @@
+"""The live path's options and launch checks: ``--kafka_bootstrap_servers`` and friends.
+
+With ``--kafka_bootstrap_servers`` the job reads the events from a Kafka topic instead of
+files and also writes alerts and dead letters to topics. Beam's Kafka IO is Java, expanded by
+an expansion service (``scripts/kafka.sh expansion-address`` in a checkout, else
+``--kafka_expansion_service``) and run by Flink, so the live path needs ``--runner=FlinkRunner
+--streaming``. Before the job starts, the broker must answer and the topics must exist: a
+broker that is down ends the launch with one line, not a job that retries in the background.
+
+Credentials never travel as option values (Flink shows options in its web UI): the Kafka
+clients on the workers read them through Kafka's own config providers, e.g.
+``--kafka_client_config 'sasl.jaas.config=${file:/etc/streamflow/kafka.properties:jaas}'``
+with the file mounted from a Secret (docs/kafka.md).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from pipelines.flink import is_flink
+from pipelines.options import LaunchError
+
+EXPANSION_SERVICE_ENV = "STREAMFLOW_KAFKA_EXPANSION_SERVICE"
+KAFKA_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "kafka.sh"
+DEFAULT_INPUT_TOPIC = "transactions.raw"
+DEFAULT_ALERTS_TOPIC = "fraud.alerts"
+DEFAULT_DLQ_TOPIC = "streamflow.dlq"
+DEFAULT_CONSUMER_GROUP = "streamflow-fraud"
+# Client settings that would hold a secret: they must come through a config provider.
+_SECRET_SETTINGS = ("password", "sasl.jaas.config", "secret", "token")
+
+
+class KafkaOptions(PipelineOptions):  # type: ignore[misc]
+    @classmethod
+    def _add_argparse_args(cls, parser: Any) -> None:
+        parser.add_argument(
+            "--kafka_bootstrap_servers",
+            help="Read the events from Kafka (host:port[,...]) instead of --input, and also "
+            "write alerts and dead letters to Kafka. Needs --runner=FlinkRunner --streaming.",
+        )
+        parser.add_argument("--input_topic", default=DEFAULT_INPUT_TOPIC)
+        parser.add_argument("--alerts_topic", default=DEFAULT_ALERTS_TOPIC)
+        parser.add_argument("--dlq_topic", default=DEFAULT_DLQ_TOPIC)
+        parser.add_argument(
+            "--kafka_consumer_group",
+            default=DEFAULT_CONSUMER_GROUP,
+            help="Consumer group whose offsets the job commits when a checkpoint completes "
+            "(for lag monitoring and a fresh start; a restore uses the checkpoint's own).",
+        )
+        parser.add_argument(
+            "--kafka_client_config",
+            action="append",
+            default=[],
+            help="key=value setting for every Kafka client of the job (repeatable), e.g. "
+            "security.protocol=SASL_SSL; secrets only through a config provider (${file:...}).",
+        )
+        parser.add_argument(
+            "--kafka_expansion_service",
+            help="host:port of the Java expansion service for Beam's Kafka IO; default "
+            f"${EXPANSION_SERVICE_ENV}, else scripts/kafka.sh expansion-address.",
+        )
+
+
+def is_live(options: PipelineOptions) -> bool:
+    return bool(options.view_as(KafkaOptions).kafka_bootstrap_servers)
+
+
+def client_config(options: KafkaOptions) -> dict[str, str]:
+    """The settings every Kafka client of the job gets: the bootstrap servers and
+    ``--kafka_client_config``. :class:`LaunchError` for a malformed one or a literal secret."""
+    config = {"bootstrap.servers": str(options.kafka_bootstrap_servers)}
+    for setting in options.kafka_client_config:
+        key, equals, value = setting.partition("=")
+        if not equals or not key.strip():
+            raise LaunchError(f"--kafka_client_config {setting!r}: expected key=value")
+        key = key.strip()
+        if any(word in key.lower() for word in _SECRET_SETTINGS) and "${" not in value:
+            raise LaunchError(
+                f"--kafka_client_config {key}: a secret must not be an option value (Flink "
+                "shows options); reference it through a config provider, e.g. ${file:PATH:KEY}"
+            )
+        config[key] = value
+    return config
+
+
+def consumer_config(options: KafkaOptions) -> dict[str, str]:
+    return {
+        **client_config(options),
+        "group.id": options.kafka_consumer_group,
+        # Offsets are committed when a checkpoint completes, never on a timer: an auto-commit
+        # could mark records read that the job then loses in a crash.
+        "enable.auto.commit": "false",
+        "auto.offset.reset": "earliest",
+    }
+
+
+def expansion_service(options: KafkaOptions) -> str:
+    """Where the Java expansion service listens. :class:`LaunchError` if it does not answer."""
+    address = options.kafka_expansion_service or os.environ.get(EXPANSION_SERVICE_ENV)
+    if not address and KAFKA_SCRIPT.exists():
+        done = subprocess.run(
+            [str(KAFKA_SCRIPT), "expansion-address"], capture_output=True, text=True
+        )
+        address = done.stdout.strip() if done.returncode == 0 else None
+    if not address:
+        raise LaunchError(
+            "--kafka_expansion_service: no Kafka expansion service named (set "
+            f"${EXPANSION_SERVICE_ENV} or run scripts/kafka.sh start in a checkout)"
+        )
+    if not _answers(address):
+        raise LaunchError(
+            f"--kafka_expansion_service {address} does not answer: run scripts/kafka.sh start"
+        )
+    return address
+
+
+def check_live_options(argv_options: PipelineOptions) -> None:
+    """The live path runs only where Beam's Java Kafka IO runs: a streaming Flink job."""
+    standard = argv_options.view_as(StandardOptions)
+    if not is_flink(standard.runner) or not standard.streaming:
+        raise LaunchError(
+            "--kafka_bootstrap_servers needs --runner=FlinkRunner --streaming (Beam's Kafka "
+            "IO is Java: the in-process runner cannot run it)"
+        )
+
+
+def check_broker(options: KafkaOptions, timeout_s: float = 10.0) -> None:
+    """The broker answers and holds the job's topics; else one line saying which is wrong."""
+    try:
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import AdminClient
+    except ImportError:
+        raise LaunchError("--kafka_bootstrap_servers needs the kafka extra") from None
+    admin = AdminClient({**client_config(options), "socket.timeout.ms": int(timeout_s * 1000)})
+    try:
+        metadata = admin.list_topics(timeout=timeout_s)
+    except KafkaException as error:
+        raise LaunchError(
+            f"--kafka_bootstrap_servers {options.kafka_bootstrap_servers}: the broker does "
+            f"not answer ({error.args[0].str() if error.args else error})"
+        ) from None
+    missing = [
+        topic
+        for topic in (options.input_topic, options.alerts_topic, options.dlq_topic)
+        if topic not in metadata.topics
+    ]
+    if missing:
+        raise LaunchError(
+            f"--kafka_bootstrap_servers {options.kafka_bootstrap_servers}: no topic "
+            f"{', '.join(missing)} (scripts/kafka.sh start creates the project's topics)"
+        )
+
+
+def _answers(address: str) -> bool:
+    import socket
+
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host or "localhost", int(port)), timeout=5):
+            return True
+    except (OSError, ValueError):
+        return False

@@ -1,0 +1,90 @@
+"""Kafka at the pipeline's edges: the events in, alerts and dead letters out.
+
+Beam's Kafka IO is Java (cross-language): ``ReadFromKafka`` and ``WriteToKafka`` are expanded
+by a Java expansion service and run by the runner, so only a streaming Flink job can use them.
+What this module adds is the shape the rest of the pipeline expects:
+
+* ``ReadKafkaRecords`` gives ``(source, payload)`` records like ``ReadJsonLines``, with source
+  ``kafka:<topic>:<partition>:<offset>``, so a rejected record is found again by its
+  coordinates. The payload is the record's value as bytes, untouched: an empty or non-UTF-8
+  value reaches the dead-letter queue through ``ParseEvents`` like a bad line of a file.
+  Records carry their create time (the producer stamps the event time), and the watermark
+  follows it; a partition that is caught up lets the watermark advance to the wall clock.
+* ``WriteKafkaRecords`` writes dict records as JSON, keyed by one of their fields.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.kafka import ReadFromKafka, WriteToKafka
+
+from transforms.read import RawRecord
+
+
+def kafka_source(record: Any) -> RawRecord:
+    """A Kafka record (with metadata) as ``(source, payload)``."""
+    return f"kafka:{record.topic}:{record.partition}:{record.offset}", bytes(record.value or b"")
+
+
+class ReadKafkaRecords(beam.PTransform):  # type: ignore[misc]
+    def __init__(self, topic: str, consumer_config: dict[str, str], expansion_service: str):
+        super().__init__()
+        self._topic = topic
+        self._consumer_config = consumer_config
+        self._expansion_service = expansion_service
+
+    def expand(self, pipeline: Any) -> Any:
+        return (
+            pipeline
+            | "Read"
+            >> ReadFromKafka(
+                consumer_config=self._consumer_config,
+                topics=[self._topic],
+                with_metadata=True,
+                timestamp_policy=ReadFromKafka.create_time_policy,
+                # Offsets are committed to the consumer group once a checkpoint holding them
+                # completes; a restore from a checkpoint reads from the checkpoint's own.
+                commit_offset_in_finalize=True,
+                expansion_service=self._expansion_service,
+            )
+            | "ToRawRecords" >> beam.Map(kafka_source).with_output_types(tuple[str, bytes])
+        )
+
+
+def keyed_json(record: dict[str, Any], key_field: str) -> tuple[bytes, bytes]:
+    key = record.get(key_field)
+    value = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    return (b"" if key is None else str(key).encode("utf-8")), value.encode("utf-8")
+
+
+class WriteKafkaRecords(beam.PTransform):  # type: ignore[misc]
+    """Dict records to ``topic`` as JSON values with the ``key_field`` value as the key."""
+
+    def __init__(
+        self,
+        topic: str,
+        key_field: str,
+        producer_config: dict[str, str],
+        expansion_service: str,
+    ) -> None:
+        super().__init__()
+        self._topic = topic
+        self._key_field = key_field
+        self._producer_config = producer_config
+        self._expansion_service = expansion_service
+
+    def expand(self, records: Any) -> Any:
+        return (
+            records
+            | "ToKeyedJson"
+            >> beam.Map(keyed_json, self._key_field).with_output_types(tuple[bytes, bytes])
+            | "Write"
+            >> WriteToKafka(
+                producer_config=self._producer_config,
+                topic=self._topic,
+                expansion_service=self._expansion_service,
+            )
+        )
