@@ -1,0 +1,166 @@
+"""Helpers for tests of the live path: fresh topics, a live job on the local Flink cluster,
+and consuming what it publishes.
+
+A live job never finishes by itself: ``LiveJob`` starts ``python -m pipelines.fraud`` in a
+subprocess (its Python workers run in that process, LOOPBACK), finds the Flink job by name and
+cancels it on exit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Topics:
+    input: str
+    alerts: str
+    dlq: str
+
+    def options(self) -> list[str]:
+        return [
+            f"--input_topic={self.input}",
+            f"--alerts_topic={self.alerts}",
+            f"--dlq_topic={self.dlq}",
+        ]
+
+
+def fresh_topics(bootstrap_servers: str) -> Topics:
+    """The project's three topics under new names, partitioned as scripts/kafka.sh makes them."""
+    suffix = uuid.uuid4().hex[:8]
+    topics = Topics(f"it-in-{suffix}", f"it-alerts-{suffix}", f"it-dlq-{suffix}")
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    created = admin.create_topics(
+        [NewTopic(topics.input, 3, 1), NewTopic(topics.alerts, 3, 1), NewTopic(topics.dlq, 1, 1)]
+    )
+    for future in created.values():
+        future.result(timeout=30)
+    return topics
+
+
+def publish_raw(bootstrap_servers: str, topic: str, values: list[bytes], timestamp_ms: int) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap_servers, "enable.idempotence": True})
+    for value in values:
+        producer.produce(topic, value=value, timestamp=timestamp_ms)
+    assert producer.flush(30) == 0
+
+
+@dataclass
+class Collected:
+    by_topic: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def of(self, topic: str) -> list[dict[str, Any]]:
+        return self.by_topic.get(topic, [])
+
+
+def consume_until(
+    bootstrap_servers: str,
+    topics: list[str],
+    done: Callable[[Collected], bool],
+    timeout_s: float,
+    also: Callable[[], None] | None = None,
+) -> Collected:
+    """Every JSON record on ``topics`` from the start, until ``done`` says so or the time is
+    up; ``also`` runs between polls (a drill's next step)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": f"it-check-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe(topics)
+    collected = Collected()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline and not done(collected):
+            message = consumer.poll(1.0)
+            if also is not None:
+                also()
+            if message is None or message.error():
+                continue
+            record = json.loads(message.value())
+            collected.by_topic.setdefault(message.topic(), []).append(record)
+    finally:
+        consumer.close()
+    return collected
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(1)
+    return True
+
+
+def flink_get(master: str, path: str) -> Any:
+    with urllib.request.urlopen(f"http://{master}{path}", timeout=10) as response:
+        return json.load(response)
+
+
+def flink_job_id(master: str, job_name: str) -> str | None:
+    jobs = flink_get(master, "/jobs/overview")["jobs"]
+    running = [job for job in jobs if job_name in job["name"] and job["state"] == "RUNNING"]
+    return str(running[0]["jid"]) if running else None
+
+
+def cancel_flink_job(master: str, job_id: str) -> None:
+    request = urllib.request.Request(f"http://{master}/jobs/{job_id}?mode=cancel", method="PATCH")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
+@contextmanager
+def live_job(
+    master: str, job_name: str, args: list[str], log_dir: Path, start_timeout_s: float = 180
+) -> Iterator[str]:
+    """Runs the live job; yields its Flink job id once it runs; cancels it afterwards."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "pipelines.fraud",
+        "--runner=FlinkRunner",
+        f"--flink_master={master}",
+        "--streaming",
+        f"--job_name={job_name}",
+        *args,
+    ]
+    with (log_dir / "launcher.out").open("w") as out, (log_dir / "launcher.err").open("w") as err:
+        launcher = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err, env=os.environ)
+        job_id = None
+        try:
+            deadline = time.monotonic() + start_timeout_s
+            while job_id is None:
+                assert launcher.poll() is None, (log_dir / "launcher.err").read_text()[-3000:]
+                assert time.monotonic() < deadline, "the live job did not start"
+                time.sleep(2)
+                job_id = flink_job_id(master, job_name)
+            yield job_id
+        finally:
+            if job_id is not None:
+                cancel_flink_job(master, job_id)
+            launcher.terminate()
+            try:
+                launcher.wait(60)
+            except subprocess.TimeoutExpired:
+                launcher.kill()

@@ -1,0 +1,133 @@
+"""The live path end to end: events produced to Kafka, the Flink streaming job reading them,
+alerts and dead letters published to their topics, as a bounded run of the same events says.
+
+The data set has everything the wire carries: v1 (naive local time, often no version), v2, a
+future version with a field the pipeline does not know, and malformed lines, some not UTF-8;
+plus records only a topic can hold (an empty value, one over ``--max_payload_bytes``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ml.train import train_model
+from pipelines import fraud, produce
+from pipelines.synthetic import generate_dataset
+from tests.flink import prometheus
+from tests.kafka.live import consume_until, fresh_topics, live_job, publish_raw, wait_until
+from tests.output_files import read_records
+from transforms.domain.event_time import business_timezone
+from transforms.domain.events import Transaction, parse_event
+
+pytestmark = [pytest.mark.kafka, pytest.mark.flink, pytest.mark.slow]
+
+ZONE = business_timezone("America/Sao_Paulo")
+MAX_PAYLOAD = 4096
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    folder = tmp_path_factory.mktemp("live-data")
+    data = generate_dataset(str(folder), seed=11, customers=150, days=10)
+    model = str(tmp_path_factory.mktemp("live-model"))
+    train_model(model, seed=3, customers=120, days=8)
+    lines = [line for line in Path(data.events).read_bytes().splitlines() if line]
+    return {"data": data, "model": model, "lines": lines}
+
+
+def _versions(lines: list[bytes]) -> Counter[int]:
+    return Counter(
+        event.schema_version
+        for event in (parse_event(line, ZONE) for line in lines)
+        if isinstance(event, Transaction)
+    )
+
+
+COUNTER = "flink_taskmanager_job_task_operator_streamflow_"
+
+
+def accounted_for(seen: dict[str, float]) -> float:
+    """Events scored or dead-lettered so far, by the job's counters on Prometheus."""
+    dead = sum(v for k, v in seen.items() if k.startswith(COUNTER + "dlq_"))
+    return seen.get(COUNTER + "scored", 0) + dead
+
+
+def test_the_live_job_publishes_what_a_bounded_run_finds(
+    dataset: dict[str, Any], bootstrap_servers: str, flink_master: str, tmp_path: Path
+) -> None:
+    data, lines = dataset["data"], dataset["lines"]
+    common = [
+        f"--blacklist={data.blacklist}",
+        f"--model={dataset['model']}",
+        f"--max_payload_bytes={MAX_PAYLOAD}",
+    ]
+    versions = _versions(lines)
+    assert all(versions[v] for v in (1, 2, 3)), versions  # 3: a future version
+    bounded = fraud.run([f"--input={data.events}", f"--output_dir={tmp_path / 'bounded'}", *common])
+    expected_alerts = {a["alert_id"]: a for a in read_records(tmp_path / "bounded", "alerts")}
+    expected_dlq = Counter(
+        (d["error_type"], d["raw_payload"]) for d in read_records(tmp_path / "bounded", "dlq")
+    )
+    assert expected_alerts
+    assert expected_dlq
+
+    topics = fresh_topics(bootstrap_servers)
+    to_topic = [f"--bootstrap_servers={bootstrap_servers}", f"--topic={topics.input}"]
+    produce.main([*to_topic, f"--input={data.events}"])
+    events = [e for e in (parse_event(line, ZONE) for line in lines) if isinstance(e, Transaction)]
+    last_event_ms = max(e.event_time_ms for e in events)
+    topic_only = [b"", b"\xff\xfe not UTF-8", b'{"pad": "' + b"x" * MAX_PAYLOAD + b'"}']
+    publish_raw(bootstrap_servers, topics.input, topic_only, last_event_ms)
+    expected_dlq[("INVALID_JSON", "")] += 1
+    expected_dlq[("INVALID_JSON", "\\xff\\xfe not UTF-8")] += 1
+    expected_dlq[("PAYLOAD_TOO_LARGE", topic_only[2].decode())] += 1
+    total = len(lines) + len(topic_only)
+
+    job_name = f"streamflow-live-{uuid.uuid4().hex[:8]}"
+    scraper = prometheus.Scraper(prometheus.endpoints(), job_name)
+    scraper.start()
+    args = [f"--kafka_bootstrap_servers={bootstrap_servers}", *topics.options(), *common]
+    args += [f"--kafka_consumer_group={job_name}", f"--output_dir={tmp_path / 'live'}"]
+    try:
+        with live_job(flink_master, job_name, args, tmp_path / "logs"):
+            got = consume_until(
+                bootstrap_servers,
+                [topics.alerts, topics.dlq],
+                lambda c: (
+                    len(c.of(topics.alerts)) >= len(expected_alerts)
+                    and len(c.of(topics.dlq)) >= sum(expected_dlq.values())
+                ),
+                timeout_s=300,
+            )
+            # Every event is accounted for once the stream is caught up (the watermark then
+            # follows the wall clock and releases the last buffered events).
+            wait_until(lambda: accounted_for(scraper.seen) >= total, timeout_s=120)
+    finally:
+        scraper.stop.set()
+        scraper.join()
+
+    alerts = {a["alert_id"]: a for a in got.of(topics.alerts)}
+    assert len(got.of(topics.alerts)) == len(alerts), "an alert was published twice"
+    assert alerts.keys() == expected_alerts.keys()
+    for alert_id, alert in alerts.items():
+        live, batch = dict(alert), dict(expected_alerts[alert_id])
+        live.pop("detected_at")
+        batch.pop("detected_at")
+        assert live == batch, alert_id
+    # Keyed by customer: one customer's alerts stay in order on one partition.
+    dlq = got.of(topics.dlq)
+    assert Counter((d["error_type"], d["raw_payload"]) for d in dlq) == expected_dlq
+    assert all(d["source"].startswith(f"kafka:{topics.input}:") for d in dlq)
+    positions = {tuple(d["source"].rsplit(":", 2)[1:]) for d in dlq}
+    assert len(positions) == len(dlq), "two dead letters claim one Kafka record"
+
+    seen = {k.removeprefix(COUNTER): v for k, v in scraper.seen.items() if k.startswith(COUNTER)}
+    dead = sum(v for name, v in seen.items() if name.startswith("dlq_"))
+    assert seen["read"] == total == seen["scored"] + dead, seen
+    assert seen["future_schema_events"] == versions[3], seen
+    assert bounded["scored"] == seen["scored"]
