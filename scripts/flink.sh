@@ -5,6 +5,9 @@
 #   scripts/flink.sh stop | status
 #   scripts/flink.sh job-server-jar | master | conf-dir     print what the pipeline needs
 #   scripts/flink.sh metrics-urls  the Prometheus endpoints of the running cluster, one per line
+#   scripts/flink.sh taskmanager-pids | taskmanager-start
+#                                  the TaskManager processes; start one more (e.g. after one
+#                                  died: a standalone cluster does not replace it by itself)
 # Everything lives under .cache/flink (git-ignored); nothing touches the project's virtualenv.
 #
 # Versions: Beam's shaded job server jar is not served on Maven Central here, so the job server is
@@ -157,6 +160,20 @@ metrics_urls() {
   done
 }
 
+taskmanager_pids() {
+  local pid
+  for pid in $(cat "$CLUSTER_DIR"/flink-streamflow-taskexecutor.pid 2>/dev/null); do
+    kill -0 "$pid" 2>/dev/null && echo "$pid"
+  done
+  return 0
+}
+
+taskmanager_start() {
+  write_conf
+  flink_env "$FLINK_HOME/bin/taskmanager.sh" start >/dev/null
+  echo "TaskManager started: $(taskmanager_pids | tr '\n' ' ')"
+}
+
 case "${1:-}" in
   provision) provision ;;
   start) start ;;
@@ -166,5 +183,7 @@ case "${1:-}" in
   master) master ;;
   conf-dir) echo "$CONF_DIR" ;;
   metrics-urls) metrics_urls ;;
-  *) echo "usage: $0 provision|start|stop|status|job-server-jar|master|conf-dir|metrics-urls" >&2; exit 2 ;;
+  taskmanager-pids) taskmanager_pids ;;
+  taskmanager-start) taskmanager_start ;;
+  *) echo "usage: $0 provision|start|stop|status|job-server-jar|master|conf-dir|metrics-urls|taskmanager-pids|taskmanager-start" >&2; exit 2 ;;
 esac
