@@ -38,9 +38,6 @@ from pipelines.options import LaunchError
 JOB_SERVER_JAR_ENV = "STREAMFLOW_FLINK_JOB_SERVER_JAR"
 # The SDK harness's state cache per worker process, for Flink runs that do not size it.
 DEFAULT_STATE_CACHE_MB = 256
-# As scripts/flink/config.yaml: Beam refuses a streaming job with steps that need stable input
-# (the Kafka read's offset commits) unless this option, not only the cluster, sets checkpoints.
-DEFAULT_CHECKPOINT_INTERVAL_MS = 5000
 FLINK_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "flink.sh"
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 _EMBEDDED_MASTERS = {"[local]", "[auto]"}
@@ -77,8 +74,11 @@ class FlinkTuningOptions(PipelineOptions):  # type: ignore[misc]
         parser.add_argument(
             "--checkpointing_interval",
             type=int,
-            help="Milliseconds between checkpoints of a streaming job (default for --streaming: "
-            f"{DEFAULT_CHECKPOINT_INTERVAL_MS}).",
+            help="Milliseconds between checkpoints, as a Beam option. Leave it unset: the "
+            "cluster's configuration (--flink_conf_dir, the FlinkDeployment) checkpoints every "
+            "job, and with this option set Beam keeps finished sources running, so a streaming "
+            "run over files would never end. Beam requires it only for @RequiresStableInput "
+            "steps, which this pipeline does not have.",
         )
         parser.add_argument(
             "--finish_bundle_before_checkpointing",
@@ -107,10 +107,6 @@ def with_flink_defaults(argv: Sequence[str]) -> list[str]:
     if not any(arg.startswith("--max_cache_memory_usage_mb") for arg in argv):
         # Beam's default is no cache: every state read would be a round trip to the runner.
         extra.append(f"--max_cache_memory_usage_mb={DEFAULT_STATE_CACHE_MB}")
-    if options.view_as(StandardOptions).streaming and not any(
-        arg.startswith("--checkpointing_interval") for arg in argv
-    ):
-        extra.append(f"--checkpointing_interval={DEFAULT_CHECKPOINT_INTERVAL_MS}")
     flink = options.view_as(FlinkRunnerOptions)
     if not flink.flink_job_server_jar:
         extra.append(f"--flink_job_server_jar={provisioned_job_server_jar()}")

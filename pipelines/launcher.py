@@ -22,6 +22,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import StandardOptions
 
+from pipelines.flink import is_flink
 from pipelines.kafka import (
     KafkaOptions,
     check_broker,
@@ -69,6 +70,7 @@ def prepare_run(options: FraudOptions) -> ReferenceData:
     check_business_timezone(options.business_timezone)
     rules = checked_rules(options)
     if options.postgres_dsn:
+        check_no_password_in_options(options)
         check_warehouse(options.postgres_dsn)
     expansion_service = None
     live = is_live(options)
@@ -133,6 +135,27 @@ def check_business_timezone(name: str) -> None:
         business_timezone(name)
     except (KeyError, ValueError):  # ZoneInfoNotFoundError is a KeyError
         raise LaunchError(f"--business_timezone {name}: not an IANA time zone") from None
+
+
+def check_no_password_in_options(options: FraudOptions) -> None:
+    """A Flink job's options are shown in its web UI and baked into a production jar: the
+    warehouse password must reach the workers another way (libpq's PGPASSWORD or .pgpass)."""
+    if not is_flink(options.view_as(StandardOptions).runner):
+        return
+    try:
+        from psycopg import ProgrammingError
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:
+        return  # check_warehouse says the extra is missing
+    try:
+        password = conninfo_to_dict(options.postgres_dsn).get("password")
+    except ProgrammingError:  # an unparsable DSN: check_warehouse names the problem
+        return
+    if password:
+        raise LaunchError(
+            "--postgres_dsn holds a password, which Flink would show with the job's options: "
+            "give it to the workers as PGPASSWORD or in ~/.pgpass instead"
+        )
 
 
 def check_warehouse(dsn: str) -> None:

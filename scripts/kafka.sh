@@ -37,6 +37,7 @@ EXPANSION_LIB_DIR="$ROOT/expansion-service-$BEAM_VERSION"
 EXPANSION_PID_FILE="$ROOT/expansion-service.pid"
 EXPANSION_LOG="$ROOT/expansion-service.log"
 JAVA_HARNESS="$EXPANSION_LIB_DIR/java-harness"
+EXPANSION_SETTINGS="$ROOT/expansion-service.settings"
 
 DAY_MS=86400000
 TOPICS=(
@@ -201,8 +202,14 @@ expansion_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$EXPANSION_PORT") 2>/dev/null
 
 expansion_start() {
   provision_expansion
-  if expansion_running && expansion_answers; then echo "expansion service ready: localhost:$EXPANSION_PORT"; return; fi
+  # A service started with other settings (an older checkout's) is replaced, not reused.
+  local settings="$EXPANSION_LIB_DIR $(sha256sum "$0" | cut -c1-16)"
+  if expansion_running && expansion_answers && [ "$(cat "$EXPANSION_SETTINGS" 2>/dev/null)" = "$settings" ]; then
+    echo "expansion service ready: localhost:$EXPANSION_PORT"
+    return
+  fi
   expansion_stop
+  echo "$settings" >"$EXPANSION_SETTINGS"
   # use_deprecated_read: ReadFromKafka expands to Beam's unbounded-source read, which Flink runs
   # natively (the Kafka classes are on the job server's class path, scripts/flink/) and which
   # commits offsets when a checkpoint completes. The splittable-DoFn read commits them through

@@ -28,6 +28,7 @@ from tests.k8s.images import (
     pipeline_args,
 )
 from tests.k8s.render import K8S_DIR
+from tests.services import service_script
 
 REPO = K8S_DIR.parent
 
@@ -48,21 +49,34 @@ def blacklist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _production_args(model: Path, blacklist: Path) -> list[str]:
-    """The image's options, with what the build reads (rules, model, blacklist) on this machine."""
-    local = {
+def _production_args(model: Path, blacklist: Path, expansion_service: str = "") -> list[str]:
+    """The image's options, with what the build reads (rules, model, blacklist) and the Kafka
+    expansion service it asks on this machine."""
+    local: dict[str, object] = {
         "--rules": K8S_DIR / "config" / "rules.yaml",
         "--model": f"{model}/",
         "--blacklist": blacklist,
     }
+    if expansion_service:
+        local["--kafka_expansion_service"] = expansion_service
     args = [arg for arg in pipeline_args() if arg.split("=", 1)[0] not in local]
     return [*args, *(f"{name}={value}" for name, value in local.items())]
 
 
+@pytest.mark.kafka
 def test_the_production_options_construct_the_pipeline(model_dir: Path, blacklist: Path) -> None:
-    pipeline = image_script("build_pipeline_jar").construct(_production_args(model_dir, blacklist))
+    # The build stage runs Beam's Kafka expansion service; here, the project's local one. The
+    # broker is not contacted to build the graph.
+    service_script("kafka", "start", timeout=900)
+    local_expansion = service_script("kafka", "expansion-address")
+    args = _production_args(model_dir, blacklist, local_expansion)
+    pipeline = image_script("build_pipeline_jar").construct(args)
     labels = {transform.full_label for transform in pipeline.transforms_stack[0].parts}
     assert {"ReadEvents", "ParseEvents", "DetectFraud", "ScoreAnomalies"} <= labels
+    # The live path: events from the Kafka topic, alerts and dead letters published to theirs.
+    assert {"Publish_alerts", "Publish_dlq"} <= labels
+    urns = {t.spec.urn for t in pipeline.to_runner_api().components.transforms.values()}
+    assert "beam:transform:read:v1" in urns
     portable = pipeline.options.view_as(PortableOptions)
     assert (portable.environment_type, portable.environment_config) == (
         "EXTERNAL",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -41,13 +42,21 @@ class Topics:
         ]
 
 
+# The tests replay generated events from weeks ago, stamped with their own times: with a
+# retention in days, the broker's next retention pass (every 5 minutes) could delete them
+# before the job reads them (the segments roll at once, their timestamps being that old).
+KEEP_FOREVER = {"retention.ms": "-1"}
+
+
 def fresh_topics(bootstrap_servers: str) -> Topics:
-    """The project's three topics under new names, partitioned as scripts/kafka.sh makes them."""
+    """The project's three topics under new names, partitioned as scripts/kafka.sh makes them,
+    kept forever."""
     suffix = uuid.uuid4().hex[:8]
     topics = Topics(f"it-in-{suffix}", f"it-alerts-{suffix}", f"it-dlq-{suffix}")
     admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    partitions = {topics.input: 3, topics.alerts: 3, topics.dlq: 1}
     created = admin.create_topics(
-        [NewTopic(topics.input, 3, 1), NewTopic(topics.alerts, 3, 1), NewTopic(topics.dlq, 1, 1)]
+        [NewTopic(name, count, 1, config=KEEP_FOREVER) for name, count in partitions.items()]
     )
     for future in created.values():
         future.result(timeout=30)
@@ -157,10 +166,18 @@ def live_job(
                 job_id = flink_job_id(master, job_name)
             yield job_id
         finally:
-            if job_id is not None:
-                cancel_flink_job(master, job_id)
-            launcher.terminate()
-            try:
-                launcher.wait(60)
-            except subprocess.TimeoutExpired:
-                launcher.kill()
+            stop_launcher(launcher, master, job_id)
+
+
+def stop_launcher(launcher: subprocess.Popen[bytes], master: str, job_id: str | None) -> None:
+    """Cancels the job and lets the launcher end by itself, so that it stops the job server it
+    started (a terminated launcher would leave that JVM behind)."""
+    if job_id is not None:
+        cancel_flink_job(master, job_id)
+    else:
+        launcher.send_signal(signal.SIGINT)  # the launcher cancels whatever it submitted
+    try:
+        launcher.wait(90)
+    except subprocess.TimeoutExpired:
+        launcher.kill()
+        launcher.wait(30)
