@@ -57,3 +57,21 @@ def test_a_keyed_record_keeps_its_key_timestamp_and_bytes(bootstrap_servers: str
     assert read is not None
     assert read.error() is None
     assert (read.key(), read.value(), read.timestamp()[1]) == (key.encode(), value, event_time_ms)
+
+
+def test_the_launcher_accepts_the_project_topics_and_names_a_missing_one(
+    bootstrap_servers: str,
+) -> None:
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.kafka import KafkaOptions, check_broker
+    from pipelines.options import LaunchError
+
+    def options(*argv: str) -> KafkaOptions:
+        args = [f"--kafka_bootstrap_servers={bootstrap_servers}", *argv]
+        return PipelineOptions(args).view_as(KafkaOptions)
+
+    check_broker(options())  # the defaults are the topics scripts/kafka.sh creates
+    missing = f"nowhere-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(LaunchError, match=f"no topic {missing} "):
+        check_broker(options(f"--alerts_topic={missing}"))

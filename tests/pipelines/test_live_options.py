@@ -140,3 +140,19 @@ def test_secrets_given_the_supported_way_are_in_no_option_of_the_job(
     assert "pg-s3cret" not in submitted
     assert "${file:/mnt/kafka.properties:jaas}" in submitted
     assert f"'max_bundle_time_mills': {LIVE_MAX_BUNDLE_TIME_MS}" in submitted
+
+
+def test_a_kafka_record_keeps_its_coordinates_and_bytes() -> None:
+    from types import SimpleNamespace
+
+    from transforms.kafka_io import kafka_source, keyed_json
+
+    record = SimpleNamespace(topic="transactions.raw", partition=2, offset=41, value=b"\xff{")
+    assert kafka_source(record) == ("kafka:transactions.raw:2:41", b"\xff{")
+    empty = SimpleNamespace(topic="t", partition=0, offset=0, value=None)
+    assert kafka_source(empty) == ("kafka:t:0:0", b"")
+    assert keyed_json({"customer_id": "C-1", "note": "é"}, "customer_id") == (
+        b"C-1",
+        '{"customer_id":"C-1","note":"é"}'.encode(),
+    )
+    assert keyed_json({"dlq_id": None}, "dlq_id")[0] == b""
