@@ -248,6 +248,8 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             launcher.kill()
         launcher_log.close()
+        for future in admin.delete_topics(list(topics.values())).values():
+            future.result()
     # The launcher's default for the live path (pipelines.fraud.LIVE_MAX_BUNDLE_TIME_MS).
     report["max_bundle_time_mills"] = args.max_bundle_time_mills or 100
     print(json.dumps(report, indent=2))

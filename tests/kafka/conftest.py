@@ -8,9 +8,12 @@ suite. The broker is left running.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from tests.flink.conftest import flink_master  # noqa: F401  (the live path runs on Flink)
+from tests.kafka.live import Topics, delete_topics, fresh_topics
 from tests.services import service_script
 
 
@@ -18,3 +21,12 @@ from tests.services import service_script
 def bootstrap_servers() -> str:
     service_script("kafka", "start", timeout=900)
     return service_script("kafka", "bootstrap")
+
+
+@pytest.fixture
+def topics(bootstrap_servers: str) -> Iterator[Topics]:
+    """The project's three topics under new names for one test, deleted after it (they keep
+    replayed records forever while they exist)."""
+    created = fresh_topics(bootstrap_servers)
+    yield created
+    delete_topics(bootstrap_servers, created)

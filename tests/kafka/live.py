@@ -63,6 +63,12 @@ def fresh_topics(bootstrap_servers: str) -> Topics:
     return topics
 
 
+def delete_topics(bootstrap_servers: str, topics: Topics) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    for future in admin.delete_topics([topics.input, topics.alerts, topics.dlq]).values():
+        future.result(timeout=30)
+
+
 def publish_raw(bootstrap_servers: str, topic: str, values: list[bytes], timestamp_ms: int) -> None:
     producer = Producer({"bootstrap.servers": bootstrap_servers, "enable.idempotence": True})
     for value in values:

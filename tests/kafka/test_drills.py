@@ -27,7 +27,7 @@ import pytest
 from pipelines import fraud, produce
 from pipelines.synthetic import generate_dataset
 from pipelines.warehouse.scratch import project_server_dsn, scratch_database
-from tests.kafka.live import Topics, consume_until, flink_get, fresh_topics, live_job, wait_until
+from tests.kafka.live import Topics, consume_until, flink_get, live_job, wait_until
 from tests.output_files import read_records
 from tests.services import service_script
 
@@ -66,13 +66,13 @@ def _drill(
     bootstrap_servers: str,
     flink_master: str,
     dsn: str,
+    topics: Topics,
     tmp_path: Path,
     fault: Callable[[str], None],
 ) -> dict[str, Any]:
     """Runs the live job over a paced stream, applies ``fault`` (given the job id) once a
     checkpoint holding part of the stream has completed, and waits for every expected alert and
     dead letter in the warehouse. Returns what the topics and the warehouse hold."""
-    topics: Topics = fresh_topics(bootstrap_servers)
     job_name = f"streamflow-drill-{uuid.uuid4().hex[:8]}"
     data = dataset["data"]
     args = [f"--kafka_bootstrap_servers={bootstrap_servers}", *topics.options()]
@@ -152,6 +152,7 @@ def test_a_killed_taskmanager_loses_and_doubles_nothing(
     bootstrap_servers: str,
     flink_master: str,
     warehouse: str,
+    topics: Topics,
     tmp_path: Path,
 ) -> None:
     killed: list[int] = []
@@ -165,7 +166,7 @@ def test_a_killed_taskmanager_loses_and_doubles_nothing(
 
     started = time.monotonic()
     outcome = _drill(
-        dataset, bootstrap_servers, flink_master, warehouse, tmp_path, kill_taskmanager
+        dataset, bootstrap_servers, flink_master, warehouse, topics, tmp_path, kill_taskmanager
     )
     assert killed
     restored = outcome["restored"]
@@ -184,6 +185,7 @@ def test_a_broker_restart_mid_stream_loses_and_doubles_nothing(
     bootstrap_servers: str,
     flink_master: str,
     warehouse: str,
+    topics: Topics,
     tmp_path: Path,
 ) -> None:
     def restart_broker(job_id: str) -> None:
@@ -191,7 +193,9 @@ def test_a_broker_restart_mid_stream_loses_and_doubles_nothing(
         time.sleep(5)  # the job and the producer see it gone and retry
         service_script("kafka", "start", timeout=300)
 
-    outcome = _drill(dataset, bootstrap_servers, flink_master, warehouse, tmp_path, restart_broker)
+    outcome = _drill(
+        dataset, bootstrap_servers, flink_master, warehouse, topics, tmp_path, restart_broker
+    )
     _assert_nothing_lost_or_doubled(dataset, outcome)
     # Whether the clients rode the outage out or the job restarted from a checkpoint.
     print("broker drill: restored from", outcome["restored"])

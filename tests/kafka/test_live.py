@@ -19,7 +19,7 @@ from ml.train import train_model
 from pipelines import fraud, produce
 from pipelines.synthetic import generate_dataset
 from tests.flink import prometheus
-from tests.kafka.live import consume_until, fresh_topics, live_job, publish_raw, wait_until
+from tests.kafka.live import Topics, consume_until, live_job, publish_raw, wait_until
 from tests.output_files import read_records
 from transforms.domain.event_time import business_timezone
 from transforms.domain.events import Transaction, parse_event
@@ -58,7 +58,11 @@ def accounted_for(seen: dict[str, float]) -> float:
 
 
 def test_the_live_job_publishes_what_a_bounded_run_finds(
-    dataset: dict[str, Any], bootstrap_servers: str, flink_master: str, tmp_path: Path
+    dataset: dict[str, Any],
+    bootstrap_servers: str,
+    flink_master: str,
+    topics: Topics,
+    tmp_path: Path,
 ) -> None:
     data, lines = dataset["data"], dataset["lines"]
     common = [
@@ -76,7 +80,6 @@ def test_the_live_job_publishes_what_a_bounded_run_finds(
     assert expected_alerts
     assert expected_dlq
 
-    topics = fresh_topics(bootstrap_servers)
     to_topic = [f"--bootstrap_servers={bootstrap_servers}", f"--topic={topics.input}"]
     produce.main([*to_topic, f"--input={data.events}"])
     events = [e for e in (parse_event(line, ZONE) for line in lines) if isinstance(e, Transaction)]
