@@ -2,7 +2,7 @@
 
     scripts/postgres.sh start; scripts/flink.sh start; scripts/kafka.sh start
     python benchmarks/kafka_streaming.py [--rates 200,1000,max] [--seconds 30]
-        [--max_bundle_time_mills 100]
+        [--max_bundle_time_mills 100] [--pipeline_arg=--OPTION=VALUE ...]
 
 One live job (``pipelines.fraud`` with ``--kafka_bootstrap_servers``, rules and the default
 anomaly model if present, checkpoints every 5 s) on fresh topics. One seeded stream is then
@@ -145,6 +145,9 @@ def main() -> None:
     parser.add_argument("--max_bundle_time_mills", type=int)
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--days", type=int, default=30)
+    parser.add_argument(
+        "--pipeline_arg", action="append", default=[], help="extra option for the job (repeatable)"
+    )
     args = parser.parse_args()
 
     bootstrap = script("kafka", "bootstrap")
@@ -178,6 +181,7 @@ def main() -> None:
     ]  # fmt: skip
     if args.max_bundle_time_mills:
         command.append(f"--max_bundle_time_mills={args.max_bundle_time_mills}")
+    command += args.pipeline_arg
     launcher_log = (Path(out_dir) / "launcher.err").open("w")
     launcher = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=launcher_log)
     watcher = AlertWatcher(bootstrap, topics["alerts"])
