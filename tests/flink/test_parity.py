@@ -164,8 +164,17 @@ def test_flink_streaming_matches_direct_runner_with_exactly_once_checkpoints(
     assert config["externalization"]["enabled"] is True
     counts = _get(flink_master, f"/jobs/{job}/checkpoints")["counts"]
     assert counts["completed"] >= 1, counts
-    failures = _get(flink_master, f"/jobs/{job}/checkpoints")["history"]
-    assert not [c for c in failures if c["status"] == "FAILED" and "closing" not in str(c)], counts
+    # A checkpoint that races a finishing task fails harmlessly ("closing", or a request for a
+    # task the TaskManager no longer knows: the labels file's reader ends early). Any other
+    # failure (a side input, a state coder) must not happen.
+    history = _get(flink_master, f"/jobs/{job}/checkpoints")["history"]
+    failures = [c for c in history if c["status"] == "FAILED"]
+    unexplained = [
+        c
+        for c in failures
+        if not any(race in str(c) for race in ("closing", "request for unknown task"))
+    ]
+    assert not unexplained, counts
 
 
 def _job_id(master: str, job_name: str) -> str:
