@@ -3,11 +3,24 @@
 #   scripts/setup-env.sh            runtime only
 #   scripts/setup-env.sh test       plus the test and lint tools
 #   scripts/setup-env.sh test,ml    several extras
-# Versions are pinned by requirements/constraints.txt (refresh it with scripts/lock.sh).
+#   scripts/setup-env.sh airflow    Airflow's own virtualenv .venv-airflow (requirements/airflow.lock)
+# Versions are pinned by requirements/constraints.txt and requirements/airflow.lock (refresh
+# them with scripts/lock.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras="${1:-}"
+
+if [ "$extras" = "airflow" ]; then
+  # Its own interpreter and lock: Airflow's Beam provider wants a newer Beam than the pipeline.
+  [ -x .venv-airflow/bin/python ] || python3 -m venv .venv-airflow
+  [ -x .venv-airflow/bin/uv ] || .venv-airflow/bin/python -m pip install --quiet \
+    --disable-pip-version-check uv
+  .venv-airflow/bin/uv pip install --quiet --python .venv-airflow/bin/python --compile-bytecode \
+    --requirement requirements/airflow.lock
+  exit 0
+fi
+
 spec="."
 [ -n "$extras" ] && spec=".[${extras}]"
 
