@@ -4,6 +4,7 @@
 #   scripts/airflow.sh stop | status
 #   scripts/airflow.sh url       the UI and REST API (http://localhost:58080)
 #   scripts/airflow.sh run ARGS  the airflow command line with this environment
+#   scripts/airflow.sh python ARGS  Airflow's interpreter with this environment (tests, dag.test())
 # The api-server, scheduler, dag-processor and triggerer run with the LocalExecutor. The
 # metadata database is "airflow" in the project's PostgreSQL (scripts/postgres.sh); the DAGs'
 # warehouse connection, streamflow_warehouse, comes from AIRFLOW_CONN_STREAMFLOW_WAREHOUSE
@@ -110,5 +111,6 @@ case "${1:-}" in
   status) status ;;
   url) echo "http://localhost:$PORT" ;;
   run) shift; airflow_env; airflow_cli "$@" ;;
-  *) echo "usage: $0 start|stop|status|url|run ARGS" >&2; exit 2 ;;
+  python) shift; airflow_env; exec "$VENV/bin/python" "$@" ;;
+  *) echo "usage: $0 start|stop|status|url|run ARGS|python ARGS" >&2; exit 2 ;;
 esac

@@ -1,0 +1,45 @@
+"""Runs in Airflow's own interpreter (``scripts/airflow.sh python tests/airflow/run_dag.py``),
+never in the pipeline's: parses the DAG folder, then ``dag.test()`` of one DAG, and prints one
+JSON document with the import errors, the run's state and every task instance's state.
+
+    run_dag.py DAG_ID LOGICAL_DATE [RUN_CONF_JSON]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+from datetime import datetime
+
+from airflow.models.dagbag import DagBag
+
+
+def main(dag_id: str, logical_date: str, run_conf: str = "{}") -> None:
+    quiet = io.StringIO()
+    with contextlib.redirect_stdout(quiet):
+        bag = DagBag()  # the configured folder: airflow/dags
+        report: dict[str, object] = {"import_errors": dict(bag.import_errors)}
+        dag = bag.get_dag(dag_id)
+        if dag is None:
+            report["error"] = f"no DAG {dag_id}"
+        else:
+            run = dag.test(
+                logical_date=datetime.fromisoformat(logical_date), run_conf=json.loads(run_conf)
+            )
+            report["state"] = str(run.state)
+            report["data_interval"] = [
+                run.data_interval_start.isoformat(),
+                run.data_interval_end.isoformat(),
+            ]
+            report["tasks"] = sorted(
+                [ti.task_id, ti.map_index, str(ti.state)] for ti in run.get_task_instances()
+            )
+    # What dag.test() logged (task logs included) goes to standard error, for failures.
+    print(quiet.getvalue(), file=sys.stderr)
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,118 @@
+"""The data_quality DAG, run for real: ``dag.test()`` in Airflow's own interpreter against a
+scratch warehouse in the project's PostgreSQL, over a seeded 15-minute interval.
+
+Clean rows: every check task succeeds and stores its result. Rows without coordinates: the
+null-rate task fails (and only it), the others still succeed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict
+
+from pipelines.warehouse.quality import CHECKS
+from pipelines.warehouse.scratch import project_server_dsn, scratch_database
+from tests.services import service_script
+
+pytestmark = [pytest.mark.airflow, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+LOGICAL_DATE = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+# A manual run checks the last complete quarter hour before its logical date.
+INTERVAL = (LOGICAL_DATE - timedelta(minutes=15), LOGICAL_DATE)
+
+
+@pytest.fixture
+def warehouse() -> Iterator[str]:
+    service_script("airflow", "start", timeout=900)  # its environment and metadata database
+    with scratch_database(os.environ.get("STREAMFLOW_TEST_PG_DSN") or project_server_dsn()) as dsn:
+        yield dsn
+
+
+def _seed(dsn: str, start: datetime, end: datetime, count: int, located: bool, prefix: str) -> None:
+    step = (end - start) / count
+    with psycopg.connect(dsn) as connection:
+        for i in range(count):
+            connection.execute(
+                "INSERT INTO silver.clean_transactions (transaction_id, customer_id, store_id, "
+                "amount, currency, latitude, longitude, event_time, schema_version, fraud_score, "
+                "rule_score, is_alert, rules_version, updated_at) VALUES "
+                "(%s, %s, 's', %s, 'BRL', %s, %s, %s, 2, 0.1, 0.1, false, 'r', %s)",
+                (
+                    f"{prefix}{i}",
+                    f"c{i}",
+                    str(25 + i),
+                    -23.5 if located else None,
+                    -46.6 if located else None,
+                    start + step * i,
+                    end - timedelta(minutes=1),
+                ),
+            )
+
+
+def _connection_uri(dsn: str) -> str:
+    """An Airflow connection is a URI; the scratch database's DSN is key=value pairs."""
+    parts = conninfo_to_dict(dsn)
+    return f"postgresql://{parts['user']}@{parts['host']}:{parts['port']}/{parts['dbname']}"
+
+
+def _run_dag(dsn: str, run_conf: dict[str, Any] | None = None) -> dict[str, Any]:
+    runner = [str(ROOT / "scripts" / "airflow.sh"), "python", "tests/airflow/run_dag.py"]
+    done = subprocess.run(
+        [*runner, "data_quality", LOGICAL_DATE.isoformat(), json.dumps(run_conf or {})],
+        cwd=ROOT,
+        env={**os.environ, "AIRFLOW_CONN_STREAMFLOW_WAREHOUSE": _connection_uri(dsn)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["import_errors"] == {}
+    return report
+
+
+def _interval(report: dict[str, Any]) -> tuple[datetime, datetime]:
+    start, end = (datetime.fromisoformat(moment) for moment in report["data_interval"])
+    return start, end
+
+
+def _stored(dsn: str) -> dict[str, str]:
+    with psycopg.connect(dsn) as connection:
+        rows = connection.execute(
+            "SELECT check_name, status FROM silver.quality_check_results"
+        ).fetchall()
+    return dict(rows)
+
+
+def test_one_task_per_check_and_all_pass_on_clean_rows(warehouse: str) -> None:
+    _seed(warehouse, *INTERVAL, 60, located=True, prefix="ok")
+    report = _run_dag(warehouse)
+    assert _interval(report) == INTERVAL
+    assert report["state"] == "success", report
+    assert [task[:2] for task in report["tasks"]] == [
+        ["run_check", index] for index in range(len(CHECKS))
+    ]
+    assert _stored(warehouse) == dict.fromkeys(CHECKS, "pass")
+
+
+def test_a_failing_check_fails_its_task_only(warehouse: str) -> None:
+    _seed(warehouse, *INTERVAL, 20, located=True, prefix="ok")
+    _seed(warehouse, *INTERVAL, 40, located=False, prefix="blind")
+    report = _run_dag(warehouse)
+    assert report["state"] == "failed", report
+    failed = [task for task in report["tasks"] if task[2] == "failed"]
+    assert [task[1] for task in failed] == [sorted(CHECKS).index("null_rate")]
+    assert _stored(warehouse)["null_rate"] == "fail"
+    # A threshold given as a param turns the same measurement into a pass.
+    relaxed = {"thresholds": {"null_rate": {"warn": 0.9, "fail": 0.95}}}
+    assert _run_dag(warehouse, relaxed)["state"] == "success"
