@@ -22,6 +22,7 @@ from psycopg.conninfo import conninfo_to_dict
 from pipelines.warehouse.quality import CHECKS
 from pipelines.warehouse.scratch import project_server_dsn, scratch_database
 from tests.services import service_script
+from tests.warehouse.rows import insert_clean_transaction
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
@@ -42,20 +43,14 @@ def _seed(dsn: str, start: datetime, end: datetime, count: int, located: bool, p
     step = (end - start) / count
     with psycopg.connect(dsn) as connection:
         for i in range(count):
-            connection.execute(
-                "INSERT INTO silver.clean_transactions (transaction_id, customer_id, store_id, "
-                "amount, currency, latitude, longitude, event_time, schema_version, fraud_score, "
-                "rule_score, is_alert, rules_version, updated_at) VALUES "
-                "(%s, %s, 's', %s, 'BRL', %s, %s, %s, 2, 0.1, 0.1, false, 'r', %s)",
-                (
-                    f"{prefix}{i}",
-                    f"c{i}",
-                    str(25 + i),
-                    -23.5 if located else None,
-                    -46.6 if located else None,
-                    start + step * i,
-                    end - timedelta(minutes=1),
-                ),
+            insert_clean_transaction(
+                connection,
+                f"{prefix}{i}",
+                f"c{i}",
+                str(25 + i),
+                start + step * i,
+                end - timedelta(minutes=1),
+                located=located,
             )
 
 

@@ -10,6 +10,7 @@ import pytest
 from pipelines.warehouse.cli import main
 from pipelines.warehouse.migrate import migrate
 from pipelines.warehouse.quality import CHECKS, run_check, status_of
+from tests.warehouse.rows import insert_clean_transaction
 
 UNTIL = datetime(2026, 10, 2, tzinfo=UTC)
 SINCE = UNTIL - timedelta(days=1)
@@ -27,20 +28,14 @@ def _insert(
     with psycopg.connect(dsn) as connection:
         for i in range(count):
             moment = SINCE + timedelta(minutes=1 if same_moment else i)
-            connection.execute(
-                "INSERT INTO silver.clean_transactions (transaction_id, customer_id, store_id, "
-                "amount, currency, latitude, longitude, event_time, schema_version, fraud_score, "
-                "rule_score, is_alert, rules_version, updated_at) VALUES "
-                "(%s, %s, 's', %s, 'BRL', %s, %s, %s, 2, 0.1, 0.1, false, 'r', %s)",
-                (
-                    f"{prefix}{i}",
-                    "same" if same_moment else f"c{i}",
-                    amount if same_moment else str(float(amount) + i),
-                    -23.5 if located else None,
-                    -46.6 if located else None,
-                    moment,
-                    UNTIL - timedelta(minutes=5),
-                ),
+            insert_clean_transaction(
+                connection,
+                f"{prefix}{i}",
+                "same" if same_moment else f"c{i}",
+                amount if same_moment else str(float(amount) + i),
+                moment,
+                UNTIL - timedelta(minutes=5),
+                located=located,
             )
 
 
