@@ -20,7 +20,6 @@ state. So, unless given explicitly:
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,12 +32,13 @@ from apache_beam.options.pipeline_options import (
     StandardOptions,
 )
 
-from pipelines.options import LaunchError
+from pipelines.options import LaunchError, has_option
+from pipelines.service_scripts import SCRIPTS, script_output
 
 JOB_SERVER_JAR_ENV = "STREAMFLOW_FLINK_JOB_SERVER_JAR"
 # The SDK harness's state cache per worker process, for Flink runs that do not size it.
 DEFAULT_STATE_CACHE_MB = 256
-FLINK_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "flink.sh"
+FLINK_SCRIPT = SCRIPTS / "flink.sh"
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 _EMBEDDED_MASTERS = {"[local]", "[auto]"}
 
@@ -104,7 +104,7 @@ def with_flink_defaults(argv: Sequence[str]) -> list[str]:
     if not is_flink(options.view_as(StandardOptions).runner):
         return list(argv)
     extra = []
-    if not any(arg.startswith("--max_cache_memory_usage_mb") for arg in argv):
+    if not has_option(argv, "--max_cache_memory_usage_mb"):
         # Beam's default is no cache: every state read would be a round trip to the runner.
         extra.append(f"--max_cache_memory_usage_mb={DEFAULT_STATE_CACHE_MB}")
     flink = options.view_as(FlinkRunnerOptions)
@@ -116,7 +116,7 @@ def with_flink_defaults(argv: Sequence[str]) -> list[str]:
         return [*argv, *extra]
     if not options.view_as(PortableOptions).environment_type:
         extra.append("--environment_type=LOOPBACK")
-    if not any(arg.startswith("--flink_conf_dir") for arg in argv):
+    if not has_option(argv, "--flink_conf_dir"):
         conf_dir = _flink_script_output("conf-dir")
         if conf_dir and Path(conf_dir, "config.yaml").is_file():
             # A Java job server option (FlinkPipelineOptions.flinkConfDir), passed through.
@@ -143,10 +143,4 @@ def provisioned_job_server_jar() -> str:
 
 def _flink_script_output(command: str) -> str | None:
     """What ``scripts/flink.sh <command>`` prints; ``None`` outside a checkout."""
-    if not FLINK_SCRIPT.exists():
-        return None
-    done = subprocess.run([str(FLINK_SCRIPT), command], capture_output=True, text=True)
-    if done.returncode != 0:
-        said = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
-        raise FlinkSetupError(f"scripts/flink.sh {command} failed: {said[-1]}")
-    return done.stdout.strip()
+    return script_output(FLINK_SCRIPT, command, FlinkSetupError)

@@ -44,6 +44,7 @@ from pipelines.options import (
     FraudOptions,
     LaunchError,
     detector_path,
+    has_option,
     resolve_runner,
 )
 from transforms.alerts import BuildAlerts
@@ -143,7 +144,7 @@ def pipeline_options(argv: Sequence[str]) -> PipelineOptions:
     """The command line as Beam options, with this project's runner defaults filled in."""
     argv = list(argv)
     live = is_live(PipelineOptions(argv))
-    if live and not any(arg.startswith("--max_bundle_time_mills") for arg in argv):
+    if live and not has_option(argv, "--max_bundle_time_mills"):
         argv.append(f"--max_bundle_time_mills={LIVE_MAX_BUNDLE_TIME_MS}")
     options = PipelineOptions(with_flink_defaults(argv))
     standard = options.view_as(StandardOptions)

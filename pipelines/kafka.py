@@ -16,17 +16,16 @@ with the file mounted from a Secret (docs/kafka.md).
 from __future__ import annotations
 
 import os
-import subprocess
-from pathlib import Path
 from typing import Any
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipelines.flink import is_flink
 from pipelines.options import LaunchError
+from pipelines.service_scripts import SCRIPTS, script_output
 
 EXPANSION_SERVICE_ENV = "STREAMFLOW_KAFKA_EXPANSION_SERVICE"
-KAFKA_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "kafka.sh"
+KAFKA_SCRIPT = SCRIPTS / "kafka.sh"
 DEFAULT_INPUT_TOPIC = "transactions.raw"
 DEFAULT_ALERTS_TOPIC = "fraud.alerts"
 DEFAULT_DLQ_TOPIC = "streamflow.dlq"
@@ -102,11 +101,8 @@ def consumer_config(options: KafkaOptions) -> dict[str, str]:
 def expansion_service(options: KafkaOptions) -> str:
     """Where the Java expansion service listens. :class:`LaunchError` if it does not answer."""
     address = options.kafka_expansion_service or os.environ.get(EXPANSION_SERVICE_ENV)
-    if not address and KAFKA_SCRIPT.exists():
-        done = subprocess.run(
-            [str(KAFKA_SCRIPT), "expansion-address"], capture_output=True, text=True
-        )
-        address = done.stdout.strip() if done.returncode == 0 else None
+    if not address:
+        address = script_output(KAFKA_SCRIPT, "expansion-address")
     if not address:
         raise LaunchError(
             "--kafka_expansion_service: no Kafka expansion service named (set "

@@ -8,6 +8,7 @@ means job labels to Beam and to Airflow's Beam operator.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -29,6 +30,11 @@ def resolve_runner(name: str | None) -> str | None:
     if name is None:
         return None
     return _RUNNER_ALIASES.get(name.lower(), name)
+
+
+def has_option(argv: Sequence[str], flag: str) -> bool:
+    """Whether the command line gives ``flag`` (``--flag value`` or ``--flag=value``)."""
+    return any(arg == flag or arg.startswith(f"{flag}=") for arg in argv)
 
 
 DEFAULT_MODEL_DIR = "models/default"

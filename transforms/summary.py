@@ -115,8 +115,8 @@ def _scored_fact(record: dict[str, Any]) -> Fact:
 def _with_label(joined: tuple[str, dict[str, list[Any]]]) -> Iterator[Fact]:
     _, groups = joined
     label = groups["labels"][0] if groups["labels"] else None
-    for kind, transaction_id, score, is_alert, rule_score, model_version, _ in groups["facts"]:
-        yield (kind, transaction_id, score, is_alert, rule_score, model_version, label)
+    for fact in groups["facts"]:
+        yield _labelled(fact, label)
 
 
 class _JoinLabelFn(beam.DoFn):  # type: ignore[misc]
@@ -158,7 +158,7 @@ class _JoinLabelFn(beam.DoFn):  # type: ignore[misc]
         waiting.clear()
 
 
-def _labelled(fact: Fact, label: dict[str, Any]) -> Fact:
+def _labelled(fact: Fact, label: dict[str, Any] | None) -> Fact:
     return (*fact[:6], label)
 
 

@@ -8,9 +8,7 @@ arrive far out of event-time order, and the generator's malformed lines exercise
 
 from __future__ import annotations
 
-import json
 import random
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from ml.train import train_model
 from pipelines import fraud
 from pipelines.synthetic import generate_dataset
 from tests.flink import prometheus
+from tests.flink.rest import flink_get
 from tests.output_files import read_records
 
 pytestmark = [pytest.mark.flink, pytest.mark.slow]
@@ -157,17 +156,17 @@ def test_flink_streaming_matches_direct_runner_with_exactly_once_checkpoints(
     # The cluster's settings (scripts/flink/config.yaml) reached the job, and checkpoints of
     # the stateful pipeline completed: an operator with a side input would fail every one.
     job = _job_id(flink_master, job_name)
-    config = _get(flink_master, f"/jobs/{job}/checkpoints/config")
+    config = flink_get(flink_master, f"/jobs/{job}/checkpoints/config")
     assert config["mode"] == "exactly_once"
     assert config["interval"] == 5_000
     assert config["state_backend"] == "EmbeddedRocksDBStateBackend"
     assert config["externalization"]["enabled"] is True
-    counts = _get(flink_master, f"/jobs/{job}/checkpoints")["counts"]
+    counts = flink_get(flink_master, f"/jobs/{job}/checkpoints")["counts"]
     assert counts["completed"] >= 1, counts
     # A checkpoint that races a finishing task fails harmlessly ("closing", or a request for a
     # task the TaskManager no longer knows: the labels file's reader ends early). Any other
     # failure (a side input, a state coder) must not happen.
-    history = _get(flink_master, f"/jobs/{job}/checkpoints")["history"]
+    history = flink_get(flink_master, f"/jobs/{job}/checkpoints")["history"]
     failures = [c for c in history if c["status"] == "FAILED"]
     unexplained = [
         c
@@ -178,13 +177,7 @@ def test_flink_streaming_matches_direct_runner_with_exactly_once_checkpoints(
 
 
 def _job_id(master: str, job_name: str) -> str:
-    jobs = _get(master, "/jobs/overview")["jobs"]
+    jobs = flink_get(master, "/jobs/overview")["jobs"]
     matching = [job["jid"] for job in jobs if job_name in job["name"]]
     assert len(matching) == 1, [job["name"] for job in jobs]
     return str(matching[0])
-
-
-def _get(master: str, path: str) -> dict[str, Any]:
-    with urllib.request.urlopen(f"http://{master}{path}", timeout=10) as response:
-        document: dict[str, Any] = json.load(response)
-    return document

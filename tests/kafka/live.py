@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +23,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+
+from tests.flink.rest import cancel_job, running_job_id
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -127,23 +128,6 @@ def wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
     return True
 
 
-def flink_get(master: str, path: str) -> Any:
-    with urllib.request.urlopen(f"http://{master}{path}", timeout=10) as response:
-        return json.load(response)
-
-
-def flink_job_id(master: str, job_name: str) -> str | None:
-    jobs = flink_get(master, "/jobs/overview")["jobs"]
-    running = [job for job in jobs if job_name in job["name"] and job["state"] == "RUNNING"]
-    return str(running[0]["jid"]) if running else None
-
-
-def cancel_flink_job(master: str, job_id: str) -> None:
-    request = urllib.request.Request(f"http://{master}/jobs/{job_id}?mode=cancel", method="PATCH")
-    with urllib.request.urlopen(request, timeout=10):
-        pass
-
-
 @contextmanager
 def live_job(
     master: str, job_name: str, args: list[str], log_dir: Path, start_timeout_s: float = 180
@@ -169,7 +153,7 @@ def live_job(
                 assert launcher.poll() is None, (log_dir / "launcher.err").read_text()[-3000:]
                 assert time.monotonic() < deadline, "the live job did not start"
                 time.sleep(2)
-                job_id = flink_job_id(master, job_name)
+                job_id = running_job_id(master, job_name)
             yield job_id
         finally:
             stop_launcher(launcher, master, job_id)
@@ -179,7 +163,7 @@ def stop_launcher(launcher: subprocess.Popen[bytes], master: str, job_id: str | 
     """Cancels the job and lets the launcher end by itself, so that it stops the job server it
     started (a terminated launcher would leave that JVM behind)."""
     if job_id is not None:
-        cancel_flink_job(master, job_id)
+        cancel_job(master, job_id)
     else:
         launcher.send_signal(signal.SIGINT)  # the launcher cancels whatever it submitted
     try:

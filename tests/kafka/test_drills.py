@@ -27,7 +27,8 @@ import pytest
 from pipelines import fraud, produce
 from pipelines.synthetic import generate_dataset
 from pipelines.warehouse.scratch import project_server_dsn, scratch_database
-from tests.kafka.live import Topics, consume_until, flink_get, live_job, wait_until
+from tests.flink.rest import flink_get
+from tests.kafka.live import Topics, consume_until, live_job, wait_until
 from tests.output_files import read_records
 from tests.services import service_script
 
