@@ -28,6 +28,9 @@ airflow_env() {
   [ -f "$ROOT/jwt-secret" ] || (umask 077 && head -c 64 /dev/urandom | base64 -w0 >"$ROOT/jwt-secret")
   export AIRFLOW_HOME="$ROOT"
   export AIRFLOW__CORE__DAGS_FOLDER="$PWD/airflow/dags"
+  # Code the DAGs share (notifier, task helpers): on every component's import path, the
+  # triggerer's included, which runs Deadline Alert callbacks.
+  export AIRFLOW__CORE__PLUGINS_FOLDER="$PWD/airflow/plugins"
   export AIRFLOW__CORE__LOAD_EXAMPLES=False
   export AIRFLOW__CORE__EXECUTOR=LocalExecutor
   export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://localhost:$PORT/execution/"

@@ -3,33 +3,26 @@
 Each check is a SQL file ``sql/quality/check_<name>.sql``; the tasks are mapped over those
 files (dynamic task mapping), so a new check file is a new task without touching this DAG. A
 task runs ``python -m pipelines.warehouse quality --check <name>`` over the run's data interval
-with the pipeline's own interpreter (this Airflow's virtualenv has another Beam): the command
-stores the result in ``silver.quality_check_results`` and exits non-zero on ``fail``, which
-fails the task; ``warn`` passes. Thresholds are params: ``{"thresholds": {"null_rate":
-{"warn": 0.05, "fail": 0.2}}}`` in a manual run's configuration overrides the defaults.
-
-The warehouse DSN comes from the Airflow connection ``streamflow_warehouse`` and reaches the
-command through its environment, never its arguments (task logs show those).
+with the pipeline's own interpreter: the command stores the result in
+``silver.quality_check_results`` and exits with its own status on ``fail``, which fails the task
+without a retry (a retry would measure the same) and notifies; ``warn`` passes. Thresholds are
+params: ``{"thresholds": {"null_rate": {"warn": 0.05, "fail": 0.2}}}`` in a manual run's
+configuration overrides the defaults.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, BaseHook, Param, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk import DAG, DeadlineAlert, DeadlineReference, Param, task
+from airflow.sdk.definitions.callback import AsyncCallback
 from airflow.timetables.interval import CronDataIntervalTimetable
+from streamflow_notify import deadline_missed
+from streamflow_tasks import DEFAULT_ARGS, REPO, run_pipeline_command
 
-REPO = Path(__file__).resolve().parents[2]
-PIPELINE_PYTHON = os.environ.get(
-    "STREAMFLOW_PIPELINE_PYTHON", str(REPO / ".venv" / "bin" / "python")
-)
-WAREHOUSE_CONNECTION = "streamflow_warehouse"
+# pipelines.warehouse.quality.CHECK_FAILED: the command measured a failure.
+CHECK_FAILED = 3
 
 
 def check_names() -> list[str]:
@@ -48,12 +41,14 @@ with DAG(
     start_date=datetime(2026, 11, 1),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "owner": "streamflow",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-    },
+    default_args=DEFAULT_ARGS,
+    deadline=DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=timedelta(minutes=10),
+        callback=AsyncCallback(
+            deadline_missed, kwargs={"dag_id": "data_quality", "deadline": "10 minutes"}
+        ),
+    ),
     params={
         "thresholds": Param(
             {},
@@ -67,31 +62,16 @@ with DAG(
 
     @task(map_index_template="{{ task.op_kwargs['check'] }}")
     def run_check(check: str, **context: Any) -> dict[str, Any]:
-        interval_start, interval_end = context["data_interval_start"], context["data_interval_end"]
-        command = [PIPELINE_PYTHON, "-m", "pipelines.warehouse", "quality", "--check", check]
-        command += ["--since", interval_start.isoformat(), "--until", interval_end.isoformat()]
+        arguments = ["quality", "--check", check]
+        arguments += ["--since", context["data_interval_start"].isoformat()]
+        arguments += ["--until", context["data_interval_end"].isoformat()]
         limits = (context["params"].get("thresholds") or {}).get(check, {})
         for level in ("warn", "fail"):
             if level in limits:
-                command += [f"--{level}", str(limits[level])]
-        dsn = BaseHook.get_connection(WAREHOUSE_CONNECTION).get_uri()
-        done = subprocess.run(
-            command,
-            cwd=REPO,
-            env={**os.environ, "STREAMFLOW_PG_DSN": dsn},
-            capture_output=True,
-            text=True,
-            timeout=600,
+                arguments += [f"--{level}", str(limits[level])]
+        result: dict[str, Any] = run_pipeline_command(
+            "pipelines.warehouse", arguments, fail_fast_on=(CHECK_FAILED,)
         )
-        lines = done.stdout.strip().splitlines()
-        if not lines:  # the command did not get as far as a result: let the retries try again
-            raise RuntimeError(
-                f"quality check {check} printed nothing: {done.stderr.strip()[-2000:]}"
-            )
-        result: dict[str, Any] = json.loads(lines[-1])
-        if done.returncode != 0:
-            # A measured failure is not transient: no retry.
-            raise AirflowFailException(f"quality check {check} failed: {json.dumps(result)}")
         return result
 
     run_check.expand(check=check_names())

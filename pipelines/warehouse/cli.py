@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from pipelines.warehouse import maintain, migrate, quality, refresh
+from pipelines.warehouse import dlq_report, maintain, migrate, quality, refresh
 from pipelines.warehouse.options import add_dsn_argument, required_dsn
 from pipelines.warehouse.sql_files import MissingSqlError
 
@@ -20,6 +20,7 @@ COMMANDS: dict[str, ModuleType] = {
     "refresh": refresh,
     "quality": quality,
     "maintain": maintain,
+    "dlq-report": dlq_report,
 }
 
 

@@ -1,16 +1,19 @@
-"""Warehouse maintenance: ``python -m pipelines.warehouse maintain --dsn DSN [--now ISO]``.
+"""Warehouse maintenance: ``python -m pipelines.warehouse maintain --dsn DSN [--now ISO] [STEPS]``.
 
-Drops bronze partitions past their retention (raw transactions 30 days, alerts 90, DLQ 30)
-and the ids of their rows from the key registries,
-prunes quality check results older than 7 days, then runs VACUUM (ANALYZE) on the tables it
-touched. VACUUM cannot run inside a transaction block, so the connection is in autocommit
-mode. ``--now`` pins the clock (tests, backfills). Prints a JSON report.
+Three steps, all by default, or only those named (the maintenance DAG runs each as a task):
+``--retention TABLE`` drops one bronze table's partitions past their retention (raw
+transactions 30 days, alerts 90, DLQ 30) and the ids of their rows from its key registry;
+``--prune`` deletes quality check results older than 7 days and orchestration events older
+than 90; ``--vacuum`` runs VACUUM (ANALYZE) on every table the other steps touch. VACUUM cannot
+run inside a transaction block, so the connection is in autocommit mode. ``--now`` pins the
+clock (tests, backfills). Prints a JSON report.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,40 +33,73 @@ KEY_REGISTRIES = {
     "bronze.fraud_alerts": ("bronze.fraud_alert_keys", "event_time"),
     "bronze.dlq_events": ("bronze.dlq_event_keys", "received_at"),
 }
-QUALITY_RESULTS_RETENTION_DAYS = 7
+# Pruned tables: their SQL file and retention in days.
+PRUNED = {
+    "silver.quality_check_results": ("prune_quality_results.sql", 7),
+    "silver.ops_events": ("prune_ops_events.sql", 90),
+}
+VACUUMED = (
+    *PARTITION_RETENTION_DAYS,
+    *(registry for registry, _ in KEY_REGISTRIES.values()),
+    *PRUNED,
+)
+
+Connection = psycopg.Connection[tuple[Any, ...]]
 
 
-def maintain(dsn: str, now: datetime) -> dict[str, Any]:
-    report: dict[str, Any] = {"now": now.isoformat(), "dropped_partitions": {}}
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        for parent, days in PARTITION_RETENTION_DAYS.items():
-            rows = connection.execute(
-                read_sql("maintenance", "drop_expired_partitions.sql"),
-                {"parent": parent, "retention_days": days, "now": now},
-            ).fetchall()
-            report["dropped_partitions"][parent] = sorted(row[0] for row in rows)
-            registry, column = KEY_REGISTRIES[parent]
-            # Identifiers come from the constants above; values are parameters.
-            pruned = connection.execute(
-                f"DELETE FROM {registry} WHERE {column} < date_trunc('day', "
-                "%(now)s::timestamptz - make_interval(days => %(days)s), 'UTC')",
-                {"now": now, "days": days},
-            )
-            report.setdefault("pruned_keys", {})[registry] = pruned.rowcount
-        deleted = connection.execute(
-            read_sql("maintenance", "prune_quality_results.sql"),
-            {"retention_days": QUALITY_RESULTS_RETENTION_DAYS, "now": now},
+def drop_expired(connection: Connection, parent: str, now: datetime) -> dict[str, Any]:
+    days = PARTITION_RETENTION_DAYS[parent]
+    rows = connection.execute(
+        read_sql("maintenance", "drop_expired_partitions.sql"),
+        {"parent": parent, "retention_days": days, "now": now},
+    ).fetchall()
+    registry, column = KEY_REGISTRIES[parent]
+    # Identifiers come from the constants above; values are parameters.
+    pruned = connection.execute(
+        f"DELETE FROM {registry} WHERE {column} < date_trunc('day', "
+        "%(now)s::timestamptz - make_interval(days => %(days)s), 'UTC')",
+        {"now": now, "days": days},
+    )
+    return {"dropped_partitions": sorted(row[0] for row in rows), "pruned_keys": pruned.rowcount}
+
+
+def prune(connection: Connection, now: datetime) -> dict[str, int]:
+    deleted = {}
+    for table, (sql_file, days) in PRUNED.items():
+        row = connection.execute(
+            read_sql("maintenance", sql_file), {"retention_days": days, "now": now}
         ).fetchone()
-        report["quality_results_deleted"] = deleted[0] if deleted else 0
-        vacuumed = [
-            *PARTITION_RETENTION_DAYS,
-            *(registry for registry, _ in KEY_REGISTRIES.values()),
-            "silver.quality_check_results",
-        ]
-        for table in vacuumed:
-            # Table names come from the constants above, never from input.
-            connection.execute(f"VACUUM (ANALYZE) {table}")
-        report["vacuumed"] = vacuumed
+        deleted[table] = row[0] if row else 0
+    return deleted
+
+
+def vacuum(connection: Connection) -> list[str]:
+    for table in VACUUMED:
+        # Table names come from the constants above, never from input.
+        connection.execute(f"VACUUM (ANALYZE) {table}")
+    return list(VACUUMED)
+
+
+def maintain(
+    dsn: str,
+    now: datetime,
+    retention: Sequence[str] = tuple(PARTITION_RETENTION_DAYS),
+    prune_tables: bool = True,
+    vacuum_tables: bool = True,
+) -> dict[str, Any]:
+    report: dict[str, Any] = {"now": now.isoformat()}
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        for parent in retention:
+            dropped = drop_expired(connection, parent, now)
+            report.setdefault("dropped_partitions", {})[parent] = dropped["dropped_partitions"]
+            registry = KEY_REGISTRIES[parent][0]
+            report.setdefault("pruned_keys", {})[registry] = dropped["pruned_keys"]
+        if prune_tables:
+            deleted = prune(connection, now)
+            report["pruned_rows"] = deleted
+            report["quality_results_deleted"] = deleted["silver.quality_check_results"]
+        if vacuum_tables:
+            report["vacuumed"] = vacuum(connection)
     return report
 
 
@@ -74,8 +110,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=datetime.now(UTC),
         help="The clock retention is measured against, ISO-8601 (default: now).",
     )
+    parser.add_argument(
+        "--retention",
+        action="append",
+        choices=sorted(PARTITION_RETENTION_DAYS),
+        metavar="TABLE",
+        help="Drop this table's expired partitions (repeatable).",
+    )
+    parser.add_argument("--prune", action="store_true", help="Prune the result tables.")
+    parser.add_argument("--vacuum", action="store_true", help="VACUUM (ANALYZE) the tables.")
 
 
 def command(dsn: str, args: argparse.Namespace) -> int:
-    print(json.dumps(maintain(dsn, args.now), indent=2))
+    every_step = not (args.retention or args.prune or args.vacuum)
+    report = maintain(
+        dsn,
+        args.now,
+        retention=tuple(PARTITION_RETENTION_DAYS) if every_step else (args.retention or ()),
+        prune_tables=every_step or args.prune,
+        vacuum_tables=every_step or args.vacuum,
+    )
+    print(json.dumps(report, indent=2))
     return 0

@@ -3,7 +3,8 @@
 Each check is one SQL file under ``sql/quality/`` returning a measured value. The status is
 ``pass``, ``warn`` or ``fail`` against thresholds (defaults below, overridable per run), the
 result is stored in ``silver.quality_check_results``, printed as JSON, and a ``fail`` exits
-with status 1, so an Airflow task running it fails. The window defaults to the last 24 hours.
+with status 3 (a crash exits 1), so an Airflow task running it fails, and fails without
+retrying: a retry would measure the same. The window defaults to the last 24 hours.
 """
 
 from __future__ import annotations
@@ -89,6 +90,11 @@ def run_check(
     return result
 
 
+# The exit status of a check that measured a failure, apart from a crash's 1: a scheduler
+# retries a crash, never a measurement.
+CHECK_FAILED = 3
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", required=True, choices=sorted(CHECKS))
     add_window_arguments(parser)
@@ -100,4 +106,4 @@ def command(dsn: str, args: argparse.Namespace) -> int:
     since, until = window(args)
     result = run_check(dsn, args.check, since, until, args.warn, args.fail)
     print(json.dumps(result))
-    return 1 if result["status"] == "fail" else 0
+    return CHECK_FAILED if result["status"] == "fail" else 0

@@ -2,41 +2,26 @@
 scratch warehouse in the project's PostgreSQL, over a seeded 15-minute interval.
 
 Clean rows: every check task succeeds and stores its result. Rows without coordinates: the
-null-rate task fails (and only it), the others still succeed.
+null-rate task fails (and only it), without a retry, and notifies; the others still succeed.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict
 
 from pipelines.warehouse.quality import CHECKS
-from pipelines.warehouse.scratch import project_server_dsn, scratch_database
-from tests.services import service_script
+from tests.airflow.dag_runs import ops_events, run_dag
 from tests.warehouse.rows import insert_clean_transaction
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 LOGICAL_DATE = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 # A manual run checks the last complete quarter hour before its logical date.
 INTERVAL = (LOGICAL_DATE - timedelta(minutes=15), LOGICAL_DATE)
-
-
-@pytest.fixture
-def warehouse() -> Iterator[str]:
-    service_script("airflow", "start", timeout=900)  # its environment and metadata database
-    with scratch_database(os.environ.get("STREAMFLOW_TEST_PG_DSN") or project_server_dsn()) as dsn:
-        yield dsn
 
 
 def _seed(dsn: str, start: datetime, end: datetime, count: int, located: bool, prefix: str) -> None:
@@ -54,26 +39,8 @@ def _seed(dsn: str, start: datetime, end: datetime, count: int, located: bool, p
             )
 
 
-def _connection_uri(dsn: str) -> str:
-    """An Airflow connection is a URI; the scratch database's DSN is key=value pairs."""
-    parts = conninfo_to_dict(dsn)
-    return f"postgresql://{parts['user']}@{parts['host']}:{parts['port']}/{parts['dbname']}"
-
-
 def _run_dag(dsn: str, run_conf: dict[str, Any] | None = None) -> dict[str, Any]:
-    runner = [str(ROOT / "scripts" / "airflow.sh"), "python", "tests/airflow/run_dag.py"]
-    done = subprocess.run(
-        [*runner, "data_quality", LOGICAL_DATE.isoformat(), json.dumps(run_conf or {})],
-        cwd=ROOT,
-        env={**os.environ, "AIRFLOW_CONN_STREAMFLOW_WAREHOUSE": _connection_uri(dsn)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["import_errors"] == {}
-    return report
+    return run_dag("data_quality", LOGICAL_DATE, dsn, run_conf)
 
 
 def _interval(report: dict[str, Any]) -> tuple[datetime, datetime]:
@@ -108,6 +75,12 @@ def test_a_failing_check_fails_its_task_only(warehouse: str) -> None:
     failed = [task for task in report["tasks"] if task[2] == "failed"]
     assert [task[1] for task in failed] == [sorted(CHECKS).index("null_rate")]
     assert _stored(warehouse)["null_rate"] == "fail"
+    # The failure notified once (no retry of a measured failure), with the check's result.
+    events = ops_events(warehouse)
+    assert [(kind, severity, dag, task) for kind, severity, dag, task, *_ in events] == [
+        ("task_failed", "error", "data_quality", "run_check")
+    ]
+    assert '"status": "fail"' in events[0][5]["exception"]
     # A threshold given as a param turns the same measurement into a pass.
     relaxed = {"thresholds": {"null_rate": {"warn": 0.9, "fail": 0.95}}}
     assert _run_dag(warehouse, relaxed)["state"] == "success"

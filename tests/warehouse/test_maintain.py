@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import psycopg
@@ -68,3 +69,27 @@ def test_partitions_past_retention_are_dropped_and_younger_ones_kept(warehouse: 
 def test_cli_prints_the_report(warehouse: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["maintain", "--dsn", warehouse, "--now", NOW.isoformat()]) == 0
     assert '"vacuumed"' in capsys.readouterr().out
+
+
+def test_old_ops_events_are_pruned(warehouse: str) -> None:
+    with psycopg.connect(warehouse) as connection:
+        connection.execute(
+            "INSERT INTO silver.ops_events (occurred_at, kind, severity, message) "
+            "VALUES (%s, 'task_failed', 'error', 'old'), (%s, 'task_failed', 'error', 'recent')",
+            ("2026-08-27T00:00:00Z", "2026-08-29T00:00:00Z"),
+        )
+    assert maintain(warehouse, NOW)["pruned_rows"]["silver.ops_events"] == 1
+
+
+def test_cli_runs_only_the_steps_named(warehouse: str, capsys: pytest.CaptureFixture[str]) -> None:
+    dsn_now = ["maintain", "--dsn", warehouse, "--now", NOW.isoformat()]
+    assert main([*dsn_now, "--retention", "bronze.dlq_events"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert list(report["dropped_partitions"]) == ["bronze.dlq_events"]
+    assert "pruned_rows" not in report
+    assert "vacuumed" not in report
+    assert _partitions(warehouse, "bronze.raw_transactions")[0] == "raw_transactions_20260820"
+    assert main([*dsn_now, "--prune"]) == 0
+    assert json.loads(capsys.readouterr().out)["quality_results_deleted"] == 1
+    assert main([*dsn_now, "--vacuum"]) == 0
+    assert "silver.ops_events" in json.loads(capsys.readouterr().out)["vacuumed"]

@@ -9,8 +9,8 @@ import pytest
 
 from pipelines.warehouse.cli import main
 from pipelines.warehouse.migrate import migrate
-from pipelines.warehouse.quality import CHECKS, run_check, status_of
-from tests.warehouse.rows import insert_clean_transaction
+from pipelines.warehouse.quality import CHECK_FAILED, CHECKS, run_check, status_of
+from tests.warehouse.rows import insert_clean_transaction, insert_dead_letters
 
 UNTIL = datetime(2026, 10, 2, tzinfo=UTC)
 SINCE = UNTIL - timedelta(days=1)
@@ -77,19 +77,9 @@ def test_implausible_amounts_fail_the_amounts_check(clean: str) -> None:
     assert run_check(clean, "amounts", SINCE, UNTIL)["status"] == "fail"
 
 
-def _dead_letters(dsn: str, error_type: str, stage: str, count: int = 10) -> None:
+def _dead_letters(dsn: str, error_type: str, stage: str) -> None:
     with psycopg.connect(dsn) as connection:
-        connection.execute(
-            "SELECT bronze.ensure_daily_partitions('bronze.dlq_events', %s, %s)",
-            (SINCE.date(), SINCE.date()),
-        )
-        for i in range(count):
-            connection.execute(
-                "INSERT INTO bronze.dlq_events (dlq_id, error_type, error_message, stage, "
-                "source, raw_payload, truncated, raw_size_bytes, pipeline_version, received_at) "
-                "VALUES (%s, %s, 'x', %s, 'f:1', '{', false, 1, 'v', %s)",
-                (f"{stage}-{i}", error_type, stage, SINCE + timedelta(hours=1)),
-            )
+        insert_dead_letters(connection, error_type, stage, SINCE + timedelta(hours=1))
 
 
 def test_a_high_dlq_rate_fails(clean: str) -> None:
@@ -110,7 +100,7 @@ def test_cli_exits_non_zero_on_fail(clean: str, capsys: pytest.CaptureFixture[st
     assert main([*args, "--check", "null_rate"]) == 0
     assert (
         main([*args, "--check", "freshness", "--until", (UNTIL + timedelta(days=1)).isoformat()])
-        == 1
+        == CHECK_FAILED
     )
     assert '"status": "fail"' in capsys.readouterr().out
 

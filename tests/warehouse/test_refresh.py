@@ -13,7 +13,7 @@ import pytest
 from pipelines.warehouse.cli import main
 from pipelines.warehouse.locks import REFRESH_LOCK
 from pipelines.warehouse.migrate import migrate
-from pipelines.warehouse.refresh import STEPS, refresh
+from pipelines.warehouse.refresh import OBJECTS, STEPS, object_steps, refresh
 
 T = datetime(2026, 10, 3, 10, 15, tzinfo=UTC)  # a Saturday
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -229,7 +229,7 @@ def test_a_fact_moved_to_another_store_hour_and_day_leaves_its_old_buckets(
     with psycopg.connect(warehouse) as connection:  # t1: S1, Oct 3 10:15 -> S2, Oct 4 14:00
         _move(connection, "t1", "S2", datetime(2026, 10, 4, 14, tzinfo=UTC))
     changed = refresh(warehouse, since, _later())
-    assert changed["gold/capture_moved_buckets.sql"] == 1
+    assert changed["gold/capture_moved_buckets.sql"] == 2  # its hour and its day
     assert _rows(
         warehouse,
         "SELECT s.store_id, f.date_key, f.event_time FROM gold.fact_transactions f "
@@ -317,3 +317,101 @@ def test_refreshes_wait_for_each_other(warehouse: str) -> None:
             assert not running.done()
             holder.execute("SELECT pg_advisory_unlock(%s)", (REFRESH_LOCK,))
             assert running.result(timeout=30)["gold/load_fact_transactions.sql"] == 3
+
+
+def _refresh_per_object(dsn: str, since: datetime, until: datetime, objects: Any = OBJECTS) -> None:
+    """What the silver_to_gold DAG does: one transaction, so one snapshot, per table."""
+    for name in objects:
+        refresh(dsn, since, until, steps=object_steps([name]))
+
+
+def test_every_step_refreshes_some_object() -> None:
+    assert set(object_steps(list(OBJECTS))) == set(STEPS)
+
+
+_GOLD = {
+    "facts": "SELECT f.transaction_id, f.date_key, c.customer_id, s.store_id, p.product_id, "
+    "f.amount, f.is_alert FROM gold.fact_transactions f JOIN gold.dim_customer c "
+    "USING (customer_key) JOIN gold.dim_store s USING (store_key) "
+    "LEFT JOIN gold.dim_product p USING (product_key) ORDER BY 1",
+    "alerts": "SELECT transaction_id, date_key, rules_triggered FROM gold.fact_fraud_alerts",
+    "stores": "SELECT store_id, latitude, longitude, is_blacklisted FROM gold.dim_store ORDER BY 1",
+    "hourly": _HOURLY,
+    "daily": _DAILY,
+}
+
+
+def test_one_transaction_per_object_builds_the_same_gold(warehouse: str) -> None:
+    refresh(warehouse, EPOCH, _later())
+    expected = {table: _rows(warehouse, sql) for table, sql in _GOLD.items()}
+    with psycopg.connect(warehouse) as connection:
+        connection.execute(
+            "TRUNCATE gold.fact_transactions, gold.fact_fraud_alerts, gold.agg_hourly_sales, "
+            "gold.agg_daily_fraud, gold.dim_customer, gold.dim_store, gold.dim_product, "
+            "gold.dim_date, silver.customers, silver.stores, silver.products"
+        )
+    _refresh_per_object(warehouse, EPOCH, _later())
+    assert {table: _rows(warehouse, sql) for table, sql in _GOLD.items()} == expected
+    assert expected["facts"]
+    assert expected["hourly"]
+    assert expected["daily"]
+
+
+def test_a_sink_commit_between_the_dimension_and_fact_tasks_loses_no_fact(
+    warehouse: str,
+) -> None:
+    since = EPOCH
+    dimensions = [name for name in OBJECTS if not name.startswith(("gold.fact", "gold.agg"))]
+    rest = [name for name in OBJECTS if name not in dimensions]
+    _refresh_per_object(warehouse, since, _later(), dimensions)
+    # The sink commits a transaction of a new customer at a new store, product and day
+    # after the dimension tasks' snapshots, stamped inside their window.
+    with psycopg.connect(warehouse) as connection:
+        _transaction(connection, "t9", T + timedelta(days=5), "9.00", store="S9")
+        connection.execute(
+            "UPDATE silver.clean_transactions SET customer_id = 'C9', product_id = 'P9' "
+            "WHERE transaction_id = 't9'"
+        )
+    until = _later()
+    _refresh_per_object(warehouse, since, until, rest)
+    fact = (
+        "SELECT c.customer_id, s.store_id, p.product_id, f.date_key, s.latitude "
+        "FROM gold.fact_transactions f JOIN gold.dim_customer c USING (customer_key) "
+        "JOIN gold.dim_store s USING (store_key) JOIN gold.dim_product p USING (product_key) "
+        "WHERE f.transaction_id = 't9'"
+    )
+    assert _rows(warehouse, fact) == [("C9", "S9", "P9", 20261008, None)]  # inferred members
+    keys = _rows(warehouse, "SELECT customer_key, store_key FROM gold.fact_transactions")
+    # The next window overlaps this one: the ordinary dimension steps fill the members in,
+    # keeping their keys.
+    _refresh_per_object(warehouse, until - timedelta(minutes=15), _later())
+    assert _rows(warehouse, fact) == [("C9", "S9", "P9", 20261008, -23.5)]
+    assert _rows(warehouse, "SELECT customer_key, store_key FROM gold.fact_transactions") == keys
+    assert _rows(
+        warehouse, "SELECT first_seen FROM gold.dim_customer WHERE customer_id = 'C9'"
+    ) == [(T + timedelta(days=5),)]
+
+
+def test_moved_buckets_wait_for_the_aggregate_tasks(warehouse: str) -> None:
+    _refresh_per_object(warehouse, EPOCH, _later())
+    since = datetime.now(UTC)
+    with psycopg.connect(warehouse) as connection:  # t3 was S2's only fact on Oct 4, 10h
+        _move(connection, "t3", "S1", datetime(2026, 10, 3, 11, 5, tzinfo=UTC))
+    facts = [name for name in OBJECTS if name.startswith("gold.fact")]
+    _refresh_per_object(warehouse, since, _later(), facts)
+    pending = "SELECT (SELECT count(*) FROM gold.pending_moved_hours), " + (
+        "(SELECT count(*) FROM gold.pending_moved_days)"
+    )
+    assert _rows(warehouse, pending) == [(1, 1)]
+    _refresh_per_object(warehouse, since, _later(), ["gold.agg_hourly_sales"])
+    assert _rows(warehouse, pending) == [(0, 1)]  # the daily task has not run yet
+    assert _rows(warehouse, _HOURLY) == [
+        ("S1", datetime(2026, 10, 3, 10, tzinfo=UTC), 2, 40, 1),
+        ("S1", datetime(2026, 10, 3, 11, tzinfo=UTC), 1, 5, 0),
+    ]
+    _refresh_per_object(warehouse, since, _later(), ["gold.agg_daily_fraud"])
+    assert _rows(warehouse, pending) == [(0, 0)]
+    assert _rows(warehouse, _DAILY) == [
+        (20261003, "ANY", 1, 3, 30),  # t1, t2 and t3
+        (20261003, "FR-001", 1, 3, 30),
+    ]

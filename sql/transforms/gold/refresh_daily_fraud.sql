@@ -1,11 +1,14 @@
 -- gold.agg_daily_fraud: every day touched by a fact changed in the window (or an alert that
--- arrived in it), and every day a fact left (refresh_moved_buckets, captured before the fact
--- load), is recomputed whole: alerts per rule plus 'ANY'; a touched day's rows that no
+-- arrived in it), and every day a fact left (gold.pending_moved_days, captured before the
+-- fact load and consumed here), is recomputed whole: alerts per rule plus 'ANY'; a touched day's rows that no
 -- longer have an alert are deleted. The touched UTC days are collected first; each day's
 -- facts are then read by event-time range (index), not by a scan of every fact. The
 -- statement returns one row per aggregate row inserted, updated or deleted, so its row
 -- count is what it changed.
-WITH days AS (
+WITH moved AS (
+    DELETE FROM gold.pending_moved_days RETURNING day
+),
+days AS (
     SELECT day, to_char(day, 'YYYYMMDD')::integer AS date_key
     FROM (
         SELECT (event_time AT TIME ZONE 'UTC')::date AS day
@@ -16,7 +19,7 @@ WITH days AS (
         FROM bronze.fraud_alerts
         WHERE ingested_at >= %(since)s AND ingested_at < %(until)s
         UNION
-        SELECT day FROM pg_temp.refresh_moved_buckets
+        SELECT day FROM moved
     ) AS touched
 ),
 day_totals AS (

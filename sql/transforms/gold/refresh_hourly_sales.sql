@@ -1,6 +1,6 @@
 -- gold.agg_hourly_sales: every (store, hour) touched by a fact changed in the window is
 -- recomputed whole from the facts, never patched with a partial slice: the buckets silver's
--- changed rows are in now, and those facts left (refresh_moved_buckets, captured before the
+-- changed rows are in now, and those facts left (gold.pending_moved_hours, captured before the
 -- fact load). The touched pairs are collected first (a few thousand), then each one's facts
 -- are aggregated by store and event-time range, which the (store_key, event_time) index
 -- serves: the cost follows the touched buckets, not the history (a join on
@@ -10,12 +10,15 @@
 -- the UTC hour, without date_trunc(..., 'UTC')'s time-zone lookup per row. The statement
 -- returns one row per aggregate row inserted, updated or deleted: its row count is what it
 -- changed.
-WITH touched AS (
+WITH moved AS (
+    DELETE FROM gold.pending_moved_hours RETURNING store_key, hour_start
+),
+touched AS (
     SELECT s.store_key, date_bin('1 hour', t.event_time, '2000-01-01T00:00:00Z') AS hour_start
     FROM silver.clean_transactions t JOIN gold.dim_store s ON s.store_id = t.store_id
     WHERE t.updated_at >= %(since)s AND t.updated_at < %(until)s
     UNION
-    SELECT store_key, hour_start FROM pg_temp.refresh_moved_buckets
+    SELECT store_key, hour_start FROM moved
 ),
 totals AS (
     SELECT h.store_key, h.hour_start, x.transactions, x.total_amount, x.alerts

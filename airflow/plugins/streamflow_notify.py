@@ -1,0 +1,152 @@
+"""StreamFlow's Airflow notifier: every notification is logged, stored in the warehouse's
+``silver.ops_events`` and, when the ``streamflow_webhook`` connection exists, posted to it as
+JSON.
+
+One class serves task and DAG callbacks (``on_failure_callback=StreamFlowNotifier(...)``), the
+DAGs' own alerts (the DLQ monitor calls :func:`send` from its task) and Deadline Alerts (an
+``AsyncCallback`` runs :func:`deadline_missed` in the triggerer). This module lives in the
+plugins folder, which Airflow puts on the import path of every component, the triggerer's
+included.
+
+The webhook connection holds the URL: ``AIRFLOW_CONN_STREAMFLOW_WEBHOOK='{"conn_type": "http",
+"host": "https://hooks.example.com/..."}'`` (a URL is a secret: connections, never code).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import urllib.request
+from collections.abc import Mapping
+from typing import Any
+
+from airflow.providers.postgres.hooks.postgres import PostgresHook
+from airflow.sdk import BaseHook, BaseNotifier
+from airflow.sdk.exceptions import AirflowNotFoundException
+
+WAREHOUSE_CONNECTION = "streamflow_warehouse"
+WEBHOOK_CONNECTION = "streamflow_webhook"
+SEVERITIES = ("info", "warning", "error")
+
+log = logging.getLogger(__name__)
+
+
+def send(
+    kind: str,
+    severity: str,
+    message: str,
+    details: Mapping[str, Any] | None = None,
+    *,
+    dag_id: str | None = None,
+    run_id: str | None = None,
+    task_id: str | None = None,
+) -> dict[str, Any]:
+    """Log, store and post one event; returns it as posted."""
+    if severity not in SEVERITIES:
+        raise ValueError(f"severity {severity!r} is not one of {SEVERITIES}")
+    event = {
+        "kind": kind,
+        "severity": severity,
+        "message": message,
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "task_id": task_id,
+        "details": dict(details or {}),
+    }
+    log.log(
+        logging.ERROR
+        if severity == "error"
+        else logging.WARNING
+        if severity == "warning"
+        else logging.INFO,
+        "StreamFlow %s: %s %s",
+        kind,
+        message,
+        json.dumps(event["details"], default=str),
+    )
+    PostgresHook(postgres_conn_id=WAREHOUSE_CONNECTION).run(
+        "INSERT INTO silver.ops_events (kind, severity, dag_id, run_id, task_id, message, details) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb)",
+        parameters=(
+            kind,
+            severity,
+            dag_id,
+            run_id,
+            task_id,
+            message,
+            json.dumps(event["details"], default=str),
+        ),
+    )
+    url = webhook_url()
+    if url:
+        request = urllib.request.Request(
+            url,
+            data=json.dumps(event, default=str).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+    return event
+
+
+def webhook_url() -> str | None:
+    try:
+        connection = BaseHook.get_connection(WEBHOOK_CONNECTION)
+    except AirflowNotFoundException:
+        return None
+    host = connection.host or ""
+    if "://" in host:
+        return host
+    port = f":{connection.port}" if connection.port else ""
+    path = f"/{connection.schema}" if connection.schema else ""
+    return f"http://{host}{port}{path}"
+
+
+class StreamFlowNotifier(BaseNotifier):
+    """A task or DAG callback: ``on_failure_callback=StreamFlowNotifier("task_failed")``."""
+
+    template_fields = ("message",)
+
+    def __init__(self, kind: str, severity: str = "error", message: str = "") -> None:
+        super().__init__()
+        self.kind = kind
+        self.severity = severity
+        self.message = message
+
+    def notify(self, context: Any) -> None:
+        task_instance = context.get("ti") or context.get("task_instance")
+        dag = context.get("dag")
+        run = context.get("dag_run")
+        exception = context.get("exception")
+        details: dict[str, Any] = {}
+        if exception is not None:
+            details["exception"] = f"{type(exception).__name__}: {exception}"[:2000]
+        if task_instance is not None:
+            details["try_number"] = getattr(task_instance, "try_number", None)
+            details["map_index"] = getattr(task_instance, "map_index", None)
+        dag_id = getattr(dag, "dag_id", None) or getattr(task_instance, "dag_id", None)
+        task_id = getattr(task_instance, "task_id", None)
+        default = f"{dag_id}{'.' + task_id if task_id else ''}: {self.kind}"
+        send(
+            self.kind,
+            self.severity,
+            self.message or default,
+            details,
+            dag_id=dag_id,
+            run_id=getattr(run, "run_id", None) or getattr(task_instance, "run_id", None),
+            task_id=task_id,
+        )
+
+
+async def deadline_missed(dag_id: str, deadline: str, **_: Any) -> None:
+    """A Deadline Alert's callback (runs in the triggerer): the run is late."""
+    await asyncio.to_thread(
+        send,
+        "deadline_missed",
+        "warning",
+        f"{dag_id}: a run did not finish within {deadline}",
+        {"deadline": deadline},
+        dag_id=dag_id,
+    )

@@ -1,0 +1,82 @@
+"""What StreamFlow's DAGs share: where the repository and the pipeline's interpreter are, the
+default task arguments, and running a ``python -m pipelines...`` command as a task.
+
+Airflow has its own virtualenv (another Beam release, no StreamFlow package), so the DAGs run
+the project's commands with the pipeline's interpreter (``STREAMFLOW_PIPELINE_PYTHON``, set by
+``scripts/airflow.sh``) in a subprocess. The warehouse DSN comes from the
+``streamflow_warehouse`` connection and reaches the command through its environment, never its
+arguments (task logs show those).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowFailException
+from streamflow_notify import WAREHOUSE_CONNECTION, StreamFlowNotifier
+
+REPO = Path(__file__).resolve().parents[2]
+PIPELINE_PYTHON = os.environ.get(
+    "STREAMFLOW_PIPELINE_PYTHON", str(REPO / ".venv" / "bin" / "python")
+)
+COMMAND_TIMEOUT_S = 3600
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "streamflow",
+    "retries": 2,
+    "retry_delay": timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=10),
+    "on_failure_callback": StreamFlowNotifier("task_failed", "error"),
+}
+
+
+def warehouse_environment() -> dict[str, str]:
+    """The environment a pipeline command needs: the warehouse DSN from the connection."""
+    dsn = BaseHook.get_connection(WAREHOUSE_CONNECTION).get_uri()
+    return {**os.environ, "STREAMFLOW_PG_DSN": dsn}
+
+
+def run_pipeline_command(
+    module: str, arguments: list[str], *, fail_fast_on: tuple[int, ...] = ()
+) -> Any:
+    """Runs ``python -m MODULE ARGUMENTS`` and returns the JSON it printed.
+
+    A non-zero exit raises: a RuntimeError (retried) unless the exit status is in
+    ``fail_fast_on``, a measured failure that a retry would repeat (AirflowFailException).
+    """
+    command = [PIPELINE_PYTHON, "-m", module, *arguments]
+    done = subprocess.run(
+        command,
+        cwd=REPO,
+        env=warehouse_environment(),
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_S,
+    )
+    if done.stderr:
+        print(done.stderr[-5000:])  # into the task log
+    if done.returncode != 0:
+        if done.returncode in fail_fast_on:
+            raise AirflowFailException(f"{module} failed: {done.stdout.strip()[-2000:]}")
+        raise RuntimeError(
+            f"{module} exited {done.returncode}: {(done.stderr or done.stdout).strip()[-2000:]}"
+        )
+    return parse_output(done.stdout)
+
+
+def parse_output(stdout: str) -> Any:
+    """A command prints one JSON document, indented or on its last line."""
+    text = stdout.strip()
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return json.loads(text.splitlines()[-1])
