@@ -35,6 +35,7 @@ from pipelines.launcher import (
     OUTPUT_NAMES,
     SUMMARY_FILE,
     ReferenceData,
+    emit_from_ms,
     prepare_run,
     read_back_summary,
     run_info,
@@ -50,6 +51,7 @@ from pipelines.options import (
 from transforms.alerts import BuildAlerts
 from transforms.anomaly import ScoreAnomalies
 from transforms.detect import DetectFraud
+from transforms.emit_from import EmitFrom
 from transforms.kafka_io import ReadKafkaRecords, WriteKafkaRecords
 from transforms.parse import ParseEvents
 from transforms.postgres_sink import (
@@ -102,6 +104,12 @@ def build_pipeline(
         grouped=detector == "grouped",
     )
     scored = detected[SCORED_TAG] | "ScoreAnomalies" >> ScoreAnomalies(reference.model, rules)
+    raw_valid = parsed[RAW_TAG] if options.postgres_dsn else None
+    emit_from = emit_from_ms(options)
+    if emit_from is not None:  # a backfill's warm-up: scored for the state, never emitted
+        scored = scored | "EmitFrom" >> EmitFrom(emit_from, counted=True)
+        if raw_valid is not None:
+            raw_valid = raw_valid | "EmitRawFrom" >> EmitFrom(emit_from)
     dlq = (parsed[DLQ_TAG], detected[DLQ_TAG]) | "AllDeadLetters" >> beam.Flatten()
     alerts = scored | "Alerts" >> BuildAlerts()
     outputs = {"scored": scored, "alerts": alerts, "dlq": dlq}
@@ -119,7 +127,7 @@ def build_pipeline(
             outputs[name] | f"Publish_{name}" >> WriteKafkaRecords(topic, key, producer, expansion)
     if options.postgres_dsn:
         dsn = options.postgres_dsn
-        parsed[RAW_TAG] | "BronzeRaw" >> WriteToPostgres(dsn, RAW_TRANSACTIONS)
+        raw_valid | "BronzeRaw" >> WriteToPostgres(dsn, RAW_TRANSACTIONS)
         scored | "SilverScored" >> WriteToPostgres(dsn, CLEAN_TRANSACTIONS)
         alerts | "BronzeAlerts" >> WriteToPostgres(dsn, FRAUD_ALERTS)
         dlq | "BronzeDlq" >> WriteToPostgres(dsn, DLQ_EVENTS)

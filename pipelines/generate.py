@@ -2,10 +2,12 @@
 
     python -m pipelines.generate --output_dir out/data [--seed 42] [--customers 2000]
         [--days 30] [--start 2026-10-01] [--fraud_rate 0.02] [--malformed_rate 0.005]
+        [--archive_dir DIR]
 
 Writes ``events.jsonl``, ``labels.jsonl`` and ``blacklist.csv`` into
 ``--output_dir`` (see :mod:`pipelines.synthetic`) and prints a one-line
-JSON summary of what was generated.
+JSON summary of what was generated. ``--archive_dir`` also writes the events as an archive of
+one folder per day (``DIR/date=YYYY-MM-DD/events.jsonl``), what the fraud_backfill DAG reads.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from pipelines.synthetic import GeneratorConfig, generate_dataset
+from pipelines.synthetic.archive import write_daily_archive
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--fraud_rate", type=float, default=defaults.fraud_rate)
     parser.add_argument("--malformed_rate", type=float, default=defaults.malformed_rate)
+    parser.add_argument("--archive_dir", help="also write the events as a per-day archive here")
     return parser
 
 
@@ -54,7 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except ValueError as exc:  # invalid knob values: report like argparse does
         parser.error(str(exc))
-    print(json.dumps(paths.counts, separators=(",", ":")))
+    counts: dict[str, object] = dict(paths.counts)
+    if args.archive_dir:
+        with open(paths.events, "rb") as events:
+            lines = [line.rstrip(b"\n") for line in events]
+        counts["archived_days"] = len(write_daily_archive(lines, args.archive_dir))
+    print(json.dumps(counts, separators=(",", ":")))
     return 0
 
 

@@ -34,7 +34,7 @@ from pipelines.options import DEFAULT_MODEL_DIR, FraudOptions, LaunchError, dete
 from transforms.counters import DLQ_PREFIX, NAMESPACE, READ, SCORED
 from transforms.domain.blacklist import Blacklist
 from transforms.domain.config import RulesConfig
-from transforms.domain.event_time import business_timezone
+from transforms.domain.event_time import business_timezone, parse_timestamp
 from transforms.read import read_blacklist, read_bytes, read_rules
 from transforms.sinks import read_json_file, temp_directory
 from transforms.summary import SummarizeFn
@@ -68,6 +68,7 @@ def prepare_run(options: FraudOptions) -> ReferenceData:
     default fills something in.
     """
     check_business_timezone(options.business_timezone)
+    emit_from_ms(options)
     rules = checked_rules(options)
     if options.postgres_dsn:
         check_no_password_in_options(options)
@@ -84,6 +85,16 @@ def prepare_run(options: FraudOptions) -> ReferenceData:
     model, version = choose_model(options, train_if_missing=embedded_default)
     clear_previous_outputs(options.output_dir)
     return ReferenceData(rules, checked_blacklist(options), model, version, expansion_service)
+
+
+def emit_from_ms(options: FraudOptions) -> int | None:
+    """``--emit_from`` as epoch milliseconds, or ``None``; :class:`LaunchError` if unusable."""
+    if not options.emit_from:
+        return None
+    try:
+        return parse_timestamp(options.emit_from, None)
+    except ValueError as error:
+        raise LaunchError(f"--emit_from {options.emit_from}: {error}") from None
 
 
 def check_live_input(options: FraudOptions) -> str:

@@ -50,11 +50,21 @@ class LaunchError(Exception):
 class FraudOptions(PipelineOptions):  # type: ignore[misc]
     @classmethod
     def _add_argparse_args(cls, parser: Any) -> None:
+        # Beam parses each options class's flags alone, and argparse takes a unique prefix for
+        # the whole flag: Beam's job labels, --labels=k=v (Airflow's Beam operator always adds
+        # one), would be read as --labels_file.
+        parser.allow_abbrev = False
         parser.add_argument(
             "--input",
             action="append",
             help="JSONL input file or glob (any Beam filesystem); repeatable. "
             "Without it, a seeded synthetic data set is generated and used.",
+        )
+        parser.add_argument(
+            "--emit_from",
+            help="ISO-8601 instant with a UTC offset: events before it only warm the "
+            "per-customer state and are not emitted (backfills read the history before their "
+            "range this way). Default: emit everything.",
         )
         parser.add_argument(
             "--output_dir",

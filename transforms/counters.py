@@ -6,6 +6,8 @@ PARSED = "parsed"
 SCORED = "scored"
 ALERTS = "alerts"
 LATE_EVENTS = "late_events"
+# Scored only to warm the state (before --emit_from), not emitted: part of "scored".
+WARMUP_EVENTS = "warmup_events"
 FUTURE_SCHEMA = "future_schema_events"
 BLANK_LINES = "blank_lines_skipped"
 DLQ_PREFIX = "dlq_"

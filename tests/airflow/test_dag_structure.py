@@ -25,7 +25,13 @@ def dags(airflow_started: None) -> dict[str, Any]:
 
 
 def test_the_folder_holds_the_project_dags(dags: dict[str, Any]) -> None:
-    assert set(dags) == {"data_quality", "dlq_monitor", "maintenance", "silver_to_gold"}
+    assert set(dags) == {
+        "data_quality",
+        "dlq_monitor",
+        "fraud_backfill",
+        "maintenance",
+        "silver_to_gold",
+    }
 
 
 def test_every_task_retries_with_backoff_and_notifies_on_failure(dags: dict[str, Any]) -> None:
@@ -46,6 +52,7 @@ def test_schedules_are_data_intervals(dags: dict[str, Any]) -> None:
         "dlq_monitor": ("CronDataIntervalTimetable", "*/5 * * * *"),
         "maintenance": ("CronDataIntervalTimetable", "30 3 * * *"),
         "silver_to_gold": ("CronDataIntervalTimetable", "0 * * * *"),
+        "fraud_backfill": ("NullTimetable", None),  # triggered by hand
     }
 
 
@@ -121,3 +128,25 @@ def test_dag_files_do_no_work_at_import(dags: dict[str, Any]) -> None:
     # The describe run's warehouse connection points at a closed port: a DAG file that
     # connected at import would have been an import error.
     assert dags
+
+
+def test_fraud_backfill_plans_runs_the_beam_operator_then_refreshes_gold(
+    dags: dict[str, Any],
+) -> None:
+    dag = dags["fraud_backfill"]
+    tasks = dag["tasks"]
+    assert tasks["score"]["operator"] == "WarehouseBeamPythonOperator"  # the provider's, subclassed
+    assert tasks["score"]["upstream"] == ["plan"]
+    assert tasks["refresh_gold"]["upstream"] == ["plan", "score"]
+    assert set(dag["params"]) == {
+        "start",
+        "end",
+        "archive",
+        "runner",
+        "rules",
+        "blacklist",
+        "model",
+        "warmup_days",
+        "output_dir",
+    }
+    assert dag["params"]["runner"] == "FnApiRunner"

@@ -337,3 +337,12 @@ def test_a_bad_blacklist_file_stops_the_run_naming_the_line(dataset: Any, tmp_pa
         f"pipelines.fraud: --blacklist {blacklist}: blacklist line 3: expected 'customer,<id>' "
         "or 'store,<id>'"
     )
+
+
+def test_beam_job_labels_are_not_read_as_the_labels_file() -> None:
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.options import FraudOptions
+
+    options = PipelineOptions(["--labels=airflow-version=v3-3-2"]).view_as(FraudOptions)
+    assert options.labels_file is None

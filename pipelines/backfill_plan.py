@@ -1,0 +1,129 @@
+"""A backfill's plan: ``python -m pipelines.backfill_plan --archive URI --start DAY --end DAY``.
+
+Prints, as one JSON document, the options of the ``pipelines.fraud`` run that rescores the days
+[start, end] of an archive laid out one folder per UTC day (``URI/date=YYYY-MM-DD/*.jsonl``, any
+Beam file system): the range's files, the files of the warm-up days before it, ``--emit_from``
+at the range's first instant, and the reference data as absolute locations (the run may start
+in another working directory, as Airflow's Beam operator starts it).
+
+The warm-up is the rules' longest look-back: ``inactivity_days``, after which a customer's
+history is forgotten (``--warmup_days`` overrides it). It makes a backfilled day score as the
+live run scored it for every customer whose history began inside the warm-up or who paused
+for ``inactivity_days``; the running statistics (amounts, usual hours) of a customer active
+throughout a longer archive start at the warm-up's first day instead. A day of the range with
+no file stops the plan; a warm-up day without one is skipped (the archive starts later).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any
+
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.read import read_rules
+
+
+def day_pattern(archive: str, day: date) -> str:
+    pattern: str = FileSystems.join(archive, f"date={day.isoformat()}", "*.jsonl")
+    return pattern
+
+
+def has_files(pattern: str) -> bool:
+    (matched,) = FileSystems.match([pattern])
+    return bool(matched.metadata_list)
+
+
+def absolute(location: str | None) -> str | None:
+    """A local path made absolute; a URI of another file system as it is."""
+    if not location or "://" in location:
+        return location
+    return os.path.abspath(location)
+
+
+def plan(
+    archive: str,
+    start: date,
+    end: date,
+    *,
+    warmup_days: int | None = None,
+    rules: str | None = None,
+    model: str | None = None,
+    blacklist: str | None = None,
+    output_dir: str,
+) -> dict[str, Any]:
+    if end < start:
+        raise ValueError(f"the range ends ({end}) before it starts ({start})")
+    if warmup_days is None:
+        warmup_days = math.ceil(read_rules(absolute(rules)).inactivity_days)
+    range_days = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
+    missing = [day.isoformat() for day in range_days if not has_files(day_pattern(archive, day))]
+    if missing:
+        raise ValueError(f"no archived events for {', '.join(missing)} under {archive}")
+    warmup = [start - timedelta(days=offset) for offset in range(warmup_days, 0, -1)]
+    warmup_found = [day for day in warmup if has_files(day_pattern(archive, day))]
+    options: dict[str, Any] = {
+        "input": [day_pattern(archive, day) for day in [*warmup_found, *range_days]],
+        "emit_from": f"{start.isoformat()}T00:00:00+00:00",
+        "output_dir": absolute(output_dir),
+    }
+    for name, location in (("rules", rules), ("blacklist", blacklist)):
+        if location:
+            options[name] = absolute(location)
+    if model == "none":
+        options["no_model"] = True
+    elif model:
+        options["model"] = absolute(model)
+    return {
+        "pipeline_options": options,
+        "range_days": [day.isoformat() for day in range_days],
+        "warmup_days": warmup_days,
+        "warmup_days_found": len(warmup_found),
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.backfill_plan", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--archive", required=True, help="The archive's root (any Beam FS).")
+    parser.add_argument("--start", required=True, type=date.fromisoformat, help="First day.")
+    parser.add_argument("--end", required=True, type=date.fromisoformat, help="Last day.")
+    parser.add_argument("--output_dir", required=True, help="The run's output folder.")
+    parser.add_argument("--warmup_days", type=int, help="Default: the rules' inactivity_days.")
+    parser.add_argument("--rules", help="Rules YAML (default: the built-in rules).")
+    parser.add_argument("--blacklist", help="Blacklist CSV.")
+    parser.add_argument(
+        "--model", help="Model folder, or 'none' for rules only (default: the pipeline's)."
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = plan(
+            args.archive,
+            args.start,
+            args.end,
+            warmup_days=args.warmup_days,
+            rules=args.rules,
+            model=args.model,
+            blacklist=args.blacklist,
+            output_dir=args.output_dir,
+        )
+    except (OSError, ValueError) as error:
+        print(f"pipelines.backfill_plan: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

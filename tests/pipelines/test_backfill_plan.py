@@ -1,0 +1,79 @@
+"""A backfill's plan: the range's files, the warm-up days the rules' look-back asks for (those
+the archive has), --emit_from at the range's start, absolute reference data."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from pipelines.backfill_plan import main, plan
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Path:
+    for day in ("2026-10-01", "2026-10-03", "2026-10-04", "2026-10-05", "2026-10-06"):
+        folder = tmp_path / f"date={day}"
+        folder.mkdir()
+        (folder / "events.jsonl").write_text("{}\n")
+    return tmp_path
+
+
+def _days(options: dict[str, object]) -> list[str]:
+    return [pattern.split("date=")[1][:10] for pattern in options["input"]]  # type: ignore[attr-defined]
+
+
+def test_the_warm_up_reads_every_archived_day_of_the_look_back(archive: Path) -> None:
+    planned = plan(str(archive), date(2026, 10, 5), date(2026, 10, 6), output_dir="out")
+    options = planned["pipeline_options"]
+    # The default rules forget a customer after 90 days: every earlier day the archive has.
+    assert _days(options) == ["2026-10-01", "2026-10-03", "2026-10-04", "2026-10-05", "2026-10-06"]
+    assert options["emit_from"] == "2026-10-05T00:00:00+00:00"
+    assert options["output_dir"] == str(Path("out").resolve())
+    assert (planned["warmup_days"], planned["warmup_days_found"]) == (90, 3)
+
+
+def test_the_rules_look_back_bounds_the_warm_up(archive: Path, tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("inactivity_days: 1.5\n")
+    planned = plan(
+        str(archive), date(2026, 10, 5), date(2026, 10, 5), rules=str(rules), output_dir="out"
+    )
+    assert _days(planned["pipeline_options"]) == ["2026-10-03", "2026-10-04", "2026-10-05"]
+    assert planned["pipeline_options"]["rules"] == str(rules)
+    explicit = plan(
+        str(archive),
+        date(2026, 10, 5),
+        date(2026, 10, 5),
+        warmup_days=0,
+        model="none",
+        output_dir="out",
+    )
+    assert _days(explicit["pipeline_options"]) == ["2026-10-05"]
+    assert explicit["pipeline_options"]["no_model"] is True
+
+
+def test_a_range_day_missing_from_the_archive_stops_the_plan(
+    archive: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--archive", str(archive), "--start", "2026-10-01", "--end", "2026-10-03"]
+    assert main([*argv, "--output_dir", "out"]) == 2
+    assert "no archived events for 2026-10-02" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "--archive",
+                str(archive),
+                "--start",
+                "2026-10-06",
+                "--end",
+                "2026-10-06",
+                "--output_dir",
+                "out",
+            ]
+        )
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out)["range_days"] == ["2026-10-06"]
