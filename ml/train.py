@@ -1,8 +1,11 @@
-"""Train the FR-006 anomaly model on generated history.
+"""Train the FR-006 anomaly model on generated history, or on archived events.
 
     python -m ml.train --output_dir models/default [--seed 42 --customers 2000 --days 30]
+    python -m ml.train --output_dir DIR --events 'archive/date=2026-10-0*/*.jsonl' [--blacklist F]
 
-The project's generator builds labelled history in memory; ``ml.replay`` runs it through the
+Without ``--events`` the project's generator builds labelled history in memory; with it, the
+lines of the files named (local globs, repeatable: the recent days of an archive, what the
+model_retrain DAG trains on) are the history. ``ml.replay`` runs it through the
 same domain code the pipeline uses, so the features are exactly the ones served. An
 ``IsolationForest(n_estimators=100, contamination=0.02, random_state=seed)`` is fitted on
 *every* replayed event: the model is unsupervised, and the labels only report in the metadata
@@ -31,11 +34,14 @@ Deterministic: the same seed, size and library versions give byte-identical ``mo
 from __future__ import annotations
 
 import argparse
+import glob
 import hashlib
 import platform
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import joblib
@@ -50,6 +56,7 @@ from pipelines.synthetic import GeneratorConfig, SyntheticDataset, generate_even
 from transforms.domain.config import default_rules
 from transforms.domain.event_time import DEFAULT_BUSINESS_TIMEZONE, business_timezone
 from transforms.domain.features import FEATURE_NAMES
+from transforms.read import read_blacklist
 
 __all__ = [
     "CALIBRATION_PERCENTILES",
@@ -59,6 +66,7 @@ __all__ = [
     "generated_history",
     "main",
     "train_model",
+    "train_on_events",
 ]
 
 N_ESTIMATORS = 100
@@ -111,6 +119,37 @@ def train_model(
 ) -> ArtifactPaths:
     """Generate, replay, fit, calibrate, and write the artifact into ``output_dir``."""
     dataset, history = generated_history(GeneratorConfig(seed=seed, customers=customers, days=days))
+    training = {
+        "generator": "pipelines.synthetic",
+        "seed": seed,
+        "customers": customers,
+        "days": days,
+        "fraud_rows": _fraud_rows(history, dataset.labels),
+    }
+    return fit_and_write(output_dir, history, seed, training)
+
+
+def train_on_events(
+    output_dir: str, patterns: Sequence[str], *, seed: int = 42, blacklist: str | None = None
+) -> ArtifactPaths:
+    """Replay the lines of the files ``patterns`` match, fit, calibrate, write the artifact."""
+    files = sorted({path for pattern in patterns for path in glob.glob(pattern)})
+    if not files:
+        raise ValueError(f"no file matches {list(patterns)}")
+    lines = [line for path in files for line in Path(path).read_bytes().splitlines()]
+    history = replay(
+        [line for line in lines if line],
+        read_blacklist(blacklist),
+        default_rules(),
+        business_timezone(DEFAULT_BUSINESS_TIMEZONE),
+    )
+    training = {"events": list(patterns), "files": len(files)}
+    return fit_and_write(output_dir, history, seed, training)
+
+
+def fit_and_write(
+    output_dir: str, history: Replay, seed: int, training: dict[str, Any]
+) -> ArtifactPaths:
     rules = default_rules()
     if len(history) < 2:
         raise ValueError(f"only {len(history)} valid events: too few to train on")
@@ -127,12 +166,9 @@ def train_model(
         },
         "training_data_sha256": features_sha256(history.features),
         "training": {
-            "generator": "pipelines.synthetic",
+            **training,
             "seed": seed,
-            "customers": customers,
-            "days": days,
             "rows": len(history),
-            "fraud_rows": _fraud_rows(history, dataset.labels),
             "invalid_lines": history.invalid,
             "rules_version": rules.rules_version,
             "business_timezone": DEFAULT_BUSINESS_TIMEZONE,
@@ -180,9 +216,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--days", type=int, default=30)
+    parser.add_argument(
+        "--events", action="append", help="Train on these JSONL files (glob, repeatable)."
+    )
+    parser.add_argument("--blacklist", help="The blacklist CSV of --events' history.")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    paths = train_model(args.output_dir, seed=args.seed, customers=args.customers, days=args.days)
+    if args.events:
+        paths = train_on_events(
+            args.output_dir, args.events, seed=args.seed, blacklist=args.blacklist
+        )
+    else:
+        paths = train_model(
+            args.output_dir, seed=args.seed, customers=args.customers, days=args.days
+        )
     seconds = time.perf_counter() - started
     print(f"Wrote {paths.model_version} to {paths.directory} in {seconds:.1f} s", file=sys.stderr)
 

@@ -41,6 +41,8 @@ airflow_env() {
   export AIRFLOW__API_AUTH__JWT_SECRET
   AIRFLOW__API_AUTH__JWT_SECRET=$(cat "$ROOT/jwt-secret")
   export AIRFLOW_CONN_STREAMFLOW_WAREHOUSE="${AIRFLOW_CONN_STREAMFLOW_WAREHOUSE:-$server_dsn}"
+  # data_quality's Deadline Alert, in seconds (an Airflow Variable: tunable without a deploy).
+  export AIRFLOW_VAR_STREAMFLOW_DATA_QUALITY_DEADLINE_SECONDS="${AIRFLOW_VAR_STREAMFLOW_DATA_QUALITY_DEADLINE_SECONDS:-600}"
   # The Beam operator runs the pipeline with the pipeline's own interpreter.
   export STREAMFLOW_PIPELINE_PYTHON="${STREAMFLOW_PIPELINE_PYTHON:-$PWD/.venv/bin/python}"
 }

@@ -22,7 +22,7 @@ with DAG(
     dag_id="dlq_monitor",
     description="Dead-letter rate and top error types every 5 minutes; notifies above a threshold",
     schedule=CronDataIntervalTimetable("*/5 * * * *", timezone="UTC"),
-    start_date=datetime(2026, 11, 1),
+    start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,

@@ -67,7 +67,7 @@ with DAG(
     description="Rescore archived days with the Beam pipeline (warm-up, then the range) and "
     "refresh gold",
     schedule=None,
-    start_date=datetime(2026, 11, 1),
+    start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
     default_args={**DEFAULT_ARGS, "retries": 1},
@@ -75,7 +75,7 @@ with DAG(
         "start": Param("2026-10-01", type="string", format="date", description="First day."),
         "end": Param("2026-10-01", type="string", format="date", description="Last day."),
         "archive": Param(
-            str(REPO / "data" / "archive"),
+            str(REPO / "out" / "archive"),
             type="string",
             description="Root of the per-day archive (date=YYYY-MM-DD folders; any Beam FS).",
         ),

@@ -31,7 +31,7 @@ with DAG(
     dag_id="maintenance",
     description="Partition retention, result pruning and VACUUM (ANALYZE), daily",
     schedule=CronDataIntervalTimetable("30 3 * * *", timezone="UTC"),
-    start_date=datetime(2026, 11, 1),
+    start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,

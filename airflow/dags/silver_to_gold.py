@@ -45,7 +45,7 @@ with DAG(
     dag_id="silver_to_gold",
     description="Silver dimensions and the gold star schema, hour by hour, one task per table",
     schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
-    start_date=datetime(2026, 11, 1),
+    start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,

@@ -11,7 +11,14 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from pipelines.warehouse import dlq_report, maintain, migrate, quality, refresh
+from pipelines.warehouse import (
+    dlq_report,
+    maintain,
+    migrate,
+    quality,
+    refresh,
+    register_model,
+)
 from pipelines.warehouse.options import add_dsn_argument, required_dsn
 from pipelines.warehouse.sql_files import MissingSqlError
 
@@ -21,6 +28,7 @@ COMMANDS: dict[str, ModuleType] = {
     "quality": quality,
     "maintain": maintain,
     "dlq-report": dlq_report,
+    "register-model": register_model,
 }
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
-from pipelines.warehouse.scratch import project_server_dsn, scratch_database
+from pipelines.warehouse.scratch import scratch_database
 from tests.services import service_script
 
 
@@ -17,6 +16,6 @@ def airflow_started() -> None:
 
 
 @pytest.fixture
-def warehouse(airflow_started: None) -> Iterator[str]:
-    with scratch_database(os.environ.get("STREAMFLOW_TEST_PG_DSN") or project_server_dsn()) as dsn:
+def warehouse(airflow_started: None, server_dsn: str) -> Iterator[str]:
+    with scratch_database(server_dsn) as dsn:
         yield dsn

@@ -65,6 +65,7 @@ def run_dag(
     ]
     report = airflow_python(arguments, dsn, environment)
     assert report["import_errors"] == {}, report["import_errors"]
+    assert report.get("tasks"), f"no task ran (a logical date before the DAG's start?): {report}"
     return report
 
 

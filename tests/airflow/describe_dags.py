@@ -43,7 +43,7 @@ def describe_dag(dag: Any) -> dict[str, Any]:
         "tags": sorted(dag.tags),
         "params": {name: dag.params[name] for name in dag.params},
         "deadlines": [
-            [type(alert.reference).__name__, alert.interval.total_seconds(), alert.callback.path]
+            [type(alert.reference).__name__, _interval(alert.interval), alert.callback.path]
             for alert in deadlines
         ],
         "tasks": {task.task_id: describe_task(task) for task in dag.tasks},
@@ -63,6 +63,12 @@ def main() -> None:
         }
     print(quiet.getvalue(), file=sys.stderr)
     print(json.dumps(report, default=str))
+
+
+def _interval(interval: Any) -> float | str:
+    """Seconds, or the Airflow Variable that holds them."""
+    key = getattr(interval, "key", None)
+    return f"variable:{key}" if key else float(interval.total_seconds())
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ def main(dag_id: str, logical_date: str, run_conf: str = "{}") -> None:
             report["deadlines"] = [
                 {
                     "reference": type(alert.reference).__name__,
-                    "interval_s": alert.interval.total_seconds(),
+                    "interval_s": _interval(alert.interval),
                     "callback": alert.callback.path,
                     "kwargs": alert.callback.kwargs,
                 }
@@ -60,6 +60,12 @@ def _deadlines(dag: Any) -> list[Any]:
     if dag.deadline is None:
         return []
     return list(dag.deadline) if isinstance(dag.deadline, list) else [dag.deadline]
+
+
+def _interval(interval: Any) -> float | str:
+    """Seconds, or the Airflow Variable that holds them."""
+    key = getattr(interval, "key", None)
+    return f"variable:{key}" if key else float(interval.total_seconds())
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ def test_the_folder_holds_the_project_dags(dags: dict[str, Any]) -> None:
         "dlq_monitor",
         "fraud_backfill",
         "maintenance",
+        "model_retrain",
         "silver_to_gold",
     }
 
@@ -53,6 +54,7 @@ def test_schedules_are_data_intervals(dags: dict[str, Any]) -> None:
         "maintenance": ("CronDataIntervalTimetable", "30 3 * * *"),
         "silver_to_gold": ("CronDataIntervalTimetable", "0 * * * *"),
         "fraud_backfill": ("NullTimetable", None),  # triggered by hand
+        "model_retrain": ("CronDataIntervalTimetable", "0 4 * * 1"),
     }
 
 
@@ -60,8 +62,15 @@ def test_deadline_alerts_replace_the_slas(dags: dict[str, Any]) -> None:
     deadlines = {dag_id: dag["deadlines"] for dag_id, dag in dags.items() if dag["deadlines"]}
     callback = "streamflow_notify.deadline_missed"
     assert deadlines == {
-        "data_quality": [["DagRunQueuedAtDeadline", 600, callback]],
+        "data_quality": [
+            [
+                "DagRunQueuedAtDeadline",
+                "variable:streamflow_data_quality_deadline_seconds",
+                callback,
+            ]
+        ],
         "maintenance": [["DagRunQueuedAtDeadline", 7200, callback]],
+        "model_retrain": [["DagRunQueuedAtDeadline", 21600, callback]],
         "silver_to_gold": [["DagRunQueuedAtDeadline", 2700, callback]],
     }
 
@@ -150,3 +159,18 @@ def test_fraud_backfill_plans_runs_the_beam_operator_then_refreshes_gold(
         "output_dir",
     }
     assert dag["params"]["runner"] == "FnApiRunner"
+
+
+def test_model_retrain_evaluates_both_models_before_it_promotes(dags: dict[str, Any]) -> None:
+    upstream = {
+        task_id: set(task["upstream"]) for task_id, task in dags["model_retrain"]["tasks"].items()
+    }
+    assert upstream == {
+        "windows": set(),
+        "train": {"windows"},
+        "evaluate_candidate": {"train", "windows"},
+        "evaluate_current": {"windows"},
+        "promote": {"train", "evaluate_candidate", "evaluate_current"},
+        "register": {"promote"},
+        "notify": {"promote", "register"},
+    }

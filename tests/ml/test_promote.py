@@ -1,0 +1,112 @@
+"""Training on archived events, and promoting a candidate only if it is not worse."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from ml.promote import decide, main, promote
+from ml.train import train_on_events
+from pipelines.synthetic import generate_dataset
+from pipelines.synthetic.archive import write_daily_archive
+from pipelines.warehouse.cli import main as warehouse
+from pipelines.warehouse.migrate import migrate
+
+
+def _metrics(average_precision: float, card_precision: float) -> dict[str, Any]:
+    return {
+        "blend": {
+            "average_precision": average_precision,
+            "card_precision_at_100": card_precision,
+        }
+    }
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    root = tmp_path_factory.mktemp("archive")
+    dataset = generate_dataset(str(root), seed=3, customers=80, days=6)
+    with open(dataset.events, "rb") as events:
+        write_daily_archive((line.rstrip(b"\n") for line in events), root / "days")
+    return root / "days", dataset.blacklist
+
+
+def test_a_model_trains_on_the_archive_days_named(
+    archive: tuple[Path, str], tmp_path: Path
+) -> None:
+    days, blacklist = archive
+    paths = train_on_events(
+        str(tmp_path / "a"), [str(days / "date=2026-10-0[1-3]" / "*.jsonl")], blacklist=blacklist
+    )
+    metadata = json.loads(Path(paths.metadata).read_text())
+    assert metadata["training"]["files"] == 3
+    assert metadata["training"]["rows"] > 100
+    again = train_on_events(
+        str(tmp_path / "b"), [str(days / "date=2026-10-0[1-3]" / "*.jsonl")], blacklist=blacklist
+    )
+    assert again.model_version == paths.model_version  # the same history, the same model
+    with pytest.raises(ValueError, match="no file matches"):
+        train_on_events(str(tmp_path / "c"), [str(days / "date=1999-*" / "*.jsonl")])
+
+
+def test_not_worse_is_promoted_worse_is_kept() -> None:
+    assert decide(_metrics(0.5, 0.3), None, 0.0) == (True, "no current model")
+    assert decide(_metrics(0.5, 0.3), _metrics(0.5, 0.3), 0.0)[0] is True
+    promoted, reason = decide(_metrics(0.49, 0.3), _metrics(0.5, 0.3), 0.0)
+    assert promoted is False
+    assert "average_precision 0.49 < 0.5" in reason
+    assert decide(_metrics(0.49, 0.3), _metrics(0.5, 0.3), 0.02)[0] is True
+
+
+def test_promotion_installs_the_artifact_keeps_the_previous_and_registers(
+    archive: tuple[Path, str],
+    tmp_path: Path,
+    empty_dsn: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    days, _ = archive
+    first = train_on_events(str(tmp_path / "first"), [str(days / "*" / "*.jsonl")], seed=1)
+    second = train_on_events(str(tmp_path / "second"), [str(days / "*" / "*.jsonl")], seed=2)
+    served = tmp_path / "models" / "production"
+    decision = promote(first.directory, str(served), _metrics(0.4, 0.2), None)
+    assert decision["decision"] == "promoted"
+    assert json.loads((served / "metadata.json").read_text())["model_version"] == (
+        first.model_version
+    )
+    # A worse candidate is kept out; the served model stays.
+    kept = promote(second.directory, str(served), _metrics(0.3, 0.2), _metrics(0.4, 0.2))
+    assert (kept["decision"], kept["current"]["model_version"]) == ("kept", first.model_version)
+    # A better one replaces it, the old one kept for a rollback, through the command line.
+    argv = ["--candidate", second.directory, "--model_dir", str(served)]
+    argv += ["--candidate_metrics", json.dumps(_metrics(0.5, 0.2))]
+    argv += ["--current_metrics", json.dumps(_metrics(0.4, 0.2))]
+    assert main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["decision"] == "promoted"
+    assert json.loads((served / "metadata.json").read_text())["model_version"] == (
+        second.model_version
+    )
+    previous = served.with_name("production.previous") / "metadata.json"
+    assert json.loads(previous.read_text())["model_version"] == first.model_version
+    # Both decisions in the registry, with the SHA-256 of the model file.
+    migrate(empty_dsn)
+    for recorded in (kept, printed):
+        assert (
+            warehouse(["register-model", "--dsn", empty_dsn, "--decision", json.dumps(recorded)])
+            == 0
+        )
+    with psycopg.connect(empty_dsn) as connection:
+        rows = connection.execute(
+            "SELECT model_version, model_sha256, promoted, replaced_version, "
+            "metrics -> 'blend' ->> 'average_precision' FROM silver.model_registry "
+            "ORDER BY registry_id"
+        ).fetchall()
+    sha = json.loads((served / "metadata.json").read_text())["model_sha256"]
+    assert rows == [
+        (second.model_version, sha, False, first.model_version, "0.3"),
+        (second.model_version, sha, True, first.model_version, "0.5"),
+    ]
