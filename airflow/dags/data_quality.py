@@ -15,10 +15,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from airflow.sdk import DAG, DeadlineAlert, DeadlineReference, Param, task
-from airflow.sdk.definitions.callback import AsyncCallback
+from airflow.sdk import (
+    DAG,
+    AsyncCallback,
+    CronDataIntervalTimetable,
+    DeadlineAlert,
+    DeadlineReference,
+    Param,
+    task,
+)
 from airflow.sdk.definitions.deadline import VariableInterval
-from airflow.timetables.interval import CronDataIntervalTimetable
 from streamflow_notify import deadline_missed
 from streamflow_tasks import DEFAULT_ARGS, REPO, run_pipeline_command
 

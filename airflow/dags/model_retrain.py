@@ -22,9 +22,15 @@ import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, DeadlineAlert, DeadlineReference, Param, task
-from airflow.sdk.definitions.callback import AsyncCallback
-from airflow.timetables.interval import CronDataIntervalTimetable
+from airflow.sdk import (
+    DAG,
+    AsyncCallback,
+    CronDataIntervalTimetable,
+    DeadlineAlert,
+    DeadlineReference,
+    Param,
+    task,
+)
 from streamflow_notify import deadline_missed, send
 from streamflow_tasks import DEFAULT_ARGS, REPO, run_pipeline_command
 

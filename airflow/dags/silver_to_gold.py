@@ -19,9 +19,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, DeadlineAlert, DeadlineReference, Param, TaskGroup, task
-from airflow.sdk.definitions.callback import AsyncCallback
-from airflow.timetables.interval import CronDataIntervalTimetable
+from airflow.sdk import (
+    DAG,
+    AsyncCallback,
+    CronDataIntervalTimetable,
+    DeadlineAlert,
+    DeadlineReference,
+    Param,
+    TaskGroup,
+    task,
+)
 from streamflow_notify import deadline_missed
 from streamflow_tasks import DEFAULT_ARGS, run_pipeline_command
 

@@ -37,7 +37,7 @@ def describe_dag(dag: Any) -> dict[str, Any]:
     deadlines = deadlines if isinstance(deadlines, list) else [deadlines]
     return {
         "timetable": type(dag.timetable).__name__,
-        "schedule": getattr(dag.timetable, "summary", None),
+        "schedule": getattr(dag.timetable, "expression", None),
         "catchup": dag.catchup,
         "max_active_runs": dag.max_active_runs,
         "tags": sorted(dag.tags),

@@ -11,6 +11,7 @@ import contextlib
 import io
 import json
 import sys
+import time
 from datetime import datetime
 from typing import Any
 
@@ -40,17 +41,28 @@ def main(dag_id: str, logical_date: str, run_conf: str = "{}") -> None:
             # apache/airflow#73428), so the run goes without: the alert is reported above, and
             # the running Airflow stores it with each run (tests/airflow/test_service.py).
             dag.deadline = None
+            started = time.perf_counter()
             run = dag.test(
                 logical_date=datetime.fromisoformat(logical_date), run_conf=json.loads(run_conf)
             )
+            report["seconds"] = time.perf_counter() - started
             report["state"] = str(run.state)
             report["data_interval"] = [
                 run.data_interval_start.isoformat(),
                 run.data_interval_end.isoformat(),
             ]
+            instances = run.get_task_instances()
             report["tasks"] = sorted(
-                [ti.task_id, ti.map_index, str(ti.state)] for ti in run.get_task_instances()
+                [ti.task_id, ti.map_index, str(ti.state)] for ti in instances
             )
+            report["task_seconds"] = {
+                ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]": (
+                    (ti.end_date - ti.start_date).total_seconds()
+                    if ti.start_date and ti.end_date
+                    else None
+                )
+                for ti in instances
+            }
     # What dag.test() logged (task logs included) goes to standard error, for failures.
     print(quiet.getvalue(), file=sys.stderr)
     print(json.dumps(report))
