@@ -6,8 +6,9 @@
 The metrics are ``ml.evaluate``'s output for each model on the same held-out window. The
 candidate is promoted when there is no current model, or when the blended score's average
 precision and card precision@100 are both at least the current model's minus ``--tolerance``.
-Promotion copies the verified artifact into ``--model_dir`` (the previous one kept beside it as
-``<model_dir>.previous``, for a rollback) and prints the decision as JSON either way; the
+Promotion copies the artifact into a folder of its own, verifies the copy, and switches
+``--model_dir`` (a symbolic link) to it atomically; the model it replaces stays reachable as
+``<model_dir>.previous``, for a rollback. The decision is printed as JSON either way; the
 model_retrain DAG records it in the warehouse's model registry.
 """
 
@@ -15,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -45,18 +48,40 @@ def decide(
 
 
 def install(candidate_dir: str, model_dir: str) -> None:
-    """Copy the artifact into ``model_dir``; the one it replaces becomes ``.previous``."""
+    """Serve the candidate at ``model_dir``, which becomes a symbolic link to a folder of its
+    own, switched atomically; the one it replaces stays reachable as ``<model_dir>.previous``.
+
+    The files are verified where they will be served, before the switch: a reader sees the
+    old model or the new one, whole, never a half-copied folder or none.
+    """
     target = Path(model_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    release = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
     for path in Path(candidate_dir).iterdir():
         if path.is_file() and not path.name.startswith("."):
-            shutil.copy2(path, staging / path.name)
+            shutil.copy2(path, release / path.name)
+    load_artifact(str(release))  # the copy, checked as a worker will check it
     previous = target.with_name(target.name + ".previous")
-    if target.exists():
-        shutil.rmtree(previous, ignore_errors=True)
-        target.rename(previous)
-    staging.rename(target)
+    replaced: Path | None = None
+    if target.is_symlink():
+        replaced = target.parent / os.readlink(target)
+    elif target.exists():  # a plain folder from before: moved aside once
+        replaced = target.with_name(f".{target.name}-{uuid.uuid4().hex[:12]}")
+        target.rename(replaced)
+    _point(target, release)
+    if replaced is not None:
+        stale = previous.parent / os.readlink(previous) if previous.is_symlink() else None
+        _point(previous, replaced)
+        if stale is not None and stale not in (replaced, release):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _point(link: Path, folder: Path) -> None:
+    """Make ``link`` a relative symbolic link to ``folder``, atomically."""
+    staging = link.with_name(f".{link.name}.{os.getpid()}.link")
+    staging.unlink(missing_ok=True)
+    os.symlink(folder.name, staging)
+    os.replace(staging, link)
 
 
 def promote(
@@ -65,11 +90,17 @@ def promote(
     candidate_metrics: dict[str, Any],
     current_metrics: dict[str, Any] | None,
     tolerance: float = 0.0,
+    current_model: str | None = None,
 ) -> dict[str, Any]:
+    """``current_model``: the model ``current_metrics`` were measured with, when nothing was
+    promoted to ``model_dir`` yet and runs fall back to another one (default: ``model_dir``)."""
+    if not candidate_metrics:
+        raise ValueError("the candidate has no metrics: it was not evaluated")
     candidate = load_artifact(candidate_dir)  # verified before it can be served
     current_version = None
-    if (Path(model_dir) / "metadata.json").exists():
-        current_version = load_artifact(model_dir).metadata.get("model_version")
+    served = current_model or model_dir
+    if (Path(served) / "metadata.json").exists():
+        current_version = load_artifact(served).metadata.get("model_version")
     promoted, reason = decide(candidate_metrics, current_metrics, tolerance)
     if promoted:
         install(candidate_dir, model_dir)
@@ -93,6 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model_dir", required=True, help="Where the served model lives.")
     parser.add_argument("--candidate_metrics", required=True, type=json.loads)
     parser.add_argument("--current_metrics", type=json.loads)
+    parser.add_argument(
+        "--current_model", help="The model --current_metrics measured (default: --model_dir)."
+    )
     parser.add_argument("--tolerance", type=float, default=0.0)
     args = parser.parse_args(argv)
     try:
@@ -102,8 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.candidate_metrics,
             args.current_metrics,
             args.tolerance,
+            args.current_model,
         )
-    except ArtifactError as error:
+    except (ArtifactError, ValueError) as error:
         print(f"ml.promote: {error}", file=sys.stderr)
         return 1
     print(json.dumps(result))

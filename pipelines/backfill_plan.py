@@ -2,9 +2,10 @@
 
 Prints, as one JSON document, the options of the ``pipelines.fraud`` run that rescores the days
 [start, end] of an archive laid out one folder per UTC day (``URI/date=YYYY-MM-DD/*.jsonl``, any
-Beam file system): the range's files, the files of the warm-up days before it, ``--emit_from``
-at the range's first instant, and the reference data as absolute locations (the run may start
-in another working directory, as Airflow's Beam operator starts it).
+Beam file system): the range's files (``--input``), the files of the warm-up days before it
+(``--warmup_input``: read, never emitted), ``--emit_from`` at the range's first instant, and
+the archive and reference data as absolute locations (the run may start in another working
+directory, as Airflow's Beam operator starts it).
 
 The warm-up is the rules' longest look-back: ``inactivity_days``, after which a customer's
 history is forgotten (``--warmup_days`` overrides it). It makes a backfilled day score as the
@@ -58,6 +59,7 @@ def plan(
     blacklist: str | None = None,
     output_dir: str,
 ) -> dict[str, Any]:
+    archive = absolute(archive) or archive
     if end < start:
         raise ValueError(f"the range ends ({end}) before it starts ({start})")
     if warmup_days is None:
@@ -69,10 +71,12 @@ def plan(
     warmup = [start - timedelta(days=offset) for offset in range(warmup_days, 0, -1)]
     warmup_found = [day for day in warmup if has_files(day_pattern(archive, day))]
     options: dict[str, Any] = {
-        "input": [day_pattern(archive, day) for day in [*warmup_found, *range_days]],
+        "input": [day_pattern(archive, day) for day in range_days],
         "emit_from": f"{start.isoformat()}T00:00:00+00:00",
         "output_dir": absolute(output_dir),
     }
+    if warmup_found:
+        options["warmup_input"] = [day_pattern(archive, day) for day in warmup_found]
     for name, location in (("rules", rules), ("blacklist", blacklist)):
         if location:
             options[name] = absolute(location)

@@ -36,6 +36,7 @@ from pipelines.launcher import (
     SUMMARY_FILE,
     ReferenceData,
     emit_from_ms,
+    matched_files,
     prepare_run,
     read_back_summary,
     run_info,
@@ -51,7 +52,7 @@ from pipelines.options import (
 from transforms.alerts import BuildAlerts
 from transforms.anomaly import ScoreAnomalies
 from transforms.detect import DetectFraud
-from transforms.emit_from import EmitFrom
+from transforms.emit_from import DropWarmupDeadLetters, EmitFrom
 from transforms.kafka_io import ReadKafkaRecords, WriteKafkaRecords
 from transforms.parse import ParseEvents
 from transforms.postgres_sink import (
@@ -84,7 +85,9 @@ def build_pipeline(
             kafka.input_topic, consumer_config(kafka), expansion
         )
     else:
-        raw = pipeline | "ReadEvents" >> ReadJsonLines(options.input)
+        raw = pipeline | "ReadEvents" >> ReadJsonLines(
+            [*options.input, *(options.warmup_input or [])]
+        )
     parsed = raw | "ParseEvents" >> ParseEvents(
         options.business_timezone,
         options.max_payload_bytes,
@@ -111,6 +114,9 @@ def build_pipeline(
         if raw_valid is not None:
             raw_valid = raw_valid | "EmitRawFrom" >> EmitFrom(emit_from)
     dlq = (parsed[DLQ_TAG], detected[DLQ_TAG]) | "AllDeadLetters" >> beam.Flatten()
+    if options.warmup_input or emit_from is not None:
+        warmup_files = matched_files(options.warmup_input or [], "--warmup_input")
+        dlq = dlq | "DropWarmupDeadLetters" >> DropWarmupDeadLetters(warmup_files, emit_from)
     alerts = scored | "Alerts" >> BuildAlerts()
     outputs = {"scored": scored, "alerts": alerts, "dlq": dlq}
     interval = options.emit_interval_s

@@ -82,6 +82,7 @@ def prepare_run(options: FraudOptions) -> ReferenceData:
         use_generated_data(options)
     elif not live:
         check_inputs(options.input)
+        check_inputs(options.warmup_input or [], "--warmup_input")
     model, version = choose_model(options, train_if_missing=embedded_default)
     clear_previous_outputs(options.output_dir)
     return ReferenceData(rules, checked_blacklist(options), model, version, expansion_service)
@@ -131,14 +132,23 @@ def checked_blacklist(options: FraudOptions) -> Blacklist:
         raise LaunchError(f"--blacklist {options.blacklist}: {error}") from None
 
 
-def check_inputs(patterns: list[str]) -> None:
+def check_inputs(patterns: list[str], option: str = "--input") -> None:
+    matched_files(patterns, option)
+
+
+def matched_files(patterns: list[str], option: str = "--input") -> frozenset[str]:
+    """The paths the patterns match, as the read reports them; :class:`LaunchError` if a
+    pattern matches nothing."""
+    paths: set[str] = set()
     for pattern in patterns:
         try:
             (matched,) = FileSystems.match([pattern])
         except (OSError, ValueError) as error:  # BeamIOError is an OSError
-            raise LaunchError(f"--input {pattern}: {error}") from None
+            raise LaunchError(f"{option} {pattern}: {error}") from None
         if not matched.metadata_list:
-            raise LaunchError(f"--input {pattern} matches no file")
+            raise LaunchError(f"{option} {pattern} matches no file")
+        paths.update(metadata.path for metadata in matched.metadata_list)
+    return frozenset(paths)
 
 
 def check_business_timezone(name: str) -> None:

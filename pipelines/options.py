@@ -61,6 +61,13 @@ class FraudOptions(PipelineOptions):  # type: ignore[misc]
             "Without it, a seeded synthetic data set is generated and used.",
         )
         parser.add_argument(
+            "--warmup_input",
+            action="append",
+            help="JSONL file or glob (repeatable) read before --emit_from only to warm the "
+            "per-customer state: its events are scored but not emitted, and its dead letters "
+            "are dropped (the run that read it first wrote them).",
+        )
+        parser.add_argument(
             "--emit_from",
             help="ISO-8601 instant with a UTC offset: events before it only warm the "
             "per-customer state and are not emitted (backfills read the history before their "

@@ -8,6 +8,8 @@ ALERTS = "alerts"
 LATE_EVENTS = "late_events"
 # Scored only to warm the state (before --emit_from), not emitted: part of "scored".
 WARMUP_EVENTS = "warmup_events"
+# Dead letters of the warm-up input, written by the run that read it first: not emitted.
+WARMUP_DEAD_LETTERS = "warmup_dead_letters"
 FUTURE_SCHEMA = "future_schema_events"
 BLANK_LINES = "blank_lines_skipped"
 DLQ_PREFIX = "dlq_"

@@ -14,7 +14,8 @@ folder per UTC day (``<archive>/date=YYYY-MM-DD/*.jsonl``, any Beam file system)
 * ``refresh_gold`` refreshes silver and gold for every row the run changed.
 
 The warehouse connection's password, if any, reaches the pipeline as ``PGPASSWORD``, never on
-its command line (the operator logs that).
+its command line (the operator logs that). That covers the launcher and workers on the same
+machine (FnApiRunner, a local Flink); remote Flink workers need a ``.pgpass`` of their own.
 """
 
 from __future__ import annotations
@@ -26,13 +27,19 @@ from typing import Any
 
 from airflow.providers.apache.beam.operators.beam import BeamRunPythonPipelineOperator
 from airflow.sdk import DAG, BaseHook, Param, task
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from streamflow_notify import WAREHOUSE_CONNECTION
-from streamflow_tasks import DEFAULT_ARGS, PIPELINE_PYTHON, REPO, run_pipeline_command
+from streamflow_tasks import (
+    DEFAULT_ARGS,
+    PIPELINE_PYTHON,
+    REPO,
+    run_pipeline_command,
+    served_model,
+)
 
 RUNNERS = ["FnApiRunner", "FlinkRunner"]
-# The model model_retrain promotes; the pipeline's default model when none was promoted yet.
-PROMOTED_MODEL = REPO / "models" / "production"
-DEFAULT_MODEL = REPO / "models" / "default"
+# backfill_plan's exit status for a plan that cannot be made (a day missing from the archive).
+PLAN_REFUSED = 2
 
 
 class WarehouseBeamPythonOperator(BeamRunPythonPipelineOperator):
@@ -46,20 +53,18 @@ class WarehouseBeamPythonOperator(BeamRunPythonPipelineOperator):
 
 
 def warehouse_dsn() -> str:
-    """The warehouse connection as a libpq URI without its password."""
-    connection = BaseHook.get_connection(WAREHOUSE_CONNECTION)
-    port = f":{connection.port}" if connection.port else ""
-    user = f"{connection.login}@" if connection.login else ""
-    return f"postgresql://{user}{connection.host}{port}/{connection.schema}"
+    """The warehouse connection as libpq settings, its extras (sslmode, ...) included, without
+    its password."""
+    settings = conninfo_to_dict(BaseHook.get_connection(WAREHOUSE_CONNECTION).get_uri())
+    settings.pop("password", None)
+    return make_conninfo(**settings)
 
 
 def chosen_model(requested: str | None) -> str:
     if requested:
         return requested
-    for folder in (PROMOTED_MODEL, DEFAULT_MODEL):
-        if (folder / "metadata.json").exists():
-            return str(folder)
-    return "none"
+    served = served_model()
+    return str(served) if served else "none"
 
 
 with DAG(
@@ -108,7 +113,9 @@ with DAG(
         for name in ("rules", "blacklist", "warmup_days"):
             if params[name] is not None:
                 arguments += [f"--{name}", str(params[name])]
-        result: dict[str, Any] = run_pipeline_command("pipelines.backfill_plan", arguments)
+        result: dict[str, Any] = run_pipeline_command(
+            "pipelines.backfill_plan", arguments, fail_fast_on=(PLAN_REFUSED,)
+        )
         result["pipeline_options"]["postgres_dsn"] = warehouse_dsn()
         # The sinks stamp what they change from now on: the gold refresh starts here.
         result["changed_since"] = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()

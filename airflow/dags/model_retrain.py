@@ -7,7 +7,9 @@ the ``train_days`` before them are the training history. Tasks:
 * ``train``: ``python -m ml.train --events`` on the archive's training days;
 * ``evaluate_candidate`` and ``evaluate_current`` (in parallel): the pipeline itself scores the
   held-out days with each model, its state warmed on the days before them (the backfill plan,
-  ``--emit_from``), then ``python -m ml.evaluate`` measures it against the labels;
+  ``--emit_from``), into files only, never the warehouse; then ``python -m ml.evaluate``
+  measures it against the labels. The current model is what runs use today: the promoted one,
+  else ``models/default`` (``current_model``);
 * ``promote``: ``python -m ml.promote`` copies the candidate into ``model_dir`` if its blended
   score's average precision and card precision@100 are not worse (``tolerance``);
 * ``register``: the decision, both models' metrics and the candidate's SHA-256 into
@@ -20,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk import (
@@ -32,7 +35,7 @@ from airflow.sdk import (
     task,
 )
 from streamflow_notify import deadline_missed, send
-from streamflow_tasks import DEFAULT_ARGS, REPO, run_pipeline_command
+from streamflow_tasks import DEFAULT_ARGS, REPO, run_pipeline_command, served_model
 
 
 def run_folder(context: Any) -> str:
@@ -76,6 +79,11 @@ with DAG(
         "train_days": Param(21, type="integer", minimum=1),
         "holdout_days": Param(7, type="integer", minimum=1),
         "model_dir": Param(str(REPO / "models" / "production"), type="string"),
+        "fallback_model": Param(
+            str(REPO / "models" / "default"),
+            type=["null", "string"],
+            description="What runs use while nothing is promoted (null: no model).",
+        ),
         "tolerance": Param(0.0, type="number", minimum=0),
     },
     tags=["streamflow", "ml"],
@@ -105,15 +113,18 @@ with DAG(
             arguments += ["--events", f"{params['archive']}/date={day}/*.jsonl"]
         if params["blacklist"]:
             arguments += ["--blacklist", params["blacklist"]]
-        run_pipeline_command("ml.train", arguments)
+        run_pipeline_command("ml.train", arguments, warehouse=False, prints=False)
         return {"model": output_dir}
 
     @task
     def evaluate(model: str | None, window: dict[str, str], **context: Any) -> Any:
-        """``ml.evaluate``'s metrics of the pipeline run with ``model`` on the held-out days;
-        ``None`` when there is no such model (nothing is served yet)."""
-        if model is None or not (REPO / model / "metadata.json").exists():
+        """``{"model", "metrics"}``: ``ml.evaluate``'s metrics of the pipeline run with
+        ``model`` on the held-out days, warmed on the days before; ``None`` when ``model`` is
+        ``None`` (nothing is served at all)."""
+        if model is None:
             return None
+        if not (Path(model) / "metadata.json").exists():
+            raise FileNotFoundError(f"no model at {model}")
         params = context["params"]
         name = context["ti"].task_id
         output_dir = str(REPO / ".cache" / "models" / "evaluations" / run_folder(context) / name)
@@ -122,20 +133,35 @@ with DAG(
         arguments += ["--model", model]
         if params["blacklist"]:
             arguments += ["--blacklist", params["blacklist"]]
-        planned = run_pipeline_command("pipelines.backfill_plan", arguments)
-        run_pipeline_command("pipelines.fraud", pipeline_arguments(planned["pipeline_options"]))
+        planned = run_pipeline_command("pipelines.backfill_plan", arguments, warehouse=False)
+        # Never into the warehouse: an evaluation's scores are not the served ones.
+        options = pipeline_arguments(planned["pipeline_options"])
+        run_pipeline_command("pipelines.fraud", options, warehouse=False)
         evaluate_arguments = ["--output_dir", output_dir, "--labels_file", params["labels_file"]]
-        return run_pipeline_command("ml.evaluate", evaluate_arguments)
+        metrics = run_pipeline_command("ml.evaluate", evaluate_arguments, warehouse=False)
+        return {"model": model, "metrics": metrics}
+
+    @task
+    def current_model(**context: Any) -> str | None:
+        """What runs use today: the promoted model, else the default one, else none."""
+        params = context["params"]
+        fallback = Path(params["fallback_model"]) if params["fallback_model"] else None
+        served = served_model(Path(params["model_dir"]), fallback)
+        return str(served) if served else None
 
     @task
     def promote(
-        candidate: dict[str, Any], candidate_metrics: Any, current_metrics: Any, **context: Any
+        candidate: dict[str, Any],
+        candidate_evaluation: dict[str, Any],
+        current_evaluation: dict[str, Any] | None,
+        **context: Any,
     ) -> dict[str, Any]:
         params = context["params"]
         arguments = ["--candidate", candidate["model"], "--model_dir", params["model_dir"]]
-        arguments += ["--candidate_metrics", json.dumps(candidate_metrics)]
-        if current_metrics is not None:
-            arguments += ["--current_metrics", json.dumps(current_metrics)]
+        arguments += ["--candidate_metrics", json.dumps(candidate_evaluation["metrics"])]
+        if current_evaluation is not None:
+            arguments += ["--current_metrics", json.dumps(current_evaluation["metrics"])]
+            arguments += ["--current_model", current_evaluation["model"]]
         arguments += ["--tolerance", str(params["tolerance"])]
         decision: dict[str, Any] = run_pipeline_command("ml.promote", arguments)
         return decision
@@ -164,8 +190,6 @@ with DAG(
     window = windows()
     candidate = train(window)
     candidate_metrics = evaluate.override(task_id="evaluate_candidate")(candidate["model"], window)
-    current_metrics = evaluate.override(task_id="evaluate_current")(
-        "{{ params.model_dir }}", window
-    )
+    current_metrics = evaluate.override(task_id="evaluate_current")(current_model(), window)
     decision = promote(candidate, candidate_metrics, current_metrics)
     notify(decision, register(decision))

@@ -2,10 +2,12 @@
 
 Late alerts first, then the dimensions (silver's customers, stores and products, then gold's
 dimensions), the facts, the aggregates: each a task running ``python -m pipelines.warehouse
-refresh --object TABLE`` over the run's data interval widened by ``lookback_minutes`` (a
-row stamped just before the interval's end may commit after the previous run read it; every
-step is idempotent, so reading it twice changes nothing). A failure is visible, and retried,
-per table.
+refresh --object TABLE`` from the end of the last successful run's interval (else this
+run's start) to this run's end, widened by ``lookback_minutes``: hours a paused DAG, an outage
+or a run that failed for good skipped are refreshed by the next success (``catchup`` stays
+off), and a row stamped just before the previous end but committed after that run read it is
+read again (every step is idempotent, so reading twice changes nothing). A failure is
+visible, and retried, per table.
 
 Each task is its own transaction, so the tasks no longer share the one snapshot of ``refresh``
 without ``--object``. What that snapshot guaranteed still holds: a fact load infers the
@@ -65,7 +67,7 @@ with DAG(
     ),
     params={
         "lookback_minutes": Param(
-            15, type="integer", minimum=0, description="How far before the interval to reread."
+            15, type="integer", minimum=1, description="How far before the interval to reread."
         )
     },
     tags=["streamflow", "warehouse"],
@@ -74,7 +76,9 @@ with DAG(
     @task
     def refresh_table(table: str, **context: Any) -> dict[str, int]:
         lookback = timedelta(minutes=int(context["params"]["lookback_minutes"]))
-        since = context["data_interval_start"] - lookback
+        start = context["data_interval_start"]
+        previous_end = context.get("prev_data_interval_end_success")
+        since = min(start, previous_end or start) - lookback
         arguments = ["refresh", "--object", table, "--since", since.isoformat()]
         arguments += ["--until", context["data_interval_end"].isoformat()]
         changed: dict[str, int] = run_pipeline_command("pipelines.warehouse", arguments)

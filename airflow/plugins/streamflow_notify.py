@@ -65,19 +65,26 @@ def send(
         message,
         json.dumps(event["details"], default=str),
     )
-    PostgresHook(postgres_conn_id=WAREHOUSE_CONNECTION).run(
-        "INSERT INTO silver.ops_events (kind, severity, dag_id, run_id, task_id, message, details) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb)",
-        parameters=(
-            kind,
-            severity,
-            dag_id,
-            run_id,
-            task_id,
-            message,
-            json.dumps(event["details"], default=str),
-        ),
-    )
+    # Each sink on its own: a task often fails because the warehouse is down, and its
+    # notification must still reach the webhook.
+    failures = []
+    try:
+        PostgresHook(postgres_conn_id=WAREHOUSE_CONNECTION).run(
+            "INSERT INTO silver.ops_events (kind, severity, dag_id, run_id, task_id, message, "
+            "details) VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb)",
+            parameters=(
+                kind,
+                severity,
+                dag_id,
+                run_id,
+                task_id,
+                message,
+                json.dumps(event["details"], default=str),
+            ),
+        )
+    except Exception as error:  # any driver or connection error: try the webhook anyway
+        log.exception("StreamFlow %s: could not store the event", kind)
+        failures.append(error)
     url = webhook_url()
     if url:
         request = urllib.request.Request(
@@ -86,8 +93,14 @@ def send(
             headers={"Content-Type": "application/json"},
             method="POST",
         )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            response.read()
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                response.read()
+        except OSError as error:
+            log.exception("StreamFlow %s: could not post the event", kind)
+            failures.append(error)
+    if failures:
+        raise failures[0]
     return event
 
 

@@ -26,6 +26,9 @@ PIPELINE_PYTHON = os.environ.get(
     "STREAMFLOW_PIPELINE_PYTHON", str(REPO / ".venv" / "bin" / "python")
 )
 COMMAND_TIMEOUT_S = 3600
+# The model model_retrain promotes; until one is, runs use ml.train's default model.
+PROMOTED_MODEL = REPO / "models" / "production"
+DEFAULT_MODEL = REPO / "models" / "default"
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "streamflow",
@@ -37,6 +40,16 @@ DEFAULT_ARGS: dict[str, Any] = {
 }
 
 
+def served_model(
+    promoted: Path = PROMOTED_MODEL, fallback: Path | None = DEFAULT_MODEL
+) -> Path | None:
+    """The model runs use: the promoted one, else the fallback, else none (rules only)."""
+    for folder in (promoted, fallback):
+        if folder is not None and (folder / "metadata.json").exists():
+            return folder
+    return None
+
+
 def warehouse_environment() -> dict[str, str]:
     """The environment a pipeline command needs: the warehouse DSN from the connection."""
     dsn = BaseHook.get_connection(WAREHOUSE_CONNECTION).get_uri()
@@ -44,18 +57,31 @@ def warehouse_environment() -> dict[str, str]:
 
 
 def run_pipeline_command(
-    module: str, arguments: list[str], *, fail_fast_on: tuple[int, ...] = ()
+    module: str,
+    arguments: list[str],
+    *,
+    fail_fast_on: tuple[int, ...] = (),
+    warehouse: bool = True,
+    prints: bool = True,
 ) -> Any:
     """Runs ``python -m MODULE ARGUMENTS`` and returns the JSON it printed.
 
     A non-zero exit raises: a RuntimeError (retried) unless the exit status is in
-    ``fail_fast_on``, a measured failure that a retry would repeat (AirflowFailException).
+    ``fail_fast_on``, a failure that a retry would repeat (AirflowFailException). A command
+    that ``prints`` its result and printed nothing did not finish: retried too.
+    ``warehouse=False`` keeps the warehouse DSN out of the command's environment: a pipeline
+    run for an evaluation must not write (``pipelines.fraud`` defaults ``--postgres_dsn`` to
+    it).
     """
     command = [PIPELINE_PYTHON, "-m", module, *arguments]
+    if warehouse:
+        environment = warehouse_environment()
+    else:
+        environment = {k: v for k, v in os.environ.items() if k != "STREAMFLOW_PG_DSN"}
     done = subprocess.run(
         command,
         cwd=REPO,
-        env=warehouse_environment(),
+        env=environment,
         capture_output=True,
         text=True,
         timeout=COMMAND_TIMEOUT_S,
@@ -68,7 +94,10 @@ def run_pipeline_command(
         raise RuntimeError(
             f"{module} exited {done.returncode}: {(done.stderr or done.stdout).strip()[-2000:]}"
         )
-    return parse_output(done.stdout)
+    result = parse_output(done.stdout)
+    if prints and result is None:
+        raise RuntimeError(f"{module} printed no result: {done.stderr.strip()[-2000:]}")
+    return result
 
 
 def parse_output(stdout: str) -> Any:

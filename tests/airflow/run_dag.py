@@ -52,9 +52,7 @@ def main(dag_id: str, logical_date: str, run_conf: str = "{}") -> None:
                 run.data_interval_end.isoformat(),
             ]
             instances = run.get_task_instances()
-            report["tasks"] = sorted(
-                [ti.task_id, ti.map_index, str(ti.state)] for ti in instances
-            )
+            report["tasks"] = sorted([ti.task_id, ti.map_index, str(ti.state)] for ti in instances)
             report["task_seconds"] = {
                 ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]": (
                     (ti.end_date - ti.start_date).total_seconds()

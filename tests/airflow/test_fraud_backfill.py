@@ -28,7 +28,7 @@ DAY = "2026-10-08"
 def archive(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The archive, and what a run over all of it scored on DAY."""
     root = tmp_path_factory.mktemp("archive")
-    dataset = generate_dataset(str(root), seed=5, customers=150, days=10, malformed_rate=0.01)
+    dataset = generate_dataset(str(root), seed=5, customers=150, days=10, malformed_rate=0.05)
     with open(dataset.events, "rb") as events:
         write_daily_archive((line.rstrip(b"\n") for line in events), root / "days")
     full = root / "full"
@@ -64,11 +64,13 @@ def _warehouse_rows(dsn: str) -> dict[str, Any]:
             "SELECT DISTINCT (event_time AT TIME ZONE 'UTC')::date::text "
             "FROM silver.clean_transactions"
         ).fetchall()
+        dead = connection.execute("SELECT source FROM bronze.dlq_events").fetchall()
     return {
         "scores": dict(silver),
         "alerts": {tid for (tid,) in alerts},
         "facts": facts[0] if facts else None,
         "days": {day for (day,) in days},
+        "dead_letter_days": {source.split("date=")[1][:10] for (source,) in dead},
     }
 
 
@@ -96,6 +98,7 @@ def test_a_backfilled_day_equals_the_full_run(
     _backfill(warehouse, archive, tmp_path, runner)
     rows = _warehouse_rows(warehouse)
     assert rows["days"] == {DAY}  # the warm-up days were read, never written
+    assert rows["dead_letter_days"] == {DAY}  # their dead letters neither
     assert rows["scores"] == pytest.approx(archive["scores"])
     assert rows["alerts"] == archive["alerts"]
     assert len(archive["alerts"]) > 0

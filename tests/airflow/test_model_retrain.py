@@ -50,6 +50,7 @@ def test_a_candidate_is_trained_evaluated_promoted_and_registered(
 ) -> None:
     model_dir = tmp_path / "production"
     conf = {**archive, "train_days": 5, "holdout_days": 3, "model_dir": str(model_dir)}
+    conf["fallback_model"] = None  # nothing served before: the first candidate is promoted
     report = run_dag("model_retrain", LOGICAL_DATE, warehouse, conf)
     assert report["state"] == "success", report
     assert set(task_states(report).values()) == {"success"}
@@ -73,4 +74,13 @@ def test_a_candidate_is_trained_evaluated_promoted_and_registered(
     second = _registry(warehouse)[1]
     assert second[:4] == (version, sha256, True, version)
     assert second[4] == average_precision
-    assert [event[0] for event in ops_events(warehouse)] == ["model_promoted"] * 2
+    events = ops_events(warehouse)
+    assert [event[0] for event in events] == ["model_promoted"] * 2
+    assert "not worse on the held-out window" in events[1][4]
+    # The evaluations scored into files only: nothing reached the warehouse's tables.
+    with psycopg.connect(warehouse) as connection:
+        written = connection.execute(
+            "SELECT (SELECT count(*) FROM silver.clean_transactions), "
+            "(SELECT count(*) FROM bronze.fraud_alerts)"
+        ).fetchone()
+    assert written == (0, 0)

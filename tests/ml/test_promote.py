@@ -92,6 +92,8 @@ def test_promotion_installs_the_artifact_keeps_the_previous_and_registers(
     )
     previous = served.with_name("production.previous") / "metadata.json"
     assert json.loads(previous.read_text())["model_version"] == first.model_version
+    assert served.is_symlink()  # switched atomically
+    assert served.with_name("production.previous").is_symlink()
     # Both decisions in the registry, with the SHA-256 of the model file.
     migrate(empty_dsn)
     for recorded in (kept, printed):
@@ -110,3 +112,22 @@ def test_promotion_installs_the_artifact_keeps_the_previous_and_registers(
         (second.model_version, sha, False, first.model_version, "0.3"),
         (second.model_version, sha, True, first.model_version, "0.5"),
     ]
+
+
+def test_a_plain_model_folder_is_replaced_by_the_served_link(
+    archive: tuple[Path, str], tmp_path: Path
+) -> None:
+    days, _ = archive
+    first = train_on_events(str(tmp_path / "first"), [str(days / "*" / "*.jsonl")], seed=1)
+    second = train_on_events(str(tmp_path / "second"), [str(days / "*" / "*.jsonl")], seed=2)
+    served = tmp_path / "default"
+    served.mkdir()  # a model folder made by hand, as ml.train makes models/default
+    for name in ("metadata.json", "model.joblib"):
+        (served / name).write_bytes((Path(first.directory) / name).read_bytes())
+    decision = promote(second.directory, str(served), _metrics(0.5, 0.2), _metrics(0.4, 0.2))
+    assert decision["current"]["model_version"] == first.model_version
+    assert served.is_symlink()
+    previous = json.loads((tmp_path / "default.previous" / "metadata.json").read_text())
+    assert previous["model_version"] == first.model_version
+    with pytest.raises(ValueError, match="not evaluated"):
+        promote(second.directory, str(served), {}, None)

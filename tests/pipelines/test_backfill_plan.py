@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,8 +22,10 @@ def archive(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _days(options: dict[str, object]) -> list[str]:
-    return [pattern.split("date=")[1][:10] for pattern in options["input"]]  # type: ignore[attr-defined]
+def _days(options: dict[str, Any]) -> list[str]:
+    """The warm-up's days, then the range's."""
+    patterns = [*options.get("warmup_input", []), *options["input"]]
+    return [pattern.split("date=")[1][:10] for pattern in patterns]
 
 
 def test_the_warm_up_reads_every_archived_day_of_the_look_back(archive: Path) -> None:
@@ -30,6 +33,7 @@ def test_the_warm_up_reads_every_archived_day_of_the_look_back(archive: Path) ->
     options = planned["pipeline_options"]
     # The default rules forget a customer after 90 days: every earlier day the archive has.
     assert _days(options) == ["2026-10-01", "2026-10-03", "2026-10-04", "2026-10-05", "2026-10-06"]
+    assert len(options["input"]) == 2  # the range; the rest only warms the state
     assert options["emit_from"] == "2026-10-05T00:00:00+00:00"
     assert options["output_dir"] == str(Path("out").resolve())
     assert (planned["warmup_days"], planned["warmup_days_found"]) == (90, 3)
@@ -52,6 +56,7 @@ def test_the_rules_look_back_bounds_the_warm_up(archive: Path, tmp_path: Path) -
         output_dir="out",
     )
     assert _days(explicit["pipeline_options"]) == ["2026-10-05"]
+    assert "warmup_input" not in explicit["pipeline_options"]
     assert explicit["pipeline_options"]["no_model"] is True
 
 

@@ -25,8 +25,11 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
     return dataset, root / "days"
 
 
-def _run(inputs: list[Path], out: Path, *extra: str) -> dict[str, Any]:
+def _run(
+    inputs: list[Path], out: Path, *extra: str, warmup: tuple[Path, ...] = ()
+) -> dict[str, Any]:
     files = [f"--input={folder / 'events.jsonl'}" for folder in inputs]
+    files += [f"--warmup_input={folder / 'events.jsonl'}" for folder in warmup]
     return run([*files, f"--output_dir={out}", "--no_model", *extra])
 
 
@@ -52,12 +55,13 @@ def test_a_warmed_up_backfill_scores_its_day_as_the_full_run(
     expected = _scores(tmp_path / "full", DAY)
     assert full["conservation_ok"] is True
 
-    until_day = [folder for folder in every_day if folder.name <= f"date={DAY}"]
+    before = tuple(folder for folder in every_day if folder.name < f"date={DAY}")
     backfill = _run(
-        until_day,
+        [day_folder(days, DAY)],
         tmp_path / "backfill",
         f"--blacklist={dataset.blacklist}",
         f"--emit_from={DAY}T00:00:00+00:00",
+        warmup=before,
     )
     assert _scores(tmp_path / "backfill") == expected
     assert len(expected) > 100
@@ -68,6 +72,16 @@ def test_a_warmed_up_backfill_scores_its_day_as_the_full_run(
     assert backfill["conservation_ok"] is True
     alerts = {record["transaction_id"] for record in read_records(tmp_path / "backfill", "alerts")}
     assert alerts == {tid for tid, score in expected.items() if score[3]}
+    # The dead letters of the range's file only: the warm-up's were written by their own run.
+    day_file = str(day_folder(days, DAY) / "events.jsonl")
+    full_dead = {
+        r["dlq_id"] for r in read_records(tmp_path / "full", "dlq") if day_file in r["source"]
+    }
+    dead = read_records(tmp_path / "backfill", "dlq")
+    assert {r["dlq_id"] for r in dead} == full_dead
+    assert all(r["source"].startswith(f"file:{day_file}:") for r in dead)
+    assert counters["warmup_dead_letters"] > 0
+    assert backfill["dlq"] == len(dead)
 
     # Without the warm-up, the same day scores differently: the history matters.
     cold = _run([day_folder(days, DAY)], tmp_path / "cold", f"--blacklist={dataset.blacklist}")
