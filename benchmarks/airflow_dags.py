@@ -27,7 +27,7 @@ from typing import Any
 from psycopg.conninfo import conninfo_to_dict
 
 from pipelines.synthetic import generate_dataset
-from pipelines.synthetic.archive import write_daily_archive
+from pipelines.synthetic.archive import archive_file
 from pipelines.warehouse.scratch import project_server_dsn, scratch_database
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,8 +83,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         dataset = generate_dataset(str(root), customers=args.customers, days=args.days)
-        with open(dataset.events, "rb") as events:
-            days = write_daily_archive((line.rstrip(b"\n") for line in events), root / "archive")
+        days = archive_file(dataset.events, root / "archive")
         last = date.fromisoformat(sorted(days)[-2])  # the last whole day
         first = last - timedelta(days=args.backfill_days - 1)
         model = str(DEFAULT_MODEL) if (DEFAULT_MODEL / "metadata.json").exists() else "none"

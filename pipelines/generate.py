@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from pipelines.synthetic import GeneratorConfig, generate_dataset
-from pipelines.synthetic.archive import write_daily_archive
+from pipelines.synthetic.archive import archive_file
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,9 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
     counts: dict[str, object] = dict(paths.counts)
     if args.archive_dir:
-        with open(paths.events, "rb") as events:
-            lines = [line.rstrip(b"\n") for line in events]
-        counts["archived_days"] = len(write_daily_archive(lines, args.archive_dir))
+        counts["archived_days"] = len(archive_file(paths.events, args.archive_dir))
     print(json.dumps(counts, separators=(",", ":")))
     return 0
 

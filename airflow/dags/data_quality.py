@@ -17,15 +17,12 @@ from typing import Any
 
 from airflow.sdk import (
     DAG,
-    AsyncCallback,
     CronDataIntervalTimetable,
-    DeadlineAlert,
-    DeadlineReference,
     Param,
     task,
 )
 from airflow.sdk.definitions.deadline import VariableInterval
-from streamflow_notify import deadline_missed
+from streamflow_notify import alert_when_late
 from streamflow_tasks import DEFAULT_ARGS, REPO, run_pipeline_command
 
 # pipelines.warehouse.quality.CHECK_FAILED: the command measured a failure.
@@ -53,12 +50,8 @@ with DAG(
     # A run should finish well within its quarter hour. The limit is an Airflow Variable
     # (seconds; scripts/airflow.sh sets 600 unless AIRFLOW_VAR_... says otherwise), so an
     # operator tunes it without a deploy, and a test can make it miss.
-    deadline=DeadlineAlert(
-        reference=DeadlineReference.DAGRUN_QUEUED_AT,
-        interval=VariableInterval(DEADLINE_VARIABLE),
-        callback=AsyncCallback(
-            deadline_missed, kwargs={"dag_id": "data_quality", "deadline": DEADLINE_VARIABLE}
-        ),
+    deadline=alert_when_late(
+        "data_quality", VariableInterval(DEADLINE_VARIABLE), DEADLINE_VARIABLE
     ),
     params={
         "thresholds": Param(

@@ -13,13 +13,10 @@ from typing import Any
 
 from airflow.sdk import (
     DAG,
-    AsyncCallback,
     CronDataIntervalTimetable,
-    DeadlineAlert,
-    DeadlineReference,
     task,
 )
-from streamflow_notify import deadline_missed
+from streamflow_notify import alert_when_late
 from streamflow_tasks import DEFAULT_ARGS, run_pipeline_command
 
 # pipelines.warehouse.maintain.PARTITION_RETENTION_DAYS
@@ -40,13 +37,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    deadline=DeadlineAlert(
-        reference=DeadlineReference.DAGRUN_QUEUED_AT,
-        interval=timedelta(hours=2),
-        callback=AsyncCallback(
-            deadline_missed, kwargs={"dag_id": "maintenance", "deadline": "2 hours"}
-        ),
-    ),
+    deadline=alert_when_late("maintenance", timedelta(hours=2), "2 hours"),
     tags=["streamflow", "warehouse", "maintenance"],
 ) as dag:
 

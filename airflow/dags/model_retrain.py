@@ -27,14 +27,11 @@ from typing import Any
 
 from airflow.sdk import (
     DAG,
-    AsyncCallback,
     CronDataIntervalTimetable,
-    DeadlineAlert,
-    DeadlineReference,
     Param,
     task,
 )
-from streamflow_notify import deadline_missed, send
+from streamflow_notify import alert_when_late, send
 from streamflow_tasks import DEFAULT_ARGS, REPO, run_pipeline_command, served_model
 
 
@@ -61,13 +58,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    deadline=DeadlineAlert(
-        reference=DeadlineReference.DAGRUN_QUEUED_AT,
-        interval=timedelta(hours=6),
-        callback=AsyncCallback(
-            deadline_missed, kwargs={"dag_id": "model_retrain", "deadline": "6 hours"}
-        ),
-    ),
+    deadline=alert_when_late("model_retrain", timedelta(hours=6), "6 hours"),
     params={
         "archive": Param(str(REPO / "out" / "archive"), type="string"),
         "labels_file": Param(

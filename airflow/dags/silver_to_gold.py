@@ -23,15 +23,12 @@ from typing import Any
 
 from airflow.sdk import (
     DAG,
-    AsyncCallback,
     CronDataIntervalTimetable,
-    DeadlineAlert,
-    DeadlineReference,
     Param,
     TaskGroup,
     task,
 )
-from streamflow_notify import deadline_missed
+from streamflow_notify import alert_when_late
 from streamflow_tasks import DEFAULT_ARGS, run_pipeline_command
 
 # The tables of pipelines.warehouse.refresh.OBJECTS, by group; within dimensions, a gold
@@ -58,13 +55,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    deadline=DeadlineAlert(
-        reference=DeadlineReference.DAGRUN_QUEUED_AT,
-        interval=timedelta(minutes=45),
-        callback=AsyncCallback(
-            deadline_missed, kwargs={"dag_id": "silver_to_gold", "deadline": "45 minutes"}
-        ),
-    ),
+    deadline=alert_when_late("silver_to_gold", timedelta(minutes=45), "45 minutes"),
     params={
         "lookback_minutes": Param(
             15, type="integer", minimum=1, description="How far before the interval to reread."

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow.providers.postgres.hooks.postgres import PostgresHook
-from airflow.sdk import BaseHook, BaseNotifier
+from airflow.sdk import AsyncCallback, BaseHook, BaseNotifier, DeadlineAlert, DeadlineReference
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 WAREHOUSE_CONNECTION = "streamflow_warehouse"
@@ -151,6 +151,16 @@ class StreamFlowNotifier(BaseNotifier):
             run_id=getattr(run, "run_id", None) or getattr(task_instance, "run_id", None),
             task_id=task_id,
         )
+
+
+def alert_when_late(dag_id: str, interval: Any, described: str) -> DeadlineAlert:
+    """A DAG's Deadline Alert: a run not finished ``interval`` (a ``timedelta``, or a
+    ``VariableInterval``) after it was queued sends a ``deadline_missed`` event."""
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=interval,
+        callback=AsyncCallback(deadline_missed, kwargs={"dag_id": dag_id, "deadline": described}),
+    )
 
 
 async def deadline_missed(dag_id: str, deadline: str, **_: Any) -> None:

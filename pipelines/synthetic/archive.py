@@ -45,3 +45,9 @@ def write_daily_archive(lines: Iterable[bytes], archive_dir: str | Path) -> dict
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "events.jsonl").write_bytes(b"".join(line + b"\n" for line in day_lines))
     return {name: len(day_lines) for name, day_lines in sorted(by_day.items())}
+
+
+def archive_file(events_path: str | Path, archive_dir: str | Path) -> dict[str, int]:
+    """Archives the lines of a JSONL file (``events.jsonl``) by day; the lines per day."""
+    with open(events_path, "rb") as events:
+        return write_daily_archive((line.rstrip(b"\n") for line in events), archive_dir)

@@ -15,7 +15,7 @@ import pytest
 
 from pipelines.fraud import run
 from pipelines.synthetic import generate_dataset
-from pipelines.synthetic.archive import write_daily_archive
+from pipelines.synthetic.archive import archive_file
 from tests.airflow.dag_runs import run_dag, task_states
 from tests.output_files import read_records
 
@@ -29,8 +29,7 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The archive, and what a run over all of it scored on DAY."""
     root = tmp_path_factory.mktemp("archive")
     dataset = generate_dataset(str(root), seed=5, customers=150, days=10, malformed_rate=0.05)
-    with open(dataset.events, "rb") as events:
-        write_daily_archive((line.rstrip(b"\n") for line in events), root / "days")
+    archive_file(dataset.events, root / "days")
     full = root / "full"
     run(
         [

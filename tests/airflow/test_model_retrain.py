@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from pipelines.synthetic import generate_dataset
-from pipelines.synthetic.archive import write_daily_archive
+from pipelines.synthetic.archive import archive_file
 from tests.airflow.dag_runs import ops_events, run_dag, task_states
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
@@ -27,8 +27,7 @@ LOGICAL_DATE = datetime(2026, 10, 12, 5, 0, tzinfo=UTC)
 def archive(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("archive")
     dataset = generate_dataset(str(root), seed=9, customers=150, days=10)
-    with open(dataset.events, "rb") as events:
-        write_daily_archive((line.rstrip(b"\n") for line in events), root / "days")
+    archive_file(dataset.events, root / "days")
     return {
         "archive": str(root / "days"),
         "labels_file": dataset.labels,

@@ -12,7 +12,7 @@ import pytest
 from ml.promote import decide, main, promote
 from ml.train import train_on_events
 from pipelines.synthetic import generate_dataset
-from pipelines.synthetic.archive import write_daily_archive
+from pipelines.synthetic.archive import archive_file
 from pipelines.warehouse.cli import main as warehouse
 from pipelines.warehouse.migrate import migrate
 
@@ -30,8 +30,7 @@ def _metrics(average_precision: float, card_precision: float) -> dict[str, Any]:
 def archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     root = tmp_path_factory.mktemp("archive")
     dataset = generate_dataset(str(root), seed=3, customers=80, days=6)
-    with open(dataset.events, "rb") as events:
-        write_daily_archive((line.rstrip(b"\n") for line in events), root / "days")
+    archive_file(dataset.events, root / "days")
     return root / "days", dataset.blacklist
 
 

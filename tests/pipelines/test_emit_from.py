@@ -10,7 +10,7 @@ import pytest
 
 from pipelines.fraud import main, run
 from pipelines.synthetic import generate_dataset
-from pipelines.synthetic.archive import day_folder, write_daily_archive
+from pipelines.synthetic.archive import archive_file, day_folder
 from tests.output_files import read_records
 
 DAY = "2026-10-08"
@@ -20,8 +20,7 @@ DAY = "2026-10-08"
 def archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
     root = tmp_path_factory.mktemp("archive")
     dataset = generate_dataset(str(root), seed=5, customers=150, days=10, malformed_rate=0.01)
-    with open(dataset.events, "rb") as events:
-        write_daily_archive((line.rstrip(b"\n") for line in events), root / "days")
+    archive_file(dataset.events, root / "days")
     return dataset, root / "days"
 
 

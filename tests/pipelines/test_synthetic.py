@@ -30,6 +30,12 @@ from pipelines.synthetic import (
     generate_dataset,
     generate_events,
 )
+from transforms.domain.event_time import (
+    DEFAULT_BUSINESS_TIMEZONE,
+    business_timezone,
+    format_utc,
+)
+from transforms.domain.events import Transaction, parse_event
 from transforms.domain.geo import haversine_km
 
 SMALL = GeneratorConfig(seed=7, customers=200, days=10)
@@ -409,6 +415,26 @@ def test_cli_writes_files_and_prints_a_summary(
     assert summary == generate_events(SMALL).counts
     assert {p.name for p in out.iterdir()} == {"events.jsonl", "labels.jsonl", "blacklist.csv"}
     assert summary["events"] == len((out / "events.jsonl").read_bytes().splitlines())
+
+
+def test_cli_archives_every_line_under_its_day(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, archive = tmp_path / "out", tmp_path / "archive"
+    argv = ["--output_dir", str(out), "--customers", "50", "--days", "4"]
+    assert main([*argv, "--malformed_rate", "0.05", "--archive_dir", str(archive)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    folders = sorted(archive.iterdir())
+    assert summary["archived_days"] == len(folders) >= 4
+    assert all(folder.name.startswith("date=2026-10-") for folder in folders)
+    archived = [line for f in folders for line in (f / "events.jsonl").read_bytes().splitlines()]
+    assert sorted(archived) == sorted((out / "events.jsonl").read_bytes().splitlines())
+    zone = business_timezone(DEFAULT_BUSINESS_TIMEZONE)
+    for folder in folders:  # a readable line sits under the UTC day of its event time
+        for line in (folder / "events.jsonl").read_bytes().splitlines():
+            event = parse_event(line, zone)
+            if isinstance(event, Transaction):
+                assert format_utc(event.event_time_ms)[:10] == folder.name.removeprefix("date=")
 
 
 def test_cli_rejects_bad_values(tmp_path: Path) -> None:
