@@ -2,12 +2,13 @@
 
     python -m pipelines.generate --output_dir out/data [--seed 42] [--customers 2000]
         [--days 30] [--start 2026-10-01] [--fraud_rate 0.02] [--malformed_rate 0.005]
-        [--archive_dir DIR]
+        [--feedback_delay_days 7] [--archive_dir DIR]
 
-Writes ``events.jsonl``, ``labels.jsonl`` and ``blacklist.csv`` into
-``--output_dir`` (see :mod:`pipelines.synthetic`) and prints a one-line
-JSON summary of what was generated. ``--archive_dir`` also writes the events as an archive of
-one folder per day (``DIR/date=YYYY-MM-DD/events.jsonl``), what the fraud_backfill DAG reads.
+Writes ``events.jsonl``, ``labels.jsonl``, ``blacklist.csv`` and ``feedback.jsonl`` (each
+fraud reported ``--feedback_delay_days`` later, 7 by default) into ``--output_dir`` (see
+:mod:`pipelines.synthetic`) and prints a one-line JSON summary of what was generated.
+``--archive_dir`` also writes the events as an archive of one folder per day
+(``DIR/date=YYYY-MM-DD/events.jsonl``), what the fraud_backfill DAG reads.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import date
 
 from pipelines.synthetic import GeneratorConfig, generate_dataset
 from pipelines.synthetic.archive import archive_file
+from pipelines.synthetic.files import DEFAULT_FEEDBACK_DELAY_DAYS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--fraud_rate", type=float, default=defaults.fraud_rate)
     parser.add_argument("--malformed_rate", type=float, default=defaults.malformed_rate)
+    parser.add_argument(
+        "--feedback_delay_days",
+        type=float,
+        default=DEFAULT_FEEDBACK_DELAY_DAYS,
+        help="how long after a fraud its chargeback is reported (feedback.jsonl)",
+    )
     parser.add_argument("--archive_dir", help="also write the events as a per-day archive here")
     return parser
 
@@ -55,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             start=args.start,
             fraud_rate=args.fraud_rate,
             malformed_rate=args.malformed_rate,
+            feedback_delay_days=args.feedback_delay_days,
         )
     except ValueError as exc:  # invalid knob values: report like argparse does
         parser.error(str(exc))

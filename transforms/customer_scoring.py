@@ -22,8 +22,9 @@ from transforms.domain.config import RulesConfig
 from transforms.domain.detector import FraudDetector
 from transforms.domain.dlq import build_dlq_record
 from transforms.domain.event_time import business_timezone
-from transforms.domain.events import ErrorType, Transaction, event_order
+from transforms.domain.events import Transaction, event_order
 from transforms.domain.features import named_features
+from transforms.domain.json_fields import ErrorType
 from transforms.domain.outputs import scored_transaction
 from transforms.domain.state import CustomerProfile
 from transforms.tags import DLQ_TAG, SCORED_TAG

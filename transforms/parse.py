@@ -20,11 +20,11 @@ from transforms.domain.dlq import build_dlq_record
 from transforms.domain.event_time import business_timezone, format_utc
 from transforms.domain.events import (
     CURRENT_SCHEMA_VERSION,
-    ErrorType,
     InvalidEvent,
     Transaction,
     parse_event,
 )
+from transforms.domain.json_fields import ErrorType
 from transforms.tags import DLQ_TAG, EVENTS_TAG, RAW_TAG
 
 

@@ -30,7 +30,7 @@ from apache_beam.metrics import Metrics
 
 from transforms.counters import NAMESPACE
 from transforms.domain.dlq import build_dlq_record
-from transforms.domain.events import ErrorType
+from transforms.domain.json_fields import ErrorType
 from transforms.postgres_tables import (
     CLEAN_TRANSACTIONS,
     DLQ_EVENTS,

@@ -1,4 +1,5 @@
-"""The data set as files: ``events.jsonl``, ``labels.jsonl`` and ``blacklist.csv``."""
+"""The data set as files: ``events.jsonl``, ``labels.jsonl``, ``blacklist.csv`` and
+``feedback.jsonl`` (the fraud as chargebacks report it, days later)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ from datetime import date
 from pathlib import Path
 
 from pipelines.synthetic.dataset import GeneratorConfig, SyntheticDataset, generate_events
+from pipelines.synthetic.feedback import feedback_lines, feedback_records
 from pipelines.synthetic.rendering import dumps
+
+# Chargebacks reach the fraud team about a week after the transaction.
+DEFAULT_FEEDBACK_DELAY_DAYS = 7.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,10 +23,17 @@ class DatasetPaths:
     labels: str
     blacklist: str
     counts: dict[str, int]
+    feedback: str = ""
 
 
-def write_dataset(dataset: SyntheticDataset, output_dir: str) -> DatasetPaths:
-    """Write ``events.jsonl``, ``labels.jsonl`` and ``blacklist.csv`` into ``output_dir``."""
+def write_dataset(
+    dataset: SyntheticDataset,
+    output_dir: str,
+    feedback_delay_days: float = DEFAULT_FEEDBACK_DELAY_DAYS,
+    seed: int = 0,
+) -> DatasetPaths:
+    """Write ``events.jsonl``, ``labels.jsonl``, ``blacklist.csv`` and ``feedback.jsonl``
+    (fraud reported ``feedback_delay_days`` after it happened) into ``output_dir``."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     events, labels, blacklist = out / "events.jsonl", out / "labels.jsonl", out / "blacklist.csv"
@@ -30,7 +42,11 @@ def write_dataset(dataset: SyntheticDataset, output_dir: str) -> DatasetPaths:
     labels.write_bytes(b"".join(dumps(label) + b"\n" for label in dataset.labels))
     rows = [f"{entry.kind},{entry.id}\n" for entry in dataset.blacklist]
     blacklist.write_bytes(("kind,id\n" + "".join(rows)).encode())
-    return DatasetPaths(str(events), str(labels), str(blacklist), dict(dataset.counts))
+    feedback = out / "feedback.jsonl"
+    reports = feedback_records(dataset.lines, dataset.labels, feedback_delay_days, seed)
+    feedback.write_bytes(feedback_lines(reports))
+    counts = {**dataset.counts, "feedback": len(reports)}
+    return DatasetPaths(str(events), str(labels), str(blacklist), counts, str(feedback))
 
 
 def generate_dataset(
@@ -42,7 +58,8 @@ def generate_dataset(
     start: date = date(2026, 10, 1),
     fraud_rate: float = 0.02,
     malformed_rate: float = 0.005,
+    feedback_delay_days: float = DEFAULT_FEEDBACK_DELAY_DAYS,
 ) -> DatasetPaths:
     """Generate the dataset for these parameters and write it to ``output_dir``."""
     config = GeneratorConfig(seed, customers, days, start, fraud_rate, malformed_rate)
-    return write_dataset(generate_events(config), output_dir)
+    return write_dataset(generate_events(config), output_dir, feedback_delay_days, seed)

@@ -13,7 +13,8 @@ import pytest
 
 from transforms.domain.dlq import MAX_RAW_PAYLOAD_BYTES, build_dlq_record
 from transforms.domain.event_time import business_timezone
-from transforms.domain.events import ErrorType, InvalidEvent, parse_event
+from transforms.domain.events import InvalidEvent, parse_event
+from transforms.domain.json_fields import ErrorType
 
 SOURCE = "kafka:transactions.raw/2/1042"
 

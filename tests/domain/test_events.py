@@ -18,13 +18,13 @@ from transforms.domain.event_time import business_timezone, local_hour_of_day
 from transforms.domain.events import (
     CURRENT_SCHEMA_VERSION,
     DEFAULT_MAX_PAYLOAD_BYTES,
-    ErrorType,
     InvalidEvent,
     Transaction,
     decode_transaction,
     encode_transaction,
     parse_event,
 )
+from transforms.domain.json_fields import ErrorType
 
 ZONE = business_timezone("America/Sao_Paulo")
 DROP = object()  # marks a field to remove from the valid event

@@ -36,6 +36,7 @@ from transforms.domain.event_time import (
     format_utc,
 )
 from transforms.domain.events import Transaction, parse_event
+from transforms.domain.feedback import Feedback, parse_feedback
 from transforms.domain.geo import haversine_km
 
 SMALL = GeneratorConfig(seed=7, customers=200, days=10)
@@ -412,8 +413,13 @@ def test_cli_writes_files_and_prints_a_summary(
     argv = ["--output_dir", str(out), "--seed", "7", "--customers", "200", "--days", "10"]
     assert main([*argv, "--start", "2026-10-01"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary == generate_events(SMALL).counts
-    assert {p.name for p in out.iterdir()} == {"events.jsonl", "labels.jsonl", "blacklist.csv"}
+    assert summary == {**generate_events(SMALL).counts, "feedback": summary["fraud"]}
+    assert {p.name for p in out.iterdir()} == {
+        "events.jsonl",
+        "labels.jsonl",
+        "blacklist.csv",
+        "feedback.jsonl",
+    }
     assert summary["events"] == len((out / "events.jsonl").read_bytes().splitlines())
 
 
@@ -435,6 +441,35 @@ def test_cli_archives_every_line_under_its_day(
             event = parse_event(line, zone)
             if isinstance(event, Transaction):
                 assert format_utc(event.event_time_ms)[:10] == folder.name.removeprefix("date=")
+
+
+def test_every_fraud_is_reported_after_the_delay_as_valid_feedback(tmp_path: Path) -> None:
+    paths = generate_dataset(str(tmp_path), seed=4, customers=120, days=8, malformed_rate=0.02)
+    zone = business_timezone(DEFAULT_BUSINESS_TIMEZONE)
+    events = {}
+    for line in Path(paths.events).read_bytes().splitlines():
+        event = parse_event(line, zone)
+        if isinstance(event, Transaction):
+            events[event.transaction_id] = event
+    labels = [json.loads(line) for line in Path(paths.labels).read_text().splitlines()]
+    reports = [parse_feedback(line) for line in Path(paths.feedback).read_bytes().splitlines()]
+    assert all(isinstance(report, Feedback) for report in reports)
+    fraud = {label["transaction_id"] for label in labels if label["is_fraud"]}
+    assert {report.transaction_id for report in reports} == fraud  # type: ignore[union-attr]
+    day_ms = 86_400_000
+    for report in reports:
+        assert isinstance(report, Feedback)
+        event = events[report.transaction_id]
+        assert (report.customer_id, report.store_id, report.label) == (
+            event.customer_id,
+            event.store_id,
+            "fraud",
+        )
+        # 7 days by default, plus up to a day of jitter; the feed is in report order.
+        assert 7 * day_ms <= report.reported_at_ms - event.event_time_ms < 8 * day_ms
+    times = [report.reported_at_ms for report in reports]  # type: ignore[union-attr]
+    assert times == sorted(times)
+    assert paths.counts["feedback"] == len(fraud)
 
 
 def test_cli_rejects_bad_values(tmp_path: Path) -> None:

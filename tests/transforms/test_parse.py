@@ -12,7 +12,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.options import FN_API_RUNNER
 from tests.factories import event, payload, raw_record
-from transforms.domain.events import ErrorType
+from transforms.domain.json_fields import ErrorType
 from transforms.parse import DLQ_TAG, EVENTS_TAG, ParseEvents
 
 MAX_BYTES = 4096

@@ -18,7 +18,7 @@ from pipelines.warehouse.sql_files import sql_folder
 from tests.factories import event, payload
 from transforms import postgres_sink
 from transforms.domain.dlq import build_dlq_record
-from transforms.domain.events import ErrorType
+from transforms.domain.json_fields import ErrorType
 from transforms.postgres_sink import (
     CLEAN_TRANSACTIONS,
     DLQ_EVENTS,

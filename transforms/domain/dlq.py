@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from transforms.domain.events import ErrorType
+from transforms.domain.json_fields import ErrorType
 
 MAX_RAW_PAYLOAD_BYTES = 64 * 1024
 

@@ -10,7 +10,6 @@ never raises.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import struct
@@ -18,7 +17,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import tzinfo
 from decimal import Decimal, InvalidOperation
-from enum import StrEnum
 from typing import Any
 
 from transforms.domain.event_time import (
@@ -26,6 +24,14 @@ from transforms.domain.event_time import (
     LATEST_EVENT_MS,
     format_utc,
     parse_timestamp,
+)
+from transforms.domain.json_fields import (
+    ErrorType,
+    InvalidRecordError,
+    decode_object,
+    optional_text,
+    required,
+    text,
 )
 
 CURRENT_SCHEMA_VERSION = 2
@@ -37,20 +43,6 @@ DEFAULT_CURRENCY = "BRL"
 _MAX_AMOUNT = Decimal(10) ** 10
 _CENT = Decimal("0.01")
 _CURRENCY = re.compile(r"[A-Z]{3}")
-
-
-class ErrorType(StrEnum):
-    """Why a record went to the dead-letter queue. A stable contract: only ever add."""
-
-    INVALID_JSON = "INVALID_JSON"
-    NOT_AN_OBJECT = "NOT_AN_OBJECT"
-    MISSING_FIELD = "MISSING_FIELD"
-    INVALID_FIELD = "INVALID_FIELD"
-    UNSUPPORTED_SCHEMA = "UNSUPPORTED_SCHEMA"
-    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
-    PROCESSING_ERROR = "PROCESSING_ERROR"
-    # a scored record, alert or raw row the warehouse refused (transforms/postgres_sink.py)
-    SINK_REJECTED = "SINK_REJECTED"
 
 
 # Not frozen: a frozen dataclass costs six times more to construct, and the pipeline builds each
@@ -101,13 +93,6 @@ class InvalidEvent:
     schema_version: int | None = None
 
 
-class _InvalidEventError(Exception):
-    def __init__(self, error_type: ErrorType, message: str) -> None:
-        super().__init__(message)
-        self.error_type = error_type
-        self.message = message
-
-
 def parse_event(
     payload: bytes | str,
     naive_zone: tzinfo,
@@ -115,48 +100,15 @@ def parse_event(
 ) -> Transaction | InvalidEvent:
     """Parse one raw payload. Never raises: invalid input yields an :class:`InvalidEvent`."""
     try:
-        raw = payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else payload
-    except UnicodeEncodeError as error:  # a lone surrogate that no byte sequence decodes to
-        return InvalidEvent(ErrorType.INVALID_JSON, f"payload is not UTF-8: {error.reason}")
-    if len(raw) > max_payload_bytes:
-        return InvalidEvent(
-            ErrorType.PAYLOAD_TOO_LARGE, f"payload is {len(raw)} bytes, limit {max_payload_bytes}"
-        )
-    try:
-        document = _decode_json(raw)
-    except _InvalidEventError as invalid:
+        document = decode_object(payload, max_payload_bytes)
+    except InvalidRecordError as invalid:
         return InvalidEvent(invalid.error_type, invalid.message)
-    if not isinstance(document, dict):
-        return InvalidEvent(
-            ErrorType.NOT_AN_OBJECT, f"expected a JSON object, got {type(document).__name__}"
-        )
     version: int | None = None
     try:
         version = _schema_version(document)
         return _transaction(document, version, naive_zone)
-    except _InvalidEventError as invalid:
+    except InvalidRecordError as invalid:
         return InvalidEvent(invalid.error_type, invalid.message, version)
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-# One decoder for all events: json.loads with options builds a new decoder per call.
-_JSON = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
-
-
-def _decode_json(raw: bytes) -> Any:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise _InvalidEventError(
-            ErrorType.INVALID_JSON, f"payload is not UTF-8: {error.reason}"
-        ) from None
-    try:
-        return _JSON.decode(text)
-    except (ValueError, RecursionError) as error:
-        raise _InvalidEventError(ErrorType.INVALID_JSON, f"not JSON: {error}") from None
 
 
 def _schema_version(document: dict[str, Any]) -> int:
@@ -164,11 +116,11 @@ def _schema_version(document: dict[str, Any]) -> int:
     if version is None:
         return 1
     if isinstance(version, bool) or not isinstance(version, int):
-        raise _InvalidEventError(
+        raise InvalidRecordError(
             ErrorType.INVALID_FIELD, f"schema_version: expected an integer: {version!r}"
         )
     if not 1 <= version <= MAX_SCHEMA_VERSION:
-        raise _InvalidEventError(
+        raise InvalidRecordError(
             ErrorType.UNSUPPORTED_SCHEMA, f"schema_version {version} is not supported"
         )
     return version
@@ -178,76 +130,41 @@ def _transaction(document: dict[str, Any], version: int, naive_zone: tzinfo) -> 
     latitude = _coordinate(document, "latitude", 90.0)
     longitude = _coordinate(document, "longitude", 180.0)
     if (latitude is None) != (longitude is None):
-        raise _InvalidEventError(
+        raise InvalidRecordError(
             ErrorType.INVALID_FIELD, "latitude and longitude: give both or neither"
         )
     return Transaction(
-        transaction_id=_text(document, "transaction_id", 100),
-        customer_id=_text(document, "customer_id", 100),
-        store_id=_text(document, "store_id", 50),
+        transaction_id=text(document, "transaction_id", 100),
+        customer_id=text(document, "customer_id", 100),
+        store_id=text(document, "store_id", 50),
         amount=_amount(document),
         event_time_ms=_event_time(document, version, naive_zone),
         currency=_currency(document),
-        product_id=_optional_text(document, "product_id", 100),
-        payment_method=_optional_text(document, "payment_method", 50),
+        product_id=optional_text(document, "product_id", 100),
+        payment_method=optional_text(document, "payment_method", 50),
         latitude=latitude,
         longitude=longitude,
         schema_version=version,
     )
 
 
-def _required(document: dict[str, Any], field: str) -> Any:
-    value = document.get(field)
-    if value is None:
-        raise _InvalidEventError(ErrorType.MISSING_FIELD, f"{field}: required")
-    return value
-
-
-def _text(document: dict[str, Any], field: str, max_length: int) -> str:
-    value = _required(document, field)
-    return _checked_text(field, value, max_length)
-
-
-def _optional_text(document: dict[str, Any], field: str, max_length: int) -> str | None:
-    value = document.get(field)
-    return None if value is None else _checked_text(field, value, max_length)
-
-
-def _checked_text(field: str, value: Any, max_length: int) -> str:
-    if not isinstance(value, str):
-        raise _InvalidEventError(ErrorType.INVALID_FIELD, f"{field}: expected a string")
-    if not value.strip() or len(value) > max_length:
-        raise _InvalidEventError(
-            ErrorType.INVALID_FIELD, f"{field}: must have 1..{max_length} characters"
-        )
-    try:
-        # a JSON escape like "\\ud800" decodes to a lone surrogate, which no UTF-8 sink can write
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise _InvalidEventError(ErrorType.INVALID_FIELD, f"{field}: not valid Unicode") from None
-    if "\x00" in value:
-        # a NUL ("\u0000") is valid JSON but no text column (PostgreSQL, Kafka keys) takes it
-        raise _InvalidEventError(ErrorType.INVALID_FIELD, f"{field}: contains a NUL character")
-    return value
-
-
 def _amount(document: dict[str, Any]) -> Decimal:
-    value = _required(document, "amount")
+    value = required(document, "amount")
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-        raise _InvalidEventError(ErrorType.INVALID_FIELD, "amount: expected a string or a number")
+        raise InvalidRecordError(ErrorType.INVALID_FIELD, "amount: expected a string or a number")
     try:
         amount = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
     except InvalidOperation:
-        raise _InvalidEventError(
+        raise InvalidRecordError(
             ErrorType.INVALID_FIELD, f"amount: not a number: {value!r}"
         ) from None
     if not amount.is_finite() or amount <= 0 or amount >= _MAX_AMOUNT:
-        raise _InvalidEventError(
+        raise InvalidRecordError(
             ErrorType.INVALID_FIELD, f"amount: must be in (0, 10^10): {value!r}"
         )
     cents = amount.quantize(_CENT)
     if cents != amount:
-        raise _InvalidEventError(ErrorType.INVALID_FIELD, f"amount: at most 2 decimals: {value!r}")
+        raise InvalidRecordError(ErrorType.INVALID_FIELD, f"amount: at most 2 decimals: {value!r}")
     return cents
 
 
@@ -256,7 +173,7 @@ def _currency(document: dict[str, Any]) -> str:
     if value is None:
         return DEFAULT_CURRENCY
     if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
-        raise _InvalidEventError(
+        raise InvalidRecordError(
             ErrorType.INVALID_FIELD, f"currency: expected ISO-4217 code: {value!r}"
         )
     return value
@@ -267,34 +184,34 @@ def _coordinate(document: dict[str, Any], field: str, limit: float) -> float | N
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        raise _InvalidEventError(ErrorType.INVALID_FIELD, f"{field}: expected a number")
+        raise InvalidRecordError(ErrorType.INVALID_FIELD, f"{field}: expected a number")
     try:
         number = float(value)
     except OverflowError:  # an integer literal beyond float range
         number = math.inf
     if not math.isfinite(number) or not -limit <= number <= limit:
-        raise _InvalidEventError(
+        raise InvalidRecordError(
             ErrorType.INVALID_FIELD, f"{field}: must be within [-{limit}, {limit}]"
         )
     return number
 
 
 def _event_time(document: dict[str, Any], version: int, naive_zone: tzinfo) -> int:
-    value = _required(document, "timestamp")
+    value = required(document, "timestamp")
     if not isinstance(value, str):
-        raise _InvalidEventError(ErrorType.INVALID_FIELD, "timestamp: expected an ISO-8601 string")
+        raise InvalidRecordError(ErrorType.INVALID_FIELD, "timestamp: expected an ISO-8601 string")
     # Only version 1 producers sent local wall-clock time; every later version carries an offset.
     zone_for_naive = naive_zone if version == 1 else None
     try:
         millis = parse_timestamp(value, zone_for_naive)
     except (ValueError, OverflowError) as error:
-        raise _InvalidEventError(
+        raise InvalidRecordError(
             ErrorType.INVALID_FIELD, f"timestamp: {error}: {value!r}"
         ) from None
     # Outputs print the UTC time and FR-004 reads the local hour: a time near year 1 or 9999
     # can fall off the calendar once moved to UTC or the zone, so keep to a sane business range.
     if not EARLIEST_EVENT_MS <= millis <= LATEST_EVENT_MS:
-        raise _InvalidEventError(
+        raise InvalidRecordError(
             ErrorType.INVALID_FIELD, f"timestamp: outside 1900..2199: {value!r}"
         )
     return millis
@@ -359,8 +276,8 @@ def encode_transaction(event: Transaction) -> bytes:
         texts.append(event.product_id)
     if event.payment_method is not None:
         texts.append(event.payment_method)
-    for text in texts:
-        data = text.encode("utf-8", "surrogatepass")
+    for value in texts:
+        data = value.encode("utf-8", "surrogatepass")
         parts.append(_LENGTH.pack(len(data)))
         parts.append(data)
     return b"".join(parts)

@@ -1,0 +1,100 @@
+"""Confirmed outcomes arriving after the fact: the feedback contract and its parser.
+
+A chargeback or an analyst's verdict says, days after a transaction, whether it was fraud::
+
+    {"transaction_id": "...", "customer_id": "...", "store_id": "...",
+     "label": "fraud" | "genuine", "reported_at": "2026-10-08T09:30:00-03:00"}
+
+Unknown fields are ignored, so the producer can add some. ``reported_at`` must carry a UTC
+offset: a verdict takes effect at that instant and never before, and a naive time would move
+it by hours. Whatever is not a valid record becomes an :class:`InvalidFeedback` with the same
+stable error types as events, so the caller dead-letters it (stage ``parse_feedback``): the
+parser never raises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from transforms.domain.event_time import EARLIEST_EVENT_MS, LATEST_EVENT_MS, parse_timestamp
+from transforms.domain.json_fields import (
+    ErrorType,
+    InvalidRecordError,
+    decode_object,
+    required,
+    text,
+)
+
+FeedbackLabel = Literal["fraud", "genuine"]
+LABELS: tuple[FeedbackLabel, ...] = ("fraud", "genuine")
+MAX_FEEDBACK_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """A confirmed outcome of one transaction; ``reported_at_ms`` is UTC epoch milliseconds."""
+
+    transaction_id: str
+    customer_id: str
+    store_id: str
+    label: FeedbackLabel
+    reported_at_ms: int
+
+    @property
+    def is_fraud(self) -> bool:
+        return self.label == "fraud"
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidFeedback:
+    """A payload that is not a valid feedback record, and why."""
+
+    error_type: ErrorType
+    message: str
+
+
+def parse_feedback(
+    payload: bytes | str, max_payload_bytes: int = MAX_FEEDBACK_BYTES
+) -> Feedback | InvalidFeedback:
+    """Parse one raw feedback payload. Never raises."""
+    try:
+        document = decode_object(payload, max_payload_bytes)
+        return Feedback(
+            transaction_id=text(document, "transaction_id", 100),
+            customer_id=text(document, "customer_id", 100),
+            store_id=text(document, "store_id", 50),
+            label=_label(document),
+            reported_at_ms=_reported_at(document),
+        )
+    except InvalidRecordError as invalid:
+        return InvalidFeedback(invalid.error_type, invalid.message)
+
+
+def _label(document: dict[str, object]) -> FeedbackLabel:
+    value = required(document, "label")
+    for label in LABELS:
+        if value == label:
+            return label
+    raise InvalidRecordError(
+        ErrorType.INVALID_FIELD, f"label: expected one of {', '.join(LABELS)}: {value!r}"
+    )
+
+
+def _reported_at(document: dict[str, object]) -> int:
+    value = required(document, "reported_at")
+    if not isinstance(value, str):
+        raise InvalidRecordError(
+            ErrorType.INVALID_FIELD, "reported_at: expected an ISO-8601 string"
+        )
+    try:
+        millis = parse_timestamp(value, None)  # an offset is required
+    except (ValueError, OverflowError) as error:
+        raise InvalidRecordError(
+            ErrorType.INVALID_FIELD, f"reported_at: {error}: {value!r}"
+        ) from None
+    if not EARLIEST_EVENT_MS <= millis <= LATEST_EVENT_MS:
+        raise InvalidRecordError(
+            ErrorType.INVALID_FIELD, f"reported_at: outside 1900..2199: {value!r}"
+        )
+    return millis

@@ -1,0 +1,111 @@
+"""JSON records field by field: the shared vocabulary of the input parsers.
+
+Events (:mod:`transforms.domain.events`) and feedback (:mod:`transforms.domain.feedback`) are
+JSON objects read by the same rules: UTF-8, a size limit, exact decimals, text fields that every
+sink can store. A failed check raises :class:`InvalidRecordError` with a stable
+:class:`ErrorType`, which the parsers turn into a dead-letter record.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorType(StrEnum):
+    """Why a record went to the dead-letter queue. A stable contract: only ever add."""
+
+    INVALID_JSON = "INVALID_JSON"
+    NOT_AN_OBJECT = "NOT_AN_OBJECT"
+    MISSING_FIELD = "MISSING_FIELD"
+    INVALID_FIELD = "INVALID_FIELD"
+    UNSUPPORTED_SCHEMA = "UNSUPPORTED_SCHEMA"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    PROCESSING_ERROR = "PROCESSING_ERROR"
+    # a scored record, alert or raw row the warehouse refused (transforms/postgres_sink.py)
+    SINK_REJECTED = "SINK_REJECTED"
+
+
+class InvalidRecordError(Exception):
+    def __init__(self, error_type: ErrorType, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+
+
+def decode_object(payload: bytes | str, max_payload_bytes: int) -> dict[str, Any]:
+    """The JSON object a payload holds; :class:`InvalidRecordError` if it holds none."""
+    try:
+        raw = payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else payload
+    except UnicodeEncodeError as error:  # a lone surrogate that no byte sequence decodes to
+        raise InvalidRecordError(
+            ErrorType.INVALID_JSON, f"payload is not UTF-8: {error.reason}"
+        ) from None
+    if len(raw) > max_payload_bytes:
+        raise InvalidRecordError(
+            ErrorType.PAYLOAD_TOO_LARGE, f"payload is {len(raw)} bytes, limit {max_payload_bytes}"
+        )
+    document = decode_json(raw)
+    if not isinstance(document, dict):
+        raise InvalidRecordError(
+            ErrorType.NOT_AN_OBJECT, f"expected a JSON object, got {type(document).__name__}"
+        )
+    return document
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+# One decoder for every record: json.loads with options builds a new decoder per call.
+_JSON = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+
+
+def decode_json(raw: bytes) -> Any:
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidRecordError(
+            ErrorType.INVALID_JSON, f"payload is not UTF-8: {error.reason}"
+        ) from None
+    try:
+        return _JSON.decode(decoded)
+    except (ValueError, RecursionError) as error:
+        raise InvalidRecordError(ErrorType.INVALID_JSON, f"not JSON: {error}") from None
+
+
+def required(document: dict[str, Any], field: str) -> Any:
+    value = document.get(field)
+    if value is None:
+        raise InvalidRecordError(ErrorType.MISSING_FIELD, f"{field}: required")
+    return value
+
+
+def text(document: dict[str, Any], field: str, max_length: int) -> str:
+    value = required(document, field)
+    return checked_text(field, value, max_length)
+
+
+def optional_text(document: dict[str, Any], field: str, max_length: int) -> str | None:
+    value = document.get(field)
+    return None if value is None else checked_text(field, value, max_length)
+
+
+def checked_text(field: str, value: Any, max_length: int) -> str:
+    if not isinstance(value, str):
+        raise InvalidRecordError(ErrorType.INVALID_FIELD, f"{field}: expected a string")
+    if not value.strip() or len(value) > max_length:
+        raise InvalidRecordError(
+            ErrorType.INVALID_FIELD, f"{field}: must have 1..{max_length} characters"
+        )
+    try:
+        # a JSON escape like "\\ud800" decodes to a lone surrogate, which no UTF-8 sink can write
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRecordError(ErrorType.INVALID_FIELD, f"{field}: not valid Unicode") from None
+    if "\x00" in value:
+        # a NUL ("\u0000") is valid JSON but no text column (PostgreSQL, Kafka keys) takes it
+        raise InvalidRecordError(ErrorType.INVALID_FIELD, f"{field}: contains a NUL character")
+    return value
