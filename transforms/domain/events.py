@@ -20,10 +20,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from transforms.domain.event_time import (
-    EARLIEST_EVENT_MS,
-    LATEST_EVENT_MS,
     format_utc,
-    parse_timestamp,
 )
 from transforms.domain.json_fields import (
     ErrorType,
@@ -32,6 +29,7 @@ from transforms.domain.json_fields import (
     optional_text,
     required,
     text,
+    timestamp,
 )
 
 CURRENT_SCHEMA_VERSION = 2
@@ -197,24 +195,8 @@ def _coordinate(document: dict[str, Any], field: str, limit: float) -> float | N
 
 
 def _event_time(document: dict[str, Any], version: int, naive_zone: tzinfo) -> int:
-    value = required(document, "timestamp")
-    if not isinstance(value, str):
-        raise InvalidRecordError(ErrorType.INVALID_FIELD, "timestamp: expected an ISO-8601 string")
     # Only version 1 producers sent local wall-clock time; every later version carries an offset.
-    zone_for_naive = naive_zone if version == 1 else None
-    try:
-        millis = parse_timestamp(value, zone_for_naive)
-    except (ValueError, OverflowError) as error:
-        raise InvalidRecordError(
-            ErrorType.INVALID_FIELD, f"timestamp: {error}: {value!r}"
-        ) from None
-    # Outputs print the UTC time and FR-004 reads the local hour: a time near year 1 or 9999
-    # can fall off the calendar once moved to UTC or the zone, so keep to a sane business range.
-    if not EARLIEST_EVENT_MS <= millis <= LATEST_EVENT_MS:
-        raise InvalidRecordError(
-            ErrorType.INVALID_FIELD, f"timestamp: outside 1900..2199: {value!r}"
-        )
-    return millis
+    return timestamp(document, "timestamp", naive_zone if version == 1 else None)
 
 
 def event_order(event: Transaction) -> tuple[int, str]:

@@ -17,13 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from transforms.domain.event_time import EARLIEST_EVENT_MS, LATEST_EVENT_MS, parse_timestamp
 from transforms.domain.json_fields import (
     ErrorType,
     InvalidRecordError,
     decode_object,
     required,
     text,
+    timestamp,
 )
 
 FeedbackLabel = Literal["fraud", "genuine"]
@@ -65,7 +65,7 @@ def parse_feedback(
             customer_id=text(document, "customer_id", 100),
             store_id=text(document, "store_id", 50),
             label=_label(document),
-            reported_at_ms=_reported_at(document),
+            reported_at_ms=timestamp(document, "reported_at", None),  # offset required
         )
     except InvalidRecordError as invalid:
         return InvalidFeedback(invalid.error_type, invalid.message)
@@ -79,22 +79,3 @@ def _label(document: dict[str, object]) -> FeedbackLabel:
     raise InvalidRecordError(
         ErrorType.INVALID_FIELD, f"label: expected one of {', '.join(LABELS)}: {value!r}"
     )
-
-
-def _reported_at(document: dict[str, object]) -> int:
-    value = required(document, "reported_at")
-    if not isinstance(value, str):
-        raise InvalidRecordError(
-            ErrorType.INVALID_FIELD, "reported_at: expected an ISO-8601 string"
-        )
-    try:
-        millis = parse_timestamp(value, None)  # an offset is required
-    except (ValueError, OverflowError) as error:
-        raise InvalidRecordError(
-            ErrorType.INVALID_FIELD, f"reported_at: {error}: {value!r}"
-        ) from None
-    if not EARLIEST_EVENT_MS <= millis <= LATEST_EVENT_MS:
-        raise InvalidRecordError(
-            ErrorType.INVALID_FIELD, f"reported_at: outside 1900..2199: {value!r}"
-        )
-    return millis

@@ -9,9 +9,12 @@ sink can store. A failed check raises :class:`InvalidRecordError` with a stable
 from __future__ import annotations
 
 import json
+from datetime import tzinfo
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
+
+from transforms.domain.event_time import EARLIEST_EVENT_MS, LATEST_EVENT_MS, parse_timestamp
 
 
 class ErrorType(StrEnum):
@@ -109,3 +112,20 @@ def checked_text(field: str, value: Any, max_length: int) -> str:
         # a NUL ("\u0000") is valid JSON but no text column (PostgreSQL, Kafka keys) takes it
         raise InvalidRecordError(ErrorType.INVALID_FIELD, f"{field}: contains a NUL character")
     return value
+
+
+def timestamp(document: dict[str, Any], field: str, naive_zone: tzinfo | None) -> int:
+    """Epoch millis of an ISO-8601 field; a naive time is read in ``naive_zone``, and without
+    one an offset is required."""
+    value = required(document, field)
+    if not isinstance(value, str):
+        raise InvalidRecordError(ErrorType.INVALID_FIELD, f"{field}: expected an ISO-8601 string")
+    try:
+        millis = parse_timestamp(value, naive_zone)
+    except (ValueError, OverflowError) as error:
+        raise InvalidRecordError(ErrorType.INVALID_FIELD, f"{field}: {error}: {value!r}") from None
+    # Outputs print the UTC time and FR-004 reads the local hour: a time near year 1 or 9999
+    # can fall off the calendar once moved to UTC or the zone, so keep to a sane business range.
+    if not EARLIEST_EVENT_MS <= millis <= LATEST_EVENT_MS:
+        raise InvalidRecordError(ErrorType.INVALID_FIELD, f"{field}: outside 1900..2199: {value!r}")
+    return millis
