@@ -36,7 +36,6 @@ from pipelines.launcher import (
     SUMMARY_FILE,
     ReferenceData,
     emit_from_ms,
-    matched_files,
     prepare_run,
     read_back_summary,
     run_info,
@@ -114,9 +113,10 @@ def build_pipeline(
         if raw_valid is not None:
             raw_valid = raw_valid | "EmitRawFrom" >> EmitFrom(emit_from)
     dlq = (parsed[DLQ_TAG], detected[DLQ_TAG]) | "AllDeadLetters" >> beam.Flatten()
-    if options.warmup_input or emit_from is not None:
-        warmup_files = matched_files(options.warmup_input or [], "--warmup_input")
-        dlq = dlq | "DropWarmupDeadLetters" >> DropWarmupDeadLetters(warmup_files, emit_from)
+    if reference.warmup_files or emit_from is not None:
+        dlq = dlq | "DropWarmupDeadLetters" >> DropWarmupDeadLetters(
+            reference.warmup_files, emit_from
+        )
     alerts = scored | "Alerts" >> BuildAlerts()
     outputs = {"scored": scored, "alerts": alerts, "dlq": dlq}
     interval = options.emit_interval_s

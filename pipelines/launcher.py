@@ -60,6 +60,8 @@ class ReferenceData:
     model_version: str | None
     # The live path's Java expansion service (pipelines.kafka); None for file input.
     kafka_expansion_service: str | None = None
+    # The files --warmup_input matched, as the read names them: their dead letters are dropped.
+    warmup_files: frozenset[str] = frozenset()
 
 
 def prepare_run(options: FraudOptions) -> ReferenceData:
@@ -78,14 +80,16 @@ def prepare_run(options: FraudOptions) -> ReferenceData:
     if live:
         expansion_service = check_live_input(options)
     embedded_default = not options.input and not live
+    warmup_files: frozenset[str] = frozenset()
     if embedded_default:
         use_generated_data(options)
     elif not live:
         check_inputs(options.input)
-        check_inputs(options.warmup_input or [], "--warmup_input")
+        warmup_files = matched_files(options.warmup_input or [], "--warmup_input")
     model, version = choose_model(options, train_if_missing=embedded_default)
     clear_previous_outputs(options.output_dir)
-    return ReferenceData(rules, checked_blacklist(options), model, version, expansion_service)
+    blacklist = checked_blacklist(options)
+    return ReferenceData(rules, blacklist, model, version, expansion_service, warmup_files)
 
 
 def emit_from_ms(options: FraudOptions) -> int | None:
