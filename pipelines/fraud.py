@@ -23,7 +23,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipelines.flink import with_flink_defaults
+from pipelines.flink import is_flink, with_flink_defaults
 from pipelines.kafka import (
     KafkaOptions,
     client_config,
@@ -54,6 +54,7 @@ from transforms.detect import DetectFraud
 from transforms.emit_from import DropWarmupDeadLetters, EmitFrom
 from transforms.kafka_io import ReadKafkaRecords, WriteKafkaRecords
 from transforms.parse import ParseEvents
+from transforms.parse_feedback import ParseFeedback
 from transforms.postgres_sink import (
     CLEAN_TRANSACTIONS,
     DLQ_EVENTS,
@@ -64,7 +65,7 @@ from transforms.postgres_sink import (
 from transforms.read import ReadJsonLines
 from transforms.sinks import WriteJsonLines
 from transforms.summary import Summarize
-from transforms.tags import DLQ_TAG, EVENTS_TAG, RAW_TAG, SCORED_TAG
+from transforms.tags import DLQ_TAG, EVENTS_TAG, FEEDBACK_TAG, RAW_TAG, SCORED_TAG
 from transforms.version import PIPELINE_VERSION
 
 # Named explicitly, so that a run never switches runner behind the user's back.
@@ -96,7 +97,17 @@ def build_pipeline(
     streaming = bool(options.view_as(StandardOptions).streaming)
     detector = detector_path(options.detector_mode, streaming)
     rules = reference.rules
-    detected = parsed[EVENTS_TAG] | "DetectFraud" >> DetectFraud(
+    detector_inputs = {"events": parsed[EVENTS_TAG]}
+    dead_letters = [parsed[DLQ_TAG]]
+    if options.feedback:
+        feedback = (
+            pipeline
+            | "ReadFeedback" >> ReadJsonLines(options.feedback)
+            | "ParseFeedback" >> ParseFeedback(options.max_payload_bytes, PIPELINE_VERSION)
+        )
+        detector_inputs["feedback"] = feedback[FEEDBACK_TAG]
+        dead_letters.append(feedback[DLQ_TAG])
+    detected = detector_inputs | "DetectFraud" >> DetectFraud(
         rules,
         options.business_timezone,
         reference.blacklist,
@@ -104,6 +115,7 @@ def build_pipeline(
         cheap_state_cache_sizing=not options.exact_state_cache_sizing,
         streaming=streaming,
         grouped=detector == "grouped",
+        break_fusion=not is_flink(options.view_as(StandardOptions).runner),
     )
     scored = detected[SCORED_TAG] | "ScoreAnomalies" >> ScoreAnomalies(reference.model, rules)
     raw_valid = parsed[RAW_TAG] if options.postgres_dsn else None
@@ -112,7 +124,7 @@ def build_pipeline(
         scored = scored | "EmitFrom" >> EmitFrom(emit_from, counted=True)
         if raw_valid is not None:
             raw_valid = raw_valid | "EmitRawFrom" >> EmitFrom(emit_from)
-    dlq = (parsed[DLQ_TAG], detected[DLQ_TAG]) | "AllDeadLetters" >> beam.Flatten()
+    dlq = (*dead_letters, detected[DLQ_TAG]) | "AllDeadLetters" >> beam.Flatten()
     if reference.warmup_files or emit_from is not None:
         dlq = dlq | "DropWarmupDeadLetters" >> DropWarmupDeadLetters(
             reference.warmup_files, emit_from

@@ -7,7 +7,8 @@ The reference data the workers need (rules, blacklist, model) is read here from 
 system and travels inside the pipeline. The previous run's outputs are cleared.
 
 After the job: the summary the pipeline wrote is read back, with Beam's counters and the
-conservation law checked on them (``read = scored + dlq_*``).
+conservation law checked on them (``read + feedback_read = scored + feedback_accepted +
+dlq_*``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,14 @@ from pipelines.kafka import (
     is_live,
 )
 from pipelines.options import DEFAULT_MODEL_DIR, FraudOptions, LaunchError, detector_path
-from transforms.counters import DLQ_PREFIX, NAMESPACE, READ, SCORED
+from transforms.counters import (
+    DLQ_PREFIX,
+    FEEDBACK_ACCEPTED,
+    FEEDBACK_READ,
+    NAMESPACE,
+    READ,
+    SCORED,
+)
 from transforms.domain.blacklist import Blacklist
 from transforms.domain.config import RulesConfig
 from transforms.domain.event_time import business_timezone, parse_timestamp
@@ -86,6 +94,8 @@ def prepare_run(options: FraudOptions) -> ReferenceData:
     elif not live:
         check_inputs(options.input)
         warmup_files = matched_files(options.warmup_input or [], "--warmup_input")
+    if options.feedback:
+        check_inputs(options.feedback, "--feedback")
     model, version = choose_model(options, train_if_missing=embedded_default)
     clear_previous_outputs(options.output_dir)
     blacklist = checked_blacklist(options)
@@ -329,13 +339,15 @@ def beam_counters(result: Any) -> dict[str, int]:
 
 
 def conservation(counters: dict[str, int]) -> tuple[bool | None, str | None]:
-    """Whether every record read was scored or dead-lettered; ``None`` with the reason when
-    the counters cannot tell."""
+    """Whether every record read was scored (an event) or accepted (feedback) or
+    dead-lettered; ``None`` with the reason when the counters cannot tell."""
     if not counters:
         # Beam reports no counter that was never incremented: an empty input shows none too.
         return None, "not checked: no counters were reported (none for an empty input)"
     read, scored = counters.get(READ, 0), counters.get(SCORED, 0)
+    feedback_read, accepted = counters.get(FEEDBACK_READ, 0), counters.get(FEEDBACK_ACCEPTED, 0)
     dead = sum(value for name, value in counters.items() if name.startswith(DLQ_PREFIX))
-    if read == scored + dead:
+    if read + feedback_read == scored + accepted + dead:
         return True, None
-    return False, f"violated: read {read}, scored {scored}, dead-lettered {dead}"
+    feedback = f", feedback read {feedback_read}, accepted {accepted}" if feedback_read else ""
+    return False, f"violated: read {read}, scored {scored}{feedback}, dead-lettered {dead}"

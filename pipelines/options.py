@@ -74,6 +74,14 @@ class FraudOptions(PipelineOptions):  # type: ignore[misc]
             "range this way). Default: emit everything.",
         )
         parser.add_argument(
+            "--feedback",
+            action="append",
+            help="JSONL file or glob (repeatable) of confirmed outcomes: {transaction_id, "
+            "customer_id, store_id, label: fraud|genuine, reported_at}. Each counts from its "
+            "reported_at on: a confirmed fraud raises its store's fraud rate (FR-007) and marks "
+            "its card compromised (FR-008); malformed records go to the DLQ.",
+        )
+        parser.add_argument(
             "--output_dir",
             default=DEFAULT_OUTPUT_DIR,
             help="Where scored/alerts/dlq JSONL files and summary.json are written.",

@@ -58,3 +58,22 @@ def habitual_history(
         event(f"{customer_id}-h{day}", customer_id, at=timedelta(days=day), amount=amount)
         for day in range(days)
     ]
+
+
+def feedback(
+    transaction_id: str,
+    customer_id: str = "C1",
+    *,
+    at: datetime | timedelta = T0,
+    store_id: str = "S-SAO-001",
+    label: str = "fraud",
+) -> dict[str, Any]:
+    """A valid confirmed-outcome record reported at ``at`` (absolute, or an offset from T0)."""
+    moment = T0 + at if isinstance(at, timedelta) else at
+    return {
+        "transaction_id": transaction_id,
+        "customer_id": customer_id,
+        "store_id": store_id,
+        "label": label,
+        "reported_at": moment.isoformat(),
+    }

@@ -16,9 +16,12 @@ from transforms.domain.events import (
     Transaction,
     decode_transaction,
     encode_transaction,
+    encoded_customer_id,
     encoded_event_time,
 )
+from transforms.domain.feedback import Feedback, FeedbackLabel
 from transforms.domain.state import CustomerProfile, decode_profile, encode_profile
+from transforms.domain.store_risk import NO_STORE_RISK, WINDOW_DAYS, StoreRisk
 
 
 class TransactionCoder(coders.Coder):  # type: ignore[misc]
@@ -32,24 +35,108 @@ class TransactionCoder(coders.Coder):  # type: ignore[misc]
         return True
 
 
-BufferedEvent = tuple[Transaction, BlacklistHit]
+BufferedEvent = tuple[Transaction, BlacklistHit, StoreRisk]
+Buffered = BufferedEvent | Feedback
+
+# Events and feedback cross the shuffles and wait in the ordering buffers in this encoded form:
+# one encode and one decode per record, and the stateful DoFns read the time without decoding.
+# The first byte says what follows. Events of earlier releases began with their blacklist
+# flags alone (0..3) and carry no store counts.
+_EVENT = 0x10  # | blacklist flags; then the store's counts, then the transaction
+_FEEDBACK = 0x20  # then the report time, the label, and the three ids
+_CUSTOMER_BLACKLISTED, _STORE_BLACKLISTED = 1, 2
+_RISK = struct.Struct(f"<{2 * len(WINDOW_DAYS)}I")
+_EVENT_OFFSET = 1 + _RISK.size
+_FEEDBACK_HEADER = struct.Struct("<B q B")
+_ID_LENGTH = struct.Struct("<H")
 
 
-# Events cross the shuffle and wait in the ordering buffer in this encoded form: one encode and
-# one decode per event, and the stateful DoFn reads the event time without decoding.
-def encode_buffered(event: Transaction, hit: BlacklistHit) -> bytes:
-    """An event with the blacklist verdict taken where the blacklist side input is at hand."""
-    flags = int(hit.customer) | (int(hit.store) << 1)
-    return bytes((flags,)) + encode_transaction(event)
+def encode_buffered(
+    event: Transaction, hit: BlacklistHit, risk: StoreRisk = NO_STORE_RISK
+) -> bytes:
+    """An event with the blacklist verdict taken where the blacklist is at hand, and its
+    store's counts once the store step has seen it."""
+    flags = _blacklist_flags(hit.customer, hit.store)
+    return (
+        bytes((_EVENT | flags,))
+        + _RISK.pack(*risk.transactions, *risk.frauds)
+        + encode_transaction(event)
+    )
 
 
-def decode_buffered(data: bytes) -> BufferedEvent:
-    flags = data[0]
-    return decode_transaction(data[1:]), BlacklistHit(bool(flags & 1), bool(flags & 2))
+def with_store_verdict(data: bytes, risk: StoreRisk, store_blacklisted: bool) -> bytes:
+    """An encoded event with the store step's counts and store blacklist verdict."""
+    flags = _blacklist_flags(bool(data[0] & _CUSTOMER_BLACKLISTED), store_blacklisted)
+    return (
+        bytes((_EVENT | flags,))
+        + _RISK.pack(*risk.transactions, *risk.frauds)
+        + data[_EVENT_OFFSET:]
+    )
+
+
+def encode_feedback(feedback: Feedback) -> bytes:
+    parts = [_FEEDBACK_HEADER.pack(_FEEDBACK, feedback.reported_at_ms, int(feedback.is_fraud))]
+    for value in (feedback.transaction_id, feedback.customer_id, feedback.store_id):
+        encoded = value.encode("utf-8", "surrogatepass")
+        parts += (_ID_LENGTH.pack(len(encoded)), encoded)
+    return b"".join(parts)
+
+
+def is_event(data: bytes) -> bool:
+    return data[0] < _FEEDBACK
+
+
+def is_fraud_report(data: bytes) -> bool:
+    """A feedback record confirming a fraud (not a genuine verdict), without decoding it."""
+    return data[0] == _FEEDBACK and data[_FEEDBACK_HEADER.size - 1] == 1
+
+
+def decode_buffered(data: bytes) -> Buffered:
+    kind = data[0]
+    if kind < _EVENT:  # an earlier release's event
+        hit = BlacklistHit(bool(kind & _CUSTOMER_BLACKLISTED), bool(kind & _STORE_BLACKLISTED))
+        return decode_transaction(data[1:]), hit, NO_STORE_RISK
+    if kind < _FEEDBACK:
+        counts = _RISK.unpack_from(data, 1)
+        half = len(WINDOW_DAYS)
+        hit = BlacklistHit(bool(kind & _CUSTOMER_BLACKLISTED), bool(kind & _STORE_BLACKLISTED))
+        risk = StoreRisk(counts[:half], counts[half:])
+        return decode_transaction(data[_EVENT_OFFSET:]), hit, risk
+    if kind == _FEEDBACK:
+        return _decode_feedback(data)
+    raise ValueError(f"unknown buffered record kind {kind}")
+
+
+def _decode_feedback(data: bytes) -> Feedback:
+    _, reported_at, is_fraud = _FEEDBACK_HEADER.unpack_from(data)
+    offset = _FEEDBACK_HEADER.size
+    ids = []
+    for _ in range(3):
+        (length,) = _ID_LENGTH.unpack_from(data, offset)
+        offset += _ID_LENGTH.size
+        ids.append(data[offset : offset + length].decode("utf-8", "surrogatepass"))
+        offset += length
+    label: FeedbackLabel = "fraud" if is_fraud else "genuine"
+    return Feedback(ids[0], ids[1], ids[2], label, reported_at)
 
 
 def buffered_event_time(data: bytes) -> int:
-    return encoded_event_time(data, offset=1)
+    """The time a buffered record takes effect at: an event's time, a feedback's report."""
+    kind = data[0]
+    if kind < _EVENT:
+        return encoded_event_time(data, offset=1)
+    if kind < _FEEDBACK:
+        return encoded_event_time(data, offset=_EVENT_OFFSET)
+    return int(_FEEDBACK_HEADER.unpack_from(data)[1])
+
+
+def buffered_customer_id(data: bytes) -> str:
+    """The customer an encoded event belongs to, without decoding it."""
+    return encoded_customer_id(data, offset=1 if data[0] < _EVENT else _EVENT_OFFSET)
+
+
+def _blacklist_flags(customer: bool, store: bool) -> int:
+    return (_CUSTOMER_BLACKLISTED if customer else 0) | (_STORE_BLACKLISTED if store else 0)
 
 
 @dataclass(slots=True)

@@ -6,6 +6,9 @@ PARSED = "parsed"
 SCORED = "scored"
 ALERTS = "alerts"
 LATE_EVENTS = "late_events"
+# Confirmed outcomes (--feedback): read = accepted + their dlq_* records.
+FEEDBACK_READ = "feedback_read"
+FEEDBACK_ACCEPTED = "feedback_accepted"
 # Scored only to warm the state (before --emit_from), not emitted: part of "scored".
 WARMUP_EVENTS = "warmup_events"
 # Dead letters of the warm-up input, written by the run that read it first: not emitted.

@@ -16,14 +16,15 @@ from typing import Any
 
 from apache_beam.metrics import Metrics
 
-from transforms.coders import BufferedEvent
+from transforms.coders import Buffered
 from transforms.counters import DLQ_PREFIX, NAMESPACE
 from transforms.domain.config import RulesConfig
 from transforms.domain.detector import FraudDetector
 from transforms.domain.dlq import build_dlq_record
 from transforms.domain.event_time import business_timezone
 from transforms.domain.events import Transaction, event_order
-from transforms.domain.features import named_features
+from transforms.domain.features import named_features, store_features
+from transforms.domain.feedback import Feedback
 from transforms.domain.json_fields import ErrorType
 from transforms.domain.outputs import scored_transaction
 from transforms.domain.state import CustomerProfile
@@ -32,8 +33,13 @@ from transforms.tags import DLQ_TAG, SCORED_TAG
 _LOG = logging.getLogger(__name__)
 
 
-def buffered_event_order(buffered: BufferedEvent) -> tuple[int, str]:
-    return event_order(buffered[0])
+def buffered_event_order(buffered: Buffered) -> tuple[int, int, str]:
+    """Event order, a feedback record before the events of its instant: a confirmed outcome
+    takes effect at its report time."""
+    if isinstance(buffered, Feedback):
+        return buffered.reported_at_ms, 0, buffered.transaction_id
+    time_ms, transaction_id = event_order(buffered[0])
+    return time_ms, 1, transaction_id
 
 
 class CustomerScorer:
@@ -46,20 +52,28 @@ class CustomerScorer:
         self._failed = Metrics.counter(NAMESPACE, DLQ_PREFIX + ErrorType.PROCESSING_ERROR.value)
 
     def score_in_order(
-        self, profile: CustomerProfile, events: Iterable[BufferedEvent]
+        self, profile: CustomerProfile, records: Iterable[Buffered]
     ) -> Iterator[tuple[str, Transaction, dict[str, Any]]]:
         """``(tag, event, record)`` per event: ``SCORED_TAG`` and the scored record, or
-        ``DLQ_TAG`` and a processing-error record. The profile learns each scored event."""
+        ``DLQ_TAG`` and a processing-error record. The profile learns each scored event, and
+        each feedback record in its place."""
         rules = self._rules
-        for event, hit in events:
+        for buffered in records:
+            if isinstance(buffered, Feedback):
+                self._detector.learn_feedback(profile, buffered)
+                continue
+            event, hit, risk = buffered
             try:
-                judgement = self._detector.judge(profile, event, hit)
+                judgement = self._detector.judge(profile, event, hit, risk)
                 record = scored_transaction(
                     event,
                     judgement.assessment,
                     alert_threshold=rules.alert_threshold,
                     rules_version=rules.rules_version,
-                    features=named_features(judgement.features),
+                    features={
+                        **named_features(judgement.features),
+                        **store_features(judgement.store_risk),
+                    },
                 )
                 # Only a scored event joins the history; a failed one is in the DLQ instead.
                 self._detector.learn(profile, event, judgement)

@@ -49,19 +49,25 @@ from apache_beam.utils.timestamp import Timestamp
 
 from transforms import state_cache_sizing, state_commit
 from transforms.coders import (
-    BufferedEvent,
+    Buffered,
     DetectorCell,
     DetectorCellCoder,
     buffered_event_time,
     decode_buffered,
     encode_buffered,
+    encode_feedback,
+    is_fraud_report,
 )
 from transforms.counters import LATE_EVENTS, NAMESPACE
 from transforms.customer_scoring import CustomerScorer, buffered_event_order
 from transforms.detect_grouped import ScoreCustomerHistoryFn
-from transforms.domain.blacklist import Blacklist
+from transforms.domain.blacklist import Blacklist, BlacklistHit
 from transforms.domain.config import RulesConfig
 from transforms.domain.events import Transaction
+from transforms.domain.feedback import Feedback
+from transforms.domain.state import CustomerProfile
+from transforms.event_time_buffer import EventTimeBuffer
+from transforms.store_step import TrackStores
 from transforms.tags import DLQ_TAG, SCORED_TAG
 
 
@@ -85,9 +91,10 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
         pipeline_version: str,
         cheap_state_cache_sizing: bool = True,
         streaming: bool = False,
+        arrival_lag_ms: int = 0,
     ) -> None:
         self._rules = rules
-        self._streaming = streaming
+        self._buffer = EventTimeBuffer(buffered_event_time, streaming, arrival_lag_ms)
         self._timezone_name = timezone_name
         self._pipeline_version = pipeline_version
         self._cheap_sizing = cheap_state_cache_sizing
@@ -108,21 +115,17 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
         expiry: Any = beam.DoFn.TimerParam(EXPIRY),
     ) -> Iterator[Any]:
         encoded = element[1]
-        event_time_ms = buffered_event_time(encoded)
+        time_ms = buffered_event_time(encoded)
         cell: DetectorCell = cell_state.read() or DetectorCell()
-        evaluated = cell.evaluated_through_ms
-        if evaluated is not None and event_time_ms <= evaluated:
+        if self._buffer.is_late(cell, time_ms):
             self._late.inc()
             yield from self._score_in_order(cell, [decode_buffered(encoded)])
             self._arm_expiry(cell, expiry)
             cell_state.write(cell)
             return
-        cell.buffer.append(encoded)
-        if cell.flush_at_ms is None or event_time_ms < cell.flush_at_ms:
-            # Fires once the watermark has passed this event: an event exactly at the watermark
-            # is still on time, so the timer sits 1 ms after it.
-            cell.flush_at_ms = event_time_ms
-            flush.set(_timestamp(event_time_ms + 1))
+        wake_at = self._buffer.hold(cell, encoded, time_ms)
+        if wake_at is not None:
+            flush.set(_timestamp(wake_at))
         cell_state.write(cell)
 
     @on_timer(FLUSH)  # type: ignore[untyped-decorator]
@@ -136,30 +139,14 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
         cell: DetectorCell | None = cell_state.read()
         if cell is None:
             return
-        # Everything at or before this time is complete: later events for it would be late.
-        complete_ms = _millis(fired_at) - 1
-        waiting: list[bytes] = []
-        if cell.buffer:
-            due: list[BufferedEvent] = []
-            for encoded in cell.buffer:
-                if buffered_event_time(encoded) <= complete_ms:
-                    due.append(decode_buffered(encoded))
-                else:
-                    waiting.append(encoded)
-            cell.buffer = waiting
+        taken = self._buffer.take_due(cell, _millis(fired_at))
+        due = [decode_buffered(encoded) for encoded in taken]
+        if due:
             due.sort(key=buffered_event_order)
             yield from self._score_in_order(cell, due)
-        if cell.evaluated_through_ms is None or complete_ms > cell.evaluated_through_ms:
-            cell.evaluated_through_ms = complete_ms
-        if waiting:
-            times = [buffered_event_time(encoded) for encoded in waiting]
-            # Streaming: wake at the earliest waiting event, so one far-future event cannot hold
-            # back the others. Bounded: the watermark is already at +inf, so one wake-up for the
-            # whole rest of the buffer is exact and saves a timer round per event.
-            cell.flush_at_ms = min(times) if self._streaming else max(times)
-            flush.set(_timestamp(cell.flush_at_ms + 1))
-        else:
-            cell.flush_at_ms = None
+        wake_at = self._buffer.rearm(cell)
+        if wake_at is not None:
+            flush.set(_timestamp(wake_at))
         self._arm_expiry(cell, expiry)
         cell_state.write(cell)
 
@@ -183,9 +170,14 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
                 self._arm_expiry(cell, expiry)
             cell_state.write(cell)
             return
+        self._expired.inc()
+        if cell.profile.blacklisted is not None:
+            # A blacklist change is reference data, not history: it outlives inactivity.
+            cell.profile = CustomerProfile(blacklisted=cell.profile.blacklisted)
+            cell_state.write(cell)
+            return
         cell_state.clear()
         flush.clear()
-        self._expired.inc()
 
     def _arm_expiry(self, cell: DetectorCell, expiry: Any) -> None:
         """Arm expiry unless it is pending: when it fires it checks the newest event itself."""
@@ -200,18 +192,33 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
         cell.expiry_at_ms = last + self._rules.inactivity_ms + 1
         expiry.set(_timestamp(cell.expiry_at_ms))
 
-    def _score_in_order(self, cell: DetectorCell, events: Iterable[BufferedEvent]) -> Iterator[Any]:
+    def _score_in_order(self, cell: DetectorCell, events: Iterable[Buffered]) -> Iterator[Any]:
         for tag, _, record in self._scorer.score_in_order(cell.profile, events):
             yield record if tag == SCORED_TAG else beam.pvalue.TaggedOutput(tag, record)
 
 
 class DetectFraud(beam.PTransform):  # type: ignore[misc]
-    """Valid events in; rule-scored transactions out (``scored``, with the anomaly model's
-    ``ml_features``) plus a ``dlq`` output. ``ScoreAnomalies`` blends in the model next.
+    """Valid events in, with any feedback; rule-scored transactions out (``scored``, with the
+    anomaly model's ``ml_features``) plus a ``dlq`` output. ``ScoreAnomalies`` blends in the
+    model next.
 
-    ``grouped``: score each customer's whole history in one go (``transforms.detect_grouped``)
-    instead of through state and timers; the default follows ``streaming`` (a bounded run is
-    grouped). Both give the same records.
+    Input: the events, or ``{"events": ..., "feedback": ...}``. Events pass the store step
+    (:mod:`transforms.store_step`: their store's counts) and then the customer step; feedback
+    goes to both (a store counts frauds only), stamped at its report time, so it counts from
+    then on.
+
+    ``grouped``: handle each store's and customer's whole history in one go
+    (``transforms.detect_grouped``) instead of through state and timers; the default follows
+    ``streaming`` (a bounded run is grouped). Both give the same records.
+
+    ``track_stores=False`` leaves the store step out: no store counts (FR-007 cannot fire) and
+    the store blacklist is the initial list. The customer step then runs alone, which is how
+    its streaming behaviour is tested on the Python direct runner: that runner does not hold
+    the watermark for a timer's output, so a stateful step behind another one sees the
+    upstream timer's records late there (Flink holds it).
+
+    ``break_fusion``: on the stateful path, put a shuffle between the two steps, which Python's
+    in-process runner needs; Flink does not (``pipelines.fraud`` turns it off there).
     """
 
     def __init__(
@@ -223,26 +230,67 @@ class DetectFraud(beam.PTransform):  # type: ignore[misc]
         cheap_state_cache_sizing: bool = True,
         streaming: bool = False,
         grouped: bool | None = None,
+        track_stores: bool = True,
+        break_fusion: bool = True,
     ) -> None:
         super().__init__()
+        self._break_fusion = break_fusion
         self._grouped = not streaming if grouped is None else grouped
+        self._streaming = streaming
+        self._track_stores = track_stores
         self._fn: beam.DoFn = (
             ScoreCustomerHistoryFn(rules, timezone_name, pipeline_version)
             if self._grouped
             else DetectFraudFn(
-                rules, timezone_name, pipeline_version, cheap_state_cache_sizing, streaming
+                rules,
+                timezone_name,
+                pipeline_version,
+                cheap_state_cache_sizing,
+                streaming,
+                # Events come from the store step's timers, stamped 1 ms after their time.
+                arrival_lag_ms=1 if track_stores else 0,
             )
         )
         self._blacklist = blacklist
 
-    def expand(self, events: Any) -> Any:
-        # The blacklist is checked before keying: the stateful step scores in timer callbacks,
+    def expand(self, inputs: Any) -> Any:
+        if isinstance(inputs, dict):
+            events, feedback = inputs["events"], inputs.get("feedback")
+        else:
+            events, feedback = inputs, None
+        # The blacklist is checked before keying: the stateful steps work in timer callbacks,
         # which cannot read side inputs. It is a value shipped with the transform, not a side
         # input, which the portable Flink runner cannot checkpoint (docs/runners.md, "Side
-        # inputs break checkpoints on the portable Flink runner").
-        keyed = events | "ScreenAndKeyByCustomer" >> beam.Map(
-            _screen_and_key, self._blacklist
+        # inputs break checkpoints on the portable Flink runner"). The store step gives the
+        # store's verdict.
+        blacklist, track_stores = self._blacklist, self._track_stores
+        keyed = events | "ScreenAndKey" >> beam.Map(
+            _screen_and_key, blacklist, track_stores
         ).with_output_types(tuple[str, bytes])
+        to_customers = []
+        if feedback is not None:
+            encoded = feedback | "EncodeFeedback" >> beam.Map(encode_feedback).with_output_types(
+                bytes
+            )
+            to_customers.append(
+                encoded
+                | "FeedbackByCustomer"
+                >> beam.Map(_feedback_by_customer).with_output_types(tuple[str, bytes])
+            )
+            if track_stores:
+                frauds = encoded | "FraudsByStore" >> beam.FlatMap(
+                    _fraud_by_store
+                ).with_output_types(tuple[str, bytes])
+                keyed = (keyed, frauds) | "StoreRecords" >> beam.Flatten()
+        if track_stores:
+            keyed = keyed | "TrackStores" >> TrackStores(blacklist, self._grouped, self._streaming)
+            if not self._grouped and self._break_fusion:
+                # Python's FnApiRunner fuses the customer step into the store step's stage and
+                # then loses the timers the customer step sets while the store's timers emit.
+                # Flink's fuser never fuses a stateful step into a stage: no shuffle needed.
+                keyed = keyed | "SeparateSteps" >> beam.Reshuffle()
+        if to_customers:
+            keyed = (keyed, *to_customers) | "CustomerRecords" >> beam.Flatten()
         if self._grouped:
             keyed = keyed | "GroupByCustomer" >> beam.GroupByKey()
             step = "ScoreCustomerHistory"
@@ -251,8 +299,25 @@ class DetectFraud(beam.PTransform):  # type: ignore[misc]
         return keyed | step >> beam.ParDo(self._fn).with_outputs(DLQ_TAG, main=SCORED_TAG)
 
 
-def _screen_and_key(event: Transaction, blacklist: Blacklist) -> tuple[str, bytes]:
-    # A typed str key gives the deterministic key coder that keyed state requires.
+def _screen_and_key(event: Transaction, blacklist: Blacklist, by_store: bool) -> tuple[str, bytes]:
+    # A typed str key gives the deterministic key coder that keyed state requires. Keyed by
+    # store, the store step gives the store's blacklist verdict.
+    if by_store:
+        hit = BlacklistHit(event.customer_id in blacklist.customers, False)
+        return event.store_id, encode_buffered(event, hit)
     return event.customer_id, encode_buffered(
         event, blacklist.check(event.customer_id, event.store_id)
     )
+
+
+def _fraud_by_store(encoded: bytes) -> Iterator[tuple[str, bytes]]:
+    if is_fraud_report(encoded):  # a store counts frauds only
+        feedback = decode_buffered(encoded)
+        assert isinstance(feedback, Feedback)
+        yield feedback.store_id, encoded
+
+
+def _feedback_by_customer(encoded: bytes) -> tuple[str, bytes]:
+    feedback = decode_buffered(encoded)
+    assert isinstance(feedback, Feedback)
+    return feedback.customer_id, encoded

@@ -25,6 +25,7 @@ from apache_beam.transforms.userstate import (
 )
 
 from transforms.domain.quality import QualityTally
+from transforms.parse_feedback import FEEDBACK_STAGE
 from transforms.sinks import DEFAULT_EMIT_INTERVAL_S, every_interval, write_json_file
 
 # (kind, transaction id or DLQ error type, fraud_score, is_alert, rule_score, model_version,
@@ -38,6 +39,7 @@ class SummaryTally:
     alerts: int = 0
     model_versions: set[str | None] = field(default_factory=set)
     dlq_by_type: Counter[str] = field(default_factory=Counter)
+    feedback_dlq: int = 0
     quality: QualityTally = field(default_factory=QualityTally)
     quality_rules_only: QualityTally = field(default_factory=QualityTally)
 
@@ -53,6 +55,10 @@ class SummarizeFn(beam.CombineFn):  # type: ignore[misc]
     def add_input(self, tally: SummaryTally, fact: Fact) -> SummaryTally:
         kind, error_type, score, is_alert, rule_score, model_version, label = fact
         if kind == "dlq":
+            tally.dlq_by_type[str(error_type)] += 1
+            return tally
+        if kind == "feedback_dlq":
+            tally.feedback_dlq += 1
             tally.dlq_by_type[str(error_type)] += 1
             return tally
         tally.scored += 1
@@ -71,12 +77,14 @@ class SummarizeFn(beam.CombineFn):  # type: ignore[misc]
             merged.alerts += tally.alerts
             merged.model_versions.update(tally.model_versions)
             merged.dlq_by_type.update(tally.dlq_by_type)
+            merged.feedback_dlq += tally.feedback_dlq
             merged.quality.merge(tally.quality)
             merged.quality_rules_only.merge(tally.quality_rules_only)
         return merged
 
     def extract_output(self, tally: SummaryTally) -> dict[str, Any]:
-        dlq = sum(tally.dlq_by_type.values())
+        # Feedback records are not transactions: their dead letters are in the DLQ, not "read".
+        dlq = sum(tally.dlq_by_type.values()) - tally.feedback_dlq
         # None sorts last: a record scored by rules only.
         versions = sorted(tally.model_versions, key=lambda version: (version is None, version))
         return {
@@ -85,6 +93,7 @@ class SummarizeFn(beam.CombineFn):  # type: ignore[misc]
             "alerts": tally.alerts,
             "dlq": dlq,
             "dlq_by_error_type": dict(sorted(tally.dlq_by_type.items())),
+            "feedback_dlq": tally.feedback_dlq,
             "quality": tally.quality.report() if self._with_labels else None,
             "quality_rules_only": (
                 tally.quality_rules_only.report() if self._with_labels else None
@@ -163,7 +172,8 @@ def _labelled(fact: Fact, label: dict[str, Any] | None) -> Fact:
 
 
 def _dlq_fact(record: dict[str, Any]) -> Fact:
-    return ("dlq", record["error_type"], 0.0, False, 0.0, None, None)
+    kind = "feedback_dlq" if record["stage"] == FEEDBACK_STAGE else "dlq"
+    return (kind, record["error_type"], 0.0, False, 0.0, None, None)
 
 
 class Summarize(beam.PTransform):  # type: ignore[misc]

@@ -54,6 +54,8 @@ def test_default_weights_make_the_blacklist_decisive() -> None:
         "FR-003": 0.9,
         "FR-004": 0.6,
         "FR-005": 1.0,
+        "FR-007": 0.9,
+        "FR-008": 0.6,
     }
 
 

@@ -12,8 +12,11 @@ from transforms.domain.config import default_rules, rules_from_text
 from transforms.domain.detector import FraudDetector, RuleAssessment
 from transforms.domain.event_time import business_timezone
 from transforms.domain.events import Transaction
+from transforms.domain.features import store_features
+from transforms.domain.feedback import Feedback
 from transforms.domain.scoring import combine_rule_scores
-from transforms.domain.state import CustomerProfile, LastLocation, encode_profile
+from transforms.domain.state import CardCompromise, CustomerProfile, LastLocation, encode_profile
+from transforms.domain.store_risk import StoreRisk
 
 ZONE = business_timezone("America/Sao_Paulo")
 RULES = default_rules()
@@ -288,3 +291,57 @@ def test_replaying_the_same_events_gives_identical_scores_and_state() -> None:
 
     assert any(assessment.triggered for assessment in first[0])
     assert first == second
+
+
+# --- what the detector is told: store counts, confirmed outcomes, blacklist changes ---------
+
+
+def fraud_report(transaction_id: str, at: int, label: str = "fraud") -> Feedback:
+    return Feedback(transaction_id, "cust-1", "store-1", label, at)  # type: ignore[arg-type]
+
+
+def test_a_compromised_store_fires_fr007_and_its_counts_become_features() -> None:
+    risk = StoreRisk((3, 40, 90), (2, 12, 12))
+
+    judgement = detector().judge(CustomerProfile(), transaction(1, DAY_1_10H), store_risk=risk)
+
+    assert [r.rule_id for r in judgement.assessment.triggered] == ["FR-007"]
+    assert judgement.assessment.rule_score == pytest.approx(0.9 * 0.75)
+    assert store_features(judgement.store_risk)["store_fraud_rate_7d"] == 0.3
+    assert store_features(judgement.store_risk)["store_transactions_30d"] == 90.0
+
+
+def test_a_confirmed_fraud_marks_the_card_for_later_transactions_only() -> None:
+    fraud_detector, profile = detector(), CustomerProfile()
+    before = fraud_detector.judge(profile, transaction(1, DAY_1_10H - HOUR))
+    fraud_detector.learn_feedback(profile, fraud_report("tx-0", DAY_1_10H - 2 * DAY))
+
+    after = fraud_detector.judge(profile, transaction(2, DAY_1_10H))
+
+    assert before.assessment.triggered == ()
+    (fired,) = after.assessment.triggered
+    assert fired.rule_id == "FR-008"
+    assert fired.evidence["confirmed_transaction_id"] == "tx-0"
+
+
+def test_the_newest_confirmed_fraud_is_kept_and_a_genuine_verdict_withdraws_it() -> None:
+    fraud_detector, profile = detector(), CustomerProfile()
+    fraud_detector.learn_feedback(profile, fraud_report("tx-new", DAY_1_10H - DAY))
+    fraud_detector.learn_feedback(profile, fraud_report("tx-old", DAY_1_10H - 5 * DAY))
+    assert profile.compromise == CardCompromise("tx-new", DAY_1_10H - DAY)
+
+    fraud_detector.learn_feedback(profile, fraud_report("tx-other", DAY_1_10H, "genuine"))
+    assert profile.compromise is not None
+    fraud_detector.learn_feedback(profile, fraud_report("tx-new", DAY_1_10H, "genuine"))
+    assert profile.compromise is None
+
+
+def test_a_blacklist_change_on_the_profile_overrides_the_initial_list() -> None:
+    removed = CustomerProfile(blacklisted=False)
+    added = CustomerProfile(blacklisted=True)
+    listed = BlacklistHit(customer=True)
+
+    assert detector().judge(removed, transaction(1, DAY_1_10H), listed).assessment.triggered == ()
+    (fired,) = detector().judge(added, transaction(2, DAY_1_10H)).assessment.triggered
+    assert fired.rule_id == "FR-005"
+    assert fired.evidence["customer_blacklisted"] is True

@@ -1,4 +1,4 @@
-"""The five rules, each a pure function of the profile as it was before the event.
+"""The rules, each a pure function of what was known before the event.
 
 Contract: docs/architecture.md, "Rules and scoring".
 """
@@ -13,6 +13,8 @@ import pytest
 from transforms.domain.blacklist import NO_HIT, BlacklistHit
 from transforms.domain.config import (
     BlacklistConfig,
+    CompromisedCardConfig,
+    CompromisedStoreConfig,
     HighValueConfig,
     ImpossibleTravelConfig,
     UnusualHourConfig,
@@ -22,12 +24,15 @@ from transforms.domain.events import Transaction
 from transforms.domain.geo import EARTH_RADIUS_KM, haversine_km
 from transforms.domain.rules import (
     blacklisted,
+    compromised_card,
+    compromised_store,
     high_value,
     impossible_travel,
     unusual_hour,
     velocity,
 )
-from transforms.domain.state import CustomerProfile, HourStats, LastLocation
+from transforms.domain.state import CardCompromise, CustomerProfile, HourStats, LastLocation
+from transforms.domain.store_risk import StoreRisk
 
 NOW = 1_790_859_600_000  # 2026-10-01T13:00:00Z
 MINUTE = 60_000
@@ -480,3 +485,113 @@ def test_blacklist_does_not_fire_without_a_hit() -> None:
 
 def test_disabled_blacklist_never_fires() -> None:
     assert blacklisted(BlacklistHit(True, True), BlacklistConfig(enabled=False, weight=1.0)) is None
+
+
+# --- FR-007 compromised store ---------------------------------------------------------------
+
+STORE = CompromisedStoreConfig(
+    enabled=True,
+    weight=0.9,
+    window_days=7,
+    min_fraud_rate=0.2,
+    min_transactions=10,
+    min_frauds=2,
+)
+
+
+def store_risk(seen_7d: int, frauds_7d: int) -> StoreRisk:
+    return StoreRisk((0, seen_7d, seen_7d), (0, frauds_7d, frauds_7d))
+
+
+def test_compromised_store_fires_at_the_threshold_rate_with_its_evidence() -> None:
+    result = compromised_store(store_risk(40, 8), STORE)
+
+    assert result is not None
+    assert result.rule_id == "FR-007"
+    assert result.score == pytest.approx(0.5)
+    assert result.evidence == {
+        "window_days": 7,
+        "store_transactions": 40,
+        "store_frauds_reported": 8,
+        "store_fraud_rate": 0.2,
+        "min_fraud_rate": 0.2,
+    }
+
+
+@pytest.mark.parametrize(("frauds", "score"), [(12, 0.75), (16, 1.0), (40, 1.0)])
+def test_compromised_store_score_grows_to_one_at_twice_the_rate(frauds: int, score: float) -> None:
+    result = compromised_store(store_risk(40, frauds), STORE)
+
+    assert result is not None
+    assert result.score == pytest.approx(score)
+
+
+@pytest.mark.parametrize(
+    ("seen", "frauds"),
+    [(40, 7), (9, 5), (10, 1), (0, 3)],
+    ids=["rate-below", "too-few-transactions", "too-few-frauds", "no-volume"],
+)
+def test_compromised_store_needs_rate_volume_and_frauds(seen: int, frauds: int) -> None:
+    assert compromised_store(store_risk(seen, frauds), STORE) is None
+
+
+def test_compromised_store_reads_its_configured_window() -> None:
+    one_day = CompromisedStoreConfig(True, 0.9, 1, 0.2, 10, 2)
+    busy_day = StoreRisk((10, 100, 100), (5, 5, 5))
+
+    assert compromised_store(busy_day, STORE) is None  # 5 of 100 over 7 days
+    fired = compromised_store(busy_day, one_day)
+    assert fired is not None
+    assert fired.evidence["store_fraud_rate"] == 0.5
+
+
+def test_disabled_compromised_store_never_fires() -> None:
+    assert (
+        compromised_store(store_risk(10, 10), CompromisedStoreConfig(False, 0.9, 7, 0.2, 1, 1))
+        is None
+    )
+
+
+# --- FR-008 known compromised card ------------------------------------------------------------
+
+CARD = CompromisedCardConfig(enabled=True, weight=0.8, active_days=30)
+DAY = 24 * HOUR
+
+
+def reported(days_before: float) -> CustomerProfile:
+    return CustomerProfile(compromise=CardCompromise("tx-fraud", NOW - int(days_before * DAY)))
+
+
+def test_compromised_card_fires_after_a_report_with_which_transaction_and_when() -> None:
+    result = compromised_card(reported(3), transaction(), CARD)
+
+    assert result is not None
+    assert result.rule_id == "FR-008"
+    assert result.score == pytest.approx(0.95)
+    assert result.evidence == {
+        "confirmed_transaction_id": "tx-fraud",
+        "reported_at": "2026-09-28T13:00:00.000Z",
+        "days_since_report": 3.0,
+    }
+
+
+@pytest.mark.parametrize(("days", "score"), [(0, 1.0), (15, 0.75), (30, 0.5)])
+def test_compromised_card_score_falls_to_a_half_over_the_active_period(
+    days: float, score: float
+) -> None:
+    result = compromised_card(reported(days), transaction(), CARD)
+
+    assert result is not None
+    assert result.score == pytest.approx(score)
+
+
+def test_compromised_card_is_silent_before_the_report_and_after_the_period() -> None:
+    assert compromised_card(reported(-0.001), transaction(), CARD) is None
+    assert compromised_card(reported(30.01), transaction(), CARD) is None
+    assert compromised_card(CustomerProfile(), transaction(), CARD) is None
+
+
+def test_disabled_compromised_card_never_fires() -> None:
+    disabled = CompromisedCardConfig(enabled=False, weight=0.8, active_days=30)
+
+    assert compromised_card(reported(1), transaction(), disabled) is None

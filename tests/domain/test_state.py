@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from transforms.domain.state import (
     AmountStats,
+    CardCompromise,
     CustomerProfile,
     HourStats,
     LastLocation,
@@ -178,6 +179,8 @@ def profiles(draw: st.DrawFn) -> CustomerProfile:
         last_location=location,
         recent_event_times=sorted(draw(st.lists(millis, max_size=20))),
         last_event_time_ms=draw(st.none() | millis),
+        compromise=draw(st.none() | st.builds(CardCompromise, st.text(max_size=40), millis)),
+        blacklisted=draw(st.none() | st.booleans()),
     )
 
 
@@ -218,7 +221,7 @@ def test_profile_encoding_is_compact_and_grows_eight_bytes_per_window_entry() ->
     assert len(encode_profile(CustomerProfile(recent_event_times=[1, 2, 3]))) == empty + 24
 
 
-@pytest.mark.parametrize("version", [0, 2, 255])
+@pytest.mark.parametrize("version", [0, 3, 255])
 def test_decoding_an_unknown_profile_version_raises_value_error(version: int) -> None:
     data = bytes([version]) + encode_profile(CustomerProfile())[1:]
 
@@ -274,3 +277,22 @@ def test_prune_keeps_the_list_object_that_state_holds() -> None:
 
     assert profile.recent_event_times is times
     assert times == [9_000]
+
+
+def test_a_version_1_profile_still_decodes_without_compromise_or_override() -> None:
+    profile = CustomerProfile(recent_event_times=[5_000], last_event_time_ms=5_000)
+    version_1 = bytes([1]) + encode_profile(profile)[1:]  # v2 of such a profile adds nothing
+
+    assert decode_profile(version_1) == profile
+
+
+def test_forgetting_history_keeps_what_the_profile_was_told() -> None:
+    told = CardCompromise("tx-1", 1_000)
+    profile = CustomerProfile(last_event_time_ms=9, compromise=told, blacklisted=True)
+    profile.amounts.add(3.0)
+
+    profile.forget()
+
+    assert (profile.amounts.count, profile.last_event_time_ms) == (0, None)
+    assert (profile.compromise, profile.blacklisted) == (told, True)
+    assert not profile.is_empty

@@ -30,10 +30,14 @@ ZONE = "America/Sao_Paulo"
 
 
 def _detect(records: Any, blacklist: Blacklist = EMPTY_BLACKLIST) -> Any:
-    """Parse and detect as ``pipelines.fraud`` wires them: the blacklist is a value."""
+    """Parse and detect as ``pipelines.fraud`` wires them: the blacklist is a value. Streaming
+    on the direct runner, the customer step runs alone (DetectFraud says why); the store step's
+    streaming path is tested in tests/transforms/test_store_step.py."""
     streaming = bool(records.pipeline.options.view_as(StandardOptions).streaming)
     parsed = records | ParseEvents(ZONE, 1 << 20, "test")
-    return parsed[EVENTS_TAG] | DetectFraud(RULES, ZONE, blacklist, "test", streaming=streaming)
+    return parsed[EVENTS_TAG] | DetectFraud(
+        RULES, ZONE, blacklist, "test", streaming=streaming, track_stores=not streaming
+    )
 
 
 def _verdicts(scored: Any) -> Any:

@@ -68,10 +68,12 @@ def _inputs(seed: int) -> list[tuple[str, bytes]]:
 _real_judge = FraudDetector.judge
 
 
-def _judge_failing_on_boom(self: FraudDetector, profile: Any, event: Any, hit: Any) -> Any:
+def _judge_failing_on_boom(
+    self: FraudDetector, profile: Any, event: Any, hit: Any, risk: Any
+) -> Any:
     if event.transaction_id == "boom":
         raise RuntimeError("injected scoring failure")
-    return _real_judge(self, profile, event, hit)
+    return _real_judge(self, profile, event, hit, risk)
 
 
 def _run(records: list[tuple[str, bytes]], grouped: bool) -> dict[str, list[dict[str, Any]]]:

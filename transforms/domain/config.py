@@ -16,7 +16,9 @@ from typing import Any
 
 import yaml
 
-RULE_IDS = ("FR-001", "FR-002", "FR-003", "FR-004", "FR-005")
+from transforms.domain.store_risk import WINDOW_DAYS as STORE_WINDOW_DAYS
+
+RULE_IDS = ("FR-001", "FR-002", "FR-003", "FR-004", "FR-005", "FR-007", "FR-008")
 ML_RULE_ID = "FR-006"
 
 
@@ -68,6 +70,27 @@ class BlacklistConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CompromisedStoreConfig:
+    enabled: bool
+    weight: float
+    window_days: int
+    min_fraud_rate: float
+    min_transactions: int
+    min_frauds: int
+
+
+@dataclass(frozen=True, slots=True)
+class CompromisedCardConfig:
+    enabled: bool
+    weight: float
+    active_days: float
+
+    @property
+    def active_ms(self) -> int:
+        return int(self.active_days * 86_400_000)
+
+
+@dataclass(frozen=True, slots=True)
 class RulesConfig:
     alert_threshold: float
     inactivity_days: float
@@ -78,6 +101,8 @@ class RulesConfig:
     impossible_travel: ImpossibleTravelConfig
     unusual_hour: UnusualHourConfig
     blacklist: BlacklistConfig
+    compromised_store: CompromisedStoreConfig
+    compromised_card: CompromisedCardConfig
     rules_version: str
 
     @property
@@ -91,6 +116,8 @@ class RulesConfig:
             "FR-003": self.impossible_travel.weight,
             "FR-004": self.unusual_hour.weight,
             "FR-005": self.blacklist.weight,
+            "FR-007": self.compromised_store.weight,
+            "FR-008": self.compromised_card.weight,
         }[rule_id]
 
 
@@ -144,6 +171,8 @@ _SECTIONS: dict[str, Any] = {
     "FR-003": ImpossibleTravelConfig,
     "FR-004": UnusualHourConfig,
     "FR-005": BlacklistConfig,
+    "FR-007": CompromisedStoreConfig,
+    "FR-008": CompromisedCardConfig,
 }
 
 
@@ -185,6 +214,8 @@ def _build(settings: dict[str, Any]) -> RulesConfig:
         impossible_travel=ImpossibleTravelConfig(**rules["FR-003"]),
         unusual_hour=UnusualHourConfig(**rules["FR-004"]),
         blacklist=BlacklistConfig(**rules["FR-005"]),
+        compromised_store=CompromisedStoreConfig(**rules["FR-007"]),
+        compromised_card=CompromisedCardConfig(**rules["FR-008"]),
         rules_version=version,
     )
     _validate(config)
@@ -205,3 +236,10 @@ def _validate(config: RulesConfig) -> None:
         raise ValueError("FR-001.multiplier and FR-003.max_speed_kmh must be > 0")
     if config.unusual_hour.std_dev_threshold <= 0 or config.inactivity_days <= 0:
         raise ValueError("FR-004.std_dev_threshold and inactivity_days must be > 0")
+    store = config.compromised_store
+    if store.window_days not in STORE_WINDOW_DAYS:
+        raise ValueError(f"FR-007.window_days must be one of {STORE_WINDOW_DAYS}")
+    if not 0.0 < store.min_fraud_rate <= 1.0 or store.min_transactions < 1:
+        raise ValueError("FR-007 needs min_fraud_rate in (0, 1] and min_transactions >= 1")
+    if config.compromised_card.active_days <= 0:
+        raise ValueError("FR-008.active_days must be > 0")

@@ -19,16 +19,20 @@ from transforms.domain.config import RulesConfig
 from transforms.domain.event_time import local_hour_of_day
 from transforms.domain.events import Transaction
 from transforms.domain.features import Features, extract_features
+from transforms.domain.feedback import Feedback
 from transforms.domain.rules import (
     RuleResult,
     blacklisted,
+    compromised_card,
+    compromised_store,
     high_value,
     impossible_travel,
     unusual_hour,
     velocity,
 )
 from transforms.domain.scoring import combine_rule_scores
-from transforms.domain.state import CustomerProfile, LastLocation
+from transforms.domain.state import CardCompromise, CustomerProfile, LastLocation
+from transforms.domain.store_risk import NO_STORE_RISK, StoreRisk
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,8 @@ class Judgement:
     local_hour: float
     # The anomaly model's inputs, from the same history the rules saw (transforms.domain.features).
     features: Features
+    # The store's counts just before the event, as the store step sent them.
+    store_risk: StoreRisk = NO_STORE_RISK
 
 
 class FraudDetector:
@@ -53,15 +59,23 @@ class FraudDetector:
         self.zone = zone
 
     def assess(
-        self, profile: CustomerProfile, event: Transaction, blacklist_hit: BlacklistHit = NO_HIT
+        self,
+        profile: CustomerProfile,
+        event: Transaction,
+        blacklist_hit: BlacklistHit = NO_HIT,
+        store_risk: StoreRisk = NO_STORE_RISK,
     ) -> Judgement:
         """Judge the event on the profile before it, then learn it into the profile."""
-        judgement = self.judge(profile, event, blacklist_hit)
+        judgement = self.judge(profile, event, blacklist_hit, store_risk)
         self.learn(profile, event, judgement)
         return judgement
 
     def judge(
-        self, profile: CustomerProfile, event: Transaction, blacklist_hit: BlacklistHit = NO_HIT
+        self,
+        profile: CustomerProfile,
+        event: Transaction,
+        blacklist_hit: BlacklistHit = NO_HIT,
+        store_risk: StoreRisk = NO_STORE_RISK,
     ) -> Judgement:
         """The rules' verdict on the history before the event; the history is not updated.
 
@@ -72,15 +86,31 @@ class FraudDetector:
         last = profile.last_event_time_ms
         if last is not None and event.event_time_ms - last > self.rules.inactivity_ms:
             profile.forget()
+        if profile.blacklisted is not None:  # a change record overrides the initial list
+            blacklist_hit = BlacklistHit(profile.blacklisted, blacklist_hit.store)
         hour = local_hour_of_day(event.event_time_ms, self.zone)
         features = extract_features(
             profile, event, hour, blacklist_hit, self.rules.velocity.window_ms
         )
-        return Judgement(self.evaluate(profile, event, hour, blacklist_hit), hour, features)
+        assessment = self.evaluate(profile, event, hour, blacklist_hit, store_risk)
+        return Judgement(assessment, hour, features, store_risk)
 
     def learn(self, profile: CustomerProfile, event: Transaction, judgement: Judgement) -> None:
         """Fold the judged event into the history, fraud or not."""
         self.update(profile, event, judgement.local_hour)
+
+    def learn_feedback(self, profile: CustomerProfile, feedback: Feedback) -> None:
+        """A confirmed outcome for this customer, at its report time. A confirmed fraud marks
+        the card compromised (FR-008); a later "genuine" verdict on that same transaction
+        withdraws it."""
+        compromise = profile.compromise
+        if feedback.is_fraud:
+            if compromise is None or feedback.reported_at_ms >= compromise.reported_at_ms:
+                profile.compromise = CardCompromise(
+                    feedback.transaction_id, feedback.reported_at_ms
+                )
+        elif compromise is not None and compromise.transaction_id == feedback.transaction_id:
+            profile.compromise = None
 
     def evaluate(
         self,
@@ -88,6 +118,7 @@ class FraudDetector:
         event: Transaction,
         hour: float,
         blacklist_hit: BlacklistHit = NO_HIT,
+        store_risk: StoreRisk = NO_STORE_RISK,
     ) -> RuleAssessment:
         rules = self.rules
         candidates = (
@@ -96,6 +127,8 @@ class FraudDetector:
             impossible_travel(profile, event, rules.impossible_travel),
             unusual_hour(profile, hour, rules.unusual_hour),
             blacklisted(blacklist_hit, rules.blacklist),
+            compromised_store(store_risk, rules.compromised_store),
+            compromised_card(profile, event, rules.compromised_card),
         )
         triggered = tuple(result for result in candidates if result is not None)
         score = combine_rule_scores((rules.weight(r.rule_id), r.score) for r in triggered)

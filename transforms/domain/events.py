@@ -271,6 +271,17 @@ def encoded_event_time(data: bytes, offset: int = 0) -> int:
     return int(millis)
 
 
+def encoded_customer_id(data: bytes, offset: int = 0) -> str:
+    """The customer id of an encoded transaction starting at ``offset``, without decoding it."""
+    flags = data[offset + _FIXED.size - 1]
+    position = offset + _FIXED.size + (_COORDINATES.size if flags & _HAS_LOCATION else 0)
+    (length,) = _LENGTH.unpack_from(data, position)  # the transaction id, skipped
+    position += _LENGTH.size + length
+    (length,) = _LENGTH.unpack_from(data, position)
+    position += _LENGTH.size
+    return data[position : position + length].decode("utf-8", "surrogatepass")
+
+
 def decode_transaction(data: bytes) -> Transaction:
     if not data or data[0] != _TRANSACTION_CODEC_VERSION:
         raise ValueError(f"unknown transaction encoding version {data[:1]!r}")

@@ -21,6 +21,10 @@ geo_speed_kmh  great-circle distance from the last located event divided by the 
 is_blacklisted 1 if the customer or the store was on the blacklist, else 0
 amount_ratio   ``amount / mean`` of prior amounts; 1 without history
 ============== ===========================================================================
+
+Besides these six, which the Isolation Forest was trained on, a scored record carries its
+store's counts just before it (:func:`store_features`: transactions, frauds reported and their
+ratio over each store window), for models that learn from confirmed fraud.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from transforms.domain.blacklist import BlacklistHit
 from transforms.domain.events import Transaction
 from transforms.domain.geo import haversine_km
 from transforms.domain.state import CustomerProfile
+from transforms.domain.store_risk import WINDOW_DAYS, StoreRisk
 
 FEATURE_NAMES = (
     "amount_zscore",
@@ -45,11 +50,28 @@ MAX_TIME_DEVIATION = 12.0
 _MILLIS_PER_HOUR = 3_600_000.0
 
 Features = tuple[float, float, float, float, float, float]
+STORE_FEATURE_NAMES = tuple(
+    f"store_{measure}_{days}d"
+    for days in WINDOW_DAYS
+    for measure in ("transactions", "frauds", "fraud_rate")
+)
 
 
 def named_features(features: Features) -> dict[str, float]:
     """The features by name, as a scored record carries them (``ml_features``)."""
     return dict(zip(FEATURE_NAMES, features, strict=True))
+
+
+def store_features(risk: StoreRisk) -> dict[str, float]:
+    """The store's counts by name, in :data:`STORE_FEATURE_NAMES` order."""
+    values: list[float] = []
+    for window in range(len(WINDOW_DAYS)):
+        values += (
+            float(risk.transactions[window]),
+            float(risk.frauds[window]),
+            round(risk.rate(window), 6),
+        )
+    return dict(zip(STORE_FEATURE_NAMES, values, strict=True))
 
 
 def extract_features(

@@ -1,4 +1,4 @@
-"""The five fraud rules, each a pure function of the profile *before* the event.
+"""The fraud rules, each a pure function of what was known *before* the event.
 
 Contract: docs/architecture.md, "Rules and scoring".
 
@@ -16,16 +16,21 @@ from typing import Any
 from transforms.domain.blacklist import BlacklistHit
 from transforms.domain.config import (
     BlacklistConfig,
+    CompromisedCardConfig,
+    CompromisedStoreConfig,
     HighValueConfig,
     ImpossibleTravelConfig,
     UnusualHourConfig,
     VelocityConfig,
 )
+from transforms.domain.event_time import format_utc
 from transforms.domain.events import Transaction
 from transforms.domain.geo import haversine_km
 from transforms.domain.state import CustomerProfile
+from transforms.domain.store_risk import StoreRisk, window_index
 
 _MILLIS_PER_HOUR = 3_600_000.0
+_MILLIS_PER_DAY = 86_400_000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,4 +150,57 @@ def blacklisted(hit: BlacklistHit, config: BlacklistConfig) -> RuleResult | None
         return None
     return RuleResult(
         "FR-005", 1.0, {"customer_blacklisted": hit.customer, "store_blacklisted": hit.store}
+    )
+
+
+def compromised_store(risk: StoreRisk, config: CompromisedStoreConfig) -> RuleResult | None:
+    """FR-007: the store's confirmed frauds per transaction over the window reach
+    ``min_fraud_rate``, with at least ``min_transactions`` seen and ``min_frauds`` reported.
+
+    The score grows from 0.5 at the threshold rate to 1.0 at twice it.
+    """
+    if not config.enabled:
+        return None
+    window = window_index(config.window_days)
+    seen, frauds = risk.transactions[window], risk.frauds[window]
+    if seen < config.min_transactions or frauds < config.min_frauds:
+        return None
+    rate = risk.rate(window)
+    if rate < config.min_fraud_rate:
+        return None
+    return RuleResult(
+        "FR-007",
+        min(1.0, 0.5 * rate / config.min_fraud_rate),
+        {
+            "window_days": config.window_days,
+            "store_transactions": seen,
+            "store_frauds_reported": frauds,
+            "store_fraud_rate": round(rate, 4),
+            "min_fraud_rate": config.min_fraud_rate,
+        },
+    )
+
+
+def compromised_card(
+    profile: CustomerProfile, event: Transaction, config: CompromisedCardConfig
+) -> RuleResult | None:
+    """FR-008: a fraud on this card was confirmed at most ``active_days`` before the event.
+
+    The score falls linearly from 1.0 at the report to 0.5 at the end of the period: a card
+    reported yesterday is more suspect than one reported a month ago.
+    """
+    compromise = profile.compromise
+    if not config.enabled or compromise is None:
+        return None
+    elapsed = event.event_time_ms - compromise.reported_at_ms
+    if elapsed < 0 or elapsed > config.active_ms:
+        return None
+    return RuleResult(
+        "FR-008",
+        1.0 - 0.5 * elapsed / config.active_ms,
+        {
+            "confirmed_transaction_id": compromise.transaction_id,
+            "reported_at": format_utc(compromise.reported_at_ms),
+            "days_since_report": round(elapsed / _MILLIS_PER_DAY, 2),
+        },
     )

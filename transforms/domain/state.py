@@ -85,6 +85,14 @@ class LastLocation:
     event_time_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class CardCompromise:
+    """The latest confirmed fraud on a customer's card (FR-008)."""
+
+    transaction_id: str
+    reported_at_ms: int
+
+
 @dataclass(slots=True)
 class CustomerProfile:
     """Everything the rules know about one customer before the current event."""
@@ -95,13 +103,22 @@ class CustomerProfile:
     # Event times (epoch ms) inside the velocity window, ascending.
     recent_event_times: list[int] = field(default_factory=list)
     last_event_time_ms: int | None = None
+    # Told, not learnt: a confirmed fraud and a blacklist change (None: the initial list
+    # decides). Inactivity does not forget them; FR-008 ages the compromise out itself.
+    compromise: CardCompromise | None = None
+    blacklisted: bool | None = None
 
     @property
     def is_empty(self) -> bool:
-        return self.amounts.count == 0 and self.last_event_time_ms is None
+        return (
+            self.amounts.count == 0
+            and self.last_event_time_ms is None
+            and self.compromise is None
+            and self.blacklisted is None
+        )
 
     def forget(self) -> None:
-        """Drop all history, as after a long inactivity."""
+        """Drop the learnt history, as after a long inactivity."""
         self.amounts = AmountStats()
         self.hours = HourStats()
         self.last_location = None
@@ -119,18 +136,29 @@ class CustomerProfile:
             del times[:keep_from]
 
 
-# Layout v1: amounts (count, mean, m2), hours (count, sin, cos), flags, last location
-# (lat, lon, time), last event time, then the velocity window as a count and int64 times.
-_CODEC_VERSION = 1
+# Layout v2: amounts (count, mean, m2), hours (count, sin, cos), flags, last location
+# (lat, lon, time), last event time, then the velocity window as a count and int64 times, then
+# with their flags the compromise (report time, id length, UTF-8 id). v1 ended at the window.
+_CODEC_VERSION = 2
+_CODEC_VERSIONS = (1, 2)
 _HEADER = struct.Struct("<B q d d q d d B d d q q H")
+_COMPROMISE = struct.Struct("<q H")
 _FLAG_LOCATION = 1
 _FLAG_LAST_EVENT = 2
+_FLAG_COMPROMISE = 4
+_FLAG_BLACKLISTED = 8
+_FLAG_NOT_BLACKLISTED = 16
 
 
 def encode_profile(profile: CustomerProfile) -> bytes:
     location = profile.last_location
-    flags = (_FLAG_LOCATION if location else 0) | (
-        _FLAG_LAST_EVENT if profile.last_event_time_ms is not None else 0
+    compromise = profile.compromise
+    flags = (
+        (_FLAG_LOCATION if location else 0)
+        | (_FLAG_LAST_EVENT if profile.last_event_time_ms is not None else 0)
+        | (_FLAG_COMPROMISE if compromise else 0)
+        | (_FLAG_BLACKLISTED if profile.blacklisted else 0)
+        | (_FLAG_NOT_BLACKLISTED if profile.blacklisted is False else 0)
     )
     times = profile.recent_event_times
     header = _HEADER.pack(
@@ -148,11 +176,15 @@ def encode_profile(profile: CustomerProfile) -> bytes:
         profile.last_event_time_ms or 0,
         len(times),
     )
-    return header + struct.pack(f"<{len(times)}q", *times)
+    encoded = header + struct.pack(f"<{len(times)}q", *times)
+    if compromise is None:
+        return encoded
+    identifier = compromise.transaction_id.encode("utf-8")
+    return encoded + _COMPROMISE.pack(compromise.reported_at_ms, len(identifier)) + identifier
 
 
 def decode_profile(data: bytes) -> CustomerProfile:
-    if not data or data[0] != _CODEC_VERSION:
+    if not data or data[0] not in _CODEC_VERSIONS:
         version = data[0] if data else None
         raise ValueError(f"unknown customer profile encoding version {version}")
     (
@@ -171,6 +203,15 @@ def decode_profile(data: bytes) -> CustomerProfile:
         window_size,
     ) = _HEADER.unpack_from(data)
     times = list(struct.unpack_from(f"<{window_size}q", data, _HEADER.size))
+    compromise = None
+    if flags & _FLAG_COMPROMISE:
+        offset = _HEADER.size + 8 * window_size
+        reported_at, length = _COMPROMISE.unpack_from(data, offset)
+        start = offset + _COMPROMISE.size
+        compromise = CardCompromise(data[start : start + length].decode("utf-8"), reported_at)
+    blacklisted = (
+        True if flags & _FLAG_BLACKLISTED else False if flags & _FLAG_NOT_BLACKLISTED else None
+    )
     return CustomerProfile(
         amounts=AmountStats(amount_count, mean, m2),
         hours=HourStats(hour_count, sum_sin, sum_cos),
@@ -179,4 +220,6 @@ def decode_profile(data: bytes) -> CustomerProfile:
         ),
         recent_event_times=times,
         last_event_time_ms=last_event_time if flags & _FLAG_LAST_EVENT else None,
+        compromise=compromise,
+        blacklisted=blacklisted,
     )

@@ -1,0 +1,142 @@
+"""Per-store hourly counts over the 1-, 7- and 30-day windows (FR-007's evidence)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from transforms.domain.store_risk import (
+    HOUR_MS,
+    NO_STORE_RISK,
+    WINDOW_DAYS,
+    StoreActivity,
+    StoreRisk,
+    decode_store_activity,
+    encode_store_activity,
+    window_index,
+)
+
+DAY_MS = 24 * HOUR_MS
+T0 = 1_790_856_000_000  # 2026-10-01T12:00:00Z, on an hour boundary
+
+
+def brute_force(records: list[tuple[int, str]], now_ms: int) -> StoreRisk:
+    """The counts by definition: records in the hour of ``now`` and the 24 d - 1 before it."""
+    hour = now_ms // HOUR_MS
+    seen, frauds = [], []
+    for days in WINDOW_DAYS:
+        inside = [kind for time, kind in records if hour - 24 * days < time // HOUR_MS <= hour]
+        seen.append(inside.count("transaction"))
+        frauds.append(inside.count("fraud"))
+    return StoreRisk(tuple(seen), tuple(frauds))
+
+
+def test_an_unseen_store_has_no_counts() -> None:
+    assert StoreActivity().risk(T0) == NO_STORE_RISK
+    assert NO_STORE_RISK.rate(0) == 0.0
+
+
+def test_windows_count_the_hour_of_the_event_and_the_hours_before() -> None:
+    activity = StoreActivity()
+    activity.add_transaction(T0 - 30 * DAY_MS)  # outside every window
+    activity.add_transaction(T0 - 29 * DAY_MS)
+    activity.add_transaction(T0 - 3 * DAY_MS)
+    activity.add_fraud_report(T0 - 2 * DAY_MS)
+    activity.add_transaction(T0 - HOUR_MS)
+    activity.add_transaction(T0 + 10)  # the same hour as the event, before it
+
+    risk = activity.risk(T0 + 59 * 60_000)
+
+    assert risk == StoreRisk((2, 3, 4), (0, 1, 1))
+    assert risk.rate(window_index(7)) == pytest.approx(1 / 3)
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 60 * 24), st.sampled_from(["transaction", "fraud"])),
+        max_size=60,
+    ),
+    st.integers(0, 60 * 24),
+)
+def test_running_totals_match_the_definition_in_any_arrival_order(
+    records: list[tuple[int, str]], now_hour: int
+) -> None:
+    timed = [(T0 + hour * HOUR_MS + 7, kind) for hour, kind in records]
+    now = T0 + now_hour * HOUR_MS
+    activity = StoreActivity()
+    for time, kind in random.Random(len(records)).sample(timed, len(timed)):
+        if kind == "transaction":
+            activity.add_transaction(time)
+        else:
+            activity.add_fraud_report(time)
+    newest = max((time for time, _ in timed), default=now)
+    # Records older than every window of the newest one are dropped on arrival: compare only
+    # at times whose windows cannot reach them.
+    if now >= newest:
+        assert activity.risk(now) == brute_force(timed, now)
+
+
+def test_prune_forgets_hours_no_later_window_reaches_and_keeps_the_counts() -> None:
+    activity = StoreActivity()
+    for day in range(40):
+        activity.add_transaction(T0 + day * DAY_MS)
+    now = T0 + 39 * DAY_MS
+    before = activity.risk(now)
+
+    activity.prune(now)
+
+    assert len(activity.hours) == 30
+    assert activity.risk(now) == before == StoreRisk((1, 7, 30), (0, 0, 0))
+
+
+def test_a_record_older_than_every_window_is_not_counted() -> None:
+    activity = StoreActivity()
+    activity.add_transaction(T0)
+    activity.add_fraud_report(T0 - 31 * DAY_MS)
+
+    assert activity.hours == [T0 // HOUR_MS]
+
+
+def test_encoding_round_trips_with_pruned_totals_and_the_override() -> None:
+    activity = StoreActivity(blacklisted=True)
+    for day in range(35):
+        activity.add_transaction(T0 + day * DAY_MS)
+        activity.add_fraud_report(T0 + day * DAY_MS + HOUR_MS)
+    activity.prune(T0 + 34 * DAY_MS)
+    now = T0 + 34 * DAY_MS + 2 * HOUR_MS
+
+    decoded = decode_store_activity(encode_store_activity(activity))
+
+    assert decoded.risk(now) == activity.risk(now)
+    assert decoded.blacklisted is True
+    assert encode_store_activity(decoded) == encode_store_activity(activity)
+
+
+def test_an_empty_activity_encodes_in_six_bytes() -> None:
+    assert len(encode_store_activity(StoreActivity())) == 6
+    assert StoreActivity().is_empty
+    assert not StoreActivity(blacklisted=False).is_empty
+
+
+@pytest.mark.parametrize("data", [b"", b"\x09\x00\x00\x00\x00\x00"])
+def test_an_unknown_encoding_raises_value_error(data: bytes) -> None:
+    with pytest.raises(ValueError, match="version"):
+        decode_store_activity(data)
+
+
+def test_a_truncated_encoding_raises_value_error() -> None:
+    activity = StoreActivity()
+    activity.add_transaction(T0)
+    activity.add_transaction(T0 + DAY_MS)
+
+    with pytest.raises(ValueError, match="truncated"):
+        decode_store_activity(encode_store_activity(activity)[:-20])
+
+
+def test_only_the_configured_windows_exist() -> None:
+    assert WINDOW_DAYS == (1, 7, 30)
+    with pytest.raises(ValueError, match="not 2"):
+        window_index(2)

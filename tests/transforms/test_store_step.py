@@ -1,0 +1,249 @@
+"""The store step: each store's transactions and confirmed frauds in event-time order, each
+transaction leaving with its store's counts just before it.
+
+The streaming path (state, buffer, timers) runs alone here on the direct runner, whose timers
+do not hold the watermark (transforms.detect.DetectFraud says why); the bounded path and the
+whole detector run on the FnApiRunner.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.test_stream import TestStream
+from apache_beam.utils.timestamp import Timestamp
+
+from pipelines.options import FN_API_RUNNER
+from tests.collect import new_collector, take
+from tests.factories import T0, event, feedback, payload, raw_record
+from transforms.coders import decode_buffered, encode_feedback
+from transforms.detect import DetectFraud, _screen_and_key
+from transforms.domain.blacklist import Blacklist
+from transforms.domain.config import default_rules
+from transforms.domain.event_time import business_timezone
+from transforms.domain.events import parse_event
+from transforms.domain.feedback import Feedback, parse_feedback
+from transforms.domain.store_risk import StoreRisk
+from transforms.parse import ParseEvents
+from transforms.store_step import StoreActivityFn, StoreCell, StoreCellCoder, TrackStores
+from transforms.tags import EVENTS_TAG, SCORED_TAG
+
+ZONE = "America/Sao_Paulo"
+RULES = default_rules()
+STORE = "S-SKIM-01"
+NO_BLACKLIST = Blacklist()
+
+
+def _store_records(documents: list[dict[str, Any]]) -> list[tuple[str, bytes]]:
+    """Events and feedback as the detector keys them for the store step."""
+    records = []
+    for document in documents:
+        if "reported_at" in document:
+            parsed = parse_feedback(payload(document))
+            assert isinstance(parsed, Feedback)
+            records.append((parsed.store_id, encode_feedback(parsed)))
+        else:
+            transaction = parse_event(payload(document), business_timezone(ZONE), 1 << 20)
+            records.append(_screen_and_key(transaction, NO_BLACKLIST, True))  # type: ignore[arg-type]
+    return records
+
+
+def _time_of(record: tuple[str, bytes]) -> float:
+    decoded = decode_buffered(record[1])
+    millis = decoded.reported_at_ms if isinstance(decoded, Feedback) else decoded[0].event_time_ms
+    return millis / 1000
+
+
+def _skimmed_store() -> list[dict[str, Any]]:
+    """Ten days of two purchases a day at one store; four of day 0's are reported as fraud on
+    day 3 at 09:00, and one genuine verdict arrives too."""
+    documents = [
+        event(f"d{day}-{n}", f"C{n}", at=timedelta(days=day, hours=n), store_id=STORE)
+        for day in range(10)
+        for n in range(2)
+    ]
+    documents += [
+        feedback(f"old-{n}", f"V{n}", at=timedelta(days=3, hours=-3), store_id=STORE)
+        for n in range(4)
+    ]
+    documents.append(
+        feedback("d0-0", "C0", at=timedelta(days=3, hours=-3), store_id=STORE, label="genuine")
+    )
+    return documents
+
+
+def _risks(scored_or_released: list[tuple[str, bytes]]) -> dict[str, StoreRisk]:
+    risks = {}
+    for _, encoded in scored_or_released:
+        transaction, _, risk = decode_buffered(encoded)  # type: ignore[misc]
+        risks[transaction.transaction_id] = risk
+    return risks
+
+
+def _expected_risks() -> dict[str, StoreRisk]:
+    """By hand: each purchase sees the purchases of the windows before it; the four frauds
+    count from day 3 09:00 (12:00 is the first purchase after), the genuine verdict never."""
+    expected = {}
+    for day in range(10):
+        for n in range(2):
+            moment = day * 24 + n  # hours after T0
+            seen = [(d * 24 + k) for d in range(10) for k in range(2) if d * 24 + k < moment]
+            counts = tuple(sum(1 for h in seen if moment - h < 24 * w) for w in (1, 7, 30))
+            frauds = 4 if moment >= 3 * 24 else 0
+            reported = tuple(frauds if moment - (3 * 24 - 3) < 24 * w else 0 for w in (1, 7, 30))
+            expected[f"d{day}-{n}"] = StoreRisk(counts, reported)
+    return expected
+
+
+def _streamed(records: list[tuple[str, bytes]], watermarks: list[float]) -> list[Any]:
+    stream = TestStream()
+    third = -(-len(records) // 3)
+    chunks = [records[i * third : (i + 1) * third] for i in range(3)]
+    for chunk, watermark in zip(chunks, watermarks, strict=True):
+        stream = stream.add_elements(
+            [beam.window.TimestampedValue(record, _time_of(record)) for record in chunk]
+        )
+        stream = stream.advance_watermark_to(watermark)
+    stream = stream.advance_watermark_to_infinity()
+    options = PipelineOptions([])
+    options.view_as(StandardOptions).streaming = True
+    name, collect = new_collector()
+    with TestPipeline(runner="BundleBasedDirectRunner", options=options) as p:
+        released = p | stream | TrackStores(NO_BLACKLIST, grouped=False, streaming=True)
+        released | beam.Map(collect)
+    return take(name)
+
+
+def _grouped(records: list[tuple[str, bytes]]) -> list[Any]:
+    name, collect = new_collector()
+    with TestPipeline(runner=FN_API_RUNNER, options=PipelineOptions([])) as p:
+        released = (
+            p | beam.Create(records) | TrackStores(NO_BLACKLIST, grouped=True, streaming=False)
+        )
+        released | beam.Map(collect)
+    return take(name)
+
+
+def test_each_transaction_carries_its_stores_counts_just_before_it_on_both_paths() -> None:
+    records = _store_records(_skimmed_store())
+    shuffled = random.Random(7).sample(records, len(records))
+    start = T0.timestamp()
+
+    grouped = _grouped(shuffled)
+    # In order, in three bursts, the watermark moving to the last record of each; and shuffled,
+    # the watermark held before every record until the end.
+    ordered = sorted(records, key=_time_of)
+    third = -(-len(ordered) // 3)
+    streamed = _streamed(
+        ordered, [_time_of(ordered[min(i * third + third, len(ordered)) - 1]) for i in range(3)]
+    )
+    streamed_shuffled = _streamed(shuffled, [start - 3, start - 2, start - 1])
+
+    assert _risks(grouped) == _expected_risks()
+    assert _risks(streamed) == _risks(grouped)
+    assert _risks(streamed_shuffled) == _risks(grouped)
+    assert {customer for customer, _ in grouped} == {"C0", "C1"}  # keyed by customer next
+
+
+def test_records_of_one_instant_see_the_store_as_before_any_of_them() -> None:
+    same_instant = [event(f"t{n}", f"C{n}", at=timedelta(days=1), store_id=STORE) for n in range(3)]
+    same_instant.append(feedback("x", "V", at=timedelta(days=1), store_id=STORE))
+
+    risks = _risks(_grouped(_store_records(same_instant)))
+
+    # A fraud reported at the instant counts; the instant's other purchases do not.
+    assert set(risks.values()) == {StoreRisk((0, 0, 0), (1, 1, 1))}
+
+
+def test_a_late_record_reads_the_windows_up_to_its_own_hour() -> None:
+    early = _store_records(
+        [event("a", "C1", store_id=STORE), event("b", "C2", at=timedelta(hours=2), store_id=STORE)]
+    )
+    late = _store_records([event("late", "C3", at=timedelta(hours=1), store_id=STORE)])
+    stream = (
+        TestStream()
+        .add_elements([beam.window.TimestampedValue(r, _time_of(r)) for r in early])
+        .advance_watermark_to(T0.timestamp() + 3 * 3600)
+        .add_elements([beam.window.TimestampedValue(r, _time_of(r)) for r in late])
+        .advance_watermark_to_infinity()
+    )
+    options = PipelineOptions([])
+    options.view_as(StandardOptions).streaming = True
+    name, collect = new_collector()
+    with TestPipeline(runner="BundleBasedDirectRunner", options=options) as p:
+        p | stream | TrackStores(NO_BLACKLIST, grouped=False, streaming=True) | beam.Map(collect)
+
+    risks = _risks(take(name))
+    # Handled at once, after "b": it reads the hours up to its own, so "b" does not count,
+    # and then counts for what comes next.
+    assert risks["late"] == StoreRisk((1, 1, 1), (0, 0, 0))
+    assert risks["b"] == StoreRisk((1, 1, 1), (0, 0, 0))
+
+
+def test_the_store_cell_round_trips_through_its_coder() -> None:
+    cell = StoreCell(flush_at_ms=5, evaluated_through_ms=4, buffer=[b"x", b"yz"])
+    cell.activity.add_transaction(1_000)
+    coder = StoreCellCoder()
+
+    decoded = coder.decode(coder.encode(cell))
+
+    assert (decoded.flush_at_ms, decoded.evaluated_through_ms, decoded.expiry_at_ms) == (5, 4, None)
+    assert decoded.buffer == [b"x", b"yz"]
+    assert decoded.activity.risk(1_000) == cell.activity.risk(1_000)
+    assert coder.is_deterministic()
+
+
+def _detect_with_feedback(documents: list[dict[str, Any]], grouped: bool) -> dict[str, Any]:
+    events = [raw_record(d, n) for n, d in enumerate(documents) if "reported_at" not in d]
+    reports = [
+        beam.window.TimestampedValue(parsed, Timestamp(micros=parsed.reported_at_ms * 1000))
+        for d in documents
+        if "reported_at" in d and isinstance(parsed := parse_feedback(payload(d)), Feedback)
+    ]
+    name, collect = new_collector()
+    with TestPipeline(runner=FN_API_RUNNER, options=PipelineOptions([])) as p:
+        parsed = p | "Events" >> beam.Create(events) | ParseEvents(ZONE, 1 << 20, "t")
+        inputs = {"events": parsed[EVENTS_TAG], "feedback": p | "Feedback" >> beam.Create(reports)}
+        detected = inputs | DetectFraud(RULES, ZONE, NO_BLACKLIST, "t", grouped=grouped)
+        detected[SCORED_TAG] | beam.Map(collect)
+    return {record["transaction_id"]: record for record in take(name)}
+
+
+def test_a_skimmed_store_fires_fr007_once_its_frauds_are_reported_on_both_paths() -> None:
+    documents = [event(f"p{n}", f"C{n}", at=timedelta(hours=n), store_id=STORE) for n in range(30)]
+    # Ten of the first purchases reported as fraud, at hour 20
+    documents += [
+        feedback(f"p{n}", f"C{n}", at=timedelta(hours=20), store_id=STORE) for n in range(10)
+    ]
+
+    grouped = _detect_with_feedback(documents, grouped=True)
+    stateful = _detect_with_feedback(documents, grouped=False)
+
+    assert grouped == stateful
+    fired = sorted(int(t[1:]) for t, r in grouped.items() if "FR-007" in r["rules_triggered"])
+    assert fired == list(range(20, 30))
+    evidence = grouped["p20"]["rule_details"]["FR-007"]
+    assert (evidence["store_transactions"], evidence["store_frauds_reported"]) == (20, 10)
+    assert grouped["p20"]["ml_features"]["store_fraud_rate_1d"] == 0.5
+    assert grouped["p19"]["ml_features"]["store_frauds_1d"] == 0.0
+
+
+def test_a_confirmed_fraud_marks_the_card_for_its_later_purchases_only() -> None:
+    documents = [event(f"c{n}", "CARD", at=timedelta(days=n), store_id=f"S-{n}") for n in range(6)]
+    documents.append(feedback("c0", "CARD", at=timedelta(days=2, hours=1), store_id="S-0"))
+
+    scored = _detect_with_feedback(documents, grouped=True)
+
+    marked = sorted(t for t, r in scored.items() if "FR-008" in r["rules_triggered"])
+    assert marked == ["c3", "c4", "c5"]
+    assert scored["c3"]["rule_details"]["FR-008"]["confirmed_transaction_id"] == "c0"
+    assert _detect_with_feedback(documents, grouped=False) == scored
+
+
+def test_the_streaming_store_fn_is_registered_with_its_state() -> None:
+    assert StoreActivityFn.CELL.name == "store"
