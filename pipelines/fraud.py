@@ -99,11 +99,16 @@ def build_pipeline(
     rules = reference.rules
     detector_inputs = {"events": parsed[EVENTS_TAG]}
     dead_letters = [parsed[DLQ_TAG]]
-    if options.feedback:
-        feedback = (
-            pipeline
-            | "ReadFeedback" >> ReadJsonLines(options.feedback)
-            | "ParseFeedback" >> ParseFeedback(options.max_payload_bytes, PIPELINE_VERSION)
+    raw_feedback = None
+    if live:
+        raw_feedback = pipeline | "ReadFeedback" >> ReadKafkaRecords(
+            kafka.feedback_topic, consumer_config(kafka), expansion
+        )
+    elif options.feedback:
+        raw_feedback = pipeline | "ReadFeedback" >> ReadJsonLines(options.feedback)
+    if raw_feedback is not None:
+        feedback = raw_feedback | "ParseFeedback" >> ParseFeedback(
+            options.max_payload_bytes, PIPELINE_VERSION
         )
         detector_inputs["feedback"] = feedback[FEEDBACK_TAG]
         dead_letters.append(feedback[DLQ_TAG])

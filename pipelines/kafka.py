@@ -1,7 +1,8 @@
 """The live path's options and launch checks: ``--kafka_bootstrap_servers`` and friends.
 
-With ``--kafka_bootstrap_servers`` the job reads the events from a Kafka topic instead of
-files and also writes alerts and dead letters to topics. Beam's Kafka IO is Java, expanded by
+With ``--kafka_bootstrap_servers`` the job reads the events and the confirmed outcomes
+(feedback) from Kafka topics instead of files and also writes alerts and dead letters to
+topics. Beam's Kafka IO is Java, expanded by
 an expansion service (``scripts/kafka.sh expansion-address`` in a checkout, else
 ``--kafka_expansion_service``) and run by Flink, so the live path needs ``--runner=FlinkRunner
 --streaming``. Before the job starts, the broker must answer and the topics must exist: a
@@ -29,6 +30,7 @@ KAFKA_SCRIPT = SCRIPTS / "kafka.sh"
 DEFAULT_INPUT_TOPIC = "transactions.raw"
 DEFAULT_ALERTS_TOPIC = "fraud.alerts"
 DEFAULT_DLQ_TOPIC = "streamflow.dlq"
+DEFAULT_FEEDBACK_TOPIC = "fraud.feedback"
 DEFAULT_CONSUMER_GROUP = "streamflow-fraud"
 # Client settings that would hold a secret: they must come through a config provider.
 _SECRET_SETTINGS = ("password", "sasl.jaas.config", "secret", "token")
@@ -45,6 +47,12 @@ class KafkaOptions(PipelineOptions):  # type: ignore[misc]
         parser.add_argument("--input_topic", default=DEFAULT_INPUT_TOPIC)
         parser.add_argument("--alerts_topic", default=DEFAULT_ALERTS_TOPIC)
         parser.add_argument("--dlq_topic", default=DEFAULT_DLQ_TOPIC)
+        parser.add_argument(
+            "--feedback_topic",
+            default=DEFAULT_FEEDBACK_TOPIC,
+            help="Confirmed outcomes (the --feedback contract), read beside the events; each "
+            "record's create time should be its reported_at.",
+        )
         parser.add_argument(
             "--kafka_consumer_group",
             default=DEFAULT_CONSUMER_GROUP,
@@ -142,7 +150,12 @@ def check_broker(options: KafkaOptions, timeout_s: float = 10.0) -> None:
         ) from None
     missing = [
         topic
-        for topic in (options.input_topic, options.alerts_topic, options.dlq_topic)
+        for topic in (
+            options.input_topic,
+            options.feedback_topic,
+            options.alerts_topic,
+            options.dlq_topic,
+        )
         if topic not in metadata.topics
     ]
     if missing:

@@ -117,6 +117,10 @@ def check_live_input(options: FraudOptions) -> str:
     service. Returns the expansion service's address."""
     if options.input:
         raise LaunchError("--input and --kafka_bootstrap_servers: give one input, not both")
+    if options.feedback:
+        raise LaunchError(
+            "--feedback and --kafka_bootstrap_servers: the live path reads --feedback_topic"
+        )
     check_live_options(options)
     kafka = options.view_as(KafkaOptions)
     check_broker(kafka)

@@ -1,7 +1,11 @@
 """Publish transaction events to Kafka, as the stores would: ``python -m pipelines.produce``.
 
     python -m pipelines.produce --bootstrap_servers 127.0.0.1:59092 [--input FILE | generated]
-        [--topic transactions.raw] [--rate N] [--limit N]
+        [--topic transactions.raw] [--rate N] [--limit N] [--kind events|feedback]
+
+``--kind feedback`` publishes confirmed outcomes instead (the ``--feedback`` contract, e.g. the
+generator's ``feedback.jsonl``, to ``fraud.feedback``): keyed by customer and stamped with
+their ``reported_at``, the instant from which they count.
 
 Each line of the input (JSON Lines, any Beam file system; without ``--input`` a seeded
 synthetic data set, generated in memory) becomes one record, its bytes unchanged. A valid event
@@ -29,6 +33,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from transforms.domain.event_time import DEFAULT_BUSINESS_TIMEZONE, business_timezone
 from transforms.domain.events import Transaction, parse_event
+from transforms.domain.feedback import Feedback, parse_feedback
 
 DEFAULT_TOPIC = "transactions.raw"
 PROGRESS_EVERY_S = 5.0
@@ -59,6 +64,18 @@ def key_and_time(line: bytes, zone: tzinfo) -> tuple[str | None, int | None]:
     return None, None
 
 
+def feedback_key_and_time(line: bytes, zone: tzinfo) -> tuple[str | None, int | None]:
+    """A confirmed outcome's key and timestamp: its customer and report time (a malformed one
+    gets neither, like a malformed event)."""
+    feedback = parse_feedback(line)
+    if isinstance(feedback, Feedback):
+        return feedback.customer_id, feedback.reported_at_ms
+    return None, None
+
+
+KEYERS = {"events": key_and_time, "feedback": feedback_key_and_time}
+
+
 def read_lines(pattern: str) -> Iterator[bytes]:
     from apache_beam.io.filesystems import FileSystems
 
@@ -84,6 +101,7 @@ def publish(
     rate: float | None = None,
     limit: int | None = None,
     progress: Any = None,
+    keyer: Any = key_and_time,
 ) -> Tally:
     """Send ``lines`` to ``topic``, at most ``rate`` per second and ``limit`` in all."""
     tally = Tally()
@@ -97,7 +115,7 @@ def publish(
             delay = started + sent / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-        key, timestamp = key_and_time(line, zone)
+        key, timestamp = keyer(line, zone)
         tally.unkeyed += key is None
         # A malformed line is stamped with the stream's time so far, not the wall clock: a
         # consumer's event-time watermark (the record timestamps) must not jump ahead of the
@@ -141,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rate", type=float, help="events per second at most (default: all)")
     parser.add_argument("--limit", type=int, help="stop after this many events")
     parser.add_argument("--business_timezone", default=DEFAULT_BUSINESS_TIMEZONE)
+    parser.add_argument(
+        "--kind",
+        choices=sorted(KEYERS),
+        default="events",
+        help="what the lines are: transaction events, or confirmed outcomes (feedback)",
+    )
     parser.add_argument("--seed", type=int, default=42, help="of the generated data")
     parser.add_argument("--customers", type=int, default=2000, help="of the generated data")
     parser.add_argument("--days", type=int, default=30, help="of the generated data")
@@ -165,7 +189,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         }
     )
     started = time.monotonic()
-    tally = publish(producer, args.topic, lines, zone, args.rate, args.limit, sys.stderr)
+    tally = publish(
+        producer, args.topic, lines, zone, args.rate, args.limit, sys.stderr, KEYERS[args.kind]
+    )
     report = {
         "topic": args.topic,
         "published": tally.published,

@@ -42,6 +42,7 @@ EXPANSION_SETTINGS="$ROOT/expansion-service.settings"
 DAY_MS=86400000
 TOPICS=(
   "transactions.raw 3 $((7 * DAY_MS))"
+  "fraud.feedback 3 $((90 * DAY_MS))"
   "fraud.alerts 3 $((30 * DAY_MS))"
   "streamflow.dlq 1 $((30 * DAY_MS))"
 )

@@ -34,12 +34,18 @@ class Topics:
     input: str
     alerts: str
     dlq: str
+    feedback: str
+
+    @property
+    def names(self) -> list[str]:
+        return [self.input, self.alerts, self.dlq, self.feedback]
 
     def options(self) -> list[str]:
         return [
             f"--input_topic={self.input}",
             f"--alerts_topic={self.alerts}",
             f"--dlq_topic={self.dlq}",
+            f"--feedback_topic={self.feedback}",
         ]
 
 
@@ -50,12 +56,14 @@ KEEP_FOREVER = {"retention.ms": "-1"}
 
 
 def fresh_topics(bootstrap_servers: str) -> Topics:
-    """The project's three topics under new names, partitioned as scripts/kafka.sh makes them,
-    kept forever."""
+    """The project's topics under new names, partitioned as scripts/kafka.sh makes them, kept
+    forever."""
     suffix = uuid.uuid4().hex[:8]
-    topics = Topics(f"it-in-{suffix}", f"it-alerts-{suffix}", f"it-dlq-{suffix}")
+    topics = Topics(
+        f"it-in-{suffix}", f"it-alerts-{suffix}", f"it-dlq-{suffix}", f"it-feedback-{suffix}"
+    )
     admin = AdminClient({"bootstrap.servers": bootstrap_servers})
-    partitions = {topics.input: 3, topics.alerts: 3, topics.dlq: 1}
+    partitions = {topics.input: 3, topics.alerts: 3, topics.dlq: 1, topics.feedback: 3}
     created = admin.create_topics(
         [NewTopic(name, count, 1, config=KEEP_FOREVER) for name, count in partitions.items()]
     )
@@ -66,7 +74,7 @@ def fresh_topics(bootstrap_servers: str) -> Topics:
 
 def delete_topics(bootstrap_servers: str, topics: Topics) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap_servers})
-    for future in admin.delete_topics([topics.input, topics.alerts, topics.dlq]).values():
+    for future in admin.delete_topics(topics.names).values():
         future.result(timeout=30)
 
 

@@ -3,7 +3,9 @@ alerts and dead letters published to their topics, as a bounded run of the same 
 
 The data set has everything the wire carries: v1 (naive local time, often no version), v2, a
 future version with a field the pipeline does not know, and malformed lines, some not UTF-8;
-plus records only a topic can hold (an empty value, one over ``--max_payload_bytes``).
+plus records only a topic can hold (an empty value, one over ``--max_payload_bytes``); and the
+confirmed frauds, reported two days later on the feedback topic, which pass the store step and
+the customer step on Flink's streaming path as the bounded run passes them.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ MAX_PAYLOAD = 4096
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("live-data")
-    data = generate_dataset(str(folder), seed=11, customers=150, days=10)
+    data = generate_dataset(str(folder), seed=11, customers=150, days=10, feedback_delay_days=2)
     model = str(tmp_path_factory.mktemp("live-model"))
     train_model(model, seed=3, customers=120, days=8)
     lines = [line for line in Path(data.events).read_bytes().splitlines() if line]
@@ -72,16 +74,33 @@ def test_the_live_job_publishes_what_a_bounded_run_finds(
     ]
     versions = _versions(lines)
     assert all(versions[v] for v in (1, 2, 3)), versions  # 3: a future version
-    bounded = fraud.run([f"--input={data.events}", f"--output_dir={tmp_path / 'bounded'}", *common])
+    bounded = fraud.run(
+        [
+            f"--input={data.events}",
+            f"--feedback={data.feedback}",
+            f"--output_dir={tmp_path / 'bounded'}",
+            *common,
+        ]
+    )
     expected_alerts = {a["alert_id"]: a for a in read_records(tmp_path / "bounded", "alerts")}
     expected_dlq = Counter(
         (d["error_type"], d["raw_payload"]) for d in read_records(tmp_path / "bounded", "dlq")
     )
     assert expected_alerts
     assert expected_dlq
+    # The feedback reaches the alerts: a confirmed fraud marks its card (FR-008).
+    assert any("FR-008" in a["rules_triggered"] for a in expected_alerts.values())
 
     to_topic = [f"--bootstrap_servers={bootstrap_servers}", f"--topic={topics.input}"]
     produce.main([*to_topic, f"--input={data.events}"])
+    produce.main(
+        [
+            f"--bootstrap_servers={bootstrap_servers}",
+            f"--topic={topics.feedback}",
+            f"--input={data.feedback}",
+            "--kind=feedback",
+        ]
+    )
     events = [e for e in (parse_event(line, ZONE) for line in lines) if isinstance(e, Transaction)]
     last_event_ms = max(e.event_time_ms for e in events)
     topic_only = [b"", b"\xff\xfe not UTF-8", b'{"pad": "' + b"x" * MAX_PAYLOAD + b'"}']
@@ -134,3 +153,4 @@ def test_the_live_job_publishes_what_a_bounded_run_finds(
     assert seen["read"] == total == seen["scored"] + dead, seen
     assert seen["future_schema_events"] == versions[3], seen
     assert bounded["scored"] == seen["scored"]
+    assert seen["feedback_read"] == seen["feedback_accepted"] == data.counts["feedback"], seen
