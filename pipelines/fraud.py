@@ -54,7 +54,7 @@ from transforms.detect import DetectFraud
 from transforms.emit_from import DropWarmupDeadLetters, EmitFrom
 from transforms.kafka_io import ReadKafkaRecords, WriteKafkaRecords
 from transforms.parse import ParseEvents
-from transforms.parse_feedback import ParseFeedback
+from transforms.parse_controls import BLACKLIST_CHANGES_INPUT, FEEDBACK_INPUT, ParseControls
 from transforms.postgres_sink import (
     CLEAN_TRANSACTIONS,
     DLQ_EVENTS,
@@ -65,7 +65,7 @@ from transforms.postgres_sink import (
 from transforms.read import ReadJsonLines
 from transforms.sinks import WriteJsonLines
 from transforms.summary import Summarize
-from transforms.tags import DLQ_TAG, EVENTS_TAG, FEEDBACK_TAG, RAW_TAG, SCORED_TAG
+from transforms.tags import ACCEPTED_TAG, DLQ_TAG, EVENTS_TAG, RAW_TAG, SCORED_TAG
 from transforms.version import PIPELINE_VERSION
 
 # Named explicitly, so that a run never switches runner behind the user's back.
@@ -99,19 +99,29 @@ def build_pipeline(
     rules = reference.rules
     detector_inputs = {"events": parsed[EVENTS_TAG]}
     dead_letters = [parsed[DLQ_TAG]]
-    raw_feedback = None
-    if live:
-        raw_feedback = pipeline | "ReadFeedback" >> ReadKafkaRecords(
-            kafka.feedback_topic, consumer_config(kafka), expansion
+    for name, kind, files, topic in (
+        ("feedback", FEEDBACK_INPUT, options.feedback, kafka.feedback_topic),
+        (
+            "blacklist_changes",
+            BLACKLIST_CHANGES_INPUT,
+            options.blacklist_changes,
+            kafka.blacklist_changes_topic,
+        ),
+    ):
+        step = "".join(part.title() for part in name.split("_"))
+        if live:
+            raw_controls = pipeline | f"Read{step}" >> ReadKafkaRecords(
+                topic, consumer_config(kafka), expansion
+            )
+        elif files:
+            raw_controls = pipeline | f"Read{step}" >> ReadJsonLines(files)
+        else:
+            continue
+        controls = raw_controls | f"Parse{step}" >> ParseControls(
+            kind, options.max_payload_bytes, PIPELINE_VERSION
         )
-    elif options.feedback:
-        raw_feedback = pipeline | "ReadFeedback" >> ReadJsonLines(options.feedback)
-    if raw_feedback is not None:
-        feedback = raw_feedback | "ParseFeedback" >> ParseFeedback(
-            options.max_payload_bytes, PIPELINE_VERSION
-        )
-        detector_inputs["feedback"] = feedback[FEEDBACK_TAG]
-        dead_letters.append(feedback[DLQ_TAG])
+        detector_inputs[name] = controls[ACCEPTED_TAG]
+        dead_letters.append(controls[DLQ_TAG])
     detected = detector_inputs | "DetectFraud" >> DetectFraud(
         rules,
         options.business_timezone,

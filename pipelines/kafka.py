@@ -1,12 +1,12 @@
 """The live path's options and launch checks: ``--kafka_bootstrap_servers`` and friends.
 
-With ``--kafka_bootstrap_servers`` the job reads the events and the confirmed outcomes
-(feedback) from Kafka topics instead of files and also writes alerts and dead letters to
-topics. Beam's Kafka IO is Java, expanded by
-an expansion service (``scripts/kafka.sh expansion-address`` in a checkout, else
-``--kafka_expansion_service``) and run by Flink, so the live path needs ``--runner=FlinkRunner
---streaming``. Before the job starts, the broker must answer and the topics must exist: a
-broker that is down ends the launch with one line, not a job that retries in the background.
+With ``--kafka_bootstrap_servers`` the job reads the events, the confirmed outcomes
+(feedback) and the blacklist changes from Kafka topics instead of files and also writes alerts
+and dead letters to topics. Beam's Kafka IO is Java, expanded by an expansion service
+(``scripts/kafka.sh expansion-address`` in a checkout, else ``--kafka_expansion_service``) and
+run by Flink, so the live path needs ``--runner=FlinkRunner --streaming``. Before the job
+starts, the broker must answer and the topics must exist: a broker that is down ends the launch
+with one line, not a job that retries in the background.
 
 Credentials never travel as option values (Flink shows options in its web UI): the Kafka
 clients on the workers read them through Kafka's own config providers, e.g.
@@ -31,6 +31,7 @@ DEFAULT_INPUT_TOPIC = "transactions.raw"
 DEFAULT_ALERTS_TOPIC = "fraud.alerts"
 DEFAULT_DLQ_TOPIC = "streamflow.dlq"
 DEFAULT_FEEDBACK_TOPIC = "fraud.feedback"
+DEFAULT_BLACKLIST_CHANGES_TOPIC = "reference.blacklist"
 DEFAULT_CONSUMER_GROUP = "streamflow-fraud"
 # Client settings that would hold a secret: they must come through a config provider.
 _SECRET_SETTINGS = ("password", "sasl.jaas.config", "secret", "token")
@@ -39,6 +40,9 @@ _SECRET_SETTINGS = ("password", "sasl.jaas.config", "secret", "token")
 class KafkaOptions(PipelineOptions):  # type: ignore[misc]
     @classmethod
     def _add_argparse_args(cls, parser: Any) -> None:
+        # Beam parses each options class's flags alone, and argparse takes a unique prefix for
+        # the whole flag: --blacklist (FraudOptions) would be read as --blacklist_changes_topic.
+        parser.allow_abbrev = False
         parser.add_argument(
             "--kafka_bootstrap_servers",
             help="Read the events from Kafka (host:port[,...]) instead of --input, and also "
@@ -52,6 +56,12 @@ class KafkaOptions(PipelineOptions):  # type: ignore[misc]
             default=DEFAULT_FEEDBACK_TOPIC,
             help="Confirmed outcomes (the --feedback contract), read beside the events; each "
             "record's create time should be its reported_at.",
+        )
+        parser.add_argument(
+            "--blacklist_changes_topic",
+            default=DEFAULT_BLACKLIST_CHANGES_TOPIC,
+            help="Blacklist changes (the --blacklist_changes contract) on a compacted topic "
+            "keyed kind:id; each record's create time should be its effective_at.",
         )
         parser.add_argument(
             "--kafka_consumer_group",
@@ -153,6 +163,7 @@ def check_broker(options: KafkaOptions, timeout_s: float = 10.0) -> None:
         for topic in (
             options.input_topic,
             options.feedback_topic,
+            options.blacklist_changes_topic,
             options.alerts_topic,
             options.dlq_topic,
         )

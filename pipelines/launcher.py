@@ -7,8 +7,8 @@ The reference data the workers need (rules, blacklist, model) is read here from 
 system and travels inside the pipeline. The previous run's outputs are cleared.
 
 After the job: the summary the pipeline wrote is read back, with Beam's counters and the
-conservation law checked on them (``read + feedback_read = scored + feedback_accepted +
-dlq_*``).
+conservation law checked on them (``read + <control>_read = scored + <control>_accepted +
+dlq_*``, the controls being feedback and blacklist changes).
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from pipelines.kafka import (
 )
 from pipelines.options import DEFAULT_MODEL_DIR, FraudOptions, LaunchError, detector_path
 from transforms.counters import (
+    BLACKLIST_CHANGES_ACCEPTED,
+    BLACKLIST_CHANGES_READ,
     DLQ_PREFIX,
     FEEDBACK_ACCEPTED,
     FEEDBACK_READ,
@@ -96,6 +98,8 @@ def prepare_run(options: FraudOptions) -> ReferenceData:
         warmup_files = matched_files(options.warmup_input or [], "--warmup_input")
     if options.feedback:
         check_inputs(options.feedback, "--feedback")
+    if options.blacklist_changes:
+        check_inputs(options.blacklist_changes, "--blacklist_changes")
     model, version = choose_model(options, train_if_missing=embedded_default)
     clear_previous_outputs(options.output_dir)
     blacklist = checked_blacklist(options)
@@ -117,10 +121,14 @@ def check_live_input(options: FraudOptions) -> str:
     service. Returns the expansion service's address."""
     if options.input:
         raise LaunchError("--input and --kafka_bootstrap_servers: give one input, not both")
-    if options.feedback:
-        raise LaunchError(
-            "--feedback and --kafka_bootstrap_servers: the live path reads --feedback_topic"
-        )
+    for files, topic in (
+        ("feedback", "feedback_topic"),
+        ("blacklist_changes", "blacklist_changes_topic"),
+    ):
+        if getattr(options, files):
+            raise LaunchError(
+                f"--{files} and --kafka_bootstrap_servers: the live path reads --{topic}"
+            )
     check_live_options(options)
     kafka = options.view_as(KafkaOptions)
     check_broker(kafka)
@@ -343,15 +351,16 @@ def beam_counters(result: Any) -> dict[str, int]:
 
 
 def conservation(counters: dict[str, int]) -> tuple[bool | None, str | None]:
-    """Whether every record read was scored (an event) or accepted (feedback) or
-    dead-lettered; ``None`` with the reason when the counters cannot tell."""
+    """Whether every record read was scored (an event) or accepted (feedback, a blacklist
+    change) or dead-lettered; ``None`` with the reason when the counters cannot tell."""
     if not counters:
         # Beam reports no counter that was never incremented: an empty input shows none too.
         return None, "not checked: no counters were reported (none for an empty input)"
     read, scored = counters.get(READ, 0), counters.get(SCORED, 0)
-    feedback_read, accepted = counters.get(FEEDBACK_READ, 0), counters.get(FEEDBACK_ACCEPTED, 0)
+    controls_read = counters.get(FEEDBACK_READ, 0) + counters.get(BLACKLIST_CHANGES_READ, 0)
+    accepted = counters.get(FEEDBACK_ACCEPTED, 0) + counters.get(BLACKLIST_CHANGES_ACCEPTED, 0)
     dead = sum(value for name, value in counters.items() if name.startswith(DLQ_PREFIX))
-    if read + feedback_read == scored + accepted + dead:
+    if read + controls_read == scored + accepted + dead:
         return True, None
-    feedback = f", feedback read {feedback_read}, accepted {accepted}" if feedback_read else ""
-    return False, f"violated: read {read}, scored {scored}{feedback}, dead-lettered {dead}"
+    controls = f", controls read {controls_read}, accepted {accepted}" if controls_read else ""
+    return False, f"violated: read {read}, scored {scored}{controls}, dead-lettered {dead}"

@@ -107,6 +107,13 @@ class FraudOptions(PipelineOptions):  # type: ignore[misc]
             help="CSV of 'customer,<id>' / 'store,<id>' rows (any Beam filesystem).",
         )
         parser.add_argument(
+            "--blacklist_changes",
+            action="append",
+            help="JSONL file or glob (repeatable) of blacklist changes after --blacklist: "
+            "{kind: customer|store, id, action: add|remove, effective_at}. Each applies to its "
+            "customer's or store's state from effective_at on; malformed records go to the DLQ.",
+        )
+        parser.add_argument(
             "--business_timezone",
             default=DEFAULT_BUSINESS_TIMEZONE,
             help="IANA zone of v1 naive timestamps and of the usual-hour rule.",

@@ -1,11 +1,14 @@
 """Publish transaction events to Kafka, as the stores would: ``python -m pipelines.produce``.
 
     python -m pipelines.produce --bootstrap_servers 127.0.0.1:59092 [--input FILE | generated]
-        [--topic transactions.raw] [--rate N] [--limit N] [--kind events|feedback]
+        [--topic transactions.raw] [--rate N] [--limit N]
+        [--kind events|feedback|blacklist_changes]
 
 ``--kind feedback`` publishes confirmed outcomes instead (the ``--feedback`` contract, e.g. the
 generator's ``feedback.jsonl``, to ``fraud.feedback``): keyed by customer and stamped with
-their ``reported_at``, the instant from which they count.
+their ``reported_at``, the instant from which they count. ``--kind blacklist_changes``
+publishes blacklist changes (to the compacted ``reference.blacklist``), keyed ``kind:id`` and
+stamped with their ``effective_at``.
 
 Each line of the input (JSON Lines, any Beam file system; without ``--input`` a seeded
 synthetic data set, generated in memory) becomes one record, its bytes unchanged. A valid event
@@ -31,6 +34,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from transforms.domain.blacklist_changes import BlacklistChange, parse_blacklist_change
 from transforms.domain.event_time import DEFAULT_BUSINESS_TIMEZONE, business_timezone
 from transforms.domain.events import Transaction, parse_event
 from transforms.domain.feedback import Feedback, parse_feedback
@@ -73,7 +77,20 @@ def feedback_key_and_time(line: bytes, zone: tzinfo) -> tuple[str | None, int | 
     return None, None
 
 
-KEYERS = {"events": key_and_time, "feedback": feedback_key_and_time}
+def change_key_and_time(line: bytes, zone: tzinfo) -> tuple[str | None, int | None]:
+    """A blacklist change's key on the compacted topic (``kind:id``: the latest change of each
+    customer or store is kept) and its effective time."""
+    change = parse_blacklist_change(line)
+    if isinstance(change, BlacklistChange):
+        return change.key, change.effective_at_ms
+    return None, None
+
+
+KEYERS = {
+    "events": key_and_time,
+    "feedback": feedback_key_and_time,
+    "blacklist_changes": change_key_and_time,
+}
 
 
 def read_lines(pattern: str) -> Iterator[bytes]:
@@ -163,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--kind",
         choices=sorted(KEYERS),
         default="events",
-        help="what the lines are: transaction events, or confirmed outcomes (feedback)",
+        help="what the lines are: transaction events, confirmed outcomes (feedback), or "
+        "blacklist changes",
     )
     parser.add_argument("--seed", type=int, default=42, help="of the generated data")
     parser.add_argument("--customers", type=int, default=2000, help="of the generated data")

@@ -43,6 +43,7 @@ DAY_MS=86400000
 TOPICS=(
   "transactions.raw 3 $((7 * DAY_MS))"
   "fraud.feedback 3 $((90 * DAY_MS))"
+  "reference.blacklist 1 -1 compact"
   "fraud.alerts 3 $((30 * DAY_MS))"
   "streamflow.dlq 1 $((30 * DAY_MS))"
 )
@@ -110,11 +111,13 @@ topics() { kafka_java org.apache.kafka.tools.TopicCommand --bootstrap-server "$B
 ready() { topics --list >/dev/null 2>&1; }
 
 create_topics() {
-  local topic partitions retention
+  local topic partitions retention cleanup
   for spec in "${TOPICS[@]}"; do
-    read -r topic partitions retention <<<"$spec"
+    read -r topic partitions retention cleanup <<<"$spec"
+    # A compacted topic keeps the latest record of each key for ever (reference data).
     topics --create --if-not-exists --topic "$topic" --partitions "$partitions" \
-      --replication-factor 1 --config "retention.ms=$retention" >/dev/null
+      --replication-factor 1 --config "retention.ms=$retention" \
+      --config "cleanup.policy=${cleanup:-delete}" >/dev/null
   done
 }
 

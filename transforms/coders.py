@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from apache_beam import coders
 
 from transforms.domain.blacklist import BlacklistHit
+from transforms.domain.blacklist_changes import BlacklistChange, ChangeKind
 from transforms.domain.events import (
     Transaction,
     decode_transaction,
@@ -36,7 +37,7 @@ class TransactionCoder(coders.Coder):  # type: ignore[misc]
 
 
 BufferedEvent = tuple[Transaction, BlacklistHit, StoreRisk]
-Buffered = BufferedEvent | Feedback
+Buffered = BufferedEvent | Feedback | BlacklistChange
 
 # Events and feedback cross the shuffles and wait in the ordering buffers in this encoded form:
 # one encode and one decode per record, and the stateful DoFns read the time without decoding.
@@ -44,11 +45,14 @@ Buffered = BufferedEvent | Feedback
 # flags alone (0..3) and carry no store counts.
 _EVENT = 0x10  # | blacklist flags; then the store's counts, then the transaction
 _FEEDBACK = 0x20  # then the report time, the label, and the three ids
+_BLACKLIST_CHANGE = 0x30  # then the effective time, the action and kind, and the id
 _CUSTOMER_BLACKLISTED, _STORE_BLACKLISTED = 1, 2
 _RISK = struct.Struct(f"<{2 * len(WINDOW_DAYS)}I")
 _EVENT_OFFSET = 1 + _RISK.size
 _FEEDBACK_HEADER = struct.Struct("<B q B")
 _ID_LENGTH = struct.Struct("<H")
+_CHANGE_HEADER = struct.Struct("<B q B")
+_LISTED, _STORE_CHANGE = 1, 2
 
 
 def encode_buffered(
@@ -82,8 +86,31 @@ def encode_feedback(feedback: Feedback) -> bytes:
     return b"".join(parts)
 
 
+def encode_blacklist_change(change: BlacklistChange) -> bytes:
+    flags = (_LISTED if change.listed else 0) | (_STORE_CHANGE if change.kind == "store" else 0)
+    identifier = change.id.encode("utf-8", "surrogatepass")
+    return (
+        _CHANGE_HEADER.pack(_BLACKLIST_CHANGE, change.effective_at_ms, flags)
+        + _ID_LENGTH.pack(len(identifier))
+        + identifier
+    )
+
+
+def _decode_blacklist_change(data: bytes) -> BlacklistChange:
+    _, effective_at, flags = _CHANGE_HEADER.unpack_from(data)
+    (length,) = _ID_LENGTH.unpack_from(data, _CHANGE_HEADER.size)
+    start = _CHANGE_HEADER.size + _ID_LENGTH.size
+    identifier = data[start : start + length].decode("utf-8", "surrogatepass")
+    kind: ChangeKind = "store" if flags & _STORE_CHANGE else "customer"
+    return BlacklistChange(kind, identifier, bool(flags & _LISTED), effective_at)
+
+
 def is_event(data: bytes) -> bool:
     return data[0] < _FEEDBACK
+
+
+def is_blacklist_change(data: bytes) -> bool:
+    return data[0] == _BLACKLIST_CHANGE
 
 
 def is_fraud_report(data: bytes) -> bool:
@@ -104,6 +131,8 @@ def decode_buffered(data: bytes) -> Buffered:
         return decode_transaction(data[_EVENT_OFFSET:]), hit, risk
     if kind == _FEEDBACK:
         return _decode_feedback(data)
+    if kind == _BLACKLIST_CHANGE:
+        return _decode_blacklist_change(data)
     raise ValueError(f"unknown buffered record kind {kind}")
 
 
@@ -121,7 +150,8 @@ def _decode_feedback(data: bytes) -> Feedback:
 
 
 def buffered_event_time(data: bytes) -> int:
-    """The time a buffered record takes effect at: an event's time, a feedback's report."""
+    """The time a buffered record takes effect at: an event's time, a feedback's report, a
+    blacklist change's effective time (both headers keep it at offset 1)."""
     kind = data[0]
     if kind < _EVENT:
         return encoded_event_time(data, offset=1)

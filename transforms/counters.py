@@ -9,6 +9,10 @@ LATE_EVENTS = "late_events"
 # Confirmed outcomes (--feedback): read = accepted + their dlq_* records.
 FEEDBACK_READ = "feedback_read"
 FEEDBACK_ACCEPTED = "feedback_accepted"
+# Blacklist changes (--blacklist_changes): read = accepted + their dlq_* records.
+BLACKLIST_CHANGES_READ = "blacklist_changes_read"
+BLACKLIST_CHANGES_ACCEPTED = "blacklist_changes_accepted"
+STORE_CHANGES_UNAPPLIED = "store_blacklist_changes_unapplied"
 # Scored only to warm the state (before --emit_from), not emitted: part of "scored".
 WARMUP_EVENTS = "warmup_events"
 # Dead letters of the warm-up input, written by the run that read it first: not emitted.

@@ -18,6 +18,7 @@ from apache_beam.metrics import Metrics
 
 from transforms.coders import Buffered
 from transforms.counters import DLQ_PREFIX, NAMESPACE
+from transforms.domain.blacklist_changes import BlacklistChange
 from transforms.domain.config import RulesConfig
 from transforms.domain.detector import FraudDetector
 from transforms.domain.dlq import build_dlq_record
@@ -34,10 +35,12 @@ _LOG = logging.getLogger(__name__)
 
 
 def buffered_event_order(buffered: Buffered) -> tuple[int, int, str]:
-    """Event order, a feedback record before the events of its instant: a confirmed outcome
-    takes effect at its report time."""
+    """Event order, a feedback record or a blacklist change before the events of its instant:
+    what the customer is told takes effect at its time."""
     if isinstance(buffered, Feedback):
         return buffered.reported_at_ms, 0, buffered.transaction_id
+    if isinstance(buffered, BlacklistChange):
+        return buffered.effective_at_ms, 0, buffered.key
     time_ms, transaction_id = event_order(buffered[0])
     return time_ms, 1, transaction_id
 
@@ -56,11 +59,14 @@ class CustomerScorer:
     ) -> Iterator[tuple[str, Transaction, dict[str, Any]]]:
         """``(tag, event, record)`` per event: ``SCORED_TAG`` and the scored record, or
         ``DLQ_TAG`` and a processing-error record. The profile learns each scored event, and
-        each feedback record in its place."""
+        each feedback record and blacklist change in its place."""
         rules = self._rules
         for buffered in records:
             if isinstance(buffered, Feedback):
                 self._detector.learn_feedback(profile, buffered)
+                continue
+            if isinstance(buffered, BlacklistChange):
+                profile.blacklisted = buffered.listed
                 continue
             event, hit, risk = buffered
             try:

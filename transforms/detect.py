@@ -54,14 +54,15 @@ from transforms.coders import (
     DetectorCellCoder,
     buffered_event_time,
     decode_buffered,
+    encode_blacklist_change,
     encode_buffered,
     encode_feedback,
-    is_fraud_report,
 )
-from transforms.counters import LATE_EVENTS, NAMESPACE
+from transforms.counters import LATE_EVENTS, NAMESPACE, STORE_CHANGES_UNAPPLIED
 from transforms.customer_scoring import CustomerScorer, buffered_event_order
 from transforms.detect_grouped import ScoreCustomerHistoryFn
 from transforms.domain.blacklist import Blacklist, BlacklistHit
+from transforms.domain.blacklist_changes import BlacklistChange
 from transforms.domain.config import RulesConfig
 from transforms.domain.events import Transaction
 from transforms.domain.feedback import Feedback
@@ -202,17 +203,18 @@ class DetectFraud(beam.PTransform):  # type: ignore[misc]
     anomaly model's ``ml_features``) plus a ``dlq`` output. ``ScoreAnomalies`` blends in the
     model next.
 
-    Input: the events, or ``{"events": ..., "feedback": ...}``. Events pass the store step
-    (:mod:`transforms.store_step`: their store's counts) and then the customer step; feedback
-    goes to both (a store counts frauds only), stamped at its report time, so it counts from
-    then on.
+    Input: the events, or ``{"events": ..., "feedback": ..., "blacklist_changes": ...}``.
+    Events pass the store step (:mod:`transforms.store_step`: their store's counts) and then
+    the customer step. Feedback goes to both (a store counts frauds only), a blacklist change
+    to its store or customer; each is stamped at its own time and counts from then on.
 
     ``grouped``: handle each store's and customer's whole history in one go
     (``transforms.detect_grouped``) instead of through state and timers; the default follows
     ``streaming`` (a bounded run is grouped). Both give the same records.
 
     ``track_stores=False`` leaves the store step out: no store counts (FR-007 cannot fire) and
-    the store blacklist is the initial list. The customer step then runs alone, which is how
+    the store blacklist is the initial list (store changes are counted as
+    ``store_blacklist_changes_unapplied``). The customer step then runs alone, which is how
     its streaming behaviour is tested on the Python direct runner: that runner does not hold
     the watermark for a timer's output, so a stateful step behind another one sees the
     upstream timer's records late there (Flink holds it).
@@ -254,34 +256,41 @@ class DetectFraud(beam.PTransform):  # type: ignore[misc]
         self._blacklist = blacklist
 
     def expand(self, inputs: Any) -> Any:
-        if isinstance(inputs, dict):
-            events, feedback = inputs["events"], inputs.get("feedback")
-        else:
-            events, feedback = inputs, None
+        if not isinstance(inputs, dict):
+            inputs = {"events": inputs}
         # The blacklist is checked before keying: the stateful steps work in timer callbacks,
         # which cannot read side inputs. It is a value shipped with the transform, not a side
         # input, which the portable Flink runner cannot checkpoint (docs/runners.md, "Side
         # inputs break checkpoints on the portable Flink runner"). The store step gives the
-        # store's verdict.
+        # store's verdict, changes included.
         blacklist, track_stores = self._blacklist, self._track_stores
-        keyed = events | "ScreenAndKey" >> beam.Map(
+        keyed = inputs["events"] | "ScreenAndKey" >> beam.Map(
             _screen_and_key, blacklist, track_stores
         ).with_output_types(tuple[str, bytes])
+        controls = []
+        if inputs.get("feedback") is not None:
+            controls.append(
+                inputs["feedback"]
+                | "EncodeFeedback" >> beam.Map(encode_feedback).with_output_types(bytes)
+            )
+        if inputs.get("blacklist_changes") is not None:
+            controls.append(
+                inputs["blacklist_changes"]
+                | "EncodeChanges" >> beam.Map(encode_blacklist_change).with_output_types(bytes)
+            )
         to_customers = []
-        if feedback is not None:
-            encoded = feedback | "EncodeFeedback" >> beam.Map(encode_feedback).with_output_types(
-                bytes
+        if controls:
+            routed = (
+                controls
+                | "AllControls" >> beam.Flatten()
+                | "RouteControls"
+                >> beam.ParDo(_RouteControlFn(track_stores)).with_outputs(
+                    _TO_STORES, main=_TO_CUSTOMERS
+                )
             )
-            to_customers.append(
-                encoded
-                | "FeedbackByCustomer"
-                >> beam.Map(_feedback_by_customer).with_output_types(tuple[str, bytes])
-            )
+            to_customers.append(routed[_TO_CUSTOMERS])
             if track_stores:
-                frauds = encoded | "FraudsByStore" >> beam.FlatMap(
-                    _fraud_by_store
-                ).with_output_types(tuple[str, bytes])
-                keyed = (keyed, frauds) | "StoreRecords" >> beam.Flatten()
+                keyed = (keyed, routed[_TO_STORES]) | "StoreRecords" >> beam.Flatten()
         if track_stores:
             keyed = keyed | "TrackStores" >> TrackStores(blacklist, self._grouped, self._streaming)
             if not self._grouped and self._break_fusion:
@@ -299,6 +308,37 @@ class DetectFraud(beam.PTransform):  # type: ignore[misc]
         return keyed | step >> beam.ParDo(self._fn).with_outputs(DLQ_TAG, main=SCORED_TAG)
 
 
+_TO_CUSTOMERS, _TO_STORES = "customers", "stores"
+
+
+class _RouteControlFn(beam.DoFn):  # type: ignore[misc]
+    """Feedback and blacklist changes to the step whose state they change: every feedback
+    record to its customer and a confirmed fraud also to its store; a change to its customer
+    or its store."""
+
+    def __init__(self, track_stores: bool) -> None:
+        self._track_stores = track_stores
+        self._unapplied = Metrics.counter(NAMESPACE, STORE_CHANGES_UNAPPLIED)
+
+    def process(self, encoded: bytes) -> Iterator[Any]:
+        record = decode_buffered(encoded)
+        store_id = None
+        if isinstance(record, Feedback):
+            yield record.customer_id, encoded
+            store_id = record.store_id if record.is_fraud else None
+        elif isinstance(record, BlacklistChange):
+            if record.kind == "customer":
+                yield record.id, encoded
+            else:
+                store_id = record.id
+        if store_id is None:
+            return
+        if self._track_stores:
+            yield beam.pvalue.TaggedOutput(_TO_STORES, (store_id, encoded))
+        elif isinstance(record, BlacklistChange):
+            self._unapplied.inc()  # without the store step only the initial list holds
+
+
 def _screen_and_key(event: Transaction, blacklist: Blacklist, by_store: bool) -> tuple[str, bytes]:
     # A typed str key gives the deterministic key coder that keyed state requires. Keyed by
     # store, the store step gives the store's blacklist verdict.
@@ -308,16 +348,3 @@ def _screen_and_key(event: Transaction, blacklist: Blacklist, by_store: bool) ->
     return event.customer_id, encode_buffered(
         event, blacklist.check(event.customer_id, event.store_id)
     )
-
-
-def _fraud_by_store(encoded: bytes) -> Iterator[tuple[str, bytes]]:
-    if is_fraud_report(encoded):  # a store counts frauds only
-        feedback = decode_buffered(encoded)
-        assert isinstance(feedback, Feedback)
-        yield feedback.store_id, encoded
-
-
-def _feedback_by_customer(encoded: bytes) -> tuple[str, bytes]:
-    feedback = decode_buffered(encoded)
-    assert isinstance(feedback, Feedback)
-    return feedback.customer_id, encoded

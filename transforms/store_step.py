@@ -5,11 +5,12 @@ transaction leaves carrying its store's counts just before it (``StoreRisk``) an
 store was blacklisted then, keyed by its customer for the detector. A confirmed fraud counts
 from its report time on.
 
-Records of one instant are handled together: the frauds reported at it first, then the
-transactions, all of which see the store as it was before any of them. So the counts do not
-depend on how records of one millisecond are ordered or batched, and a bounded run (group by
-store, sort: :class:`ScoreStoreHistoryFn`) and a streaming run (state and timers, with the
-buffer of :mod:`transforms.event_time_buffer`: :class:`StoreActivityFn`) agree record for record.
+Records of one instant are handled together: the frauds reported at it and the store's
+blacklist changes first, then the transactions, all of which see the store as it was before
+any of them. So the counts do not depend on how records of one millisecond are ordered or
+batched, and a bounded run (group by store, sort: :class:`ScoreStoreHistoryFn`) and a
+streaming run (state and timers, with the buffer of :mod:`transforms.event_time_buffer`:
+:class:`StoreActivityFn`) agree record for record.
 
 State per store: one cell with the hourly counts of the last 30 days, the records waiting for
 the watermark and the ordering bookkeeping. An ``expiry`` timer clears it once the newest hour
@@ -34,12 +35,15 @@ from apache_beam.utils.timestamp import Timestamp
 from transforms.coders import (
     buffered_customer_id,
     buffered_event_time,
+    decode_buffered,
+    is_blacklist_change,
     is_event,
     is_fraud_report,
     with_store_verdict,
 )
 from transforms.counters import NAMESPACE
 from transforms.domain.blacklist import Blacklist
+from transforms.domain.blacklist_changes import BlacklistChange
 from transforms.domain.store_risk import (
     HORIZON_HOURS,
     HOUR_MS,
@@ -83,6 +87,10 @@ class StoreLoop:
             for encoded in instant:
                 if is_fraud_report(encoded):  # a genuine verdict changes no count
                     activity.add_fraud_report(time_ms)
+                elif is_blacklist_change(encoded):
+                    change = decode_buffered(encoded)
+                    assert isinstance(change, BlacklistChange)
+                    activity.blacklisted = change.listed
             if events:
                 risk = activity.risk(time_ms)
                 blacklisted = self.blacklisted(activity)
@@ -287,8 +295,9 @@ def _expiry_time(newest_hour: int) -> int:
 
 
 class TrackStores(beam.PTransform):  # type: ignore[misc]
-    """``(store_id, record)`` in (encoded events and fraud feedback); ``(customer_id, event)``
-    out, each event carrying its store's counts and blacklist verdict."""
+    """``(store_id, record)`` in (encoded events, fraud feedback, store blacklist changes);
+    ``(customer_id, event)`` out, each event carrying its store's counts and blacklist
+    verdict."""
 
     def __init__(self, blacklist: Blacklist, grouped: bool, streaming: bool) -> None:
         super().__init__()

@@ -25,7 +25,7 @@ from apache_beam.transforms.userstate import (
 )
 
 from transforms.domain.quality import QualityTally
-from transforms.parse_feedback import FEEDBACK_STAGE
+from transforms.parse_controls import CONTROL_STAGES
 from transforms.sinks import DEFAULT_EMIT_INTERVAL_S, every_interval, write_json_file
 
 # (kind, transaction id or DLQ error type, fraud_score, is_alert, rule_score, model_version,
@@ -39,7 +39,7 @@ class SummaryTally:
     alerts: int = 0
     model_versions: set[str | None] = field(default_factory=set)
     dlq_by_type: Counter[str] = field(default_factory=Counter)
-    feedback_dlq: int = 0
+    control_dlq: int = 0
     quality: QualityTally = field(default_factory=QualityTally)
     quality_rules_only: QualityTally = field(default_factory=QualityTally)
 
@@ -57,8 +57,8 @@ class SummarizeFn(beam.CombineFn):  # type: ignore[misc]
         if kind == "dlq":
             tally.dlq_by_type[str(error_type)] += 1
             return tally
-        if kind == "feedback_dlq":
-            tally.feedback_dlq += 1
+        if kind == "control_dlq":
+            tally.control_dlq += 1
             tally.dlq_by_type[str(error_type)] += 1
             return tally
         tally.scored += 1
@@ -77,14 +77,15 @@ class SummarizeFn(beam.CombineFn):  # type: ignore[misc]
             merged.alerts += tally.alerts
             merged.model_versions.update(tally.model_versions)
             merged.dlq_by_type.update(tally.dlq_by_type)
-            merged.feedback_dlq += tally.feedback_dlq
+            merged.control_dlq += tally.control_dlq
             merged.quality.merge(tally.quality)
             merged.quality_rules_only.merge(tally.quality_rules_only)
         return merged
 
     def extract_output(self, tally: SummaryTally) -> dict[str, Any]:
-        # Feedback records are not transactions: their dead letters are in the DLQ, not "read".
-        dlq = sum(tally.dlq_by_type.values()) - tally.feedback_dlq
+        # Feedback and blacklist changes are not transactions: their dead letters are in the
+        # DLQ, not in "read".
+        dlq = sum(tally.dlq_by_type.values()) - tally.control_dlq
         # None sorts last: a record scored by rules only.
         versions = sorted(tally.model_versions, key=lambda version: (version is None, version))
         return {
@@ -93,7 +94,7 @@ class SummarizeFn(beam.CombineFn):  # type: ignore[misc]
             "alerts": tally.alerts,
             "dlq": dlq,
             "dlq_by_error_type": dict(sorted(tally.dlq_by_type.items())),
-            "feedback_dlq": tally.feedback_dlq,
+            "control_dlq": tally.control_dlq,
             "quality": tally.quality.report() if self._with_labels else None,
             "quality_rules_only": (
                 tally.quality_rules_only.report() if self._with_labels else None
@@ -172,7 +173,7 @@ def _labelled(fact: Fact, label: dict[str, Any] | None) -> Fact:
 
 
 def _dlq_fact(record: dict[str, Any]) -> Fact:
-    kind = "feedback_dlq" if record["stage"] == FEEDBACK_STAGE else "dlq"
+    kind = "control_dlq" if record["stage"] in CONTROL_STAGES else "dlq"
     return (kind, record["error_type"], 0.0, False, 0.0, None, None)
 
 

@@ -35,10 +35,11 @@ class Topics:
     alerts: str
     dlq: str
     feedback: str
+    blacklist_changes: str
 
     @property
     def names(self) -> list[str]:
-        return [self.input, self.alerts, self.dlq, self.feedback]
+        return [self.input, self.alerts, self.dlq, self.feedback, self.blacklist_changes]
 
     def options(self) -> list[str]:
         return [
@@ -46,6 +47,7 @@ class Topics:
             f"--alerts_topic={self.alerts}",
             f"--dlq_topic={self.dlq}",
             f"--feedback_topic={self.feedback}",
+            f"--blacklist_changes_topic={self.blacklist_changes}",
         ]
 
 
@@ -53,6 +55,7 @@ class Topics:
 # retention in days, the broker's next retention pass (every 5 minutes) could delete them
 # before the job reads them (the segments roll at once, their timestamps being that old).
 KEEP_FOREVER = {"retention.ms": "-1"}
+COMPACTED = {"cleanup.policy": "compact"}
 
 
 def fresh_topics(bootstrap_servers: str) -> Topics:
@@ -60,12 +63,17 @@ def fresh_topics(bootstrap_servers: str) -> Topics:
     forever."""
     suffix = uuid.uuid4().hex[:8]
     topics = Topics(
-        f"it-in-{suffix}", f"it-alerts-{suffix}", f"it-dlq-{suffix}", f"it-feedback-{suffix}"
+        f"it-in-{suffix}",
+        f"it-alerts-{suffix}",
+        f"it-dlq-{suffix}",
+        f"it-feedback-{suffix}",
+        f"it-blacklist-{suffix}",
     )
     admin = AdminClient({"bootstrap.servers": bootstrap_servers})
     partitions = {topics.input: 3, topics.alerts: 3, topics.dlq: 1, topics.feedback: 3}
     created = admin.create_topics(
         [NewTopic(name, count, 1, config=KEEP_FOREVER) for name, count in partitions.items()]
+        + [NewTopic(topics.blacklist_changes, 1, 1, config={**KEEP_FOREVER, **COMPACTED})]
     )
     for future in created.values():
         future.result(timeout=30)

@@ -4,12 +4,14 @@ alerts and dead letters published to their topics, as a bounded run of the same 
 The data set has everything the wire carries: v1 (naive local time, often no version), v2, a
 future version with a field the pipeline does not know, and malformed lines, some not UTF-8;
 plus records only a topic can hold (an empty value, one over ``--max_payload_bytes``); and the
-confirmed frauds, reported two days later on the feedback topic, which pass the store step and
-the customer step on Flink's streaming path as the bounded run passes them.
+confirmed frauds, reported two days later on the feedback topic, and blacklist changes on the
+compacted reference topic, which pass the store step and the customer step on Flink's
+streaming path as the bounded run passes them.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -23,7 +25,7 @@ from pipelines.synthetic import generate_dataset
 from tests.flink import prometheus
 from tests.kafka.live import Topics, consume_until, live_job, publish_raw, wait_until
 from tests.output_files import read_records
-from transforms.domain.event_time import business_timezone
+from transforms.domain.event_time import business_timezone, format_utc
 from transforms.domain.events import Transaction, parse_event
 
 pytestmark = [pytest.mark.kafka, pytest.mark.flink, pytest.mark.slow]
@@ -50,6 +52,22 @@ def _versions(lines: list[bytes]) -> Counter[int]:
     )
 
 
+def _blacklist_changes(events: list[Transaction], path: Path) -> str:
+    """Half-way through the data, the busiest customer and store join the blacklist."""
+    halfway = sorted(e.event_time_ms for e in events)[len(events) // 2]
+    customer = Counter(e.customer_id for e in events).most_common(1)[0][0]
+    store = Counter(e.store_id for e in events).most_common(1)[0][0]
+    effective_at = format_utc(halfway)
+    path.write_text(
+        "".join(
+            json.dumps({"kind": kind, "id": id_, "action": "add", "effective_at": effective_at})
+            + "\n"
+            for kind, id_ in (("customer", customer), ("store", store))
+        )
+    )
+    return str(path)
+
+
 COUNTER = "flink_taskmanager_job_task_operator_streamflow_"
 
 
@@ -74,10 +92,13 @@ def test_the_live_job_publishes_what_a_bounded_run_finds(
     ]
     versions = _versions(lines)
     assert all(versions[v] for v in (1, 2, 3)), versions  # 3: a future version
+    events = [e for e in (parse_event(line, ZONE) for line in lines) if isinstance(e, Transaction)]
+    changes = _blacklist_changes(events, tmp_path / "changes.jsonl")
     bounded = fraud.run(
         [
             f"--input={data.events}",
             f"--feedback={data.feedback}",
+            f"--blacklist_changes={changes}",
             f"--output_dir={tmp_path / 'bounded'}",
             *common,
         ]
@@ -88,8 +109,17 @@ def test_the_live_job_publishes_what_a_bounded_run_finds(
     )
     assert expected_alerts
     assert expected_dlq
-    # The feedback reaches the alerts: a confirmed fraud marks its card (FR-008).
+    # The feedback reaches the alerts: a confirmed fraud marks its card (FR-008); and so do
+    # the changes: the customer and the store added half-way alert from then on.
     assert any("FR-008" in a["rules_triggered"] for a in expected_alerts.values())
+    assert any(
+        a["rule_details"].get("FR-005", {}).get("customer_blacklisted")
+        for a in expected_alerts.values()
+    )
+    assert any(
+        a["rule_details"].get("FR-005", {}).get("store_blacklisted")
+        for a in expected_alerts.values()
+    )
 
     to_topic = [f"--bootstrap_servers={bootstrap_servers}", f"--topic={topics.input}"]
     produce.main([*to_topic, f"--input={data.events}"])
@@ -101,7 +131,14 @@ def test_the_live_job_publishes_what_a_bounded_run_finds(
             "--kind=feedback",
         ]
     )
-    events = [e for e in (parse_event(line, ZONE) for line in lines) if isinstance(e, Transaction)]
+    produce.main(
+        [
+            f"--bootstrap_servers={bootstrap_servers}",
+            f"--topic={topics.blacklist_changes}",
+            f"--input={changes}",
+            "--kind=blacklist_changes",
+        ]
+    )
     last_event_ms = max(e.event_time_ms for e in events)
     topic_only = [b"", b"\xff\xfe not UTF-8", b'{"pad": "' + b"x" * MAX_PAYLOAD + b'"}']
     publish_raw(bootstrap_servers, topics.input, topic_only, last_event_ms)
@@ -154,3 +191,4 @@ def test_the_live_job_publishes_what_a_bounded_run_finds(
     assert seen["future_schema_events"] == versions[3], seen
     assert bounded["scored"] == seen["scored"]
     assert seen["feedback_read"] == seen["feedback_accepted"] == data.counts["feedback"], seen
+    assert seen["blacklist_changes_read"] == seen["blacklist_changes_accepted"] == 2, seen

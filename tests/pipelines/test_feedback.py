@@ -138,7 +138,7 @@ def test_malformed_feedback_is_dead_lettered_with_its_own_stage(
     ]
     assert {r["source"].rsplit(":", 1)[1] for r in dead} == {"4", "5", "6"}
     summary = result["summary"]
-    assert summary["feedback_dlq"] == 3
+    assert summary["control_dlq"] == 3
     assert summary["read"] == summary["scored"] + summary["dlq"]
     assert summary["counters"]["feedback_read"] == 6
     assert summary["conservation_ok"] is True

@@ -156,3 +156,13 @@ def test_a_kafka_record_keeps_its_coordinates_and_bytes() -> None:
         '{"customer_id":"C-1","note":"é"}'.encode(),
     )
     assert keyed_json({"dlq_id": None}, "dlq_id")[0] == b""
+
+
+def test_a_fraud_option_is_not_read_as_a_prefix_of_a_kafka_option() -> None:
+    # Beam parses each options class alone: --blacklist must not become the changes topic.
+    options = PipelineOptions(["--blacklist=list.csv", "--feedback=f.jsonl"])
+    kafka = options.view_as(KafkaOptions)
+    assert (kafka.blacklist_changes_topic, kafka.feedback_topic) == (
+        "reference.blacklist",
+        "fraud.feedback",
+    )

@@ -1,13 +1,33 @@
-"""The detector's state cell survives its encoding, including cells written by older releases."""
+"""The detector's state cell and the records its buffers hold survive their encodings,
+including those written by older releases."""
 
 from __future__ import annotations
 
 import struct
+from decimal import Decimal
 
 import pytest
 
-from transforms.coders import DetectorCell, DetectorCellCoder
+from transforms.coders import (
+    DetectorCell,
+    DetectorCellCoder,
+    buffered_customer_id,
+    buffered_event_time,
+    decode_buffered,
+    encode_blacklist_change,
+    encode_buffered,
+    encode_feedback,
+    is_blacklist_change,
+    is_event,
+    is_fraud_report,
+    with_store_verdict,
+)
+from transforms.domain.blacklist import BlacklistHit
+from transforms.domain.blacklist_changes import BlacklistChange
+from transforms.domain.events import Transaction, encode_transaction
+from transforms.domain.feedback import Feedback
 from transforms.domain.state import CustomerProfile, encode_profile
+from transforms.domain.store_risk import NO_STORE_RISK, StoreRisk
 
 
 def _cell() -> DetectorCell:
@@ -57,3 +77,72 @@ def test_an_unknown_version_fails_loudly() -> None:
     encoded[0] = 9
     with pytest.raises(ValueError, match="version 9"):
         DetectorCellCoder().decode(bytes(encoded))
+
+
+# --- the records the ordering buffers hold ---------------------------------------------------
+
+_EVENT = Transaction(
+    transaction_id="tx-1",
+    customer_id="C-é",
+    store_id="S-1",
+    amount=Decimal("12.50"),
+    event_time_ms=1_790_856_000_000,
+    latitude=-23.5,
+    longitude=-46.6,
+)
+
+
+def test_an_event_with_its_store_counts_round_trips_and_is_read_without_decoding() -> None:
+    risk = StoreRisk((1, 2, 3), (0, 1, 2))
+    encoded = encode_buffered(_EVENT, BlacklistHit(customer=True), risk)
+
+    assert decode_buffered(encoded) == (_EVENT, BlacklistHit(customer=True), risk)
+    assert buffered_event_time(encoded) == _EVENT.event_time_ms
+    assert buffered_customer_id(encoded) == "C-é"
+    assert is_event(encoded)
+    assert not is_fraud_report(encoded)
+
+
+def test_the_store_step_sets_its_verdict_and_keeps_the_customers() -> None:
+    encoded = encode_buffered(_EVENT, BlacklistHit(customer=True))
+    risk = StoreRisk((4, 5, 6), (1, 1, 1))
+
+    released = with_store_verdict(encoded, risk, store_blacklisted=True)
+
+    assert decode_buffered(released) == (_EVENT, BlacklistHit(True, True), risk)
+
+
+def test_an_event_buffered_by_an_earlier_release_still_decodes() -> None:
+    earlier = bytes((2,)) + encode_transaction(_EVENT)  # flags byte: store blacklisted
+
+    assert decode_buffered(earlier) == (_EVENT, BlacklistHit(store=True), NO_STORE_RISK)
+    assert buffered_event_time(earlier) == _EVENT.event_time_ms
+    assert buffered_customer_id(earlier) == "C-é"
+
+
+@pytest.mark.parametrize("label", ["fraud", "genuine"])
+def test_feedback_round_trips_and_says_whether_it_confirms_a_fraud(label: str) -> None:
+    record = Feedback("tx-9", "C-1", "S-ü", label, 1_790_900_000_123)  # type: ignore[arg-type]
+    encoded = encode_feedback(record)
+
+    assert decode_buffered(encoded) == record
+    assert buffered_event_time(encoded) == 1_790_900_000_123
+    assert is_fraud_report(encoded) is (label == "fraud")
+    assert not is_event(encoded)
+    assert not is_blacklist_change(encoded)
+
+
+@pytest.mark.parametrize(("kind", "listed"), [("store", True), ("customer", False)])
+def test_a_blacklist_change_round_trips(kind: str, listed: bool) -> None:
+    change = BlacklistChange(kind, "id-ß", listed, 1_790_900_000_000)  # type: ignore[arg-type]
+    encoded = encode_blacklist_change(change)
+
+    assert decode_buffered(encoded) == change
+    assert buffered_event_time(encoded) == 1_790_900_000_000
+    assert is_blacklist_change(encoded)
+    assert not is_fraud_report(encoded)
+
+
+def test_an_unknown_record_kind_fails_loudly() -> None:
+    with pytest.raises(ValueError, match="kind"):
+        decode_buffered(b"\x40" + bytes(20))

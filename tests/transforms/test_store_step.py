@@ -9,6 +9,7 @@ whole detector run on the FnApiRunner.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -24,6 +25,7 @@ from tests.factories import T0, event, feedback, payload, raw_record
 from transforms.coders import decode_buffered, encode_feedback
 from transforms.detect import DetectFraud, _screen_and_key
 from transforms.domain.blacklist import Blacklist
+from transforms.domain.blacklist_changes import BlacklistChange
 from transforms.domain.config import default_rules
 from transforms.domain.event_time import business_timezone
 from transforms.domain.events import parse_event
@@ -198,18 +200,30 @@ def test_the_store_cell_round_trips_through_its_coder() -> None:
     assert coder.is_deterministic()
 
 
-def _detect_with_feedback(documents: list[dict[str, Any]], grouped: bool) -> dict[str, Any]:
+def _detect_with_feedback(
+    documents: list[dict[str, Any]],
+    grouped: bool,
+    changes: Sequence[BlacklistChange] = (),
+    blacklist: Blacklist = NO_BLACKLIST,
+) -> dict[str, Any]:
     events = [raw_record(d, n) for n, d in enumerate(documents) if "reported_at" not in d]
     reports = [
         beam.window.TimestampedValue(parsed, Timestamp(micros=parsed.reported_at_ms * 1000))
         for d in documents
         if "reported_at" in d and isinstance(parsed := parse_feedback(payload(d)), Feedback)
     ]
+    stamped_changes = [
+        beam.window.TimestampedValue(c, Timestamp(micros=c.effective_at_ms * 1000)) for c in changes
+    ]
     name, collect = new_collector()
     with TestPipeline(runner=FN_API_RUNNER, options=PipelineOptions([])) as p:
         parsed = p | "Events" >> beam.Create(events) | ParseEvents(ZONE, 1 << 20, "t")
-        inputs = {"events": parsed[EVENTS_TAG], "feedback": p | "Feedback" >> beam.Create(reports)}
-        detected = inputs | DetectFraud(RULES, ZONE, NO_BLACKLIST, "t", grouped=grouped)
+        inputs = {
+            "events": parsed[EVENTS_TAG],
+            "feedback": p | "Feedback" >> beam.Create(reports),
+            "blacklist_changes": p | "Changes" >> beam.Create(stamped_changes),
+        }
+        detected = inputs | DetectFraud(RULES, ZONE, blacklist, "t", grouped=grouped)
         detected[SCORED_TAG] | beam.Map(collect)
     return {record["transaction_id"]: record for record in take(name)}
 
@@ -243,6 +257,43 @@ def test_a_confirmed_fraud_marks_the_card_for_its_later_purchases_only() -> None
     assert marked == ["c3", "c4", "c5"]
     assert scored["c3"]["rule_details"]["FR-008"]["confirmed_transaction_id"] == "c0"
     assert _detect_with_feedback(documents, grouped=False) == scored
+
+
+def test_blacklist_changes_apply_from_their_time_over_the_initial_list() -> None:
+    day = 86_400_000
+    start = int(T0.timestamp() * 1000)
+    documents = [
+        event(f"{who}-{n}", customer, at=timedelta(days=n), store_id=store)
+        for who, customer, store in (
+            ("lifted", "C-A", "S-LISTED"),
+            ("listed", "C-B", "S-NEW"),
+            ("person", "C-X", "S-PLAIN"),
+        )
+        for n in range(6)
+    ]
+    changes = [
+        BlacklistChange("store", "S-LISTED", False, start + 2 * day),  # removed from day 2
+        BlacklistChange("store", "S-NEW", True, start + 3 * day + 1),  # added just after day 3's
+        BlacklistChange("customer", "C-X", True, start + 1 * day),  # at day 1's instant
+        BlacklistChange("customer", "C-X", False, start + 4 * day),
+    ]
+    initial = Blacklist(stores=frozenset({"S-LISTED"}))
+
+    grouped = _detect_with_feedback(documents, True, changes, initial)
+
+    flagged = sorted(t for t, r in grouped.items() if "FR-005" in r["rules_triggered"])
+    assert flagged == [
+        "lifted-0",
+        "lifted-1",
+        "listed-4",
+        "listed-5",
+        "person-1",
+        "person-2",
+        "person-3",
+    ]
+    assert grouped["person-1"]["rule_details"]["FR-005"]["customer_blacklisted"] is True
+    assert grouped["listed-4"]["rule_details"]["FR-005"]["store_blacklisted"] is True
+    assert _detect_with_feedback(documents, False, changes, initial) == grouped
 
 
 def test_the_streaming_store_fn_is_registered_with_its_state() -> None:

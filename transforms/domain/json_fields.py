@@ -114,6 +114,16 @@ def checked_text(field: str, value: Any, max_length: int) -> str:
     return value
 
 
+def one_of(document: dict[str, Any], field: str, allowed: tuple[str, ...]) -> str:
+    """A required field whose value must be one of ``allowed``."""
+    value = required(document, field)
+    if isinstance(value, str) and value in allowed:
+        return value
+    raise InvalidRecordError(
+        ErrorType.INVALID_FIELD, f"{field}: expected one of {', '.join(allowed)}: {value!r}"
+    )
+
+
 def timestamp(document: dict[str, Any], field: str, naive_zone: tzinfo | None) -> int:
     """Epoch millis of an ISO-8601 field; a naive time is read in ``naive_zone``, and without
     one an offset is required."""

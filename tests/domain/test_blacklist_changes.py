@@ -1,0 +1,82 @@
+"""The blacklist-change contract: valid changes parse, anything else is an invalid record with
+a stable error type, and the parser never raises."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from transforms.domain.blacklist_changes import (
+    BlacklistChange,
+    InvalidBlacklistChange,
+    parse_blacklist_change,
+)
+from transforms.domain.json_fields import ErrorType
+
+VALID = {
+    "kind": "store",
+    "id": "S-SAO-001",
+    "action": "add",
+    "effective_at": "2026-10-08T09:30:00-03:00",
+}
+
+
+def _parsed(**changes: Any) -> BlacklistChange | InvalidBlacklistChange:
+    document = {**VALID, **changes}
+    return parse_blacklist_change(json.dumps({k: v for k, v in document.items() if v is not ...}))
+
+
+def test_a_valid_change_parses_with_its_utc_effective_time_and_key() -> None:
+    change = _parsed(note="ignored")
+
+    assert change == BlacklistChange("store", "S-SAO-001", True, 1_791_462_600_000)
+    assert isinstance(change, BlacklistChange)
+    assert change.key == "store:S-SAO-001"
+
+
+def test_remove_and_customer_changes_parse() -> None:
+    assert _parsed(kind="customer", id="C9", action="remove") == BlacklistChange(
+        "customer", "C9", False, 1_791_462_600_000
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "error_type", "message"),
+    [
+        ({"kind": "terminal"}, ErrorType.INVALID_FIELD, "kind: expected one of customer, store"),
+        ({"action": "ban"}, ErrorType.INVALID_FIELD, "action: expected one of add, remove"),
+        ({"action": ...}, ErrorType.MISSING_FIELD, "action"),
+        ({"id": ""}, ErrorType.INVALID_FIELD, "id"),
+        ({"id": 7}, ErrorType.INVALID_FIELD, "id"),
+        ({"effective_at": "2026-10-08T09:30:00"}, ErrorType.INVALID_FIELD, "effective_at"),
+        ({"effective_at": ...}, ErrorType.MISSING_FIELD, "effective_at"),
+    ],
+)
+def test_an_invalid_change_says_why(
+    changes: dict[str, Any], error_type: ErrorType, message: str
+) -> None:
+    result = _parsed(**changes)
+
+    assert isinstance(result, InvalidBlacklistChange)
+    assert result.error_type == error_type
+    assert message in result.message
+
+
+@pytest.mark.parametrize(
+    ("payload", "error_type"),
+    [
+        (b"{not json", ErrorType.INVALID_JSON),
+        (b"[1, 2]", ErrorType.NOT_AN_OBJECT),
+        (b"\xff\xfe", ErrorType.INVALID_JSON),
+        (b'{"pad": "' + b"x" * 20_000 + b'"}', ErrorType.PAYLOAD_TOO_LARGE),
+    ],
+)
+def test_undecodable_payloads_are_invalid_never_raised(
+    payload: bytes, error_type: ErrorType
+) -> None:
+    result = parse_blacklist_change(payload)
+
+    assert isinstance(result, InvalidBlacklistChange)
+    assert result.error_type == error_type
