@@ -111,7 +111,7 @@ def build_pipeline(
         step = "".join(part.title() for part in name.split("_"))
         if live:
             raw_controls = pipeline | f"Read{step}" >> ReadKafkaRecords(
-                topic, consumer_config(kafka), expansion
+                topic, consumer_config(kafka), expansion, follow_time=False
             )
         elif files:
             raw_controls = pipeline | f"Read{step}" >> ReadJsonLines(files)

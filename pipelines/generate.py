@@ -20,6 +20,7 @@ from datetime import date
 
 from pipelines.synthetic import GeneratorConfig, generate_dataset
 from pipelines.synthetic.archive import archive_file
+from pipelines.synthetic.dataset import WORLDS
 from pipelines.synthetic.files import DEFAULT_FEEDBACK_DELAY_DAYS
 
 
@@ -41,6 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--fraud_rate", type=float, default=defaults.fraud_rate)
     parser.add_argument("--malformed_rate", type=float, default=defaults.malformed_rate)
+    parser.add_argument(
+        "--world",
+        choices=WORLDS,
+        default=defaults.world,
+        help="'rules': every fraud shaped after one rule, legitimate spending that trips none; "
+        "'handbook': realistic spending plus compromised stores and leaked cards",
+    )
     parser.add_argument(
         "--feedback_delay_days",
         type=float,
@@ -64,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             fraud_rate=args.fraud_rate,
             malformed_rate=args.malformed_rate,
             feedback_delay_days=args.feedback_delay_days,
+            world=args.world,
         )
     except ValueError as exc:  # invalid knob values: report like argparse does
         parser.error(str(exc))

@@ -9,7 +9,8 @@ What this module adds is the shape the rest of the pipeline expects:
   coordinates. The payload is the record's value as bytes, untouched: an empty or non-UTF-8
   value reaches the dead-letter queue through ``ParseEvents`` like a bad line of a file.
   Records carry their create time (the producer stamps the event time), and the watermark
-  follows it; a partition that is caught up lets the watermark advance to the wall clock.
+  follows it; a partition that is caught up lets the watermark advance to the wall clock. The
+  feedback and blacklist-change topics are read with a wall-clock watermark instead.
 * ``WriteKafkaRecords`` writes dict records as JSON, keyed by one of their fields.
 """
 
@@ -30,11 +31,29 @@ def kafka_source(record: Any) -> RawRecord:
 
 
 class ReadKafkaRecords(beam.PTransform):  # type: ignore[misc]
-    def __init__(self, topic: str, consumer_config: dict[str, str], expansion_service: str):
+    """``follow_time=False``: the records' watermark is the wall clock instead of their create
+    time, so that a topic that is quiet (a compacted reference topic may stay empty for weeks)
+    never holds back the pipeline: a partition that has never held a record keeps a
+    create-time watermark at its minimum (apache/beam#31085). The parser stamps each record
+    with its own time all the same; one that arrives after the events passed it counts from
+    its arrival (docs/kafka.md, "Feedback and blacklist changes")."""
+
+    def __init__(
+        self,
+        topic: str,
+        consumer_config: dict[str, str],
+        expansion_service: str,
+        follow_time: bool = True,
+    ):
         super().__init__()
         self._topic = topic
         self._consumer_config = consumer_config
         self._expansion_service = expansion_service
+        self._policy = (
+            ReadFromKafka.create_time_policy
+            if follow_time
+            else ReadFromKafka.processing_time_policy
+        )
 
     def expand(self, pipeline: Any) -> Any:
         return (
@@ -44,7 +63,7 @@ class ReadKafkaRecords(beam.PTransform):  # type: ignore[misc]
                 consumer_config=self._consumer_config,
                 topics=[self._topic],
                 with_metadata=True,
-                timestamp_policy=ReadFromKafka.create_time_policy,
+                timestamp_policy=self._policy,
                 # Offsets are committed to the consumer group once a checkpoint holding them
                 # completes; a restore from a checkpoint reads from the checkpoint's own.
                 commit_offset_in_finalize=True,

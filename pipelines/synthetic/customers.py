@@ -19,13 +19,38 @@ from pipelines.synthetic.world import HOUR, MINUTE, City, Clock, Store, store_km
 _MIN_LEGIT_GAP_S: Final = 5 * MINUTE  # <= 3 legit events in any 10 minutes
 LEGIT_MAX_SPEED_KMH: Final = 250.0  # well under the 300 km/h promised, 500 flagged
 _LOCAL_RADIUS_KM: Final = 50.0  # FR-003 ignores moves shorter than this
-_TRIP_SHARE: Final = 0.04
 _NULL_COORDS_SHARE: Final = 0.03
 _USUAL_STORE_SHARE: Final = 0.85
-# Legit hours stay within 1.5 std of the peak so they rarely look "unusual".
-_HOUR_TRUNCATION_STD: Final = 1.5
-# Legit amounts are capped so a legit purchase stays below 3x a running mean.
-_AMOUNT_FACTOR_RANGE: Final = (0.4, 2.2)
+
+
+@dataclass(frozen=True, slots=True)
+class Habits:
+    """How regular legitimate spending is: the shape of hours, amounts and trips."""
+
+    hour_std_range: tuple[float, float]
+    # Legit hours stay within this many stds of the peak.
+    hour_truncation_std: float
+    amount_sigma_range: tuple[float, float]
+    # The per-purchase factor on the customer's mean is clipped to this range.
+    amount_factor_range: tuple[float, float]
+    trip_share: float
+    # (share, price level) of purchase categories; one category at 1.0 means none.
+    categories: tuple[tuple[float, float], ...] = ((1.0, 1.0),)
+
+
+# Rule-shaped: hours within 1.5 std, amounts below 3x a running mean, so that legitimate
+# spending never trips a rule by construction.
+RULE_SHAPED_HABITS: Final = Habits((1.0, 2.5), 1.5, (0.25, 0.4), (0.4, 2.2), 0.04)
+# Realistic: wide hour spreads with night purchases, heavy-tailed amounts by category
+# (groceries, pharmacy, clothing, electronics, furniture and travel), more trips.
+REALISTIC_HABITS: Final = Habits(
+    (1.5, 4.0),
+    3.0,
+    (0.4, 0.7),
+    (0.05, 40.0),
+    0.10,
+    ((0.55, 0.6), (0.15, 0.4), (0.17, 1.8), (0.09, 5.0), (0.04, 12.0)),
+)
 _NULL_PRODUCT_SHARE: Final = 0.08
 _PAYMENT_METHODS: Final = ("credit_card", "debit_card", "pix", "boleto")
 _PAYMENT_CUM_WEIGHTS: Final = (45.0, 70.0, 92.0, 100.0)
@@ -54,6 +79,7 @@ class Customer:
     peak_hour: float  # local time of the home city
     hour_std: float
     rate_per_day: float
+    habits: Habits = RULE_SHAPED_HABITS
     blacklisted: bool = False
     txns: list[Txn] = field(default_factory=list)  # sorted by epoch
     times: list[int] = field(default_factory=list)  # epochs of ``txns``
@@ -75,7 +101,11 @@ def _bounded_lognormal(
 
 
 def make_customer(
-    rng: random.Random, index: int, home: City, open_stores: dict[str, tuple[Store, ...]]
+    rng: random.Random,
+    index: int,
+    home: City,
+    open_stores: dict[str, tuple[Store, ...]],
+    habits: Habits = RULE_SHAPED_HABITS,
 ) -> Customer:
     usual = tuple(rng.sample(open_stores[home.code], rng.randint(2, 4)))
     # The first favourite store gets most visits, like a neighbourhood shop.
@@ -87,10 +117,11 @@ def make_customer(
         usual_stores=usual,
         usual_cum_weights=tuple(sum(weights[: i + 1]) for i in range(len(weights))),
         mean_amount=_bounded_lognormal(rng, 100.0, 0.65, 30.0, 400.0),
-        amount_sigma=rng.uniform(0.25, 0.4),
+        amount_sigma=rng.uniform(*habits.amount_sigma_range),
         peak_hour=rng.uniform(8.0, 21.0),
-        hour_std=rng.uniform(1.0, 2.5),
+        hour_std=rng.uniform(*habits.hour_std_range),
         rate_per_day=math.exp(rng.uniform(math.log(0.3), math.log(2.0))),
+        habits=habits,
     )
 
 
@@ -105,7 +136,7 @@ def _poisson(rng: random.Random, lam: float) -> int:
 
 def habit_seconds(rng: random.Random, customer: Customer) -> float:
     """Seconds after local midnight (may spill into the neighbouring day)."""
-    limit = _HOUR_TRUNCATION_STD * customer.hour_std
+    limit = customer.habits.hour_truncation_std * customer.hour_std
     while True:
         deviation = rng.gauss(0.0, customer.hour_std)
         if abs(deviation) <= limit:
@@ -113,11 +144,25 @@ def habit_seconds(rng: random.Random, customer: Customer) -> float:
 
 
 def _habit_amount_cents(rng: random.Random, customer: Customer) -> int:
+    habits = customer.habits
     sigma = customer.amount_sigma
-    lo, hi = _AMOUNT_FACTOR_RANGE
-    # Mean-preserving log-normal factor, clipped to keep legit spending moderate.
-    factor = min(hi, max(lo, math.exp(rng.gauss(-sigma * sigma / 2, sigma))))
+    lo, hi = habits.amount_factor_range
+    level = 1.0
+    if len(habits.categories) > 1:
+        level = _category_level(rng.random(), habits.categories)
+    # Mean-preserving log-normal factor, clipped to keep legit spending within the habits.
+    factor = min(hi, max(lo, level * math.exp(rng.gauss(-sigma * sigma / 2, sigma))))
     return max(100, round(customer.mean_amount * factor * 100))
+
+
+def _category_level(pick: float, categories: tuple[tuple[float, float], ...]) -> float:
+    """The price level of the category ``pick`` (uniform in [0, 1)) falls in."""
+    cumulative = 0.0
+    for share, level in categories:
+        cumulative += share
+        if pick < cumulative:
+            return level
+    return categories[-1][1]
 
 
 def _habit_store(
@@ -173,7 +218,7 @@ def legit_timeline(
 
 
 def _plan_trip(rng: random.Random, customer: Customer, days: int) -> tuple[City | None, range]:
-    if days < 3 or rng.random() >= _TRIP_SHARE:
+    if days < 3 or rng.random() >= customer.habits.trip_share:
         return None, range(0)
     destination = customer.home
     while destination is customer.home:

@@ -7,8 +7,14 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-from pipelines.synthetic.customers import legit_timeline, make_customer
+from pipelines.synthetic.customers import (
+    REALISTIC_HABITS,
+    RULE_SHAPED_HABITS,
+    legit_timeline,
+    make_customer,
+)
 from pipelines.synthetic.fraud_patterns import FraudPlan, inject_fraud, pick_blacklisted_stores
+from pipelines.synthetic.handbook import compromise_stores, leak_cards
 from pipelines.synthetic.labels import FRAUD_PATTERNS, Label
 from pipelines.synthetic.malformed import render_malformed
 from pipelines.synthetic.rendering import Line, render_valid
@@ -23,6 +29,9 @@ class BlacklistEntry:
     id: str
 
 
+WORLDS = ("rules", "handbook")
+
+
 @dataclass(frozen=True, slots=True)
 class GeneratorConfig:
     """Knobs of the generator; defaults give ~50k events over 30 days."""
@@ -33,6 +42,10 @@ class GeneratorConfig:
     start: date = date(2026, 10, 1)
     fraud_rate: float = 0.02
     malformed_rate: float = 0.005
+    # "rules": legitimate spending never trips a rule and every fraud is shaped after one;
+    # "handbook": realistic spending (wide hours, heavy-tailed amounts by category, trips)
+    # plus compromised stores and leaked cards (pipelines/synthetic/handbook.py).
+    world: Literal["rules", "handbook"] = "rules"
 
     def __post_init__(self) -> None:
         if self.customers < 1:
@@ -43,6 +56,8 @@ class GeneratorConfig:
             raise ValueError("fraud_rate must be in [0, 0.5)")
         if not 0.0 <= self.malformed_rate < 0.5:
             raise ValueError("malformed_rate must be in [0, 0.5)")
+        if self.world not in WORLDS:
+            raise ValueError(f"world must be one of {', '.join(WORLDS)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +87,17 @@ def generate_events(config: GeneratorConfig | None = None) -> SyntheticDataset:
     open_stores = {
         code: tuple(s for s in stores if s not in bad_stores) for code, stores in all_stores.items()
     }
-    customers = [make_customer(rng, i, home, open_stores) for i, home in enumerate(homes)]
+    handbook = config.world == "handbook"
+    habits = REALISTIC_HABITS if handbook else RULE_SHAPED_HABITS
+    customers = [make_customer(rng, i, home, open_stores, habits) for i, home in enumerate(homes)]
     for customer in customers:
         legit_timeline(rng, customer, config.days, clock, open_stores)
 
     plan = FraudPlan.for_rate(sum(len(c.txns) for c in customers), config.fraud_rate)
     bad_customers = inject_fraud(rng, customers, clock, open_stores, config.days, plan, bad_stores)
+    if handbook and config.fraud_rate > 0:
+        compromise_stores(rng, customers, clock, config.days)
+        leak_cards(rng, customers, clock, config.days)
 
     valid = render_valid(rng, customers)
     malformed = render_malformed(rng, customers, config.malformed_rate, len(valid))

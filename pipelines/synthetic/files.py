@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from pipelines.synthetic.dataset import GeneratorConfig, SyntheticDataset, generate_events
 from pipelines.synthetic.feedback import feedback_lines, feedback_records
@@ -59,7 +60,8 @@ def generate_dataset(
     fraud_rate: float = 0.02,
     malformed_rate: float = 0.005,
     feedback_delay_days: float = DEFAULT_FEEDBACK_DELAY_DAYS,
+    world: Literal["rules", "handbook"] = "rules",
 ) -> DatasetPaths:
     """Generate the dataset for these parameters and write it to ``output_dir``."""
-    config = GeneratorConfig(seed, customers, days, start, fraud_rate, malformed_rate)
+    config = GeneratorConfig(seed, customers, days, start, fraud_rate, malformed_rate, world)
     return write_dataset(generate_events(config), output_dir, feedback_delay_days, seed)

@@ -21,7 +21,7 @@ from pipelines.synthetic.customers import (
     habit_seconds,
     random_txn,
 )
-from pipelines.synthetic.labels import FRAUD_PATTERNS, FraudPattern
+from pipelines.synthetic.labels import RULE_SHAPED_PATTERNS, FraudPattern
 from pipelines.synthetic.world import (
     CITIES,
     DAY,
@@ -273,7 +273,7 @@ class FraudPlan:
     @staticmethod
     def for_rate(n_legit: int, fraud_rate: float) -> FraudPlan:
         if fraud_rate <= 0 or n_legit == 0:
-            return FraudPlan(dict.fromkeys(FRAUD_PATTERNS, 0))
+            return FraudPlan(dict.fromkeys(RULE_SHAPED_PATTERNS, 0))
         # fraud / (legit + fraud) == fraud_rate
         total = n_legit * fraud_rate / (1.0 - fraud_rate)
         return FraudPlan({p: max(1, round(total * share)) for p, share in _PATTERN_SHARES.items()})

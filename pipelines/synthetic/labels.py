@@ -5,17 +5,25 @@ from __future__ import annotations
 from typing import Final, Literal, TypedDict
 
 FraudPattern = Literal[
-    "high_value", "velocity_burst", "impossible_travel", "unusual_hour", "blacklist"
+    "high_value",
+    "velocity_burst",
+    "impossible_travel",
+    "unusual_hour",
+    "blacklist",
+    "compromised_store",
+    "leaked_card",
 ]
 
-
-FRAUD_PATTERNS: Final[tuple[FraudPattern, ...]] = (
+# Each shaped after one rule; the handbook world adds the patterns no single rule names.
+RULE_SHAPED_PATTERNS: Final[tuple[FraudPattern, ...]] = (
     "high_value",
     "velocity_burst",
     "impossible_travel",
     "unusual_hour",
     "blacklist",
 )
+HANDBOOK_PATTERNS: Final[tuple[FraudPattern, ...]] = ("compromised_store", "leaked_card")
+FRAUD_PATTERNS: Final[tuple[FraudPattern, ...]] = RULE_SHAPED_PATTERNS + HANDBOOK_PATTERNS
 
 
 class Label(TypedDict):

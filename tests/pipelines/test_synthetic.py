@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from collections import defaultdict
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -30,6 +31,8 @@ from pipelines.synthetic import (
     generate_dataset,
     generate_events,
 )
+from pipelines.synthetic.handbook import COMPROMISE_DAYS, LEAK_AMOUNT_FACTOR
+from pipelines.synthetic.labels import HANDBOOK_PATTERNS, RULE_SHAPED_PATTERNS
 from transforms.domain.event_time import (
     DEFAULT_BUSINESS_TIMEZONE,
     business_timezone,
@@ -200,7 +203,7 @@ def test_labels_never_leak_into_events(pairs: list[tuple[dict[str, Any], Any]]) 
 
 def test_every_pattern_appears_at_roughly_the_fraud_rate(dataset: SyntheticDataset) -> None:
     patterns = {label["pattern"] for label in dataset.labels}
-    assert set(FRAUD_PATTERNS) <= patterns
+    assert patterns - {None} == set(RULE_SHAPED_PATTERNS)
     fraud_share = dataset.counts["fraud"] / dataset.counts["valid"]
     assert 0.01 <= fraud_share <= 0.04
     assert sum(dataset.counts[p] for p in FRAUD_PATTERNS) == dataset.counts["fraud"]
@@ -396,7 +399,13 @@ def test_zero_fraud_rate_gives_only_legit_events() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"customers": 0}, {"days": 0}, {"fraud_rate": -0.1}, {"malformed_rate": 0.9}],
+    [
+        {"customers": 0},
+        {"days": 0},
+        {"fraud_rate": -0.1},
+        {"malformed_rate": 0.9},
+        {"world": "fantasy"},
+    ],
 )
 def test_invalid_config_is_rejected(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="must be"):
@@ -481,3 +490,84 @@ def test_start_date_moves_the_timeline() -> None:
     data = generate_events(GeneratorConfig(seed=1, customers=20, days=3, start=date(2027, 1, 5)))
     first = min(epoch_of(event) for event, _ in labelled_events(data))
     assert datetime.fromtimestamp(first, BUSINESS_TZ).date() >= date(2027, 1, 4)
+
+
+# ------------------------------------------------------------ the handbook world
+
+HANDBOOK = GeneratorConfig(seed=3, customers=600, days=30, world="handbook")
+
+
+@pytest.fixture(scope="module")
+def handbook_pairs() -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    return labelled_events(generate_events(HANDBOOK))
+
+
+def test_the_handbook_world_adds_patterns_no_rule_names(
+    handbook_pairs: list[tuple[dict[str, Any], dict[str, Any]]],
+) -> None:
+    patterns = {label["pattern"] for _, label in handbook_pairs} - {None}
+    assert patterns == set(FRAUD_PATTERNS) == set(RULE_SHAPED_PATTERNS) | set(HANDBOOK_PATTERNS)
+    counts = generate_events(HANDBOOK).counts
+    assert counts["compromised_store"] > 100
+    assert counts["leaked_card"] > 20
+    assert sum(counts[p] for p in FRAUD_PATTERNS) == counts["fraud"]
+
+
+def test_a_compromised_store_turns_every_purchase_of_its_window_to_fraud(
+    handbook_pairs: list[tuple[dict[str, Any], dict[str, Any]]],
+) -> None:
+    by_store: dict[str, list[tuple[float, dict[str, Any]]]] = defaultdict(list)
+    for event, label in handbook_pairs:
+        by_store[event["store_id"]].append((epoch_of(event), label))
+    for store, visits in by_store.items():
+        hit = [t for t, label in visits if label["pattern"] == "compromised_store"]
+        if not hit:
+            continue
+        first, last = min(hit), max(hit)
+        assert last - first < COMPROMISE_DAYS * 86_400, store
+        # every other purchase inside the window is fraud of another pattern or none at all:
+        # only purchases that were legitimate are turned, and all of them are
+        inside = [label for t, label in visits if first <= t <= last]
+        assert all(label["pattern"] is not None for label in inside), store
+
+
+def test_leaked_cards_pay_inflated_amounts_after_the_leak(
+    handbook_pairs: list[tuple[dict[str, Any], dict[str, Any]]],
+) -> None:
+    timelines = by_customer(handbook_pairs)
+    leaked = {
+        c
+        for c, events in timelines.items()
+        if any(label["pattern"] == "leaked_card" for _, _, label in events)
+    }
+    assert leaked
+    ratios = []
+    for customer in leaked:
+        events = timelines[customer]
+        own = [float(e["amount"]) for _, e, label in events if label["pattern"] is None]
+        stolen = [float(e["amount"]) for _, e, label in events if label["pattern"] == "leaked_card"]
+        if own and stolen:
+            ratios.append(statistics.median(stolen) / statistics.median(own))
+    # Five times what the customer would have paid: well above their own spending.
+    assert statistics.median(ratios) > LEAK_AMOUNT_FACTOR / 2
+
+
+def test_realistic_spending_is_heavy_tailed_and_spread_over_the_day() -> None:
+    def spread(config: GeneratorConfig) -> tuple[float, float]:
+        pairs = labelled_events(generate_events(config))
+        legit = [e for e, label in pairs if label["pattern"] is None]
+        ratios = []
+        for events in by_customer([(e, {"pattern": None}) for e in legit]).values():
+            amounts = sorted(float(e["amount"]) for _, e, _ in events)
+            if len(amounts) >= 10:
+                ratios.append(amounts[-1] / statistics.median(amounts))
+        hours = [datetime.fromtimestamp(epoch_of(e), tz=ZoneInfo("UTC")).hour for e in legit]
+        night = sum(1 for h in hours if 5 <= h <= 8) / len(hours)  # 02:00-05:59 in Brazil
+        return statistics.median(ratios), night
+
+    rules_tail, rules_night = spread(GeneratorConfig(seed=3, customers=300, days=30))
+    real_tail, real_night = spread(
+        GeneratorConfig(seed=3, customers=300, days=30, world="handbook")
+    )
+    assert real_tail > 2 * rules_tail
+    assert real_night > rules_night
