@@ -22,7 +22,14 @@ from transforms.domain.events import (
 )
 from transforms.domain.feedback import Feedback, FeedbackLabel
 from transforms.domain.state import CustomerProfile, decode_profile, encode_profile
-from transforms.domain.store_risk import NO_STORE_RISK, WINDOW_DAYS, StoreRisk
+from transforms.domain.store_risk import (
+    NO_STORE_RISK,
+    WINDOW_DAYS,
+    StoreActivity,
+    StoreRisk,
+    decode_store_activity,
+    encode_store_activity,
+)
 
 
 class TransactionCoder(coders.Coder):  # type: ignore[misc]
@@ -201,6 +208,7 @@ _LENGTH = struct.Struct("<I")
 # Version 1 (before the buffer moved into the cell) kept waiting events in a separate bag state.
 _CELL_HEADER_V1 = struct.Struct("<B q q I")
 _CELL_CODEC_VERSION = 2
+_STORE_CELL_CODEC_VERSION = 1
 
 
 def _optional(value: int) -> int | None:
@@ -211,22 +219,48 @@ def _stored(value: int | None) -> int:
     return _NONE if value is None else value
 
 
+def _encode_ordered_cell(version: int, cell: DetectorCell | StoreCell, payload: bytes) -> bytes:
+    """A stateful step's cell: its timers' bookkeeping, the waiting records, then ``payload``
+    (what the step keeps of its key: a customer's profile, a store's activity)."""
+    parts = [
+        _CELL_HEADER.pack(
+            version,
+            _stored(cell.flush_at_ms),
+            _stored(cell.evaluated_through_ms),
+            _stored(cell.expiry_at_ms),
+            len(cell.buffer),
+        )
+    ]
+    for encoded in cell.buffer:
+        parts += (_LENGTH.pack(len(encoded)), encoded)
+    parts.append(payload)
+    return b"".join(parts)
+
+
+def _decode_ordered_cell(
+    encoded: bytes,
+) -> tuple[int | None, int | None, int | None, list[bytes], bytes]:
+    """``(flush_at, evaluated_through, expiry_at, buffer, payload)`` of an encoded cell."""
+    _, flush_at, evaluated_through, expiry_at, waiting = _CELL_HEADER.unpack_from(encoded)
+    offset = _CELL_HEADER.size
+    buffer = []
+    for _ in range(waiting):
+        (length,) = _LENGTH.unpack_from(encoded, offset)
+        offset += _LENGTH.size
+        buffer.append(encoded[offset : offset + length])
+        offset += length
+    return (
+        _optional(flush_at),
+        _optional(evaluated_through),
+        _optional(expiry_at),
+        buffer,
+        encoded[offset:],
+    )
+
+
 class DetectorCellCoder(coders.Coder):  # type: ignore[misc]
     def encode(self, value: DetectorCell) -> bytes:
-        parts = [
-            _CELL_HEADER.pack(
-                _CELL_CODEC_VERSION,
-                _stored(value.flush_at_ms),
-                _stored(value.evaluated_through_ms),
-                _stored(value.expiry_at_ms),
-                len(value.buffer),
-            )
-        ]
-        for encoded in value.buffer:
-            parts.append(_LENGTH.pack(len(encoded)))
-            parts.append(encoded)
-        parts.append(encode_profile(value.profile))
-        return b"".join(parts)
+        return _encode_ordered_cell(_CELL_CODEC_VERSION, value, encode_profile(value.profile))
 
     def decode(self, encoded: bytes) -> DetectorCell:
         version = encoded[0]
@@ -234,19 +268,46 @@ class DetectorCellCoder(coders.Coder):  # type: ignore[misc]
             return _decode_version_1(encoded)
         if version != _CELL_CODEC_VERSION:
             raise ValueError(f"unknown detector state encoding version {version}")
-        _, flush_at, evaluated_through, expiry_at, waiting = _CELL_HEADER.unpack_from(encoded)
-        offset = _CELL_HEADER.size
-        buffer = []
-        for _ in range(waiting):
-            (length,) = _LENGTH.unpack_from(encoded, offset)
-            offset += _LENGTH.size
-            buffer.append(encoded[offset : offset + length])
-            offset += length
+        flush_at, through, expiry_at, buffer, payload = _decode_ordered_cell(encoded)
         return DetectorCell(
-            profile=decode_profile(encoded[offset:]),
-            flush_at_ms=_optional(flush_at),
-            evaluated_through_ms=_optional(evaluated_through),
-            expiry_at_ms=_optional(expiry_at),
+            profile=decode_profile(payload),
+            flush_at_ms=flush_at,
+            evaluated_through_ms=through,
+            expiry_at_ms=expiry_at,
+            buffer=buffer,
+        )
+
+    def is_deterministic(self) -> bool:
+        return True
+
+
+@dataclass(slots=True)
+class StoreCell:
+    """The single state cell of a store (``transforms.store_step``): its hourly activity, the
+    records waiting for the watermark and the ordering bookkeeping, as in ``DetectorCell``."""
+
+    activity: StoreActivity = field(default_factory=StoreActivity)
+    flush_at_ms: int | None = None
+    evaluated_through_ms: int | None = None
+    expiry_at_ms: int | None = None
+    buffer: list[bytes] = field(default_factory=list)
+
+
+class StoreCellCoder(coders.Coder):  # type: ignore[misc]
+    def encode(self, value: StoreCell) -> bytes:
+        activity = encode_store_activity(value.activity)
+        return _encode_ordered_cell(_STORE_CELL_CODEC_VERSION, value, activity)
+
+    def decode(self, encoded: bytes) -> StoreCell:
+        version = encoded[0]
+        if version != _STORE_CELL_CODEC_VERSION:
+            raise ValueError(f"unknown store state encoding version {version}")
+        flush_at, through, expiry_at, buffer, payload = _decode_ordered_cell(encoded)
+        return StoreCell(
+            activity=decode_store_activity(payload),
+            flush_at_ms=flush_at,
+            evaluated_through_ms=through,
+            expiry_at_ms=expiry_at,
             buffer=buffer,
         )
 

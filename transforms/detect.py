@@ -45,7 +45,6 @@ from apache_beam.transforms.userstate import (
     TimerSpec,
     on_timer,
 )
-from apache_beam.utils.timestamp import Timestamp
 
 from transforms import state_cache_sizing, state_commit
 from transforms.coders import (
@@ -67,17 +66,9 @@ from transforms.domain.config import RulesConfig
 from transforms.domain.events import Transaction
 from transforms.domain.feedback import Feedback
 from transforms.domain.state import CustomerProfile
-from transforms.event_time_buffer import EventTimeBuffer
+from transforms.event_time_buffer import EventTimeBuffer, to_millis, to_timestamp
 from transforms.store_step import TrackStores
 from transforms.tags import DLQ_TAG, SCORED_TAG
-
-
-def _timestamp(epoch_millis: int) -> Timestamp:
-    return Timestamp(micros=epoch_millis * 1000)
-
-
-def _millis(timestamp: Timestamp) -> int:
-    return int(timestamp.micros // 1000)
 
 
 class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
@@ -126,7 +117,7 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
             return
         wake_at = self._buffer.hold(cell, encoded, time_ms)
         if wake_at is not None:
-            flush.set(_timestamp(wake_at))
+            flush.set(to_timestamp(wake_at))
         cell_state.write(cell)
 
     @on_timer(FLUSH)  # type: ignore[untyped-decorator]
@@ -140,14 +131,14 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
         cell: DetectorCell | None = cell_state.read()
         if cell is None:
             return
-        taken = self._buffer.take_due(cell, _millis(fired_at))
+        taken = self._buffer.take_due(cell, to_millis(fired_at))
         due = [decode_buffered(encoded) for encoded in taken]
         if due:
             due.sort(key=buffered_event_order)
             yield from self._score_in_order(cell, due)
         wake_at = self._buffer.rearm(cell)
         if wake_at is not None:
-            flush.set(_timestamp(wake_at))
+            flush.set(to_timestamp(wake_at))
         self._arm_expiry(cell, expiry)
         cell_state.write(cell)
 
@@ -164,7 +155,7 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
             return
         cell.expiry_at_ms = None
         last = cell.profile.last_event_time_ms
-        active_since = last is not None and last + self._rules.inactivity_ms >= _millis(fired_at)
+        active_since = last is not None and last + self._rules.inactivity_ms >= to_millis(fired_at)
         if cell.buffer or active_since:
             # Buffered events: the pending flush scores them and re-arms expiry.
             if not cell.buffer:
@@ -191,7 +182,7 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
         # The domain forgets history only after a gap strictly longer than the inactivity
         # period, so the state may go 1 ms after that.
         cell.expiry_at_ms = last + self._rules.inactivity_ms + 1
-        expiry.set(_timestamp(cell.expiry_at_ms))
+        expiry.set(to_timestamp(cell.expiry_at_ms))
 
     def _score_in_order(self, cell: DetectorCell, events: Iterable[Buffered]) -> Iterator[Any]:
         for tag, _, record in self._scorer.score_in_order(cell.profile, events):

@@ -21,6 +21,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from apache_beam.utils.timestamp import Timestamp
+
+
+def to_timestamp(epoch_millis: int) -> Timestamp:
+    return Timestamp(micros=epoch_millis * 1000)
+
+
+def to_millis(timestamp: Timestamp) -> int:
+    return int(timestamp.micros // 1000)
+
 
 class OrderedCell(Protocol):
     buffer: list[bytes]

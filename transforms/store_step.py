@@ -19,13 +19,10 @@ has left every window.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import apache_beam as beam
-from apache_beam import coders
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
@@ -33,6 +30,8 @@ from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
 from transforms.coders import (
+    StoreCell,
+    StoreCellCoder,
     buffered_customer_id,
     buffered_event_time,
     decode_buffered,
@@ -48,10 +47,8 @@ from transforms.domain.store_risk import (
     HORIZON_HOURS,
     HOUR_MS,
     StoreActivity,
-    decode_store_activity,
-    encode_store_activity,
 )
-from transforms.event_time_buffer import EventTimeBuffer
+from transforms.event_time_buffer import EventTimeBuffer, to_millis, to_timestamp
 
 LATE_STORE_RECORDS = "late_store_records"
 STORES_EXPIRED = "stores_expired"
@@ -125,77 +122,6 @@ class ScoreStoreHistoryFn(beam.DoFn):  # type: ignore[misc]
             yield TimestampedValue(keyed, Timestamp(micros=(time_ms + 1) * 1000))
 
 
-@dataclass(slots=True)
-class StoreCell:
-    activity: StoreActivity = field(default_factory=StoreActivity)
-    flush_at_ms: int | None = None
-    evaluated_through_ms: int | None = None
-    expiry_at_ms: int | None = None
-    buffer: list[bytes] = field(default_factory=list)
-
-
-_NONE = -(2**63)
-_CELL_HEADER = struct.Struct("<B q q q I")
-_LENGTH = struct.Struct("<I")
-_CELL_CODEC_VERSION = 1
-
-
-def _optional(value: int) -> int | None:
-    return None if value == _NONE else value
-
-
-def _stored(value: int | None) -> int:
-    return _NONE if value is None else value
-
-
-class StoreCellCoder(coders.Coder):  # type: ignore[misc]
-    def encode(self, value: StoreCell) -> bytes:
-        parts = [
-            _CELL_HEADER.pack(
-                _CELL_CODEC_VERSION,
-                _stored(value.flush_at_ms),
-                _stored(value.evaluated_through_ms),
-                _stored(value.expiry_at_ms),
-                len(value.buffer),
-            )
-        ]
-        for encoded in value.buffer:
-            parts += (_LENGTH.pack(len(encoded)), encoded)
-        parts.append(encode_store_activity(value.activity))
-        return b"".join(parts)
-
-    def decode(self, encoded: bytes) -> StoreCell:
-        version = encoded[0]
-        if version != _CELL_CODEC_VERSION:
-            raise ValueError(f"unknown store state encoding version {version}")
-        _, flush_at, through, expiry_at, waiting = _CELL_HEADER.unpack_from(encoded)
-        offset = _CELL_HEADER.size
-        buffer = []
-        for _ in range(waiting):
-            (length,) = _LENGTH.unpack_from(encoded, offset)
-            offset += _LENGTH.size
-            buffer.append(encoded[offset : offset + length])
-            offset += length
-        return StoreCell(
-            activity=decode_store_activity(encoded[offset:]),
-            flush_at_ms=_optional(flush_at),
-            evaluated_through_ms=_optional(through),
-            expiry_at_ms=_optional(expiry_at),
-            buffer=buffer,
-        )
-
-    def is_deterministic(self) -> bool:
-        return True
-
-
-def _timestamp(epoch_millis: int) -> Timestamp:
-    return Timestamp(micros=epoch_millis * 1000)
-
-
-def _millis(timestamp: Timestamp) -> int:
-    return int(timestamp.micros // 1000)
-
-
 class StoreActivityFn(beam.DoFn):  # type: ignore[misc]
     """The streaming path: records wait in the store's cell until the watermark passes them."""
 
@@ -229,7 +155,7 @@ class StoreActivityFn(beam.DoFn):  # type: ignore[misc]
         else:
             wake_at = self._buffer.hold(cell, encoded, time_ms)
             if wake_at is not None:
-                flush.set(_timestamp(wake_at))
+                flush.set(to_timestamp(wake_at))
         cell_state.write(cell)
 
     @on_timer(FLUSH)  # type: ignore[untyped-decorator]
@@ -244,13 +170,13 @@ class StoreActivityFn(beam.DoFn):  # type: ignore[misc]
         cell: StoreCell | None = cell_state.read()
         if cell is None:
             return
-        due = sorted(self._buffer.take_due(cell, _millis(fired_at)), key=_record_order)
+        due = sorted(self._buffer.take_due(cell, to_millis(fired_at)), key=_record_order)
         loop = StoreLoop(key, self._blacklist)
         for _, keyed in loop.release(cell.activity, due):
             yield keyed
         wake_at = self._buffer.rearm(cell)
         if wake_at is not None:
-            flush.set(_timestamp(wake_at))
+            flush.set(to_timestamp(wake_at))
         self._arm_expiry(cell, expiry)
         cell_state.write(cell)
 
@@ -267,7 +193,7 @@ class StoreActivityFn(beam.DoFn):  # type: ignore[misc]
             return
         cell.expiry_at_ms = None
         newest = cell.activity.newest_hour
-        if cell.buffer or (newest is not None and _expiry_time(newest) > _millis(fired_at)):
+        if cell.buffer or (newest is not None and _expiry_time(newest) > to_millis(fired_at)):
             if not cell.buffer:  # active since: a pending flush re-arms it otherwise
                 self._arm_expiry(cell, expiry)
             cell_state.write(cell)
@@ -286,7 +212,7 @@ class StoreActivityFn(beam.DoFn):  # type: ignore[misc]
         if newest is None or cell.expiry_at_ms is not None:
             return
         cell.expiry_at_ms = _expiry_time(newest)
-        expiry.set(_timestamp(cell.expiry_at_ms))
+        expiry.set(to_timestamp(cell.expiry_at_ms))
 
 
 def _expiry_time(newest_hour: int) -> int:

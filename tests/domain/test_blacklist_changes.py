@@ -10,10 +10,9 @@ import pytest
 
 from transforms.domain.blacklist_changes import (
     BlacklistChange,
-    InvalidBlacklistChange,
     parse_blacklist_change,
 )
-from transforms.domain.json_fields import ErrorType
+from transforms.domain.json_fields import ErrorType, InvalidRecord
 
 VALID = {
     "kind": "store",
@@ -23,7 +22,7 @@ VALID = {
 }
 
 
-def _parsed(**changes: Any) -> BlacklistChange | InvalidBlacklistChange:
+def _parsed(**changes: Any) -> BlacklistChange | InvalidRecord:
     document = {**VALID, **changes}
     return parse_blacklist_change(json.dumps({k: v for k, v in document.items() if v is not ...}))
 
@@ -59,7 +58,7 @@ def test_an_invalid_change_says_why(
 ) -> None:
     result = _parsed(**changes)
 
-    assert isinstance(result, InvalidBlacklistChange)
+    assert isinstance(result, InvalidRecord)
     assert result.error_type == error_type
     assert message in result.message
 
@@ -78,5 +77,5 @@ def test_undecodable_payloads_are_invalid_never_raised(
 ) -> None:
     result = parse_blacklist_change(payload)
 
-    assert isinstance(result, InvalidBlacklistChange)
+    assert isinstance(result, InvalidRecord)
     assert result.error_type == error_type

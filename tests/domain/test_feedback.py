@@ -1,5 +1,5 @@
 """The feedback contract: confirmed outcomes parse, unknown fields are ignored, and every bad
-record becomes an InvalidFeedback with a stable error type, never an exception."""
+record becomes an InvalidRecord with a stable error type, never an exception."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from transforms.domain.event_time import parse_timestamp
-from transforms.domain.feedback import Feedback, InvalidFeedback, parse_feedback
-from transforms.domain.json_fields import ErrorType
+from transforms.domain.feedback import Feedback, parse_feedback
+from transforms.domain.json_fields import ErrorType, InvalidRecord
 
 GOOD: dict[str, Any] = {
     "transaction_id": "t1",
@@ -21,7 +21,7 @@ GOOD: dict[str, Any] = {
 }
 
 
-def _parsed(**changes: Any) -> Feedback | InvalidFeedback:
+def _parsed(**changes: Any) -> Feedback | InvalidRecord:
     record = {**GOOD, **changes}
     return parse_feedback(json.dumps({k: v for k, v in record.items() if v is not ...}))
 
@@ -55,7 +55,7 @@ def test_bad_records_are_invalid_with_a_stable_error_type(
     changes: dict[str, Any], error_type: ErrorType, message: str
 ) -> None:
     invalid = _parsed(**changes)
-    assert isinstance(invalid, InvalidFeedback)
+    assert isinstance(invalid, InvalidRecord)
     assert invalid.error_type is error_type
     assert message in invalid.message
 
@@ -71,5 +71,5 @@ def test_bad_records_are_invalid_with_a_stable_error_type(
 )
 def test_payloads_that_are_no_object_are_invalid(payload: bytes, error_type: ErrorType) -> None:
     invalid = parse_feedback(payload)
-    assert isinstance(invalid, InvalidFeedback)
+    assert isinstance(invalid, InvalidRecord)
     assert invalid.error_type is error_type

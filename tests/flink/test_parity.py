@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.flink, pytest.mark.slow]
 PROCESSING_TIME_FIELDS = {"alerts": "detected_at", "dlq": "received_at"}
 KEYS = {"scored": "transaction_id", "alerts": "alert_id", "dlq": "dlq_id"}
 # Counted only by the stateful detector path (its expiry timer): a grouped run has no state.
-STATEFUL_ONLY_COUNTERS = {"customers_expired"}
+STATEFUL_ONLY_COUNTERS = {"customers_expired", "stores_expired"}
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from apache_beam.utils.timestamp import Timestamp
 from pipelines.options import FN_API_RUNNER
 from tests.collect import new_collector, take
 from tests.factories import T0, event, feedback, payload, raw_record
-from transforms.coders import decode_buffered, encode_feedback
+from transforms.coders import StoreCell, StoreCellCoder, decode_buffered, encode_feedback
 from transforms.detect import DetectFraud, _screen_and_key
 from transforms.domain.blacklist import Blacklist
 from transforms.domain.blacklist_changes import BlacklistChange
@@ -32,7 +32,7 @@ from transforms.domain.events import parse_event
 from transforms.domain.feedback import Feedback, parse_feedback
 from transforms.domain.store_risk import StoreRisk
 from transforms.parse import ParseEvents
-from transforms.store_step import StoreActivityFn, StoreCell, StoreCellCoder, TrackStores
+from transforms.store_step import StoreActivityFn, TrackStores
 from transforms.tags import EVENTS_TAG, SCORED_TAG
 
 ZONE = "America/Sao_Paulo"

@@ -10,7 +10,7 @@ one store's state from their time on, without a new build of the job::
 A change takes effect at ``effective_at`` (events at that instant see it) and never before;
 the latest change of an id wins over the initial list. ``effective_at`` must carry a UTC
 offset. Unknown fields are ignored; whatever is not a valid record becomes an
-:class:`InvalidBlacklistChange` with the events' stable error types (DLQ stage
+:class:`~transforms.domain.json_fields.InvalidRecord` with the events' stable error types (DLQ stage
 ``parse_blacklist_change``): the parser never raises.
 """
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from transforms.domain.json_fields import (
-    ErrorType,
+    InvalidRecord,
     InvalidRecordError,
     decode_object,
     one_of,
@@ -47,15 +47,9 @@ class BlacklistChange:
         return f"{self.kind}:{self.id}"
 
 
-@dataclass(frozen=True, slots=True)
-class InvalidBlacklistChange:
-    error_type: ErrorType
-    message: str
-
-
 def parse_blacklist_change(
     payload: bytes | str, max_payload_bytes: int = MAX_CHANGE_BYTES
-) -> BlacklistChange | InvalidBlacklistChange:
+) -> BlacklistChange | InvalidRecord:
     """Parse one raw change record. Never raises."""
     try:
         document = decode_object(payload, max_payload_bytes)
@@ -66,7 +60,7 @@ def parse_blacklist_change(
             effective_at_ms=timestamp(document, "effective_at", None),  # offset required
         )
     except InvalidRecordError as invalid:
-        return InvalidBlacklistChange(invalid.error_type, invalid.message)
+        return InvalidRecord(invalid.error_type, invalid.message)
 
 
 def _kind(document: dict[str, object]) -> ChangeKind:

@@ -7,9 +7,9 @@ A chargeback or an analyst's verdict says, days after a transaction, whether it 
 
 Unknown fields are ignored, so the producer can add some. ``reported_at`` must carry a UTC
 offset: a verdict takes effect at that instant and never before, and a naive time would move
-it by hours. Whatever is not a valid record becomes an :class:`InvalidFeedback` with the same
-stable error types as events, so the caller dead-letters it (stage ``parse_feedback``): the
-parser never raises.
+it by hours. Whatever is not a valid record becomes an ``InvalidRecord`` with the same stable
+error types as events, so the caller dead-letters it (stage ``parse_feedback``): the parser
+never raises.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from transforms.domain.json_fields import (
-    ErrorType,
+    InvalidRecord,
     InvalidRecordError,
     decode_object,
     one_of,
@@ -46,17 +46,9 @@ class Feedback:
         return self.label == "fraud"
 
 
-@dataclass(frozen=True, slots=True)
-class InvalidFeedback:
-    """A payload that is not a valid feedback record, and why."""
-
-    error_type: ErrorType
-    message: str
-
-
 def parse_feedback(
     payload: bytes | str, max_payload_bytes: int = MAX_FEEDBACK_BYTES
-) -> Feedback | InvalidFeedback:
+) -> Feedback | InvalidRecord:
     """Parse one raw feedback payload. Never raises."""
     try:
         document = decode_object(payload, max_payload_bytes)
@@ -68,7 +60,7 @@ def parse_feedback(
             reported_at_ms=timestamp(document, "reported_at", None),  # offset required
         )
     except InvalidRecordError as invalid:
-        return InvalidFeedback(invalid.error_type, invalid.message)
+        return InvalidRecord(invalid.error_type, invalid.message)
 
 
 def _label(document: dict[str, object]) -> FeedbackLabel:

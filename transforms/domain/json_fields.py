@@ -9,6 +9,7 @@ sink can store. A failed check raises :class:`InvalidRecordError` with a stable
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import tzinfo
 from decimal import Decimal
 from enum import StrEnum
@@ -29,6 +30,15 @@ class ErrorType(StrEnum):
     PROCESSING_ERROR = "PROCESSING_ERROR"
     # a scored record, alert or raw row the warehouse refused (transforms/postgres_sink.py)
     SINK_REJECTED = "SINK_REJECTED"
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidRecord:
+    """A payload that is not a valid record of its contract, and why: what a parser returns
+    instead of raising, for the caller to dead-letter."""
+
+    error_type: ErrorType
+    message: str
 
 
 class InvalidRecordError(Exception):
