@@ -1,4 +1,10 @@
-"""The anomaly model's artifact on disk: ``model.joblib`` plus ``metadata.json``, verified.
+"""The model's artifact on disk: ``model.joblib`` plus ``metadata.json``, verified.
+
+Two kinds (``model_kind`` in the metadata; an artifact without one is the first): the
+unsupervised ``isolation_forest`` (``ml.train``), whose raw score is ``-decision_function`` on
+the six anomaly features and is calibrated to [0, 1]; and a ``supervised`` classifier trained
+on confirmed fraud (``ml.supervised``), whose score is its fraud probability on the features,
+store counts and rule scores of a scored record (``SUPERVISED_FEATURE_NAMES``).
 
 A model is only usable together with the facts that make its scores meaningful: the ordered
 feature names it was trained on, the calibration that maps its raw anomaly score to [0, 1],
@@ -29,7 +35,7 @@ import joblib
 import numpy as np
 import numpy.typing as npt
 
-from transforms.domain.features import FEATURE_NAMES
+from transforms.domain.features import FEATURE_NAMES, SUPERVISED_FEATURE_NAMES
 
 __all__ = [
     "METADATA_FILENAME",
@@ -50,6 +56,9 @@ METADATA_FILENAME = "metadata.json"
 FORMAT_VERSION = 1
 # Reference scores recomputed at load must agree this closely with the ones saved at training.
 REFERENCE_TOLERANCE = 1e-9
+ISOLATION_FOREST = "isolation_forest"
+SUPERVISED = "supervised"
+MODEL_KINDS = (ISOLATION_FOREST, SUPERVISED)
 REQUIRED_FIELDS = (
     "format_version",
     "model_version",
@@ -57,13 +66,15 @@ REQUIRED_FIELDS = (
     "library_versions",
     "training_data_sha256",
     "training",
-    "contamination",
-    "n_estimators",
     "calibration",
     "model_sha256",
     "created_at",
     "reference",
 )
+# What each kind reads, and what else its metadata must say.
+KIND_FEATURES = {ISOLATION_FOREST: FEATURE_NAMES, SUPERVISED: SUPERVISED_FEATURE_NAMES}
+KIND_FIELDS = {ISOLATION_FOREST: ("contamination", "n_estimators"), SUPERVISED: ("algorithm",)}
+_VERSION_PREFIX = {ISOLATION_FOREST: "iforest", SUPERVISED: "supervised"}
 
 
 class ArtifactError(Exception):
@@ -119,19 +130,36 @@ class LoadedArtifact:
     def feature_names(self) -> tuple[str, ...]:
         return tuple(self.metadata["feature_names"])
 
+    @property
+    def kind(self) -> str:
+        return str(self.metadata.get("model_kind", ISOLATION_FOREST))
+
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def model_version_of(model_sha256: str) -> str:
-    return f"iforest-{model_sha256[:12]}"
+def model_version_of(model_sha256: str, kind: str = ISOLATION_FOREST) -> str:
+    return f"{_VERSION_PREFIX[kind]}-{model_sha256[:12]}"
 
 
 def raw_anomaly_scores(model: Any, features: npt.ArrayLike) -> npt.NDArray[np.float64]:
     """scikit-learn's raw anomaly score, higher = more anomalous (``-decision_function``)."""
     decision: npt.NDArray[np.float64] = model.decision_function(features)
     return -decision
+
+
+def fraud_probabilities(model: Any, features: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """A supervised classifier's probability of the fraud class (label 1)."""
+    probabilities: npt.NDArray[np.float64] = model.predict_proba(features)[:, 1]
+    return probabilities
+
+
+def raw_scores(kind: str, model: Any, features: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """The kind's raw score, the one its calibration and reference rows are in."""
+    if kind == SUPERVISED:
+        return fraud_probabilities(model, features)
+    return raw_anomaly_scores(model, features)
 
 
 def write_artifact(output_dir: str, model: Any, metadata: dict[str, Any]) -> ArtifactPaths:
@@ -146,7 +174,7 @@ def write_artifact(output_dir: str, model: Any, metadata: dict[str, Any]) -> Art
         "format_version": FORMAT_VERSION,
         **metadata,
         "model_sha256": digest,
-        "model_version": model_version_of(digest),
+        "model_version": model_version_of(digest, metadata.get("model_kind", ISOLATION_FOREST)),
     }
     model_path = directory / MODEL_FILENAME
     metadata_path = directory / METADATA_FILENAME
@@ -213,22 +241,25 @@ def load_artifact(source: str | ArtifactFiles) -> LoadedArtifact:
             f"{model_path}: SHA-256 checksum mismatch (file {digest[:12]}..., metadata "
             f"{str(metadata['model_sha256'])[:12]}...): corrupt or replaced model"
         )
+    kind = metadata.get("model_kind", ISOLATION_FOREST)
+    expected = KIND_FEATURES[kind]
     names = tuple(metadata["feature_names"]) if isinstance(metadata["feature_names"], list) else ()
-    if names != FEATURE_NAMES:
+    if names != expected:
         raise ArtifactError(
             f"{metadata_path}: feature names {list(names) or metadata['feature_names']!r} "
-            f"do not match this code's {list(FEATURE_NAMES)!r}"
+            f"do not match this code's {list(expected)!r}"
         )
     try:
         model = joblib.load(io.BytesIO(files.model))
     except Exception as error:  # unpickling can fail in many ways; all mean "unusable"
         raise ArtifactError(f"{model_path}: cannot unpickle the model: {error!r}") from None
-    if getattr(model, "n_features_in_", None) != len(FEATURE_NAMES) or not hasattr(
-        model, "decision_function"
-    ):
-        raise ArtifactError(f"{model_path}: not a model fitted on {len(FEATURE_NAMES)} features")
+    scores = "predict_proba" if kind == SUPERVISED else "decision_function"
+    if getattr(model, "n_features_in_", None) != len(expected) or not hasattr(model, scores):
+        raise ArtifactError(
+            f"{model_path}: not a model fitted on {len(expected)} features (kind {kind})"
+        )
     calibration = _calibration(metadata_path, metadata["calibration"])
-    _check_reference(metadata_path, model, metadata["reference"])
+    _check_reference(metadata_path, kind, model, metadata["reference"])
     return LoadedArtifact(files.source, model, metadata, calibration)
 
 
@@ -243,7 +274,10 @@ def _parse_metadata(path: str, data: bytes) -> dict[str, Any]:
         raise ArtifactError(f"{path}: metadata is not JSON: {error}") from None
     if not isinstance(metadata, dict):
         raise ArtifactError(f"{path}: metadata is not a JSON object")
-    missing = [name for name in REQUIRED_FIELDS if name not in metadata]
+    kind = metadata.get("model_kind", ISOLATION_FOREST)
+    if kind not in MODEL_KINDS:
+        raise ArtifactError(f"{path}: unknown model_kind {kind!r}")
+    missing = [name for name in (*REQUIRED_FIELDS, *KIND_FIELDS[kind]) if name not in metadata]
     if missing:
         raise ArtifactError(f"{path}: metadata lacks {', '.join(missing)}")
     if metadata["format_version"] != FORMAT_VERSION:
@@ -260,12 +294,12 @@ def _calibration(path: str, value: Any) -> Calibration:
         raise ArtifactError(f"{path}: invalid calibration {value!r}: {error}") from None
 
 
-def _check_reference(path: str, model: Any, reference: Any) -> None:
+def _check_reference(path: str, kind: str, model: Any, reference: Any) -> None:
     """The model must still give the raw scores it gave when it was trained."""
     try:
         features = np.asarray(reference["features"], dtype=np.float64)
         expected = np.asarray(reference["raw_scores"], dtype=np.float64)
-        actual = raw_anomaly_scores(model, features)
+        actual = raw_scores(kind, model, features)
     except Exception as error:  # malformed reference block or a model that cannot score
         raise ArtifactError(f"{path}: cannot check the reference scores: {error!r}") from None
     if actual.shape != expected.shape or not np.allclose(

@@ -38,16 +38,26 @@ import numpy as np
 import numpy.typing as npt
 
 from ml.artifact import (
+    ISOLATION_FOREST,
+    SUPERVISED,
     ArtifactError,
     ArtifactFiles,
     Calibration,
     LoadedArtifact,
+    fraud_probabilities,
     load_artifact,
     raw_anomaly_scores,
 )
-from transforms.domain.features import FEATURE_NAMES
+from transforms.domain.features import FEATURE_NAMES, SUPERVISED_FEATURE_NAMES
 
-__all__ = ["AnomalyScorer", "FlatForest", "average_path_length", "load_scorer"]
+__all__ = [
+    "AnomalyScorer",
+    "FlatForest",
+    "Scorer",
+    "SupervisedScorer",
+    "average_path_length",
+    "load_scorer",
+]
 
 _LOG = logging.getLogger(__name__)
 
@@ -165,6 +175,9 @@ def _node_depths(left: npt.NDArray[np.intp], right: npt.NDArray[np.intp]) -> npt
 class AnomalyScorer:
     """Calibrated anomaly scores in [0, 1] for batches of ``FEATURE_NAMES`` rows."""
 
+    kind = ISOLATION_FOREST
+    feature_names = FEATURE_NAMES
+
     def __init__(
         self,
         model: Any,
@@ -259,13 +272,42 @@ def _path_error(model: Any, forest: FlatForest) -> float:
     return float(difference.max())
 
 
-def load_scorer(source: str | ArtifactFiles | None) -> AnomalyScorer | None:
+class SupervisedScorer:
+    """Fraud probabilities in [0, 1] of a classifier trained on confirmed fraud, for batches of
+    ``SUPERVISED_FEATURE_NAMES`` rows (``ml.supervised``)."""
+
+    kind = SUPERVISED
+    feature_names = SUPERVISED_FEATURE_NAMES
+
+    def __init__(self, model: Any, model_version: str) -> None:
+        self.model = model
+        self.model_version = model_version
+
+    def score_batch(
+        self, features: Sequence[Sequence[float]] | npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
+        rows = np.asarray(features, dtype=np.float64).reshape(-1, len(SUPERVISED_FEATURE_NAMES))
+        if rows.shape[0] == 0:
+            return np.zeros(0, dtype=np.float64)
+        return np.clip(fraud_probabilities(self.model, rows), 0.0, 1.0)
+
+
+Scorer = AnomalyScorer | SupervisedScorer
+
+
+def scorer_for(artifact: LoadedArtifact) -> Scorer:
+    if artifact.kind == SUPERVISED:
+        return SupervisedScorer(artifact.model, artifact.model_version)
+    return AnomalyScorer.from_artifact(artifact)
+
+
+def load_scorer(source: str | ArtifactFiles | None) -> Scorer | None:
     """The scorer for an artifact (folder or files), or ``None`` (logged once) if unusable."""
     if source is None:
         _LOG.info("no anomaly model configured: ml_score is null, rules only")
         return None
     try:
-        return AnomalyScorer.from_artifact(load_artifact(source))
+        return scorer_for(load_artifact(source))
     except ArtifactError as error:
         reason = error.message
     except Exception as error:  # never stop a worker over the optional model

@@ -2,6 +2,11 @@
 
     python -m ml.train --output_dir models/default [--seed 42 --customers 2000 --days 30]
     python -m ml.train --output_dir DIR --events 'archive/date=2026-10-0*/*.jsonl' [--blacklist F]
+    python -m ml.train --output_dir DIR --supervised --scored 'out/scored-*.jsonl' \
+        --feedback feedback.jsonl [--train_from T --train_until T --labels_at T]
+
+``--supervised`` trains a classifier on confirmed fraud instead (``ml.supervised``); the rest
+of this docstring is the unsupervised model's.
 
 Without ``--events`` the project's generator builds labelled history in memory; with it, the
 lines of the files named (local globs, repeatable: the recent days of an archive, what the
@@ -220,9 +225,39 @@ def main(argv: list[str] | None = None) -> None:
         "--events", action="append", help="Train on these JSONL files (glob, repeatable)."
     )
     parser.add_argument("--blacklist", help="The blacklist CSV of --events' history.")
+    supervised = parser.add_argument_group("--supervised: a classifier on confirmed fraud")
+    supervised.add_argument("--supervised", action="store_true")
+    supervised.add_argument(
+        "--scored", action="append", help="The pipeline's scored-*.jsonl (glob, repeatable)."
+    )
+    supervised.add_argument(
+        "--feedback", action="append", help="Confirmed outcomes, JSONL (glob, repeatable)."
+    )
+    supervised.add_argument("--train_from", help="First event time trained on (ISO-8601).")
+    supervised.add_argument("--train_until", help="Event times trained on end before this.")
+    supervised.add_argument(
+        "--labels_at", help="What the feedback said by this instant (default: all of it)."
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    if args.events:
+    if args.supervised:
+        if not args.scored or not args.feedback:
+            parser.error("--supervised needs --scored and --feedback")
+        from ml.supervised import train_supervised
+
+        try:
+            paths = train_supervised(
+                args.output_dir,
+                args.scored,
+                args.feedback,
+                train_from=args.train_from,
+                train_until=args.train_until,
+                labels_at=args.labels_at,
+                seed=args.seed,
+            )
+        except ValueError as error:
+            parser.error(str(error))
+    elif args.events:
         paths = train_on_events(
             args.output_dir, args.events, seed=args.seed, blacklist=args.blacklist
         )

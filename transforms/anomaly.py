@@ -20,7 +20,7 @@ from apache_beam.metrics import Metrics
 
 from transforms.counters import ALERTS, NAMESPACE, SCORED
 from transforms.domain.config import RulesConfig
-from transforms.domain.features import FEATURE_NAMES
+from transforms.domain.features import model_inputs
 from transforms.domain.outputs import apply_anomaly_score
 
 if TYPE_CHECKING:  # numpy and joblib come with it: import them only where a model is used
@@ -50,15 +50,19 @@ class _ScoreBatchFn(beam.DoFn):  # type: ignore[misc]
             scores: list[float | None] = [None] * len(batch)
             version = None
         else:
-            matrix = [[r["ml_features"][name] for name in FEATURE_NAMES] for r in batch]
+            names = scorer.feature_names
+            matrix = [model_inputs(record, names) for record in batch]
             scores = [float(score) for score in scorer.score_batch(matrix)]
             version = scorer.model_version
+        # A model that learnt from confirmed fraud has earned more say than an anomaly score.
+        supervised = scorer is not None and scorer.kind == "supervised"
+        alpha = rules.ml_supervised_alpha if supervised else rules.ml_alpha
         for record, ml_score in zip(batch, scores, strict=True):
             scored = apply_anomaly_score(
                 record,
                 ml_score,
                 model_version=version,
-                alpha=rules.ml_alpha,
+                alpha=alpha,
                 ml_threshold=rules.ml_threshold,
                 alert_threshold=rules.alert_threshold,
             )

@@ -96,6 +96,7 @@ class RulesConfig:
     inactivity_days: float
     ml_alpha: float
     ml_threshold: float
+    ml_supervised_alpha: float
     high_value: HighValueConfig
     velocity: VelocityConfig
     impossible_travel: ImpossibleTravelConfig
@@ -194,7 +195,7 @@ def _typed(where: str, value: Any, kind: str) -> Any:
 def _build(settings: dict[str, Any]) -> RulesConfig:
     for key in ("alert_threshold", "inactivity_days"):
         settings[key] = _typed(key, settings[key], "float")
-    for key in ("alpha", "threshold"):
+    for key in ("alpha", "threshold", "supervised_alpha"):
         settings["ml"][key] = _typed(f"ml.{key}", settings["ml"][key], "float")
     for rule_id, section in _SECTIONS.items():
         values = settings["rules"][rule_id]
@@ -209,6 +210,7 @@ def _build(settings: dict[str, Any]) -> RulesConfig:
         inactivity_days=float(settings["inactivity_days"]),
         ml_alpha=float(settings["ml"]["alpha"]),
         ml_threshold=float(settings["ml"]["threshold"]),
+        ml_supervised_alpha=float(settings["ml"]["supervised_alpha"]),
         high_value=HighValueConfig(**rules["FR-001"]),
         velocity=VelocityConfig(**rules["FR-002"]),
         impossible_travel=ImpossibleTravelConfig(**rules["FR-003"]),
@@ -228,8 +230,8 @@ def _validate(config: RulesConfig) -> None:
             raise ValueError(f"{rule_id}.weight must be in [0, 1]")
     if not 0.0 < config.alert_threshold <= 1.0:
         raise ValueError("alert_threshold must be in (0, 1]")
-    if not 0.0 <= config.ml_alpha <= 1.0:
-        raise ValueError("ml.alpha must be in [0, 1]")
+    if not 0.0 <= config.ml_alpha <= 1.0 or not 0.0 <= config.ml_supervised_alpha <= 1.0:
+        raise ValueError("ml.alpha and ml.supervised_alpha must be in [0, 1]")
     if config.velocity.max_count < 1 or config.velocity.window_minutes <= 0:
         raise ValueError("FR-002 needs max_count >= 1 and window_minutes > 0")
     if config.high_value.multiplier <= 0 or config.impossible_travel.max_speed_kmh <= 0:

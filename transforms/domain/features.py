@@ -30,8 +30,10 @@ ratio over each store window), for models that learn from confirmed fraud.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from transforms.domain.blacklist import BlacklistHit
+from transforms.domain.config import RULE_IDS
 from transforms.domain.events import Transaction
 from transforms.domain.geo import haversine_km
 from transforms.domain.state import CustomerProfile
@@ -55,6 +57,32 @@ STORE_FEATURE_NAMES = tuple(
     for days in WINDOW_DAYS
     for measure in ("transactions", "frauds", "fraud_rate")
 )
+
+
+# What a supervised model reads of a scored record: the anomaly features, the store's counts,
+# and the score of every rule (0 when it did not fire), so that the weights of the rules come
+# from the labels.
+RULE_FEATURE_PREFIX = "rule_"
+SUPERVISED_FEATURE_NAMES = (
+    *FEATURE_NAMES,
+    *STORE_FEATURE_NAMES,
+    *(RULE_FEATURE_PREFIX + rule_id for rule_id in RULE_IDS),
+)
+
+
+def model_inputs(record: dict[str, Any], names: tuple[str, ...]) -> list[float]:
+    """A scored record's values for ``names``: its ``ml_features`` and, for ``rule_<id>``,
+    that rule's score in ``rule_details`` (0 if it did not fire). A store count the record
+    lacks (scored by an earlier release) is 0."""
+    features, details = record["ml_features"], record["rule_details"]
+    values = []
+    for name in names:
+        if name.startswith(RULE_FEATURE_PREFIX):
+            fired = details.get(name[len(RULE_FEATURE_PREFIX) :])
+            values.append(float(fired["score"]) if fired else 0.0)
+        else:
+            values.append(float(features.get(name, 0.0)))
+    return values
 
 
 def named_features(features: Features) -> dict[str, float]:
