@@ -39,6 +39,8 @@ setup(
             # Schema validation of the Kubernetes manifests (tests/k8s).
             "jsonschema>=4.23",
             "kubernetes-validate>=1.33",
+            # The evaluation protocol's plots are tested too.
+            "matplotlib>=3.8",
         ],
         "postgres": [
             "psycopg[binary]>=3.2",
@@ -51,6 +53,10 @@ setup(
             "scikit-learn>=1.5",
             "joblib>=1.4",
             "numpy>=1.26",
+        ],
+        # python -m ml.evaluate --protocol draws its curves (not needed by the workers).
+        "evaluate": [
+            "matplotlib>=3.8",
         ],
     },
 )

@@ -29,7 +29,15 @@ the streaming rules see it:
     every transaction of a handful of blacklisted customers plus some
     transactions at one or two blacklisted stores (FR-005).
 
-Legitimate behaviour is shaped so that it does not trip the rules by
+That is the default ``rules`` world. The ``handbook`` world
+(``GeneratorConfig(world="handbook")``, ``pipelines.generate --world handbook``)
+makes legitimate spending realistic instead (wide hour spreads with night
+purchases, heavy-tailed amounts by category, more trips) and adds the fraud no
+single rule names (``pipelines/synthetic/handbook.py``): ``compromised_store``
+(every purchase at a store for 28 days) and ``leaked_card`` (a third of a
+card's purchases for 14 days at five times the amount).
+
+In the ``rules`` world, legitimate behaviour is shaped so that it does not trip the rules by
 construction: consecutive legitimate transactions of a customer are at least
 five minutes apart (so never more than five in ten minutes), legitimate
 travel implies at most 250 km/h, and injected fraud keeps a safety margin

@@ -22,9 +22,9 @@ from typing import Final
 from pipelines.synthetic.customers import Customer, Txn
 from pipelines.synthetic.world import DAY, Clock
 
-COMPROMISE_DAYS: Final = 14
+COMPROMISE_DAYS: Final = 28
 # A new store is compromised every this many days, on average.
-DAYS_PER_COMPROMISE: Final = 4.0
+DAYS_PER_COMPROMISE: Final = 5.0
 # Stores with fewer legitimate transactions in the window are not worth a skimmer.
 MIN_STORE_TRAFFIC: Final = 20
 LEAK_DAYS: Final = 14
