@@ -5,7 +5,10 @@ Prints, as one JSON document, the options of the ``pipelines.fraud`` run that re
 Beam file system): the range's files (``--input``), the files of the warm-up days before it
 (``--warmup_input``: read, never emitted), ``--emit_from`` at the range's first instant, and
 the archive and reference data as absolute locations (the run may start in another working
-directory, as Airflow's Beam operator starts it).
+directory, as Airflow's Beam operator starts it). With ``--feedback_archive`` (confirmed
+outcomes, one folder per day they were reported), the reports of the warm-up and range days
+(``--feedback``), so that a backfilled day scores as the live run, fed the same chargebacks,
+scored it.
 
 The warm-up is the rules' longest look-back: ``inactivity_days``, after which a customer's
 history is forgotten (``--warmup_days`` overrides it). It makes a backfilled day score as the
@@ -57,6 +60,7 @@ def plan(
     rules: str | None = None,
     model: str | None = None,
     blacklist: str | None = None,
+    feedback_archive: str | None = None,
     output_dir: str,
 ) -> dict[str, Any]:
     archive = absolute(archive) or archive
@@ -77,6 +81,14 @@ def plan(
     }
     if warmup_found:
         options["warmup_input"] = [day_pattern(archive, day) for day in warmup_found]
+    if feedback_archive:
+        # What was reported during the warm-up and the range: a report counts from its time on,
+        # so later ones cannot change the range's scores, and the look-back bounds earlier ones.
+        feedback_archive = absolute(feedback_archive) or feedback_archive
+        reported = [day_pattern(feedback_archive, day) for day in (*warmup, *range_days)]
+        options["feedback"] = [pattern for pattern in reported if has_files(pattern)]
+        if not options["feedback"]:
+            del options["feedback"]
     for name, location in (("rules", rules), ("blacklist", blacklist)):
         if location:
             options[name] = absolute(location)
@@ -104,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rules", help="Rules YAML (default: the built-in rules).")
     parser.add_argument("--blacklist", help="Blacklist CSV.")
     parser.add_argument(
+        "--feedback_archive",
+        help="Root of the confirmed outcomes archived by report day (date=YYYY-MM-DD folders).",
+    )
+    parser.add_argument(
         "--model", help="Model folder, or 'none' for rules only (default: the pipeline's)."
     )
     return parser
@@ -120,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rules=args.rules,
             model=args.model,
             blacklist=args.blacklist,
+            feedback_archive=args.feedback_archive,
             output_dir=args.output_dir,
         )
     except (OSError, ValueError) as error:

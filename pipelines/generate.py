@@ -17,9 +17,10 @@ import argparse
 import json
 from collections.abc import Sequence
 from datetime import date
+from pathlib import Path
 
 from pipelines.synthetic import GeneratorConfig, generate_dataset
-from pipelines.synthetic.archive import archive_file
+from pipelines.synthetic.archive import archive_file, write_feedback_archive
 from pipelines.synthetic.dataset import WORLDS
 from pipelines.synthetic.files import DEFAULT_FEEDBACK_DELAY_DAYS
 
@@ -56,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long after a fraud its chargeback is reported (feedback.jsonl)",
     )
     parser.add_argument("--archive_dir", help="also write the events as a per-day archive here")
+    parser.add_argument(
+        "--feedback_archive_dir",
+        help="also write the feedback as a per-day archive here (by the day it was reported)",
+    )
     return parser
 
 
@@ -79,6 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     counts: dict[str, object] = dict(paths.counts)
     if args.archive_dir:
         counts["archived_days"] = len(archive_file(paths.events, args.archive_dir))
+    if args.feedback_archive_dir:
+        lines = Path(paths.feedback).read_bytes().splitlines()
+        counts["feedback_archived_days"] = len(
+            write_feedback_archive(lines, args.feedback_archive_dir)
+        )
     print(json.dumps(counts, separators=(",", ":")))
     return 0
 

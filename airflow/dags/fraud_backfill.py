@@ -87,6 +87,12 @@ with DAG(
         "runner": Param("FnApiRunner", enum=RUNNERS),
         "rules": Param(None, type=["null", "string"], description="Rules YAML."),
         "blacklist": Param(None, type=["null", "string"], description="Blacklist CSV."),
+        "feedback_archive": Param(
+            None,
+            type=["null", "string"],
+            description="Root of the confirmed outcomes by report day (date=YYYY-MM-DD folders): "
+            "the backfill reads those of its warm-up and range, as the live run read them.",
+        ),
         "model": Param(
             None,
             type=["null", "string"],
@@ -110,7 +116,7 @@ with DAG(
         arguments = ["--archive", params["archive"], "--output_dir", output_dir]
         arguments += ["--start", params["start"], "--end", params["end"]]
         arguments += ["--model", chosen_model(params["model"])]
-        for name in ("rules", "blacklist", "warmup_days"):
+        for name in ("rules", "blacklist", "warmup_days", "feedback_archive"):
             if params[name] is not None:
                 arguments += [f"--{name}", str(params[name])]
         result: dict[str, Any] = run_pipeline_command(

@@ -1,6 +1,7 @@
 """Events archived as a data lake keeps a topic: one folder per UTC day, Hive-style.
 
     <archive>/date=2026-10-01/events.jsonl
+    <feedback archive>/date=2026-10-08/feedback.jsonl   (by the day a fraud was reported)
 
 A line goes to the day of its event time; a line with no readable event time (malformed) to
 the day of the line before it, as an archiver that writes by arrival would (or of the first
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from transforms.domain.event_time import DEFAULT_BUSINESS_TIMEZONE, business_timezone, format_utc
 from transforms.domain.events import Transaction, parse_event
+from transforms.domain.feedback import Feedback, parse_feedback
 
 
 def day_folder(archive_dir: str | Path, day: str) -> Path:
@@ -44,6 +46,22 @@ def write_daily_archive(lines: Iterable[bytes], archive_dir: str | Path) -> dict
         folder = day_folder(archive_dir, name)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "events.jsonl").write_bytes(b"".join(line + b"\n" for line in day_lines))
+    return {name: len(day_lines) for name, day_lines in sorted(by_day.items())}
+
+
+def write_feedback_archive(lines: Iterable[bytes], archive_dir: str | Path) -> dict[str, int]:
+    """Writes confirmed outcomes into per-day files by the UTC day they were reported (a
+    backfill reads the days its range and warm-up cover); returns the records per day."""
+    by_day: dict[str, list[bytes]] = {}
+    for line in lines:
+        record = parse_feedback(line)
+        if not isinstance(record, Feedback):
+            raise ValueError(f"not a feedback record: {line[:80]!r}")
+        by_day.setdefault(format_utc(record.reported_at_ms)[:10], []).append(line)
+    for name, day_lines in by_day.items():
+        folder = day_folder(archive_dir, name)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "feedback.jsonl").write_bytes(b"".join(line + b"\n" for line in day_lines))
     return {name: len(day_lines) for name, day_lines in sorted(by_day.items())}
 
 

@@ -148,6 +148,7 @@ def test_fraud_backfill_plans_runs_the_beam_operator_then_refreshes_gold(
         "runner",
         "rules",
         "blacklist",
+        "feedback_archive",
         "model",
         "warmup_days",
         "output_dir",

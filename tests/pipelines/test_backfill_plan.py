@@ -82,3 +82,35 @@ def test_a_range_day_missing_from_the_archive_stops_the_plan(
         == 0
     )
     assert json.loads(capsys.readouterr().out)["range_days"] == ["2026-10-06"]
+
+
+def test_the_feedback_of_the_warm_up_and_the_range_is_read(archive: Path, tmp_path: Path) -> None:
+    reports = tmp_path / "feedback"
+    for day in ("2026-09-30", "2026-10-04", "2026-10-06", "2026-10-07"):
+        folder = reports / f"date={day}"
+        folder.mkdir(parents=True)
+        (folder / "feedback.jsonl").write_text("{}\n")
+
+    planned = plan(
+        str(archive),
+        date(2026, 10, 5),
+        date(2026, 10, 6),
+        warmup_days=3,
+        feedback_archive=str(reports),
+        output_dir="out",
+    )
+
+    # Reported in the warm-up (10-02..10-04) or the range; 09-30 is older than the look-back
+    # and 10-07 came after the range: neither can change its scores.
+    feedback = planned["pipeline_options"]["feedback"]
+    assert [pattern.split("date=")[1][:10] for pattern in feedback] == ["2026-10-04", "2026-10-06"]
+    assert all(Path(pattern).is_absolute() for pattern in feedback)
+    empty = plan(
+        str(archive),
+        date(2026, 10, 5),
+        date(2026, 10, 5),
+        warmup_days=1,
+        feedback_archive=str(tmp_path / "none"),
+        output_dir="out",
+    )
+    assert "feedback" not in empty["pipeline_options"]
