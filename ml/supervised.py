@@ -67,8 +67,8 @@ def read_lines(patterns: Sequence[str]) -> Iterable[bytes]:
 
 def confirmed_frauds(lines: Iterable[bytes], labels_at_ms: int | None) -> set[str]:
     """The transactions confirmed fraud by ``labels_at_ms`` (None: by the latest report): the
-    latest verdict on a transaction wins. Malformed records are skipped (the pipeline
-    dead-letters them)."""
+    latest verdict on a transaction wins (at one instant, a genuine one). Malformed records are
+    skipped (the pipeline dead-letters them)."""
     verdicts: dict[str, tuple[int, bool]] = {}
     for line in lines:
         record = parse_feedback(line)
@@ -77,8 +77,11 @@ def confirmed_frauds(lines: Iterable[bytes], labels_at_ms: int | None) -> set[st
         if labels_at_ms is not None and record.reported_at_ms > labels_at_ms:
             continue
         known = verdicts.get(record.transaction_id)
-        if known is None or record.reported_at_ms >= known[0]:
+        if known is None or record.reported_at_ms > known[0]:
             verdicts[record.transaction_id] = (record.reported_at_ms, record.is_fraud)
+        elif record.reported_at_ms == known[0] and not record.is_fraud:
+            # At one instant a genuine verdict wins, as in the pipeline's own order.
+            verdicts[record.transaction_id] = (record.reported_at_ms, False)
     return {transaction_id for transaction_id, (_, fraud) in verdicts.items() if fraud}
 
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.domain.store_risk import WINDOW_DAYS
 from transforms.read import read_rules
 
 
@@ -96,12 +97,20 @@ def plan(
         options["no_model"] = True
     elif model:
         options["model"] = absolute(model)
-    return {
+    result: dict[str, Any] = {
         "pipeline_options": options,
         "range_days": [day.isoformat() for day in range_days],
         "warmup_days": warmup_days,
         "warmup_days_found": len(warmup_found),
     }
+    if warmup_days < max(WINDOW_DAYS):
+        # The store windows and FR-008 look back 30 days: a shorter warm-up sees less than the
+        # live run saw, whatever the customers' look-back.
+        result["warning"] = (
+            f"a warm-up of {warmup_days} days is shorter than the {max(WINDOW_DAYS)}-day store "
+            "windows: store counts and FR-008 may differ from the live run's"
+        )
+    return result
 
 
 def build_parser() -> argparse.ArgumentParser:

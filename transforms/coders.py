@@ -292,6 +292,12 @@ class StoreCell:
     expiry_at_ms: int | None = None
     buffer: list[bytes] = field(default_factory=list)
 
+    def __sizeof__(self) -> int:
+        # Deep-size estimate for the state cache's weigher (see state_cache_sizing): three
+        # lists of ints per active hour, plus the waiting records.
+        waiting = sum(len(encoded) + 40 for encoded in self.buffer)
+        return 256 + 3 * 36 * len(self.activity.hours) + waiting
+
 
 class StoreCellCoder(coders.Coder):  # type: ignore[misc]
     def encode(self, value: StoreCell) -> bytes:

@@ -37,10 +37,12 @@ _LOG = logging.getLogger(__name__)
 def buffered_event_order(buffered: Buffered) -> tuple[int, int, str]:
     """Event order, a feedback record or a blacklist change before the events of its instant:
     what the customer is told takes effect at its time."""
+    # Ties at one instant are broken by content, the same on every path: a genuine verdict
+    # after a fraud one on the same transaction, an add after a remove of the same id.
     if isinstance(buffered, Feedback):
-        return buffered.reported_at_ms, 0, buffered.transaction_id
+        return buffered.reported_at_ms, 0, f"{buffered.transaction_id}|{buffered.label}"
     if isinstance(buffered, BlacklistChange):
-        return buffered.effective_at_ms, 0, buffered.key
+        return buffered.effective_at_ms, 0, f"{buffered.key}|{int(buffered.listed)}"
     time_ms, transaction_id = event_order(buffered[0])
     return time_ms, 1, transaction_id
 
@@ -66,7 +68,9 @@ class CustomerScorer:
                 self._detector.learn_feedback(profile, buffered)
                 continue
             if isinstance(buffered, BlacklistChange):
-                profile.blacklisted = buffered.listed
+                if buffered.supersedes(profile.blacklisted_since_ms):
+                    profile.blacklisted = buffered.listed
+                    profile.blacklisted_since_ms = buffered.effective_at_ms
                 continue
             event, hit, risk = buffered
             try:

@@ -17,7 +17,8 @@ appended-to ``BagState`` is read back from the runner; ``OrderedListState`` does
 portable Flink). Timers:
 
 * ``flush`` (event time): scores buffered events the watermark has passed;
-* ``expiry`` (event time): clears the customer after ``inactivity_days`` without events, since
+* ``expiry`` (event time): clears the customer after ``inactivity_days`` without events (and
+  not before a confirmed compromise has aged out of FR-008; a blacklist change is kept), since
   Beam state has no TTL. It is set once and re-arms itself when it finds the customer active
   since, instead of being moved at every flush: each timer set is a round trip to the runner.
 
@@ -154,9 +155,8 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
         if cell is None:
             return
         cell.expiry_at_ms = None
-        last = cell.profile.last_event_time_ms
-        active_since = last is not None and last + self._rules.inactivity_ms >= to_millis(fired_at)
-        if cell.buffer or active_since:
+        expires_at = self._expires_at(cell)
+        if cell.buffer or (expires_at is not None and expires_at > to_millis(fired_at)):
             # Buffered events: the pending flush scores them and re-arms expiry.
             if not cell.buffer:
                 self._arm_expiry(cell, expiry)
@@ -165,24 +165,41 @@ class DetectFraudFn(beam.DoFn):  # type: ignore[misc]
         self._expired.inc()
         if cell.profile.blacklisted is not None:
             # A blacklist change is reference data, not history: it outlives inactivity.
-            cell.profile = CustomerProfile(blacklisted=cell.profile.blacklisted)
+            profile = cell.profile
+            cell.profile = CustomerProfile(
+                blacklisted=profile.blacklisted, blacklisted_since_ms=profile.blacklisted_since_ms
+            )
             cell_state.write(cell)
             return
         cell_state.clear()
         flush.clear()
 
-    def _arm_expiry(self, cell: DetectorCell, expiry: Any) -> None:
-        """Arm expiry unless it is pending: when it fires it checks the newest event itself."""
+    def _expires_at(self, cell: DetectorCell) -> int | None:
+        """When nothing in the cell can matter to a later record: the history once the domain
+        would forget it (1 ms after a gap of the inactivity period), a confirmed compromise once
+        FR-008's period is over. None: nothing to expire yet."""
         last = cell.profile.last_event_time_ms
         if last is None:
-            # A history forgotten by a comeback whose scoring then failed: still expire the cell.
+            # A history forgotten by a comeback whose scoring then failed, or feedback alone.
             last = cell.evaluated_through_ms
-        if last is None or cell.expiry_at_ms is not None:
+        if last is None:
+            return None
+        expires_at = last + self._rules.inactivity_ms + 1
+        compromise = cell.profile.compromise
+        if compromise is not None:
+            active_until = compromise.reported_at_ms + self._rules.compromised_card.active_ms
+            expires_at = max(expires_at, active_until + 1)
+        return expires_at
+
+    def _arm_expiry(self, cell: DetectorCell, expiry: Any) -> None:
+        """Arm expiry unless it is pending: when it fires it checks the cell again itself."""
+        if cell.expiry_at_ms is not None:
             return
-        # The domain forgets history only after a gap strictly longer than the inactivity
-        # period, so the state may go 1 ms after that.
-        cell.expiry_at_ms = last + self._rules.inactivity_ms + 1
-        expiry.set(to_timestamp(cell.expiry_at_ms))
+        expires_at = self._expires_at(cell)
+        if expires_at is None:
+            return
+        cell.expiry_at_ms = expires_at
+        expiry.set(to_timestamp(expires_at))
 
     def _score_in_order(self, cell: DetectorCell, events: Iterable[Buffered]) -> Iterator[Any]:
         for tag, _, record in self._scorer.score_in_order(cell.profile, events):

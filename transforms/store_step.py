@@ -57,9 +57,10 @@ STORE_HISTORY_RECORDS = "store_history_records"
 KeyedEvent = tuple[str, bytes]
 
 
-def _record_order(encoded: bytes) -> tuple[int, bool]:
-    # Frauds reported at an instant count for the transactions of that instant.
-    return buffered_event_time(encoded), is_event(encoded)
+def _record_order(encoded: bytes) -> tuple[int, bool, bytes]:
+    # Frauds reported at an instant count for the transactions of that instant; the bytes make
+    # ties (an add and a remove at one instant) the same on every path: the add comes last.
+    return buffered_event_time(encoded), is_event(encoded), encoded
 
 
 class StoreLoop:
@@ -87,7 +88,9 @@ class StoreLoop:
                 elif is_blacklist_change(encoded):
                     change = decode_buffered(encoded)
                     assert isinstance(change, BlacklistChange)
-                    activity.blacklisted = change.listed
+                    if change.supersedes(activity.blacklisted_since_ms):
+                        activity.blacklisted = change.listed
+                        activity.blacklisted_since_ms = change.effective_at_ms
             if events:
                 risk = activity.risk(time_ms)
                 blacklisted = self.blacklisted(activity)
@@ -201,7 +204,10 @@ class StoreActivityFn(beam.DoFn):  # type: ignore[misc]
         self._expired.inc()
         if cell.activity.blacklisted is not None:
             # A blacklist change is reference data, not activity: it outlives the windows.
-            cell.activity = StoreActivity(blacklisted=cell.activity.blacklisted)
+            cell.activity = StoreActivity(
+                blacklisted=cell.activity.blacklisted,
+                blacklisted_since_ms=cell.activity.blacklisted_since_ms,
+            )
             cell_state.write(cell)
             return
         cell_state.clear()

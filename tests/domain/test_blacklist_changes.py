@@ -79,3 +79,12 @@ def test_undecodable_payloads_are_invalid_never_raised(
 
     assert isinstance(result, InvalidRecord)
     assert result.error_type == error_type
+
+
+def test_the_latest_effective_time_wins_whatever_the_arrival_order() -> None:
+    change = BlacklistChange("store", "S", True, 1_000)
+
+    assert change.supersedes(None)
+    assert change.supersedes(1_000)  # at one instant the later-applied change wins
+    assert change.supersedes(999)
+    assert not change.supersedes(1_001)  # an older change arriving late does not undo a newer

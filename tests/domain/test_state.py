@@ -180,7 +180,11 @@ def profiles(draw: st.DrawFn) -> CustomerProfile:
         recent_event_times=sorted(draw(st.lists(millis, max_size=20))),
         last_event_time_ms=draw(st.none() | millis),
         compromise=draw(st.none() | st.builds(CardCompromise, st.text(max_size=40), millis)),
-        blacklisted=draw(st.none() | st.booleans()),
+        # A blacklist override always comes with the effective time of its change.
+        **draw(
+            st.just({})
+            | st.fixed_dictionaries({"blacklisted": st.booleans(), "blacklisted_since_ms": millis})
+        ),
     )
 
 
@@ -288,7 +292,9 @@ def test_a_version_1_profile_still_decodes_without_compromise_or_override() -> N
 
 def test_forgetting_history_keeps_what_the_profile_was_told() -> None:
     told = CardCompromise("tx-1", 1_000)
-    profile = CustomerProfile(last_event_time_ms=9, compromise=told, blacklisted=True)
+    profile = CustomerProfile(
+        last_event_time_ms=9, compromise=told, blacklisted=True, blacklisted_since_ms=5
+    )
     profile.amounts.add(3.0)
 
     profile.forget()

@@ -101,7 +101,7 @@ def test_a_record_older_than_every_window_is_not_counted() -> None:
 
 
 def test_encoding_round_trips_with_pruned_totals_and_the_override() -> None:
-    activity = StoreActivity(blacklisted=True)
+    activity = StoreActivity(blacklisted=True, blacklisted_since_ms=T0 - DAY_MS)
     for day in range(35):
         activity.add_transaction(T0 + day * DAY_MS)
         activity.add_fraud_report(T0 + day * DAY_MS + HOUR_MS)
@@ -112,11 +112,12 @@ def test_encoding_round_trips_with_pruned_totals_and_the_override() -> None:
 
     assert decoded.risk(now) == activity.risk(now)
     assert decoded.blacklisted is True
+    assert decoded.blacklisted_since_ms == T0 - DAY_MS
     assert encode_store_activity(decoded) == encode_store_activity(activity)
 
 
-def test_an_empty_activity_encodes_in_six_bytes() -> None:
-    assert len(encode_store_activity(StoreActivity())) == 6
+def test_an_empty_activity_encodes_in_fourteen_bytes() -> None:
+    assert len(encode_store_activity(StoreActivity())) == 14
     assert StoreActivity().is_empty
     assert not StoreActivity(blacklisted=False).is_empty
 

@@ -17,13 +17,14 @@ from apache_beam.utils.timestamp import Timestamp
 
 from pipelines.options import FN_API_RUNNER
 from tests.collect import new_collector, take
-from tests.factories import MANAUS, RIO, T0, event, habitual_history, raw_record
+from tests.factories import MANAUS, RIO, T0, event, feedback, habitual_history, raw_record
 from transforms.detect import DetectFraud
 from transforms.domain.blacklist import EMPTY_BLACKLIST, Blacklist
 from transforms.domain.config import default_rules
 from transforms.domain.event_time import parse_timestamp
 from transforms.parse import ParseEvents
-from transforms.tags import DLQ_TAG, EVENTS_TAG, SCORED_TAG
+from transforms.parse_controls import FEEDBACK_INPUT, ParseControls
+from transforms.tags import ACCEPTED_TAG, DLQ_TAG, EVENTS_TAG, SCORED_TAG
 
 RULES = default_rules()
 ZONE = "America/Sao_Paulo"
@@ -290,3 +291,59 @@ def test_an_event_exactly_at_the_watermark_is_on_time() -> None:
             collect
         )
     assert streamed == sorted(take(name))
+
+
+def _verdicts_with_feedback(stream: TestStream) -> list[tuple[str, ...]]:
+    """Events and feedback from one stream of ``(kind, raw record)``, through the customer step
+    alone, streaming."""
+    options = PipelineOptions([])
+    options.view_as(StandardOptions).streaming = True
+    name, collect = new_collector()
+    with TestPipeline(runner="BundleBasedDirectRunner", options=options) as p:
+        records = p | stream
+        events = records | "Events" >> beam.FlatMap(lambda r: [r[1]] if r[0] == "event" else [])
+        reports = records | "Reports" >> beam.FlatMap(lambda r: [r[1]] if r[0] == "fb" else [])
+        parsed = events | ParseEvents(ZONE, 1 << 20, "test")
+        feedback = reports | ParseControls(FEEDBACK_INPUT, 1 << 20, "test")
+        inputs = {"events": parsed[EVENTS_TAG], "feedback": feedback[ACCEPTED_TAG]}
+        detected = inputs | DetectFraud(
+            RULES, ZONE, EMPTY_BLACKLIST, "test", streaming=True, track_stores=False
+        )
+        _verdicts(detected[SCORED_TAG]) | beam.Map(collect)
+    return sorted(take(name))
+
+
+def test_a_confirmed_compromise_outlives_the_inactivity_expiry() -> None:
+    # Last event on day 0; a chargeback on day 85; the next purchase on day 100, after the
+    # 90-day expiry has fired: the compromise (active 30 days) must still mark it (FR-008).
+    first = event("first", "C9")
+    chargeback = feedback("first", "C9", at=timedelta(days=85))
+    comeback = event("comeback", "C9", at=timedelta(days=100))
+    day = 86_400
+
+    def stamped(kind: str, document: dict[str, Any], seconds: float) -> Any:
+        return beam.window.TimestampedValue((kind, raw_record(document)), seconds)
+
+    start = T0.timestamp()
+    stream = (
+        TestStream()
+        .add_elements([stamped("event", first, start)])
+        .advance_watermark_to(start + 80 * day)
+        .add_elements([stamped("fb", chargeback, start + 85 * day)])
+        .advance_watermark_to(start + 95 * day)  # past the 90-day expiry
+        .add_elements([stamped("event", comeback, start + 100 * day)])
+        .advance_watermark_to_infinity()
+    )
+    streamed = _verdicts_with_feedback(stream)
+    assert ("comeback", ("FR-008",), False) in streamed
+    # The grouped path of a bounded run agrees.
+    name, collect = new_collector()
+    with TestPipeline(runner=FN_API_RUNNER, options=PipelineOptions([])) as p:
+        parsed = p | "Events" >> beam.Create([raw_record(first), raw_record(comeback)])
+        parsed = parsed | ParseEvents(ZONE, 1 << 20, "test")
+        reports = p | "Reports" >> beam.Create([raw_record(chargeback)])
+        controls = reports | ParseControls(FEEDBACK_INPUT, 1 << 20, "test")
+        inputs = {"events": parsed[EVENTS_TAG], "feedback": controls[ACCEPTED_TAG]}
+        detected = inputs | DetectFraud(RULES, ZONE, EMPTY_BLACKLIST, "test")
+        _verdicts(detected[SCORED_TAG]) | beam.Map(collect)
+    assert sorted(take(name)) == streamed

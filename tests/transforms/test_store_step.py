@@ -22,7 +22,13 @@ from apache_beam.utils.timestamp import Timestamp
 from pipelines.options import FN_API_RUNNER
 from tests.collect import new_collector, take
 from tests.factories import T0, event, feedback, payload, raw_record
-from transforms.coders import StoreCell, StoreCellCoder, decode_buffered, encode_feedback
+from transforms.coders import (
+    StoreCell,
+    StoreCellCoder,
+    buffered_event_time,
+    decode_buffered,
+    encode_feedback,
+)
 from transforms.detect import DetectFraud, _screen_and_key
 from transforms.domain.blacklist import Blacklist
 from transforms.domain.blacklist_changes import BlacklistChange
@@ -56,9 +62,7 @@ def _store_records(documents: list[dict[str, Any]]) -> list[tuple[str, bytes]]:
 
 
 def _time_of(record: tuple[str, bytes]) -> float:
-    decoded = decode_buffered(record[1])
-    millis = decoded.reported_at_ms if isinstance(decoded, Feedback) else decoded[0].event_time_ms
-    return millis / 1000
+    return buffered_event_time(record[1]) / 1000
 
 
 def _skimmed_store() -> list[dict[str, Any]]:
@@ -298,3 +302,77 @@ def test_blacklist_changes_apply_from_their_time_over_the_initial_list() -> None
 
 def test_the_streaming_store_fn_is_registered_with_its_state() -> None:
     assert StoreActivityFn.CELL.name == "store"
+
+
+def _streamed_store(steps: list[list[dict[str, Any]] | float], changes: Sequence[Any]) -> list[Any]:
+    """The store step alone on a TestStream: documents (events, feedback) and changes arrive
+    in the order of ``steps`` (a number moves the watermark, in seconds)."""
+    from transforms.coders import encode_blacklist_change
+
+    stream = TestStream()
+    for step in steps:
+        if isinstance(step, list):
+            records = _store_records([d for d in step if not isinstance(d, BlacklistChange)])
+            records += [
+                (d.id, encode_blacklist_change(d)) for d in step if isinstance(d, BlacklistChange)
+            ]
+            stream = stream.add_elements(
+                [beam.window.TimestampedValue(r, _time_of(r)) for r in records]
+            )
+        else:
+            stream = stream.advance_watermark_to(step)
+    stream = stream.advance_watermark_to_infinity()
+    options = PipelineOptions([])
+    options.view_as(StandardOptions).streaming = True
+    name, collect = new_collector()
+    with TestPipeline(runner="BundleBasedDirectRunner", options=options) as p:
+        released = p | stream | TrackStores(NO_BLACKLIST, grouped=False, streaming=True)
+        released | beam.Map(collect)
+    return take(name)
+
+
+def _store_flags(released: list[Any]) -> dict[str, bool]:
+    flags = {}
+    for _, encoded in released:
+        transaction, hit, _ = decode_buffered(encoded)  # type: ignore[misc]
+        flags[transaction.transaction_id] = hit.store
+    return flags
+
+
+def test_a_late_older_change_does_not_undo_a_newer_one() -> None:
+    start = int(T0.timestamp() * 1000)
+    hour = 3_600_000
+    removed = BlacklistChange("store", STORE, False, start + 10 * hour)
+    added_earlier = BlacklistChange("store", STORE, True, start + 9 * hour)
+    before = event("before", "C1", at=timedelta(hours=9, minutes=30), store_id=STORE)
+    after = event("after", "C2", at=timedelta(hours=12), store_id=STORE)
+    released = _streamed_store(
+        [
+            [before],
+            T0.timestamp() + 9.9 * 3600,
+            [removed, after],
+            T0.timestamp() + 11 * 3600,
+            [added_earlier],  # late: the watermark passed its time long ago
+        ],
+        (),
+    )
+    flags = _store_flags(released)
+    # "before" was released before the late add arrived; "after" waited behind the remove
+    # and is judged after it: the store is off the list, and the late add cannot list it again.
+    assert flags == {"before": False, "after": False}
+
+
+def test_an_add_and_a_remove_at_one_instant_list_the_store_on_both_paths() -> None:
+    start = int(T0.timestamp() * 1000)
+    instant = start + 3_600_000
+    changes = [
+        BlacklistChange("store", STORE, True, instant),
+        BlacklistChange("store", STORE, False, instant),
+    ]
+    purchase = event("p", "C1", at=timedelta(hours=2), store_id=STORE)
+    for order in (changes, changes[::-1]):
+        streamed = _streamed_store([[*order, purchase]], ())
+        assert _store_flags(streamed) == {"p": True}
+    grouped = _detect_with_feedback([purchase], True, changes)
+    assert "FR-005" in grouped["p"]["rules_triggered"]
+    assert _detect_with_feedback([purchase], True, changes[::-1]) == grouped

@@ -8,7 +8,8 @@ one store's state from their time on, without a new build of the job::
      "effective_at": "2026-10-08T09:30:00-03:00"}
 
 A change takes effect at ``effective_at`` (events at that instant see it) and never before;
-the latest change of an id wins over the initial list. ``effective_at`` must carry a UTC
+the change with the latest ``effective_at`` wins, over the initial list and over any change
+that arrives after it (at one instant, an add wins over a remove). ``effective_at`` must carry a UTC
 offset. Unknown fields are ignored; whatever is not a valid record becomes an
 :class:`~transforms.domain.json_fields.InvalidRecord` with the events' stable error types (DLQ stage
 ``parse_blacklist_change``): the parser never raises.
@@ -45,6 +46,11 @@ class BlacklistChange:
     def key(self) -> str:
         """The compacted topic's key: one latest change per customer or store."""
         return f"{self.kind}:{self.id}"
+
+    def supersedes(self, since_ms: int | None) -> bool:
+        """Whether this change replaces one in effect since ``since_ms`` (None: none): the
+        latest effective time wins, whatever the order the changes arrive in."""
+        return since_ms is None or self.effective_at_ms >= since_ms
 
 
 def parse_blacklist_change(

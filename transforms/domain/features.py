@@ -73,15 +73,17 @@ SUPERVISED_FEATURE_NAMES = (
 def model_inputs(record: dict[str, Any], names: tuple[str, ...]) -> list[float]:
     """A scored record's values for ``names``: its ``ml_features`` and, for ``rule_<id>``,
     that rule's score in ``rule_details`` (0 if it did not fire). A store count the record
-    lacks (scored by an earlier release) is 0."""
+    lacks (scored by an earlier release) is 0; a missing anomaly feature is an error."""
     features, details = record["ml_features"], record["rule_details"]
     values = []
     for name in names:
         if name.startswith(RULE_FEATURE_PREFIX):
             fired = details.get(name[len(RULE_FEATURE_PREFIX) :])
             values.append(float(fired["score"]) if fired else 0.0)
-        else:
+        elif name in STORE_FEATURE_NAMES:
             values.append(float(features.get(name, 0.0)))
+        else:
+            values.append(float(features[name]))
     return values
 
 

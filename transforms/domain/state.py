@@ -107,6 +107,9 @@ class CustomerProfile:
     # decides). Inactivity does not forget them; FR-008 ages the compromise out itself.
     compromise: CardCompromise | None = None
     blacklisted: bool | None = None
+    # The effective time of the change behind ``blacklisted``: an older change arriving late
+    # does not undo it.
+    blacklisted_since_ms: int | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -138,11 +141,13 @@ class CustomerProfile:
 
 # Layout v2: amounts (count, mean, m2), hours (count, sin, cos), flags, last location
 # (lat, lon, time), last event time, then the velocity window as a count and int64 times, then
-# with their flags the compromise (report time, id length, UTF-8 id). v1 ended at the window.
+# with their flags the compromise (report time, id length, UTF-8 id) and the blacklist
+# change's effective time. v1 ended at the window.
 _CODEC_VERSION = 2
 _CODEC_VERSIONS = (1, 2)
 _HEADER = struct.Struct("<B q d d q d d B d d q q H")
 _COMPROMISE = struct.Struct("<q H")
+_SINCE = struct.Struct("<q")
 _FLAG_LOCATION = 1
 _FLAG_LAST_EVENT = 2
 _FLAG_COMPROMISE = 4
@@ -176,11 +181,13 @@ def encode_profile(profile: CustomerProfile) -> bytes:
         profile.last_event_time_ms or 0,
         len(times),
     )
-    encoded = header + struct.pack(f"<{len(times)}q", *times)
-    if compromise is None:
-        return encoded
-    identifier = compromise.transaction_id.encode("utf-8")
-    return encoded + _COMPROMISE.pack(compromise.reported_at_ms, len(identifier)) + identifier
+    parts = [header, struct.pack(f"<{len(times)}q", *times)]
+    if compromise is not None:
+        identifier = compromise.transaction_id.encode("utf-8")
+        parts += (_COMPROMISE.pack(compromise.reported_at_ms, len(identifier)), identifier)
+    if profile.blacklisted is not None:
+        parts.append(_SINCE.pack(profile.blacklisted_since_ms or 0))
+    return b"".join(parts)
 
 
 def decode_profile(data: bytes) -> CustomerProfile:
@@ -204,14 +211,16 @@ def decode_profile(data: bytes) -> CustomerProfile:
     ) = _HEADER.unpack_from(data)
     times = list(struct.unpack_from(f"<{window_size}q", data, _HEADER.size))
     compromise = None
+    offset = _HEADER.size + 8 * window_size
     if flags & _FLAG_COMPROMISE:
-        offset = _HEADER.size + 8 * window_size
         reported_at, length = _COMPROMISE.unpack_from(data, offset)
         start = offset + _COMPROMISE.size
         compromise = CardCompromise(data[start : start + length].decode("utf-8"), reported_at)
+        offset = start + length
     blacklisted = (
         True if flags & _FLAG_BLACKLISTED else False if flags & _FLAG_NOT_BLACKLISTED else None
     )
+    since = _SINCE.unpack_from(data, offset)[0] if blacklisted is not None else None
     return CustomerProfile(
         amounts=AmountStats(amount_count, mean, m2),
         hours=HourStats(hour_count, sum_sin, sum_cos),
@@ -222,4 +231,5 @@ def decode_profile(data: bytes) -> CustomerProfile:
         last_event_time_ms=last_event_time if flags & _FLAG_LAST_EVENT else None,
         compromise=compromise,
         blacklisted=blacklisted,
+        blacklisted_since_ms=since,
     )

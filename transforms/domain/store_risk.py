@@ -62,8 +62,10 @@ class StoreActivity:
     frauds: list[int] = field(default_factory=list)
     base_transactions: int = 0
     base_frauds: int = 0
-    # Whether the store is blacklisted by a change record; None: the initial list decides.
+    # Whether the store is blacklisted by a change record (None: the initial list decides),
+    # and that change's effective time: an older change arriving late does not undo it.
     blacklisted: bool | None = None
+    blacklisted_since_ms: int | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -136,17 +138,24 @@ class StoreActivity:
             self.frauds[position] += frauds
 
 
-# Layout v1: version, blacklist override (0 none, 1 off, 2 on), hour count, then per hour its
-# index and its own (not running) transaction and fraud counts.
+# Layout v1: version, blacklist override (0 none, 1 off, 2 on) and its effective time, hour
+# count, then per hour its index and its own (not running) transaction and fraud counts.
 _CODEC_VERSION = 1
-_HEADER = struct.Struct("<B B I")
+_HEADER = struct.Struct("<B B q I")
 _HOUR = struct.Struct("<q I I")
 _OVERRIDE = {None: 0, False: 1, True: 2}
 _OVERRIDE_BACK = {0: None, 1: False, 2: True}
 
 
 def encode_store_activity(activity: StoreActivity) -> bytes:
-    parts = [_HEADER.pack(_CODEC_VERSION, _OVERRIDE[activity.blacklisted], len(activity.hours))]
+    parts = [
+        _HEADER.pack(
+            _CODEC_VERSION,
+            _OVERRIDE[activity.blacklisted],
+            activity.blacklisted_since_ms or 0,
+            len(activity.hours),
+        )
+    ]
     previous_transactions, previous_frauds = activity.base_transactions, activity.base_frauds
     for hour, transactions, frauds in zip(
         activity.hours, activity.transactions, activity.frauds, strict=True
@@ -162,10 +171,13 @@ def decode_store_activity(data: bytes) -> StoreActivity:
     if not data or data[0] != _CODEC_VERSION:
         version = data[0] if data else None
         raise ValueError(f"unknown store activity encoding version {version}")
-    _, override, count = _HEADER.unpack_from(data)
+    _, override, since, count = _HEADER.unpack_from(data)
     if len(data) != _HEADER.size + count * _HOUR.size:
         raise ValueError(f"store activity of {count} hours truncated: {len(data)} bytes")
-    activity = StoreActivity(blacklisted=_OVERRIDE_BACK[override])
+    listed = _OVERRIDE_BACK[override]
+    activity = StoreActivity(
+        blacklisted=listed, blacklisted_since_ms=since if listed is not None else None
+    )
     running_transactions = running_frauds = 0
     for hour, transactions, frauds in _HOUR.iter_unpack(data[_HEADER.size :]):
         running_transactions += transactions
