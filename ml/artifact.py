@@ -162,6 +162,23 @@ def raw_scores(kind: str, model: Any, features: npt.ArrayLike) -> npt.NDArray[np
     return raw_anomaly_scores(model, features)
 
 
+# Raw-score quantiles whose training rows are saved as reference points (``_check_reference``).
+REFERENCE_QUANTILES = (0.0, 0.25, 0.5, 0.75, 0.9, 0.98, 0.99, 0.999, 1.0)
+
+
+def reference_rows(
+    features: npt.NDArray[np.float64], raw: npt.NDArray[np.float64]
+) -> dict[str, list[Any]]:
+    """Training rows spread over the raw-score range, with the raw scores they gave: the
+    metadata's ``reference``, which a load recomputes to catch library drift."""
+    order = np.argsort(raw, kind="stable")
+    picks = sorted({int(order[round(q * (len(order) - 1))]) for q in REFERENCE_QUANTILES})
+    return {
+        "features": [[float(v) for v in features[i]] for i in picks],
+        "raw_scores": [float(raw[i]) for i in picks],
+    }
+
+
 def write_artifact(output_dir: str, model: Any, metadata: dict[str, Any]) -> ArtifactPaths:
     """Pickle ``model`` and write ``metadata`` completed with the checksum and version."""
     directory = Path(output_dir)

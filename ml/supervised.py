@@ -36,7 +36,13 @@ import numpy.typing as npt
 import sklearn
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from ml.artifact import SUPERVISED, ArtifactPaths, fraud_probabilities, write_artifact
+from ml.artifact import (
+    SUPERVISED,
+    ArtifactPaths,
+    fraud_probabilities,
+    reference_rows,
+    write_artifact,
+)
 from transforms.domain.event_time import parse_timestamp
 from transforms.domain.features import SUPERVISED_FEATURE_NAMES, model_inputs
 from transforms.domain.feedback import Feedback, parse_feedback
@@ -45,7 +51,6 @@ __all__ = ["TrainingSet", "confirmed_frauds", "fit_classifier", "train_supervise
 
 MAX_ITER = 200
 LEARNING_RATE = 0.1
-_REFERENCE_QUANTILES = (0.0, 0.25, 0.5, 0.75, 0.9, 0.98, 0.99, 0.999, 1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,18 +171,7 @@ def train_supervised(
         },
         # The score is the fraud probability itself.
         "calibration": {"low": 0.0, "high": 1.0, "raw_score": "predict_proba(x)[:, 1]"},
-        "reference": _reference(training.features, probabilities),
+        "reference": reference_rows(training.features, probabilities),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
     }
     return write_artifact(output_dir, model, metadata)
-
-
-def _reference(
-    features: npt.NDArray[np.float64], scores: npt.NDArray[np.float64]
-) -> dict[str, list[Any]]:
-    order = np.argsort(scores, kind="stable")
-    picks = sorted({int(order[round(q * (len(order) - 1))]) for q in _REFERENCE_QUANTILES})
-    return {
-        "features": [[float(v) for v in features[i]] for i in picks],
-        "raw_scores": [float(scores[i]) for i in picks],
-    }

@@ -55,7 +55,13 @@ import numpy.typing as npt
 import sklearn
 from sklearn.ensemble import IsolationForest
 
-from ml.artifact import ArtifactPaths, Calibration, raw_anomaly_scores, write_artifact
+from ml.artifact import (
+    ArtifactPaths,
+    Calibration,
+    raw_anomaly_scores,
+    reference_rows,
+    write_artifact,
+)
 from ml.replay import Replay, blacklist_from_entries, replay
 from pipelines.synthetic import GeneratorConfig, SyntheticDataset, generate_events
 from transforms.domain.config import default_rules
@@ -77,8 +83,6 @@ __all__ = [
 N_ESTIMATORS = 100
 CONTAMINATION = 0.02
 CALIBRATION_PERCENTILES = (50.0, 99.9)
-# Raw-score quantiles whose training rows are saved as reference points (see ml.artifact).
-_REFERENCE_QUANTILES = (0.0, 0.25, 0.5, 0.75, 0.9, 0.98, 0.99, 0.999, 1.0)
 
 
 def fit_model(features: npt.NDArray[np.float64], seed: int) -> Any:
@@ -192,7 +196,7 @@ def fit_and_write(
             # The ml_score at the contamination boundary: a guide for ml.threshold.
             "contamination_boundary_score": float(calibration.apply(np.zeros(1))[0]),
         },
-        "reference": _reference(history.features, raw),
+        "reference": reference_rows(history.features, raw),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
     }
     return write_artifact(output_dir, model, metadata)
@@ -201,18 +205,6 @@ def fit_and_write(
 def _fraud_rows(history: Replay, labels: Any) -> int:
     fraud = {label["transaction_id"] for label in labels if label["is_fraud"]}
     return sum(transaction_id in fraud for transaction_id in history.transaction_ids)
-
-
-def _reference(
-    features: npt.NDArray[np.float64], raw: npt.NDArray[np.float64]
-) -> dict[str, list[Any]]:
-    """Training rows spread over the raw-score range, with the raw scores they gave."""
-    order = np.argsort(raw, kind="stable")
-    picks = sorted({int(order[round(q * (len(order) - 1))]) for q in _REFERENCE_QUANTILES})
-    return {
-        "features": [[float(v) for v in features[i]] for i in picks],
-        "raw_scores": [float(raw[i]) for i in picks],
-    }
 
 
 def main(argv: list[str] | None = None) -> None:
