@@ -20,6 +20,7 @@ has left every window.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from itertools import groupby
 from typing import Any
 
 import apache_beam as beam
@@ -74,13 +75,8 @@ class StoreLoop:
     ) -> Iterator[tuple[int, KeyedEvent]]:
         """``(event time, (customer id, event with its store's counts))`` per transaction of
         ``ordered`` (sorted by :func:`_record_order`); the activity learns every record."""
-        position = 0
-        while position < len(ordered):
-            time_ms = buffered_event_time(ordered[position])
-            end = position
-            while end < len(ordered) and buffered_event_time(ordered[end]) == time_ms:
-                end += 1
-            instant = ordered[position:end]
+        for time_ms, records in groupby(ordered, key=buffered_event_time):
+            instant = list(records)
             events = [encoded for encoded in instant if is_event(encoded)]
             for encoded in instant:
                 if is_fraud_report(encoded):  # a genuine verdict changes no count
@@ -99,7 +95,6 @@ class StoreLoop:
                     yield time_ms, (buffered_customer_id(encoded), released)
                 for _ in events:
                     activity.add_transaction(time_ms)
-            position = end
         if ordered:
             activity.prune(buffered_event_time(ordered[-1]))
 

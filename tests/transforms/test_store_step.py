@@ -116,6 +116,11 @@ def _streamed(records: list[tuple[str, bytes]], watermarks: list[float]) -> list
         )
         stream = stream.advance_watermark_to(watermark)
     stream = stream.advance_watermark_to_infinity()
+    return _run_store_stream(stream)
+
+
+def _run_store_stream(stream: TestStream) -> list[Any]:
+    """The store step alone, streaming, on the direct runner: what it released."""
     options = PipelineOptions([])
     options.view_as(StandardOptions).streaming = True
     name, collect = new_collector()
@@ -178,13 +183,8 @@ def test_a_late_record_reads_the_windows_up_to_its_own_hour() -> None:
         .add_elements([beam.window.TimestampedValue(r, _time_of(r)) for r in late])
         .advance_watermark_to_infinity()
     )
-    options = PipelineOptions([])
-    options.view_as(StandardOptions).streaming = True
-    name, collect = new_collector()
-    with TestPipeline(runner="BundleBasedDirectRunner", options=options) as p:
-        p | stream | TrackStores(NO_BLACKLIST, grouped=False, streaming=True) | beam.Map(collect)
 
-    risks = _risks(take(name))
+    risks = _risks(_run_store_stream(stream))
     # Handled at once, after "b": it reads the hours up to its own, so "b" does not count,
     # and then counts for what comes next.
     assert risks["late"] == StoreRisk((1, 1, 1), (0, 0, 0))
@@ -304,7 +304,7 @@ def test_the_streaming_store_fn_is_registered_with_its_state() -> None:
     assert StoreActivityFn.CELL.name == "store"
 
 
-def _streamed_store(steps: list[list[dict[str, Any]] | float], changes: Sequence[Any]) -> list[Any]:
+def _streamed_store(steps: list[list[Any] | float]) -> list[Any]:
     """The store step alone on a TestStream: documents (events, feedback) and changes arrive
     in the order of ``steps`` (a number moves the watermark, in seconds)."""
     from transforms.coders import encode_blacklist_change
@@ -322,13 +322,7 @@ def _streamed_store(steps: list[list[dict[str, Any]] | float], changes: Sequence
         else:
             stream = stream.advance_watermark_to(step)
     stream = stream.advance_watermark_to_infinity()
-    options = PipelineOptions([])
-    options.view_as(StandardOptions).streaming = True
-    name, collect = new_collector()
-    with TestPipeline(runner="BundleBasedDirectRunner", options=options) as p:
-        released = p | stream | TrackStores(NO_BLACKLIST, grouped=False, streaming=True)
-        released | beam.Map(collect)
-    return take(name)
+    return _run_store_stream(stream)
 
 
 def _store_flags(released: list[Any]) -> dict[str, bool]:
@@ -354,7 +348,6 @@ def test_a_late_older_change_does_not_undo_a_newer_one() -> None:
             T0.timestamp() + 11 * 3600,
             [added_earlier],  # late: the watermark passed its time long ago
         ],
-        (),
     )
     flags = _store_flags(released)
     # "before" was released before the late add arrived; "after" waited behind the remove
@@ -371,7 +364,7 @@ def test_an_add_and_a_remove_at_one_instant_list_the_store_on_both_paths() -> No
     ]
     purchase = event("p", "C1", at=timedelta(hours=2), store_id=STORE)
     for order in (changes, changes[::-1]):
-        streamed = _streamed_store([[*order, purchase]], ())
+        streamed = _streamed_store([[*order, purchase]])
         assert _store_flags(streamed) == {"p": True}
     grouped = _detect_with_feedback([purchase], True, changes)
     assert "FR-005" in grouped["p"]["rules_triggered"]
