@@ -4,7 +4,7 @@ The model travels inside the pipeline as the artifact's bytes (``ml.artifact.Art
 read by the launcher), so workers on any runner get exactly the model the job was built with
 and never need the launcher's files. It is verified and loaded once per worker (``setup``) and
 scores *batches* of records in one vectorised call: per-event calls to a tree ensemble cost
-~12 ms each (docs/runners.md, "ML scoring cost"). Without
+~12 ms each (docs/runners/direct.md, "ML scoring cost"). Without
 a model, or with an unusable one (one warning at load), records keep their rules-only score
 and ``ml_score`` is null. Every record passes through here, so this is where the ``scored``
 and ``alerts`` counters live.
@@ -86,7 +86,7 @@ class ScoreAnomalies(beam.PTransform):  # type: ignore[misc]
         return (
             records
             # Plain BatchElements: a max_batch_duration_secs would add a processing-time timer,
-            # which forces the bundle-based runner (docs/runners.md, "Beam constraints that
+            # which forces the bundle-based runner (docs/runners/direct.md, "Beam constraints that
             # shape the code"; apache/beam#28716).
             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._max_batch_size)
             | "ScoreBatch" >> beam.ParDo(self._fn)

@@ -19,8 +19,10 @@ from transforms.domain.events import (
     encode_transaction,
     encoded_customer_id,
     encoded_event_time,
+    encoded_transaction_id,
 )
 from transforms.domain.feedback import Feedback, FeedbackLabel
+from transforms.domain.precedence import CONTROL, EVENT
 from transforms.domain.state import CustomerProfile, decode_profile, encode_profile
 from transforms.domain.store_risk import (
     NO_STORE_RISK,
@@ -120,11 +122,6 @@ def is_blacklist_change(data: bytes) -> bool:
     return data[0] == _BLACKLIST_CHANGE
 
 
-def is_fraud_report(data: bytes) -> bool:
-    """A feedback record confirming a fraud (not a genuine verdict), without decoding it."""
-    return data[0] == _FEEDBACK and data[_FEEDBACK_HEADER.size - 1] == 1
-
-
 def decode_buffered(data: bytes) -> Buffered:
     kind = data[0]
     if kind < _EVENT:  # an earlier release's event
@@ -165,6 +162,23 @@ def buffered_event_time(data: bytes) -> int:
     if kind < _FEEDBACK:
         return encoded_event_time(data, offset=_EVENT_OFFSET)
     return int(_FEEDBACK_HEADER.unpack_from(data)[1])
+
+
+def buffered_order(data: bytes) -> tuple[int, int, bytes]:
+    """The order both stateful steps and both paths handle a key's records in, read from the
+    encoded form: by time, then what is told at an instant before its events
+    (:mod:`transforms.domain.precedence`), then events by transaction id (as
+    ``transforms.domain.events.event_order``). Controls of one instant are ordered by their
+    bytes only for determinism: which of them wins does not depend on order."""
+    kind = data[0]
+    if kind < _FEEDBACK:
+        offset = 1 if kind < _EVENT else _EVENT_OFFSET
+        return (
+            encoded_event_time(data, offset=offset),
+            EVENT,
+            encoded_transaction_id(data, offset=offset),
+        )
+    return int(_FEEDBACK_HEADER.unpack_from(data)[1]), CONTROL, data
 
 
 def buffered_customer_id(data: bytes) -> str:

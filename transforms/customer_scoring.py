@@ -1,4 +1,4 @@
-"""The loop both detector paths run: one customer's events, in the order given, on its profile.
+"""The loop both detector paths run: one customer's records, in the order given, on its profile.
 
 ``transforms.detect`` (stateful, timer-driven: streaming) and ``transforms.detect_grouped``
 (group by customer, sort: bounded runs) differ only in how they bring a customer's events into
@@ -23,7 +23,7 @@ from transforms.domain.config import RulesConfig
 from transforms.domain.detector import FraudDetector
 from transforms.domain.dlq import build_dlq_record
 from transforms.domain.event_time import business_timezone
-from transforms.domain.events import Transaction, event_order
+from transforms.domain.events import Transaction
 from transforms.domain.features import named_features, store_features
 from transforms.domain.feedback import Feedback
 from transforms.domain.json_fields import ErrorType
@@ -32,19 +32,6 @@ from transforms.domain.state import CustomerProfile
 from transforms.tags import DLQ_TAG, SCORED_TAG
 
 _LOG = logging.getLogger(__name__)
-
-
-def buffered_event_order(buffered: Buffered) -> tuple[int, int, str]:
-    """Event order, a feedback record or a blacklist change before the events of its instant:
-    what the customer is told takes effect at its time."""
-    # Ties at one instant are broken by content, the same on every path: a genuine verdict
-    # after a fraud one on the same transaction, an add after a remove of the same id.
-    if isinstance(buffered, Feedback):
-        return buffered.reported_at_ms, 0, f"{buffered.transaction_id}|{buffered.label}"
-    if isinstance(buffered, BlacklistChange):
-        return buffered.effective_at_ms, 0, f"{buffered.key}|{int(buffered.listed)}"
-    time_ms, transaction_id = event_order(buffered[0])
-    return time_ms, 1, transaction_id
 
 
 class CustomerScorer:
@@ -68,9 +55,7 @@ class CustomerScorer:
                 self._detector.learn_feedback(profile, buffered)
                 continue
             if isinstance(buffered, BlacklistChange):
-                if buffered.supersedes(profile.blacklisted_since_ms):
-                    profile.blacklisted = buffered.listed
-                    profile.blacklisted_since_ms = buffered.effective_at_ms
+                self._detector.learn_change(profile, buffered)
                 continue
             event, hit, risk = buffered
             try:

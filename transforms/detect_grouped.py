@@ -23,9 +23,9 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
-from transforms.coders import decode_buffered
+from transforms.coders import buffered_order, decode_buffered
 from transforms.counters import NAMESPACE
-from transforms.customer_scoring import CustomerScorer, buffered_event_order
+from transforms.customer_scoring import CustomerScorer
 from transforms.domain.config import RulesConfig
 from transforms.domain.state import CustomerProfile
 from transforms.tags import SCORED_TAG
@@ -44,7 +44,7 @@ class ScoreCustomerHistoryFn(beam.DoFn):  # type: ignore[misc]
         self._scorer = CustomerScorer(self._rules, self._timezone_name, self._pipeline_version)
 
     def process(self, element: tuple[str, Iterable[bytes]]) -> Iterator[Any]:
-        events = sorted(map(decode_buffered, element[1]), key=buffered_event_order)
+        events = [decode_buffered(encoded) for encoded in sorted(element[1], key=buffered_order)]
         self._history_events.update(len(events))
         for tag, event, record in self._scorer.score_in_order(CustomerProfile(), events):
             # Stamped 1 ms after the event, as a streaming flush releases an event on its own:

@@ -4,7 +4,8 @@ Beam does not order the elements of a key, yet the steps depend on order. So rec
 buffer inside the key's state cell until the watermark passes them, and are then handled in
 order; a record that arrives after its key has moved past it (a late record) is handled at once
 and counted. This module is that bookkeeping, on a cell with ``buffer``, ``flush_at_ms`` and
-``evaluated_through_ms``; the DoFns own the state, the timers and what handling means.
+``evaluated_through_ms``; :mod:`transforms.ordered_step` owns the state and the timers, and
+each step what handling means.
 
 ``lag_ms``: how far after its record's time an element may be stamped. A step fed by another
 stateful step receives each record from a timer, stamped 1 ms after the record's time (a timer
@@ -38,6 +39,8 @@ class OrderedCell(Protocol):
     flush_at_ms: int | None
     # The time up to which the key's records have been handled: the watermark passed it.
     evaluated_through_ms: int | None
+    # The pending expiry (None: none pending).
+    expiry_at_ms: int | None
 
 
 class EventTimeBuffer:

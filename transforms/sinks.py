@@ -26,7 +26,7 @@ class WriteJsonLines(beam.PTransform):  # type: ignore[misc]
     Batch: ``WriteToText``, which finalises atomically and writes a shard even when empty.
     Streaming: ``fileio.WriteToFiles``, because ``WriteToText`` finalises through side inputs
     and the portable Flink runner cannot checkpoint an operator with side inputs
-    (docs/runners.md, "Side inputs break checkpoints on the portable Flink runner"); its
+    (docs/runners/flink.md, "Side inputs break checkpoints on the portable Flink runner"); its
     temporary files go to ``<output_dir>/.tmp-<name>``. An unbounded input (Kafka) is written
     every ``emit_interval_s`` of processing time, new files each time, so that its outputs show
     while the job runs; a bounded one once, at its end, as in batch.

@@ -3,7 +3,7 @@
 Beam's Python SDK harness weighs every value it caches with ``objsize.get_deep_size``, which
 walks all of ``sys.modules`` on each call (~1-1.7 ms). For a stateful DoFn that touches state
 per event this dominates: measured here, the fraud DoFn ran ~1.6k events/s with it (see
-docs/runners.md, "State cost and the state cache", and benchmarks/pipeline_throughput.py).
+docs/runners/direct.md, "State cost and the state cache", and benchmarks/pipeline_throughput.py).
 Our cached values are small lists of our own objects, so a shallow size of the list and its
 members (our state classes define ``__sizeof__`` as a deep estimate) weighs them well enough
 for an LRU bound.

@@ -5,7 +5,7 @@ touched (``FnApiUserStateContext.commit``), and it waits for the runner's answer
 cell before sending the next. On a streaming runner a bundle touches one cell per customer, so
 a bundle of 750 customers costs 750 sequential round trips to the runner: measured on the local
 Flink cluster, the scoring thread spent about two thirds of its time in that wait (see
-docs/runners.md, "Streaming on Flink: where the time goes").
+docs/runners/flink.md, "Why a stateful stage is slow on Flink").
 
 The requests of *one* cell (a clear, then an append) are already sent without waiting in
 between: the SDK relies on the runner answering one state stream in order. Sending every

@@ -10,6 +10,7 @@ import pytest
 
 from transforms.domain.blacklist_changes import (
     BlacklistChange,
+    BlacklistOverride,
     parse_blacklist_change,
 )
 from transforms.domain.json_fields import ErrorType, InvalidRecord
@@ -82,9 +83,22 @@ def test_undecodable_payloads_are_invalid_never_raised(
 
 
 def test_the_latest_effective_time_wins_whatever_the_arrival_order() -> None:
-    change = BlacklistChange("store", "S", True, 1_000)
+    add = BlacklistChange("store", "S", True, 1_000)
 
-    assert change.supersedes(None)
-    assert change.supersedes(1_000)  # at one instant the later-applied change wins
-    assert change.supersedes(999)
-    assert not change.supersedes(1_001)  # an older change arriving late does not undo a newer
+    assert add.supersedes(None, None)
+    assert add.supersedes(False, 999)
+    assert not add.supersedes(False, 1_001)  # an older change arriving late does not undo a newer
+    assert add.apply_to(BlacklistOverride(False, 1_001)) == BlacklistOverride(False, 1_001)
+    assert add.apply_to(BlacklistOverride(False, 999)) == BlacklistOverride(True, 1_000)
+
+
+@pytest.mark.parametrize("add_first", [True, False])
+def test_at_one_instant_an_add_wins_over_a_remove_in_either_order(add_first: bool) -> None:
+    add = BlacklistChange("customer", "C", True, 1_000)
+    remove = BlacklistChange("customer", "C", False, 1_000)
+    state = BlacklistOverride()
+
+    for change in (add, remove) if add_first else (remove, add):
+        state = change.apply_to(state)
+
+    assert state == BlacklistOverride(True, 1_000)

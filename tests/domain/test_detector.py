@@ -15,8 +15,9 @@ from transforms.domain.events import Transaction
 from transforms.domain.features import store_features
 from transforms.domain.feedback import Feedback
 from transforms.domain.scoring import combine_rule_scores
-from transforms.domain.state import CardCompromise, CustomerProfile, LastLocation, encode_profile
+from transforms.domain.state import CustomerProfile, LastLocation, encode_profile
 from transforms.domain.store_risk import StoreRisk
+from transforms.domain.verdicts import ConfirmedFraud
 
 ZONE = business_timezone("America/Sao_Paulo")
 RULES = default_rules()
@@ -324,16 +325,30 @@ def test_a_confirmed_fraud_marks_the_card_for_later_transactions_only() -> None:
     assert fired.evidence["confirmed_transaction_id"] == "tx-0"
 
 
-def test_the_newest_confirmed_fraud_is_kept_and_a_genuine_verdict_withdraws_it() -> None:
+def test_the_newest_confirmed_fraud_is_the_evidence_and_a_genuine_verdict_withdraws_it() -> None:
     fraud_detector, profile = detector(), CustomerProfile()
     fraud_detector.learn_feedback(profile, fraud_report("tx-new", DAY_1_10H - DAY))
     fraud_detector.learn_feedback(profile, fraud_report("tx-old", DAY_1_10H - 5 * DAY))
-    assert profile.compromise == CardCompromise("tx-new", DAY_1_10H - DAY)
+    assert profile.verdicts.latest_fraud() == ConfirmedFraud("tx-new", DAY_1_10H - DAY)
 
     fraud_detector.learn_feedback(profile, fraud_report("tx-other", DAY_1_10H, "genuine"))
-    assert profile.compromise is not None
+    assert profile.verdicts.latest_fraud() == ConfirmedFraud("tx-new", DAY_1_10H - DAY)
     fraud_detector.learn_feedback(profile, fraud_report("tx-new", DAY_1_10H, "genuine"))
-    assert profile.compromise is None
+    fraud_detector.learn_feedback(profile, fraud_report("tx-old", DAY_1_10H, "genuine"))
+    assert profile.verdicts.latest_fraud() is None
+
+
+def test_withdrawing_the_latest_compromise_leaves_an_earlier_one_still_active() -> None:
+    fraud_detector, profile = detector(), CustomerProfile()
+    fraud_detector.learn_feedback(profile, fraud_report("tx-old", DAY_1_10H - 5 * DAY))
+    fraud_detector.learn_feedback(profile, fraud_report("tx-new", DAY_1_10H - DAY))
+    fraud_detector.learn_feedback(profile, fraud_report("tx-new", DAY_1_10H - HOUR, "genuine"))
+
+    judged = fraud_detector.judge(profile, transaction(1, DAY_1_10H))
+
+    (fired,) = judged.assessment.triggered
+    assert fired.rule_id == "FR-008"
+    assert fired.evidence["confirmed_transaction_id"] == "tx-old"
 
 
 def test_a_blacklist_change_on_the_profile_overrides_the_initial_list() -> None:

@@ -31,8 +31,9 @@ from transforms.domain.rules import (
     unusual_hour,
     velocity,
 )
-from transforms.domain.state import CardCompromise, CustomerProfile, HourStats, LastLocation
+from transforms.domain.state import CustomerProfile, HourStats, LastLocation
 from transforms.domain.store_risk import StoreRisk
+from transforms.domain.verdicts import Verdict, Verdicts
 
 NOW = 1_790_859_600_000  # 2026-10-01T13:00:00Z
 MINUTE = 60_000
@@ -559,7 +560,8 @@ DAY = 24 * HOUR
 
 
 def reported(days_before: float) -> CustomerProfile:
-    return CustomerProfile(compromise=CardCompromise("tx-fraud", NOW - int(days_before * DAY)))
+    reported_at = NOW - int(days_before * DAY)
+    return CustomerProfile(verdicts=Verdicts({"tx-fraud": Verdict(True, reported_at, reported_at)}))
 
 
 def test_compromised_card_fires_after_a_report_with_which_transaction_and_when() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import struct
 
 import pytest
 from hypothesis import given
@@ -14,13 +15,13 @@ from hypothesis import strategies as st
 
 from transforms.domain.state import (
     AmountStats,
-    CardCompromise,
     CustomerProfile,
     HourStats,
     LastLocation,
     decode_profile,
     encode_profile,
 )
+from transforms.domain.verdicts import ConfirmedFraud, Verdict, Verdicts
 
 amounts = st.floats(min_value=0.01, max_value=1e7, allow_nan=False)
 
@@ -179,7 +180,13 @@ def profiles(draw: st.DrawFn) -> CustomerProfile:
         last_location=location,
         recent_event_times=sorted(draw(st.lists(millis, max_size=20))),
         last_event_time_ms=draw(st.none() | millis),
-        compromise=draw(st.none() | st.builds(CardCompromise, st.text(max_size=40), millis)),
+        verdicts=Verdicts(
+            draw(
+                st.dictionaries(
+                    st.text(max_size=40), st.builds(Verdict, st.booleans(), millis, millis)
+                )
+            )
+        ),
         # A blacklist override always comes with the effective time of its change.
         **draw(
             st.just({})
@@ -225,7 +232,7 @@ def test_profile_encoding_is_compact_and_grows_eight_bytes_per_window_entry() ->
     assert len(encode_profile(CustomerProfile(recent_event_times=[1, 2, 3]))) == empty + 24
 
 
-@pytest.mark.parametrize("version", [0, 3, 255])
+@pytest.mark.parametrize("version", [0, 4, 255])
 def test_decoding_an_unknown_profile_version_raises_value_error(version: int) -> None:
     data = bytes([version]) + encode_profile(CustomerProfile())[1:]
 
@@ -283,6 +290,21 @@ def test_prune_keeps_the_list_object_that_state_holds() -> None:
     assert times == [9_000]
 
 
+def test_a_version_2_profile_decodes_its_compromise_as_a_confirmed_fraud() -> None:
+    profile = CustomerProfile(last_event_time_ms=5_000)
+    version_3 = encode_profile(profile)
+    flags_at = 1 + 8 + 8 + 8 + 8 + 8 + 8
+    identifier = b"tx-1"
+    compromise = struct.pack("<q H", 4_000, len(identifier)) + identifier
+    version_2 = bytes([2]) + version_3[1:flags_at] + bytes([version_3[flags_at] | 4])
+    version_2 += version_3[flags_at + 1 :] + compromise
+
+    decoded = decode_profile(version_2)
+
+    assert decoded.verdicts.latest_fraud() == ConfirmedFraud("tx-1", 4_000)
+    assert decoded.last_event_time_ms == 5_000
+
+
 def test_a_version_1_profile_still_decodes_without_compromise_or_override() -> None:
     profile = CustomerProfile(recent_event_times=[5_000], last_event_time_ms=5_000)
     version_1 = bytes([1]) + encode_profile(profile)[1:]  # v2 of such a profile adds nothing
@@ -291,14 +313,14 @@ def test_a_version_1_profile_still_decodes_without_compromise_or_override() -> N
 
 
 def test_forgetting_history_keeps_what_the_profile_was_told() -> None:
-    told = CardCompromise("tx-1", 1_000)
+    told = Verdicts({"tx-1": Verdict(True, 1_000, 1_000)})
     profile = CustomerProfile(
-        last_event_time_ms=9, compromise=told, blacklisted=True, blacklisted_since_ms=5
+        last_event_time_ms=9, verdicts=told, blacklisted=True, blacklisted_since_ms=5
     )
     profile.amounts.add(3.0)
 
     profile.forget()
 
     assert (profile.amounts.count, profile.last_event_time_ms) == (0, None)
-    assert (profile.compromise, profile.blacklisted) == (told, True)
+    assert (profile.verdicts, profile.blacklisted) == (told, True)
     assert not profile.is_empty

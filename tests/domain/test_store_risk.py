@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from transforms.domain.feedback import Feedback, FeedbackLabel
 from transforms.domain.store_risk import (
     HOUR_MS,
     NO_STORE_RISK,
@@ -18,6 +19,7 @@ from transforms.domain.store_risk import (
     encode_store_activity,
     window_index,
 )
+from transforms.domain.verdicts import encode_verdicts
 
 DAY_MS = 24 * HOUR_MS
 T0 = 1_790_856_000_000  # 2026-10-01T12:00:00Z, on an hour boundary
@@ -116,8 +118,8 @@ def test_encoding_round_trips_with_pruned_totals_and_the_override() -> None:
     assert encode_store_activity(decoded) == encode_store_activity(activity)
 
 
-def test_an_empty_activity_encodes_in_fourteen_bytes() -> None:
-    assert len(encode_store_activity(StoreActivity())) == 14
+def test_an_empty_activity_encodes_in_eighteen_bytes() -> None:
+    assert len(encode_store_activity(StoreActivity())) == 18
     assert StoreActivity().is_empty
     assert not StoreActivity(blacklisted=False).is_empty
 
@@ -141,3 +143,41 @@ def test_only_the_configured_windows_exist() -> None:
     assert WINDOW_DAYS == (1, 7, 30)
     with pytest.raises(ValueError, match="not 2"):
         window_index(2)
+
+
+def _report(transaction_id: str, at_ms: int, label: FeedbackLabel = "fraud") -> Feedback:
+    return Feedback(transaction_id, "C", "S", label, at_ms)
+
+
+def test_a_genuine_verdict_withdraws_a_confirmed_fraud_from_later_windows() -> None:
+    activity = StoreActivity()
+    activity.learn_feedback(_report("tx-1", T0))
+    activity.learn_feedback(_report("tx-1", T0 + HOUR_MS))  # the same word again: no change
+    assert activity.risk(T0 + 2 * HOUR_MS).frauds == (1, 1, 1)
+
+    activity.learn_feedback(_report("tx-1", T0 + 3 * HOUR_MS, "genuine"))
+
+    assert activity.risk(T0 + 4 * HOUR_MS).frauds == (0, 0, 0)
+    activity.learn_feedback(_report("tx-1", T0 + 2 * HOUR_MS))  # older than the withdrawal
+    assert activity.risk(T0 + 4 * HOUR_MS).frauds == (0, 0, 0)
+
+
+def test_verdicts_round_trip_and_a_version_1_encoding_still_decodes() -> None:
+    activity = StoreActivity()
+    activity.add_transaction(T0)
+    activity.learn_feedback(_report("tx-1", T0 + HOUR_MS))
+    activity.learn_feedback(_report("tx-2", T0 + HOUR_MS, "genuine"))
+    encoded = encode_store_activity(activity)
+
+    assert decode_store_activity(encoded) == activity
+    version_1 = bytes([1]) + encoded[1 : -len(encode_verdicts(activity.verdicts))]
+    old = decode_store_activity(version_1)
+    assert (old.hours, old.frauds, len(old.verdicts)) == (activity.hours, activity.frauds, 0)
+
+
+def test_verdicts_older_than_every_window_are_forgotten_with_their_hours() -> None:
+    activity = StoreActivity()
+    activity.learn_feedback(_report("tx-1", T0))
+    activity.prune(T0 + 31 * DAY_MS)
+
+    assert len(activity.verdicts) == 0

@@ -4,6 +4,7 @@ including those written by older releases."""
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -13,13 +14,13 @@ from transforms.coders import (
     DetectorCellCoder,
     buffered_customer_id,
     buffered_event_time,
+    buffered_order,
     decode_buffered,
     encode_blacklist_change,
     encode_buffered,
     encode_feedback,
     is_blacklist_change,
     is_event,
-    is_fraud_report,
     with_store_verdict,
 )
 from transforms.domain.blacklist import BlacklistHit
@@ -100,7 +101,6 @@ def test_an_event_with_its_store_counts_round_trips_and_is_read_without_decoding
     assert buffered_event_time(encoded) == _EVENT.event_time_ms
     assert buffered_customer_id(encoded) == "C-é"
     assert is_event(encoded)
-    assert not is_fraud_report(encoded)
 
 
 def test_the_store_step_sets_its_verdict_and_keeps_the_customers() -> None:
@@ -121,13 +121,12 @@ def test_an_event_buffered_by_an_earlier_release_still_decodes() -> None:
 
 
 @pytest.mark.parametrize("label", ["fraud", "genuine"])
-def test_feedback_round_trips_and_says_whether_it_confirms_a_fraud(label: str) -> None:
+def test_feedback_round_trips(label: str) -> None:
     record = Feedback("tx-9", "C-1", "S-ü", label, 1_790_900_000_123)  # type: ignore[arg-type]
     encoded = encode_feedback(record)
 
     assert decode_buffered(encoded) == record
     assert buffered_event_time(encoded) == 1_790_900_000_123
-    assert is_fraud_report(encoded) is (label == "fraud")
     assert not is_event(encoded)
     assert not is_blacklist_change(encoded)
 
@@ -140,9 +139,30 @@ def test_a_blacklist_change_round_trips(kind: str, listed: bool) -> None:
     assert decode_buffered(encoded) == change
     assert buffered_event_time(encoded) == 1_790_900_000_000
     assert is_blacklist_change(encoded)
-    assert not is_fraud_report(encoded)
 
 
 def test_an_unknown_record_kind_fails_loudly() -> None:
     with pytest.raises(ValueError, match="kind"):
         decode_buffered(b"\x40" + bytes(20))
+
+
+def test_records_are_ordered_by_time_then_controls_then_events_by_id() -> None:
+    at = _EVENT.event_time_ms
+    later_id = replace(_EVENT, transaction_id="tx-z")
+    earlier_id = replace(_EVENT, transaction_id="tx-a")
+    records = [
+        encode_buffered(later_id, BlacklistHit()),
+        encode_buffered(earlier_id, BlacklistHit()),
+        encode_feedback(Feedback("tx-9", "C", "S", "fraud", at)),
+        encode_buffered(replace(_EVENT, event_time_ms=at - 1), BlacklistHit()),
+        encode_blacklist_change(BlacklistChange("customer", "C", True, at)),
+    ]
+
+    ordered = [decode_buffered(encoded) for encoded in sorted(records, key=buffered_order)]
+
+    assert [type(record).__name__ for record in ordered[1:3]] == ["Feedback", "BlacklistChange"]
+    assert [record[0] for record in (ordered[0], *ordered[3:])] == [  # type: ignore[index]
+        replace(_EVENT, event_time_ms=at - 1),
+        earlier_id,
+        later_id,
+    ]

@@ -18,10 +18,10 @@ from apache_beam.utils.timestamp import Timestamp
 from pipelines.options import FN_API_RUNNER
 from tests.collect import new_collector, take
 from tests.factories import MANAUS, RIO, T0, event, feedback, habitual_history, raw_record
-from transforms.detect import DetectFraud
 from transforms.domain.blacklist import EMPTY_BLACKLIST, Blacklist
 from transforms.domain.config import default_rules
 from transforms.domain.event_time import parse_timestamp
+from transforms.fraud_detection import DetectFraud
 from transforms.parse import ParseEvents
 from transforms.parse_controls import FEEDBACK_INPUT, ParseControls
 from transforms.tags import ACCEPTED_TAG, DLQ_TAG, EVENTS_TAG, SCORED_TAG

@@ -23,11 +23,11 @@ from pipelines.options import FN_API_RUNNER
 from pipelines.synthetic.dataset import GeneratorConfig, generate_events
 from tests.collect import new_collector, take
 from tests.factories import MANAUS, event, habitual_history, raw_record
-from transforms.detect import DetectFraud
 from transforms.domain.blacklist import Blacklist
 from transforms.domain.config import default_rules
 from transforms.domain.detector import FraudDetector
 from transforms.domain.event_time import parse_timestamp
+from transforms.fraud_detection import DetectFraud
 from transforms.parse import ParseEvents
 from transforms.tags import DLQ_TAG, EVENTS_TAG, SCORED_TAG
 

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import apache_beam as beam
+import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.test_stream import TestStream
@@ -29,7 +30,6 @@ from transforms.coders import (
     decode_buffered,
     encode_feedback,
 )
-from transforms.detect import DetectFraud, _screen_and_key
 from transforms.domain.blacklist import Blacklist
 from transforms.domain.blacklist_changes import BlacklistChange
 from transforms.domain.config import default_rules
@@ -37,6 +37,7 @@ from transforms.domain.event_time import business_timezone
 from transforms.domain.events import parse_event
 from transforms.domain.feedback import Feedback, parse_feedback
 from transforms.domain.store_risk import StoreRisk
+from transforms.fraud_detection import DetectFraud, _screen_and_key
 from transforms.parse import ParseEvents
 from transforms.store_step import StoreActivityFn, TrackStores
 from transforms.tags import EVENTS_TAG, SCORED_TAG
@@ -369,3 +370,40 @@ def test_an_add_and_a_remove_at_one_instant_list_the_store_on_both_paths() -> No
     grouped = _detect_with_feedback([purchase], True, changes)
     assert "FR-005" in grouped["p"]["rules_triggered"]
     assert _detect_with_feedback([purchase], True, changes[::-1]) == grouped
+
+
+@pytest.mark.parametrize("late_action", ["add", "remove"])
+def test_an_add_wins_over_a_remove_at_one_instant_even_when_one_arrives_late(
+    late_action: str,
+) -> None:
+    start = int(T0.timestamp() * 1000)
+    instant = start + 3_600_000
+    add = BlacklistChange("store", STORE, True, instant)
+    remove = BlacklistChange("store", STORE, False, instant)
+    first, late = (remove, add) if late_action == "add" else (add, remove)
+    purchase = event("p", "C1", at=timedelta(hours=5), store_id=STORE)
+
+    released = _streamed_store(
+        [[first], T0.timestamp() + 3 * 3600, [late], [purchase]],  # the second change is late
+    )
+
+    assert _store_flags(released) == {"p": True}
+
+
+def test_a_withdrawn_fraud_stops_counting_for_its_store_on_both_paths() -> None:
+    documents = [event(f"p{n}", f"C{n}", at=timedelta(hours=n), store_id=STORE) for n in range(30)]
+    documents += [
+        feedback(f"p{n}", f"C{n}", at=timedelta(hours=20), store_id=STORE) for n in range(10)
+    ]
+    # Six of the ten confirmations are withdrawn at hour 24: four frauds remain.
+    documents += [
+        feedback(f"p{n}", f"C{n}", at=timedelta(hours=24), store_id=STORE, label="genuine")
+        for n in range(6)
+    ]
+
+    grouped = _detect_with_feedback(documents, grouped=True)
+
+    assert _detect_with_feedback(documents, grouped=False) == grouped
+    fired = sorted(int(t[1:]) for t, r in grouped.items() if "FR-007" in r["rules_triggered"])
+    assert fired == [20, 21, 22, 23]  # from hour 24: 4 of 24 purchases, under the 20% rate
+    assert grouped["p24"]["ml_features"]["store_frauds_1d"] == 4.0

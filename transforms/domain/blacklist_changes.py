@@ -9,7 +9,8 @@ one store's state from their time on, without a new build of the job::
 
 A change takes effect at ``effective_at`` (events at that instant see it) and never before;
 the change with the latest ``effective_at`` wins, over the initial list and over any change
-that arrives after it (at one instant, an add wins over a remove). ``effective_at`` must carry a UTC
+that arrives after it (at one instant, an add wins over a remove:
+:mod:`transforms.domain.precedence`). ``effective_at`` must carry a UTC
 offset. Unknown fields are ignored; whatever is not a valid record becomes an
 :class:`~transforms.domain.json_fields.InvalidRecord` with the events' stable error types (DLQ stage
 ``parse_blacklist_change``): the parser never raises.
@@ -18,7 +19,7 @@ offset. Unknown fields are ignored; whatever is not a valid record becomes an
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from transforms.domain.json_fields import (
     InvalidRecord,
@@ -28,11 +29,20 @@ from transforms.domain.json_fields import (
     text,
     timestamp,
 )
+from transforms.domain.precedence import change_precedence
 
 ChangeKind = Literal["customer", "store"]
 KINDS: tuple[ChangeKind, ...] = ("customer", "store")
 ACTIONS = ("add", "remove")
 MAX_CHANGE_BYTES = 16 * 1024
+
+
+class BlacklistOverride(NamedTuple):
+    """What changes have made of one customer or store: listed or not (None: no change, the
+    initial list decides) since the winning change's effective time."""
+
+    listed: bool | None = None
+    since_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +57,20 @@ class BlacklistChange:
         """The compacted topic's key: one latest change per customer or store."""
         return f"{self.kind}:{self.id}"
 
-    def supersedes(self, since_ms: int | None) -> bool:
-        """Whether this change replaces one in effect since ``since_ms`` (None: none): the
-        latest effective time wins, whatever the order the changes arrive in."""
-        return since_ms is None or self.effective_at_ms >= since_ms
+    def supersedes(self, listed: bool | None, since_ms: int | None) -> bool:
+        """Whether this change replaces the state ``listed`` in effect since ``since_ms``
+        (None: no change yet), by :mod:`transforms.domain.precedence`: whatever the order the
+        changes arrive in, the latest wins, and at one instant an add."""
+        if listed is None or since_ms is None:
+            return True
+        told = change_precedence(self.effective_at_ms, self.listed)
+        return told >= change_precedence(since_ms, listed)
+
+    def apply_to(self, override: BlacklistOverride) -> BlacklistOverride:
+        """``(listed, since)`` after this change, which may lose to the one in effect."""
+        if self.supersedes(*override):
+            return BlacklistOverride(self.listed, self.effective_at_ms)
+        return override
 
 
 def parse_blacklist_change(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import tzinfo
 
 from transforms.domain.blacklist import NO_HIT, BlacklistHit
+from transforms.domain.blacklist_changes import BlacklistChange, BlacklistOverride
 from transforms.domain.config import RulesConfig
 from transforms.domain.event_time import local_hour_of_day
 from transforms.domain.events import Transaction
@@ -31,7 +32,7 @@ from transforms.domain.rules import (
     velocity,
 )
 from transforms.domain.scoring import combine_rule_scores
-from transforms.domain.state import CardCompromise, CustomerProfile, LastLocation
+from transforms.domain.state import CustomerProfile, LastLocation
 from transforms.domain.store_risk import NO_STORE_RISK, StoreRisk
 
 
@@ -100,17 +101,18 @@ class FraudDetector:
         self.update(profile, event, judgement.local_hour)
 
     def learn_feedback(self, profile: CustomerProfile, feedback: Feedback) -> None:
-        """A confirmed outcome for this customer, at its report time. A confirmed fraud marks
-        the card compromised (FR-008); a later "genuine" verdict on that same transaction
-        withdraws it."""
-        compromise = profile.compromise
-        if feedback.is_fraud:
-            if compromise is None or feedback.reported_at_ms >= compromise.reported_at_ms:
-                profile.compromise = CardCompromise(
-                    feedback.transaction_id, feedback.reported_at_ms
-                )
-        elif compromise is not None and compromise.transaction_id == feedback.transaction_id:
-            profile.compromise = None
+        """A verdict on one of this customer's transactions, at its report time: a confirmed
+        fraud marks the card compromised (FR-008) until a later genuine verdict on that
+        transaction withdraws it (:mod:`transforms.domain.verdicts`). Verdicts older than
+        FR-008's period can no longer matter and are dropped."""
+        profile.verdicts.learn(feedback)
+        active_ms = self.rules.compromised_card.active_ms
+        profile.verdicts.forget_before(feedback.reported_at_ms - active_ms)
+
+    def learn_change(self, profile: CustomerProfile, change: BlacklistChange) -> None:
+        """A blacklist change of this customer, at its effective time."""
+        override = BlacklistOverride(profile.blacklisted, profile.blacklisted_since_ms)
+        profile.blacklisted, profile.blacklisted_since_ms = change.apply_to(override)
 
     def evaluate(
         self,

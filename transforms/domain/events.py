@@ -271,6 +271,16 @@ def encoded_event_time(data: bytes, offset: int = 0) -> int:
     return int(millis)
 
 
+def encoded_transaction_id(data: bytes, offset: int = 0) -> bytes:
+    """The UTF-8 transaction id of an encoded transaction starting at ``offset``, without
+    decoding it (byte order is the id's code point order)."""
+    flags = data[offset + _FIXED.size - 1]
+    position = offset + _FIXED.size + (_COORDINATES.size if flags & _HAS_LOCATION else 0)
+    (length,) = _LENGTH.unpack_from(data, position)
+    position += _LENGTH.size
+    return data[position : position + length]
+
+
 def encoded_customer_id(data: bytes, offset: int = 0) -> str:
     """The customer id of an encoded transaction starting at ``offset``, without decoding it."""
     flags = data[offset + _FIXED.size - 1]

@@ -184,23 +184,26 @@ def compromised_store(risk: StoreRisk, config: CompromisedStoreConfig) -> RuleRe
 def compromised_card(
     profile: CustomerProfile, event: Transaction, config: CompromisedCardConfig
 ) -> RuleResult | None:
-    """FR-008: a fraud on this card was confirmed at most ``active_days`` before the event.
+    """FR-008: a fraud on this card was confirmed at most ``active_days`` before the event,
+    and not withdrawn since (the latest such report is the evidence).
 
     The score falls linearly from 1.0 at the report to 0.5 at the end of the period: a card
     reported yesterday is more suspect than one reported a month ago.
     """
-    compromise = profile.compromise
-    if not config.enabled or compromise is None:
+    if not config.enabled:
         return None
-    elapsed = event.event_time_ms - compromise.reported_at_ms
-    if elapsed < 0 or elapsed > config.active_ms:
+    compromise = profile.verdicts.latest_fraud(at_ms=event.event_time_ms)
+    if compromise is None:
+        return None
+    elapsed = event.event_time_ms - compromise.since_ms
+    if elapsed > config.active_ms:
         return None
     return RuleResult(
         "FR-008",
         1.0 - 0.5 * elapsed / config.active_ms,
         {
             "confirmed_transaction_id": compromise.transaction_id,
-            "reported_at": format_utc(compromise.reported_at_ms),
+            "reported_at": format_utc(compromise.since_ms),
             "days_since_report": round(elapsed / _MILLIS_PER_DAY, 2),
         },
     )

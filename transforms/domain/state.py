@@ -16,6 +16,8 @@ import math
 import struct
 from dataclasses import dataclass, field
 
+from transforms.domain.verdicts import Verdict, Verdicts, decode_verdicts, encode_verdicts
+
 _TWO_PI = 2.0 * math.pi
 # Resultant lengths this close to 1 are identical hours up to float rounding: no spread.
 _NO_SPREAD_EPSILON = 1e-12
@@ -85,14 +87,6 @@ class LastLocation:
     event_time_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class CardCompromise:
-    """The latest confirmed fraud on a customer's card (FR-008)."""
-
-    transaction_id: str
-    reported_at_ms: int
-
-
 @dataclass(slots=True)
 class CustomerProfile:
     """Everything the rules know about one customer before the current event."""
@@ -103,9 +97,10 @@ class CustomerProfile:
     # Event times (epoch ms) inside the velocity window, ascending.
     recent_event_times: list[int] = field(default_factory=list)
     last_event_time_ms: int | None = None
-    # Told, not learnt: a confirmed fraud and a blacklist change (None: the initial list
-    # decides). Inactivity does not forget them; FR-008 ages the compromise out itself.
-    compromise: CardCompromise | None = None
+    # Told, not learnt: the verdicts on the customer's transactions (FR-008 reads the confirmed
+    # frauds) and a blacklist change (None: the initial list decides). Inactivity does not
+    # forget them; the detector drops verdicts once FR-008's period is over.
+    verdicts: Verdicts = field(default_factory=Verdicts)
     blacklisted: bool | None = None
     # The effective time of the change behind ``blacklisted``: an older change arriving late
     # does not undo it.
@@ -116,7 +111,7 @@ class CustomerProfile:
         return (
             self.amounts.count == 0
             and self.last_event_time_ms is None
-            and self.compromise is None
+            and not self.verdicts
             and self.blacklisted is None
         )
 
@@ -139,29 +134,30 @@ class CustomerProfile:
             del times[:keep_from]
 
 
-# Layout v2: amounts (count, mean, m2), hours (count, sin, cos), flags, last location
+# Layout v3: amounts (count, mean, m2), hours (count, sin, cos), flags, last location
 # (lat, lon, time), last event time, then the velocity window as a count and int64 times, then
-# with their flags the compromise (report time, id length, UTF-8 id) and the blacklist
-# change's effective time. v1 ended at the window.
-_CODEC_VERSION = 2
-_CODEC_VERSIONS = (1, 2)
+# with their flags the verdicts (transforms.domain.verdicts) and the blacklist change's
+# effective time. v2 kept one compromise (report time, id length, UTF-8 id) where v3 keeps the
+# verdicts; v1 ended at the window.
+_CODEC_VERSION = 3
+_CODEC_VERSIONS = (1, 2, 3)
 _HEADER = struct.Struct("<B q d d q d d B d d q q H")
-_COMPROMISE = struct.Struct("<q H")
+_COMPROMISE_V2 = struct.Struct("<q H")
 _SINCE = struct.Struct("<q")
 _FLAG_LOCATION = 1
 _FLAG_LAST_EVENT = 2
-_FLAG_COMPROMISE = 4
+_FLAG_VERDICTS = 4  # v2: one compromise
 _FLAG_BLACKLISTED = 8
 _FLAG_NOT_BLACKLISTED = 16
 
 
 def encode_profile(profile: CustomerProfile) -> bytes:
     location = profile.last_location
-    compromise = profile.compromise
+    verdicts = profile.verdicts
     flags = (
         (_FLAG_LOCATION if location else 0)
         | (_FLAG_LAST_EVENT if profile.last_event_time_ms is not None else 0)
-        | (_FLAG_COMPROMISE if compromise else 0)
+        | (_FLAG_VERDICTS if verdicts else 0)
         | (_FLAG_BLACKLISTED if profile.blacklisted else 0)
         | (_FLAG_NOT_BLACKLISTED if profile.blacklisted is False else 0)
     )
@@ -182,9 +178,8 @@ def encode_profile(profile: CustomerProfile) -> bytes:
         len(times),
     )
     parts = [header, struct.pack(f"<{len(times)}q", *times)]
-    if compromise is not None:
-        identifier = compromise.transaction_id.encode("utf-8")
-        parts += (_COMPROMISE.pack(compromise.reported_at_ms, len(identifier)), identifier)
+    if verdicts:
+        parts.append(encode_verdicts(verdicts))
     if profile.blacklisted is not None:
         parts.append(_SINCE.pack(profile.blacklisted_since_ms or 0))
     return b"".join(parts)
@@ -210,13 +205,16 @@ def decode_profile(data: bytes) -> CustomerProfile:
         window_size,
     ) = _HEADER.unpack_from(data)
     times = list(struct.unpack_from(f"<{window_size}q", data, _HEADER.size))
-    compromise = None
+    verdicts = Verdicts()
     offset = _HEADER.size + 8 * window_size
-    if flags & _FLAG_COMPROMISE:
-        reported_at, length = _COMPROMISE.unpack_from(data, offset)
-        start = offset + _COMPROMISE.size
-        compromise = CardCompromise(data[start : start + length].decode("utf-8"), reported_at)
+    if flags & _FLAG_VERDICTS and data[0] == 2:
+        reported_at, length = _COMPROMISE_V2.unpack_from(data, offset)
+        start = offset + _COMPROMISE_V2.size
+        transaction_id = data[start : start + length].decode("utf-8")
+        verdicts.by_transaction[transaction_id] = Verdict(True, reported_at, reported_at)
         offset = start + length
+    elif flags & _FLAG_VERDICTS:
+        verdicts, offset = decode_verdicts(data, offset)
     blacklisted = (
         True if flags & _FLAG_BLACKLISTED else False if flags & _FLAG_NOT_BLACKLISTED else None
     )
@@ -229,7 +227,7 @@ def decode_profile(data: bytes) -> CustomerProfile:
         ),
         recent_event_times=times,
         last_event_time_ms=last_event_time if flags & _FLAG_LAST_EVENT else None,
-        compromise=compromise,
+        verdicts=verdicts,
         blacklisted=blacklisted,
         blacklisted_since_ms=since,
     )

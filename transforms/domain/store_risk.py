@@ -21,6 +21,10 @@ import struct
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from transforms.domain.blacklist_changes import BlacklistChange, BlacklistOverride
+from transforms.domain.feedback import Feedback
+from transforms.domain.verdicts import Verdicts, decode_verdicts, encode_verdicts
+
 WINDOW_DAYS = (1, 7, 30)
 HOUR_MS = 3_600_000
 HORIZON_HOURS = 24 * max(WINDOW_DAYS)
@@ -66,10 +70,13 @@ class StoreActivity:
     # and that change's effective time: an older change arriving late does not undo it.
     blacklisted: bool | None = None
     blacklisted_since_ms: int | None = None
+    # The verdicts on the store's transactions: a fraud counts from the report that confirmed
+    # it until a genuine verdict withdraws it (transforms.domain.verdicts).
+    verdicts: Verdicts = field(default_factory=Verdicts)
 
     @property
     def is_empty(self) -> bool:
-        return not self.hours and self.blacklisted is None
+        return not self.hours and self.blacklisted is None and not self.verdicts
 
     @property
     def newest_hour(self) -> int | None:
@@ -80,6 +87,17 @@ class StoreActivity:
 
     def add_fraud_report(self, time_ms: int) -> None:
         self._add(time_ms // HOUR_MS, 0, 1)
+
+    def learn_feedback(self, feedback: Feedback) -> None:
+        """A verdict on one of the store's transactions, at its report time: a confirmed fraud
+        counts in the hour it was confirmed, and no more once withdrawn."""
+        change = self.verdicts.learn(feedback)
+        if change is not None:
+            self._add(change.since_ms // HOUR_MS, 0, 1 if change.is_fraud else -1)
+
+    def learn_change(self, change: BlacklistChange) -> None:
+        override = BlacklistOverride(self.blacklisted, self.blacklisted_since_ms)
+        self.blacklisted, self.blacklisted_since_ms = change.apply_to(override)
 
     def risk(self, time_ms: int) -> StoreRisk:
         """The counts of each window ending with the hour of ``time_ms``, all of that hour
@@ -102,6 +120,8 @@ class StoreActivity:
     def prune(self, now_ms: int) -> None:
         """Forget hours no window ending at ``now_ms`` or later can reach."""
         oldest_kept = now_ms // HOUR_MS - HORIZON_HOURS + 1
+        # A verdict told before the oldest window can change no count any more.
+        self.verdicts.forget_before(oldest_kept * HOUR_MS)
         drop = bisect.bisect_left(self.hours, oldest_kept)
         if drop:
             self.base_transactions = self.transactions[drop - 1]
@@ -138,9 +158,11 @@ class StoreActivity:
             self.frauds[position] += frauds
 
 
-# Layout v1: version, blacklist override (0 none, 1 off, 2 on) and its effective time, hour
-# count, then per hour its index and its own (not running) transaction and fraud counts.
-_CODEC_VERSION = 1
+# Layout v2: version, blacklist override (0 none, 1 off, 2 on) and its effective time, hour
+# count, then per hour its index and its own (not running) transaction and fraud counts, then
+# the verdicts (transforms.domain.verdicts). v1 ended after the hours.
+_CODEC_VERSION = 2
+_CODEC_VERSIONS = (1, 2)
 _HEADER = struct.Struct("<B B q I")
 _HOUR = struct.Struct("<q I I")
 _OVERRIDE = {None: 0, False: 1, True: 2}
@@ -164,22 +186,28 @@ def encode_store_activity(activity: StoreActivity) -> bytes:
             _HOUR.pack(hour, transactions - previous_transactions, frauds - previous_frauds)
         )
         previous_transactions, previous_frauds = transactions, frauds
+    parts.append(encode_verdicts(activity.verdicts))
     return b"".join(parts)
 
 
 def decode_store_activity(data: bytes) -> StoreActivity:
-    if not data or data[0] != _CODEC_VERSION:
+    if not data or data[0] not in _CODEC_VERSIONS:
         version = data[0] if data else None
         raise ValueError(f"unknown store activity encoding version {version}")
     _, override, since, count = _HEADER.unpack_from(data)
-    if len(data) != _HEADER.size + count * _HOUR.size:
+    hours_end = _HEADER.size + count * _HOUR.size
+    if len(data) < hours_end or (data[0] == 1 and len(data) != hours_end):
         raise ValueError(f"store activity of {count} hours truncated: {len(data)} bytes")
     listed = _OVERRIDE_BACK[override]
     activity = StoreActivity(
         blacklisted=listed, blacklisted_since_ms=since if listed is not None else None
     )
+    if data[0] > 1:
+        activity.verdicts, end = decode_verdicts(data, hours_end)
+        if end != len(data):
+            raise ValueError(f"store activity: {len(data) - end} bytes after the verdicts")
     running_transactions = running_frauds = 0
-    for hour, transactions, frauds in _HOUR.iter_unpack(data[_HEADER.size :]):
+    for hour, transactions, frauds in _HOUR.iter_unpack(data[_HEADER.size : hours_end]):
         running_transactions += transactions
         running_frauds += frauds
         activity.hours.append(hour)

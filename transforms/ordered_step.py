@@ -1,0 +1,188 @@
+"""Event-time order per key, written once: the stateful DoFn both steps (stores, customers) are.
+
+Beam does not order the elements of a key, yet both steps depend on order. In the spirit of
+Beam Java's ``OrderedEventProcessor``, this module owns the ordering (the buffer in the key's
+state cell, the ``flush`` timer that releases records once the watermark has passed them, the
+``expiry`` timer that clears an idle key, the late-record path) and hands a step's
+:class:`KeyHandler` each key's records in order with its cell. The step only says what handling
+a record means, when its key can be forgotten, and what outlives that.
+
+* Records wait in the cell (:mod:`transforms.event_time_buffer`) until the watermark passes
+  them; they are then handed over sorted by :func:`transforms.coders.buffered_order` (time,
+  controls before the events of their instant, events by id), the order the grouped path sorts
+  a whole history in, so both paths give the same records.
+* A record that arrives after its key has moved past it (late) is handed over at once, alone,
+  and counted.
+* ``expiry`` is set once, at the handler's :meth:`KeyHandler.expires_at`, and re-arms itself
+  when it finds the key active since, instead of being moved at every flush: each timer set is
+  a round trip to the runner.
+* One cell per key, written whole: the SDK harness pays per state cell touched, and its cache
+  keeps a value written whole between bundles (an appended-to ``BagState`` is read back from
+  the runner; ``OrderedListState`` does not run on portable Flink). The workarounds of
+  :mod:`transforms.state_commit` and :mod:`transforms.state_cache_sizing` are installed by
+  every ordered step's ``setup``, so no step depends on another being set up first.
+
+Beam Python declares state and timers as defaults of the DoFn's method parameters, so a step's
+DoFn class is made by :func:`ordered_step` with its own state id and cell coder (the state id
+is what a savepoint restores by): ``StoreActivityFn = ordered_step("StoreActivityFn", ...)``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from typing import Any, Protocol, TypeVar
+
+import apache_beam as beam
+from apache_beam import coders
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
+
+from transforms import state_cache_sizing, state_commit
+from transforms.coders import buffered_event_time, buffered_order
+from transforms.counters import NAMESPACE
+from transforms.event_time_buffer import EventTimeBuffer, OrderedCell, to_millis, to_timestamp
+
+Cell = TypeVar("Cell", bound=OrderedCell)
+
+
+class KeyHandler(Protocol[Cell]):
+    """What one step does with a key's records; the ordered step does the rest."""
+
+    def setup(self) -> None:
+        """Once per worker, before any record (build what is expensive to build)."""
+
+    def new_cell(self) -> Cell:
+        """The state of a key never seen (or forgotten)."""
+
+    def handle(self, key: str, cell: Cell, records: list[bytes]) -> Iterator[Any]:
+        """Records of ``key`` in order (all later than those handed before, unless late):
+        update ``cell`` and yield outputs (``TaggedOutput`` for side outputs)."""
+
+    def expires_at(self, cell: Cell) -> int | None:
+        """When nothing the cell holds can matter to a later record (None: nothing yet)."""
+
+    def expire(self, cell: Cell) -> bool:
+        """At expiry: keep what outlives it (reference data) in ``cell`` and return True, or
+        return False to clear the key."""
+
+
+def ordered_step(
+    name: str, state_id: str, cell_coder: coders.Coder, late_counter: str, expired_counter: str
+) -> type[beam.DoFn]:
+    """A DoFn class that hands a :class:`KeyHandler` each key's records in event-time order.
+
+    Assign it at module level under ``name`` (it pickles by reference). Its constructor takes
+    ``(handler, streaming, arrival_lag_ms=0, cheap_state_cache_sizing=True)``; ``streaming``
+    and ``arrival_lag_ms`` are :class:`~transforms.event_time_buffer.EventTimeBuffer`'s.
+    Input ``(key, encoded record)``; output what the handler yields.
+    """
+    cell_spec = ReadModifyWriteStateSpec(state_id, cell_coder)
+    flush_spec = TimerSpec("flush", TimeDomain.WATERMARK)
+    expiry_spec = TimerSpec("expiry", TimeDomain.WATERMARK)
+
+    class OrderedStepFn(beam.DoFn):  # type: ignore[misc]
+        CELL, FLUSH, EXPIRY = cell_spec, flush_spec, expiry_spec
+
+        def __init__(
+            self,
+            handler: KeyHandler[Any],
+            streaming: bool,
+            arrival_lag_ms: int = 0,
+            cheap_state_cache_sizing: bool = True,
+        ) -> None:
+            self._handler = handler
+            self._buffer = EventTimeBuffer(buffered_event_time, streaming, arrival_lag_ms)
+            self._cheap_sizing = cheap_state_cache_sizing
+            self._late = Metrics.counter(NAMESPACE, late_counter)
+            self._expired = Metrics.counter(NAMESPACE, expired_counter)
+
+        def setup(self) -> None:
+            if self._cheap_sizing:
+                state_cache_sizing.install()
+            state_commit.install()
+            self._handler.setup()
+
+        def process(
+            self,
+            element: tuple[str, bytes],
+            cell_state: Any = beam.DoFn.StateParam(cell_spec),
+            flush: Any = beam.DoFn.TimerParam(flush_spec),
+            expiry: Any = beam.DoFn.TimerParam(expiry_spec),
+        ) -> Iterator[Any]:
+            key, encoded = element
+            time_ms = buffered_event_time(encoded)
+            cell = cell_state.read() or self._handler.new_cell()
+            if self._buffer.is_late(cell, time_ms):
+                self._late.inc()
+                yield from self._handler.handle(key, cell, [encoded])
+                self._arm_expiry(cell, expiry)
+            else:
+                wake_at = self._buffer.hold(cell, encoded, time_ms)
+                if wake_at is not None:
+                    flush.set(to_timestamp(wake_at))
+            cell_state.write(cell)
+
+        @on_timer(flush_spec)  # type: ignore[untyped-decorator]
+        def release_in_order(
+            self,
+            key: str = beam.DoFn.KeyParam,
+            fired_at: Any = beam.DoFn.TimestampParam,
+            cell_state: Any = beam.DoFn.StateParam(cell_spec),
+            flush: Any = beam.DoFn.TimerParam(flush_spec),
+            expiry: Any = beam.DoFn.TimerParam(expiry_spec),
+        ) -> Iterator[Any]:
+            cell = cell_state.read()
+            if cell is None:
+                return
+            due = self._buffer.take_due(cell, to_millis(fired_at))
+            if due:
+                due.sort(key=buffered_order)
+                yield from self._handler.handle(key, cell, due)
+            wake_at = self._buffer.rearm(cell)
+            if wake_at is not None:
+                flush.set(to_timestamp(wake_at))
+            self._arm_expiry(cell, expiry)
+            cell_state.write(cell)
+
+        @on_timer(expiry_spec)  # type: ignore[untyped-decorator]
+        def expire_idle_key(
+            self,
+            fired_at: Any = beam.DoFn.TimestampParam,
+            cell_state: Any = beam.DoFn.StateParam(cell_spec),
+            flush: Any = beam.DoFn.TimerParam(flush_spec),
+            expiry: Any = beam.DoFn.TimerParam(expiry_spec),
+        ) -> None:
+            cell = cell_state.read()
+            if cell is None:
+                return
+            cell.expiry_at_ms = None
+            expires_at = self._handler.expires_at(cell)
+            if cell.buffer or (expires_at is not None and expires_at > to_millis(fired_at)):
+                # Active since. With records waiting, their flush re-arms expiry.
+                if not cell.buffer:
+                    self._arm_expiry(cell, expiry)
+                cell_state.write(cell)
+                return
+            self._expired.inc()
+            if self._handler.expire(cell):
+                cell_state.write(cell)
+                return
+            cell_state.clear()
+            flush.clear()
+
+        def _arm_expiry(self, cell: Any, expiry: Any) -> None:
+            """Arm expiry unless it is pending: when it fires it checks the cell again."""
+            if cell.expiry_at_ms is not None:
+                return
+            expires_at = self._handler.expires_at(cell)
+            if expires_at is None:
+                return
+            cell.expiry_at_ms = expires_at
+            expiry.set(to_timestamp(expires_at))
+
+    # Pickled by reference as ``<module>.<name>``: the module that assigns it under that name.
+    OrderedStepFn.__name__ = OrderedStepFn.__qualname__ = name
+    OrderedStepFn.__module__ = sys._getframe(1).f_globals["__name__"]
+    return OrderedStepFn
