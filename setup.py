@@ -54,7 +54,7 @@ setup(
             "joblib>=1.4",
             "numpy>=1.26",
         ],
-        # python -m ml.evaluate --protocol draws its curves (not needed by the workers).
+        # python -m pipelines.evaluate_protocol draws its curves (not needed by the workers).
         "evaluate": [
             "matplotlib>=3.8",
         ],

@@ -102,7 +102,7 @@ def main() -> None:
             ]
             started = time.perf_counter()
             done = subprocess.run(
-                [sys.executable, "-m", "pipelines.fraud", *argv],
+                [sys.executable, "-m", "pipelines.fraud", *argv, "--json"],
                 cwd=ROOT,
                 capture_output=True,
                 text=True,

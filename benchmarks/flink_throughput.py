@@ -301,8 +301,8 @@ def main() -> None:
     parser.add_argument("--scoring", default=",".join(SCORING))
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
-    from ml.train import train_model
     from pipelines.synthetic import generate_dataset
+    from pipelines.train_default import train_model
 
     # Beam's process workers are started as `python`: the one of this environment.
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"

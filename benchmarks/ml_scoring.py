@@ -2,8 +2,8 @@
 
     python benchmarks/ml_scoring.py [--model DIR] [--seconds 1.0]
 
-Without ``--model`` it trains the default model (``ml.train`` defaults) into a temporary
-folder first and reports how long that took. Feature rows are real: replayed generated
+Without ``--model`` it trains the default model (``pipelines.train_default`` defaults) into a
+temporary folder first and reports how long that took. Feature rows are real: replayed generated
 history of another seed than the model's. For batch sizes 1, 64, 256 and 1024 it times
 ``AnomalyScorer.raw_scores`` by both paths (the calibration is the same cheap clip for both)
 and reports scores per second on one core, plus the largest difference between the paths.
@@ -46,8 +46,8 @@ def _single_thread() -> contextlib.AbstractContextManager[Any]:
 
 
 def _features(rows: int) -> npt.NDArray[np.float64]:
-    from ml.train import generated_history
     from pipelines.synthetic import GeneratorConfig
+    from pipelines.train_default import generated_history
 
     customers = max(50, rows // 25)  # ~27 events per customer over 30 days
     _, history = generated_history(GeneratorConfig(seed=FEATURE_SEED, customers=customers))
@@ -111,7 +111,7 @@ def main() -> None:
     with _single_thread(), tempfile.TemporaryDirectory() as scratch:
         model_dir = args.model
         if model_dir is None:
-            from ml.train import train_model
+            from pipelines.train_default import train_model
 
             started = time.perf_counter()
             model_dir = train_model(scratch).directory

@@ -145,7 +145,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as data_dir:
         paths = _generate(args.events, data_dir)
         model_dir = os.path.join(data_dir, "model")
-        from ml.train import train_model
+        from pipelines.train_default import train_model
 
         train_model(model_dir, seed=7)
         domain = _in_subprocess("domain", paths, [])

@@ -28,9 +28,9 @@ def measure(events: str, feedback: str, store_step: bool, grouped: bool) -> dict
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from pipelines.options import FN_API_RUNNER
-    from transforms.detect import DetectFraud
     from transforms.domain.blacklist import Blacklist
     from transforms.domain.config import default_rules
+    from transforms.fraud_detection import DetectFraud
     from transforms.parse import ParseEvents
     from transforms.parse_controls import FEEDBACK_INPUT, ParseControls
     from transforms.read import ReadJsonLines
@@ -57,12 +57,18 @@ def measure(events: str, feedback: str, store_step: bool, grouped: bool) -> dict
 
 def store_state_bytes(events: str, feedback: str) -> dict[str, int]:
     """Each store's cell after every record, replayed in order through the store loop."""
-    from transforms.coders import StoreCell, StoreCellCoder, encode_buffered, encode_feedback
+    from transforms.coders import (
+        StoreCell,
+        StoreCellCoder,
+        buffered_order,
+        encode_buffered,
+        encode_feedback,
+    )
     from transforms.domain.blacklist import NO_HIT, Blacklist
     from transforms.domain.event_time import business_timezone
     from transforms.domain.events import Transaction, parse_event
     from transforms.domain.feedback import Feedback, parse_feedback
-    from transforms.store_step import StoreLoop, _record_order
+    from transforms.store_step import StoreLoop
 
     zone = business_timezone("America/Sao_Paulo")
     by_store: dict[str, list[bytes]] = {}
@@ -79,11 +85,8 @@ def store_state_bytes(events: str, feedback: str) -> dict[str, int]:
     coder, sizes = StoreCellCoder(), []
     for store_id, records in by_store.items():
         cell = StoreCell()
-        list(
-            StoreLoop(store_id, Blacklist()).release(
-                cell.activity, sorted(records, key=_record_order)
-            )
-        )
+        ordered = sorted(records, key=buffered_order)
+        list(StoreLoop(Blacklist()).release(store_id, cell.activity, ordered))
         sizes.append(len(coder.encode(cell)))
     sizes.sort()
     return {"stores": len(sizes), "mean": round(statistics.mean(sizes)), "max": sizes[-1]}

@@ -1,36 +1,46 @@
 """Detection quality of rules only, the anomaly model only, and their blend, on labelled data.
 
     python -m ml.evaluate --output_dir out [--labels_file out/input/labels.jsonl]
-    python -m ml.evaluate --protocol --data DIR --output_dir eval [--train_from ...]
+    python -m ml.evaluate --output_dir out --feedback 'feedback/date=*/*.jsonl' [--labels_at T]
 
-``--protocol`` runs the field's protocol instead (train window, delay, test week; with and
-without feedback; per pattern; PNG plots): :mod:`ml.protocol`.
+The field's protocol (train window, delay, test week; with and without feedback; per pattern;
+PNG plots) runs the pipeline, so it is an entry point of its own:
+``python -m pipelines.evaluate_protocol``; :mod:`ml.protocol` measures it.
 
 Reads the scored transactions a pipeline run wrote (``scored-*.jsonl``: each carries
-``rule_score``, ``ml_score`` and the blended ``fraud_score``) and the generator's labels, and
+``rule_score``, ``ml_score`` and the blended ``fraud_score``) and labels them: with
+``--labels_file`` (the generator's ground truth, ``{transaction_id, is_fraud, pattern}``) the
+transactions it names; with ``--feedback`` (confirmed outcomes) every transaction, fraud if the
+feedback had confirmed it by ``--labels_at`` (default: its latest report) and not withdrawn it,
+genuine otherwise, as a team knows it at that moment (``ml.supervised.confirmed_frauds``). It
 prints one table per score: AUC ROC, average precision, precision and recall at the alert
 threshold, and card precision@100 per day. The last is what a fraud team lives by: each day,
 investigators check the 100 cards (customers) with the highest score that day; it is the
 share of those that really had fraud that day, with cards already caught on an earlier day
-left out, averaged over days.
+left out, averaged over days. A score without both classes among its labelled records is
+reported as ``{"events": n, "note": "no scores or a single class"}``. A mistake (a missing
+file, a bad time) is one line on stderr, ``ml.evaluate: <reason>``, and a non-zero exit.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import glob
 import json
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from ml.cli import CommandParser, run_command
+from ml.supervised import confirmed_frauds, read_lines
 from transforms.domain.config import default_rules, rules_from_text
+from transforms.domain.event_time import parse_timestamp
 
 CARDS_PER_DAY = 100
 
@@ -45,13 +55,33 @@ class Scored:
 
 
 def load_scored(output_dir: str, labels_file: str) -> list[Scored]:
+    """The run's scored records that the labels file names, labelled by it."""
     with open(labels_file, encoding="utf-8") as handle:
         labels = {row["transaction_id"]: row for row in map(json.loads, handle)}
+    return scored_rows(output_dir, labels.get)
+
+
+def load_scored_with_feedback(
+    output_dir: str, feedback: Sequence[str], labels_at: str | None
+) -> list[Scored]:
+    """Every scored record of the run, labelled with what the feedback said by ``labels_at``."""
+    at_ms = parse_timestamp(labels_at, None) if labels_at else None
+    frauds = confirmed_frauds(read_lines(feedback), at_ms)
+    return scored_rows(output_dir, lambda transaction_id: {"is_fraud": transaction_id in frauds})
+
+
+def scored_rows(output_dir: str, label_of: Callable[[str], dict[str, Any] | None]) -> list[Scored]:
+    """The ``scored-*.jsonl`` records of ``output_dir`` that ``label_of`` labels."""
+    paths = sorted(glob.glob(os.path.join(output_dir, "scored-*.jsonl")))
+    if not paths:
+        raise FileNotFoundError(
+            errno.ENOENT, "no scored-*.jsonl (not a pipeline run's output?)", output_dir
+        )
     rows: list[Scored] = []
-    for path in sorted(glob.glob(os.path.join(output_dir, "scored-*.jsonl"))):
+    for path in paths:
         with open(path, encoding="utf-8") as handle:
             for record in map(json.loads, handle):
-                label = labels.get(record["transaction_id"])
+                label = label_of(record["transaction_id"])
                 if label is None:
                     continue
                 rows.append(
@@ -123,30 +153,40 @@ def evaluate(rows: Sequence[Scored], thresholds: dict[str, float]) -> dict[str, 
     return report
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_command("ml.evaluate", _main, argv)
+
+
+def _main(argv: Sequence[str] | None) -> None:
+    parser = CommandParser(prog="ml.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("--output_dir", default="out", help="A pipeline run's output folder.")
-    parser.add_argument("--labels_file", help="Default: <output_dir>/input/labels.jsonl")
-    parser.add_argument("--rules", help="The rules YAML the run used (for the thresholds).")
-    protocol = parser.add_argument_group("--protocol: train, delay, test (ml.protocol)")
-    protocol.add_argument("--protocol", action="store_true")
-    protocol.add_argument("--data", help="A generated data set's folder (pipelines.generate).")
-    protocol.add_argument("--train_from", type=date.fromisoformat, default=date(2026, 10, 1))
-    protocol.add_argument("--train_days", type=int, default=16)
-    protocol.add_argument("--delay_days", type=int, default=7)
-    protocol.add_argument("--test_days", type=int, default=7)
-    protocol.add_argument(
-        "--model",
-        help="The anomaly model of the runs (default: models/default if present; empty: none).",
+    labels = parser.add_mutually_exclusive_group()
+    labels.add_argument("--labels_file", help="Default: <output_dir>/input/labels.jsonl")
+    labels.add_argument(
+        "--feedback",
+        action="append",
+        help="Label with confirmed outcomes instead, JSONL (glob, repeatable).",
     )
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--labels_at", help="With --feedback: what it said by this instant (ISO-8601)."
+    )
+    parser.add_argument("--rules", help="The rules YAML the run used (for the thresholds).")
+    # Kept so that the old spelling gets a pointer rather than "unrecognized arguments".
+    parser.add_argument("--protocol", action="store_true", help=argparse.SUPPRESS)
+    args, unknown = parser.parse_known_args(argv)
     if args.protocol:
-        _protocol(parser, args)
-        return
+        parser.error("the protocol runs the pipeline: python -m pipelines.evaluate_protocol")
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.labels_at and not args.feedback:
+        parser.error("--labels_at needs --feedback")
     # A local tool, like the output files it reads: the rules file is local too.
     rules = rules_from_text(Path(args.rules).read_text("utf-8")) if args.rules else default_rules()
-    labels = args.labels_file or os.path.join(args.output_dir, "input", "labels.jsonl")
-    rows = load_scored(args.output_dir, labels)
+    if args.feedback:
+        rows = load_scored_with_feedback(args.output_dir, args.feedback, args.labels_at)
+    else:
+        labels_file = args.labels_file or os.path.join(args.output_dir, "input", "labels.jsonl")
+        rows = load_scored(args.output_dir, labels_file)
     thresholds = {
         "rules only": rules.alert_threshold,
         "ML only": rules.ml_threshold,
@@ -155,26 +195,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(json.dumps(evaluate(rows, thresholds), indent=2))
 
 
-def _protocol(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    from ml.protocol import Windows, run_protocol
-    from pipelines.options import DEFAULT_MODEL_DIR
-
-    if not args.data:
-        parser.error("--protocol needs --data")
-    model = args.model  # "" asks for rules only
-    if model is None and os.path.exists(os.path.join(DEFAULT_MODEL_DIR, "metadata.json")):
-        model = DEFAULT_MODEL_DIR
-    windows = Windows(args.train_from, args.train_days, args.delay_days, args.test_days)
-    report = run_protocol(args.data, args.output_dir, windows, model or None)
-    summary = {
-        name: {
-            key: scores.get(key)
-            for key in ("auc_roc", "average_precision", "card_precision_at_100")
-        }
-        for name, scores in report["scorers"].items()
-    }
-    print(json.dumps({"windows": report["windows"], "scorers": summary}, indent=2))
-
-
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

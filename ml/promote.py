@@ -6,41 +6,70 @@
 The metrics are ``ml.evaluate``'s output for each model on the same held-out window. The
 candidate is promoted when there is no current model, or when the blended score's average
 precision and card precision@100 are both at least the current model's minus ``--tolerance``.
+An evaluation without scores (``ml.evaluate``'s ``"no scores or a single class"``: no
+confirmed fraud in the window, say) measured nothing, so it is never grounds to promote, not
+even a first model: the candidate is refused, nothing changes.
 Promotion copies the artifact into a folder of its own, verifies the copy, and switches
 ``--model_dir`` (a symbolic link) to it atomically; the model it replaces stays reachable as
 ``<model_dir>.previous``, for a rollback. The decision is printed as JSON either way; the
 model_retrain DAG records it in the warehouse's model registry.
+
+Exit status: 0 when decided (promoted or kept); 3 (``NOT_MEASURED``) when an evaluation has no
+scores to compare, a refusal that a retry would repeat; 1 for another failure (an unusable
+artifact, say); 2 for a usage mistake. Every failure is one line on stderr,
+``ml.promote: <reason>``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
-import sys
 import tempfile
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ml.artifact import ArtifactError, load_artifact
+from ml.artifact import load_artifact
+from ml.cli import CommandError, CommandParser, run_command
 
 SCORE = "blend"
 COMPARED = ("average_precision", "card_precision_at_100")
+NOT_MEASURED = 3
+
+
+class NotMeasuredError(CommandError):
+    """An evaluation has no scores to compare: nothing can be promoted on it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, NOT_MEASURED)
+
+
+def measured(report: dict[str, Any], whose: str) -> dict[str, float]:
+    """The compared metrics of ``report``'s blended score, or :class:`NotMeasuredError`."""
+    score = report.get(SCORE)
+    if not isinstance(score, dict) or not all(
+        isinstance(score.get(metric), int | float) for metric in COMPARED
+    ):
+        why = score.get("note", "no metrics") if isinstance(score, dict) else "no blend score"
+        raise NotMeasuredError(f"the {whose}'s evaluation has no scores ({why}): nothing promoted")
+    return {metric: float(score[metric]) for metric in COMPARED}
 
 
 def decide(
     candidate: dict[str, Any], current: dict[str, Any] | None, tolerance: float
 ) -> tuple[bool, str]:
-    """Whether to promote, and why, from two ``ml.evaluate`` reports."""
+    """Whether to promote, and why, from two ``ml.evaluate`` reports; :class:`NotMeasuredError`
+    when either has no scores to compare."""
+    challenger = measured(candidate, "candidate")
     if not current:
         return True, "no current model"
+    champion = measured(current, "current model")
     worse = [
-        f"{metric} {candidate[SCORE][metric]} < {current[SCORE][metric]}"
+        f"{metric} {challenger[metric]} < {champion[metric]}"
         for metric in COMPARED
-        if candidate[SCORE][metric] < current[SCORE][metric] - tolerance
+        if challenger[metric] < champion[metric] - tolerance
     ]
     if worse:
         return False, "worse on the held-out window: " + "; ".join(worse)
@@ -119,30 +148,39 @@ def promote(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    return run_command("ml.promote", _main, argv)
+
+
+def _main(argv: Sequence[str] | None) -> None:
+    parser = CommandParser(prog="ml.promote", description=__doc__.splitlines()[0])
     parser.add_argument("--candidate", required=True, help="The candidate artifact's folder.")
     parser.add_argument("--model_dir", required=True, help="Where the served model lives.")
-    parser.add_argument("--candidate_metrics", required=True, type=json.loads)
-    parser.add_argument("--current_metrics", type=json.loads)
+    parser.add_argument("--candidate_metrics", required=True, type=_json_object)
+    parser.add_argument("--current_metrics", type=_json_object)
     parser.add_argument(
         "--current_model", help="The model --current_metrics measured (default: --model_dir)."
     )
     parser.add_argument("--tolerance", type=float, default=0.0)
     args = parser.parse_args(argv)
-    try:
-        result = promote(
-            args.candidate,
-            args.model_dir,
-            args.candidate_metrics,
-            args.current_metrics,
-            args.tolerance,
-            args.current_model,
-        )
-    except (ArtifactError, ValueError) as error:
-        print(f"ml.promote: {error}", file=sys.stderr)
-        return 1
+    result = promote(
+        args.candidate,
+        args.model_dir,
+        args.candidate_metrics,
+        args.current_metrics,
+        args.tolerance,
+        args.current_model,
+    )
     print(json.dumps(result))
-    return 0
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError(text)
+    return value
+
+
+_json_object.__name__ = "JSON object"  # how argparse names the type in its message
 
 
 if __name__ == "__main__":

@@ -1,32 +1,28 @@
-"""The field's evaluation protocol: train on a window, wait out the reporting delay, test the
-week after, as the Fraud-Detection-Handbook does.
+"""The field's evaluation protocol, measured: train on a window, wait out the reporting delay,
+test the week after, as the Fraud-Detection-Handbook does.
 
-    python -m ml.evaluate --protocol --data DIR --output_dir eval \\
-        [--train_from 2026-10-01 --train_days 16 --delay_days 7 --test_days 7]
-
-``DIR`` holds a generated data set (``pipelines.generate``: events, labels, blacklist,
-feedback). The pipeline scores all of it three times on FnApiRunner: without feedback, with
-it, and with it plus a supervised model trained (``ml.supervised``) on the training window's
-scored records, labelled with what the feedback said by the end of the delay, the moment a
-team would train. Every scorer is then measured on the test window only: AUC, average
-precision and card precision@100 per day (cards caught on an earlier day left out), overall
-and for each fraud pattern against all genuine transactions, so that no pattern hides
-another. Writes ``report.json``, ``precision_recall.png`` (one curve per scorer) and
-``card_precision.png`` (the daily card precision) into ``--output_dir``.
+The runs themselves (the pipeline scoring a data set without feedback, with it, and with a
+supervised model trained on the training window) are an entry point's job:
+``python -m pipelines.evaluate_protocol``. This module is the library it calls: the windows,
+the scorers, and :func:`write_report`, which measures every scorer on the test window only
+(AUC, average precision and card precision@100 per day, cards caught on an earlier day left
+out), overall and for each fraud pattern against all genuine transactions, so that no pattern
+hides another, and writes ``report.json``, ``precision_recall.png`` (one curve per scorer) and
+``card_precision.png`` (the daily card precision).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
-from ml.evaluate import Scored, card_precision_by_day, load_scored
+from ml.evaluate import Scored, card_precision_by_day
 
 # Scorer name: (which run, which score of its records).
 SCORERS: dict[str, tuple[str, str]] = {
@@ -63,40 +59,9 @@ class Windows:
         return self.test_from.isoformat() <= day < self.test_until.isoformat()
 
 
-def _instant(day: date) -> str:
+def instant(day: date) -> str:
+    """The first instant of ``day``, UTC, as the commands take it."""
     return f"{day.isoformat()}T00:00:00Z"
-
-
-def score_runs(
-    data_dir: str, output_dir: str, windows: Windows, model: str | None
-) -> dict[str, str]:
-    """The three pipeline runs; returns each run's output folder."""
-    from ml.supervised import train_supervised
-    from pipelines.fraud import run
-
-    files = {name: os.path.join(data_dir, f"{name}.jsonl") for name in ("events", "feedback")}
-    base = [
-        f"--input={files['events']}",
-        f"--blacklist={os.path.join(data_dir, 'blacklist.csv')}",
-        f"--labels_file={os.path.join(data_dir, 'labels.jsonl')}",
-    ]
-    anomaly = [f"--model={model}"] if model else ["--no_model"]
-    runs = {name: os.path.join(output_dir, "runs", name) for name in ("no_feedback", "feedback")}
-    run([*base, *anomaly, f"--output_dir={runs['no_feedback']}"])
-    feedback = [f"--feedback={files['feedback']}"]
-    run([*base, *anomaly, *feedback, f"--output_dir={runs['feedback']}"])
-    supervised_model = os.path.join(output_dir, "supervised_model")
-    train_supervised(
-        supervised_model,
-        [os.path.join(runs["feedback"], "scored-*.jsonl")],
-        [files["feedback"]],
-        train_from=_instant(windows.train_from),
-        train_until=_instant(windows.train_until),
-        labels_at=_instant(windows.test_from),
-    )
-    runs["supervised"] = os.path.join(output_dir, "runs", "supervised")
-    run([*base, *feedback, f"--model={supervised_model}", f"--output_dir={runs['supervised']}"])
-    return runs
 
 
 def measure(rows: Sequence[Scored], score: str) -> dict[str, Any]:
@@ -129,15 +94,11 @@ def by_pattern(rows: Sequence[Scored], score: str) -> dict[str, dict[str, Any]]:
     return report
 
 
-def run_protocol(
-    data_dir: str, output_dir: str, windows: Windows, model: str | None
+def write_report(
+    test_rows: Mapping[str, Sequence[Scored]], windows: Windows, output_dir: str
 ) -> dict[str, Any]:
-    runs = score_runs(data_dir, output_dir, windows, model)
-    labels = os.path.join(data_dir, "labels.jsonl")
-    test_rows = {
-        name: [row for row in load_scored(path, labels) if windows.in_test(row.day)]
-        for name, path in runs.items()
-    }
+    """Measure every scorer on its run's rows of the test window (``test_rows``, by run name),
+    write the report and the pictures into ``output_dir``, and return the report."""
     report: dict[str, Any] = {
         "windows": {
             "train": [windows.train_from.isoformat(), windows.train_until.isoformat()],

@@ -22,14 +22,14 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from transforms.domain.blacklist import Blacklist
+from transforms.domain.blacklist import EMPTY_BLACKLIST, Blacklist, parse_blacklist_lines
 from transforms.domain.config import RulesConfig
 from transforms.domain.detector import FraudDetector
 from transforms.domain.events import group_by_customer
 from transforms.domain.features import FEATURE_NAMES
 from transforms.domain.state import CustomerProfile
 
-__all__ = ["Replay", "blacklist_from_entries", "replay"]
+__all__ = ["Replay", "blacklist_from_entries", "blacklist_from_file", "replay"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -67,6 +67,17 @@ def blacklist_from_entries(entries: Iterable[_EntryLike]) -> Blacklist:
     customers = frozenset(entry.id for entry in rows if entry.kind == "customer")
     stores = frozenset(entry.id for entry in rows if entry.kind == "store")
     return Blacklist(customers, stores)
+
+
+def blacklist_from_file(path: str | None) -> Blacklist:
+    """The blacklist CSV at the local ``path`` (``kind,id`` lines), or an empty list without one.
+
+    Training reads local files only (its ``--events`` are local globs), so this needs no Beam
+    file system."""
+    if not path:
+        return EMPTY_BLACKLIST
+    with open(path, encoding="utf-8") as handle:
+        return parse_blacklist_lines(handle.read().splitlines())
 
 
 def replay(

@@ -46,6 +46,7 @@ from ml.artifact import (
 from transforms.domain.event_time import parse_timestamp
 from transforms.domain.features import SUPERVISED_FEATURE_NAMES, model_inputs
 from transforms.domain.feedback import Feedback, parse_feedback
+from transforms.domain.verdicts import confirmed_by
 
 __all__ = ["TrainingSet", "confirmed_frauds", "fit_classifier", "train_supervised", "training_set"]
 
@@ -71,23 +72,12 @@ def read_lines(patterns: Sequence[str]) -> Iterable[bytes]:
 
 
 def confirmed_frauds(lines: Iterable[bytes], labels_at_ms: int | None) -> set[str]:
-    """The transactions confirmed fraud by ``labels_at_ms`` (None: by the latest report): the
-    latest verdict on a transaction wins (at one instant, a genuine one). Malformed records are
-    skipped (the pipeline dead-letters them)."""
-    verdicts: dict[str, tuple[int, bool]] = {}
-    for line in lines:
-        record = parse_feedback(line)
-        if not isinstance(record, Feedback):
-            continue
-        if labels_at_ms is not None and record.reported_at_ms > labels_at_ms:
-            continue
-        known = verdicts.get(record.transaction_id)
-        if known is None or record.reported_at_ms > known[0]:
-            verdicts[record.transaction_id] = (record.reported_at_ms, record.is_fraud)
-        elif record.reported_at_ms == known[0] and not record.is_fraud:
-            # At one instant a genuine verdict wins, as in the pipeline's own order.
-            verdicts[record.transaction_id] = (record.reported_at_ms, False)
-    return {transaction_id for transaction_id, (_, fraud) in verdicts.items() if fraud}
+    """The transactions confirmed fraud by ``labels_at_ms`` (None: by the latest report), by
+    the pipeline's own meaning of a verdict (``transforms.domain.verdicts``: the latest word on
+    a transaction wins, at one instant a genuine one). Malformed records are skipped (the
+    pipeline dead-letters them)."""
+    reports = [record for record in map(parse_feedback, lines) if isinstance(record, Feedback)]
+    return confirmed_by(reports, labels_at_ms)
 
 
 def training_set(

@@ -1,20 +1,20 @@
-"""Train the FR-006 anomaly model on generated history, or on archived events.
+"""Train the FR-006 anomaly model on archived events, or a classifier on confirmed fraud.
 
-    python -m ml.train --output_dir models/default [--seed 42 --customers 2000 --days 30]
     python -m ml.train --output_dir DIR --events 'archive/date=2026-10-0*/*.jsonl' [--blacklist F]
     python -m ml.train --output_dir DIR --supervised --scored 'out/scored-*.jsonl' \
         --feedback feedback.jsonl [--train_from T --train_until T --labels_at T]
 
 ``--supervised`` trains a classifier on confirmed fraud instead (``ml.supervised``); the rest
-of this docstring is the unsupervised model's.
+of this docstring is the unsupervised model's. Training on generated history (the default
+model, ``models/default``) runs the project's generator, so it lives with the entry points:
+``python -m pipelines.train_default``.
 
-Without ``--events`` the project's generator builds labelled history in memory; with it, the
-lines of the files named (local globs, repeatable: the recent days of an archive, what the
-model_retrain DAG trains on) are the history. ``ml.replay`` runs it through the
-same domain code the pipeline uses, so the features are exactly the ones served. An
+The lines of the files ``--events`` names (local globs, repeatable: the recent days of an
+archive, what the model_retrain DAG trains on) are the history. ``ml.replay`` runs it through
+the same domain code the pipeline uses, so the features are exactly the ones served. An
 ``IsolationForest(n_estimators=100, contamination=0.02, random_state=seed)`` is fitted on
-*every* replayed event: the model is unsupervised, and the labels only report in the metadata
-how much fraud the training data held.
+*every* replayed event: the model is unsupervised; labels, where the history has them, only
+report in the metadata how much fraud the training data held.
 
 Calibration
 -----------
@@ -33,12 +33,13 @@ with ``low`` = the 50th and ``high`` = the 99.9th percentile of the training raw
 Both bounds, the percentiles they came from, and reference rows with their expected raw
 scores (to detect library drift when loading) are written to ``metadata.json``.
 
-Deterministic: the same seed, size and library versions give byte-identical ``model.joblib``.
+Deterministic: the same history, seed and library versions give byte-identical
+``model.joblib``. A mistake (no file matches, too few events) is one line on stderr,
+``ml.train: <reason>``, and exit status 1; a usage mistake exits 2.
 """
 
 from __future__ import annotations
 
-import argparse
 import glob
 import hashlib
 import platform
@@ -62,21 +63,19 @@ from ml.artifact import (
     reference_rows,
     write_artifact,
 )
-from ml.replay import Replay, blacklist_from_entries, replay
-from pipelines.synthetic import GeneratorConfig, SyntheticDataset, generate_events
+from ml.cli import CommandParser, run_command
+from ml.replay import Replay, blacklist_from_file, replay
 from transforms.domain.config import default_rules
 from transforms.domain.event_time import DEFAULT_BUSINESS_TIMEZONE, business_timezone
 from transforms.domain.features import FEATURE_NAMES
-from transforms.read import read_blacklist
 
 __all__ = [
     "CALIBRATION_PERCENTILES",
     "CONTAMINATION",
     "N_ESTIMATORS",
+    "fit_and_write",
     "fit_model",
-    "generated_history",
     "main",
-    "train_model",
     "train_on_events",
 ]
 
@@ -110,34 +109,6 @@ def features_sha256(features: npt.NDArray[np.float64]) -> str:
     return hashlib.sha256(data.tobytes()).hexdigest()
 
 
-def generated_history(config: GeneratorConfig) -> tuple[SyntheticDataset, Replay]:
-    """A generated data set, and the features and rule scores the pipeline's detector gives
-    its events under the default rules: what training sees."""
-    dataset = generate_events(config)
-    history = replay(
-        dataset.lines,
-        blacklist_from_entries(dataset.blacklist),
-        default_rules(),
-        business_timezone(DEFAULT_BUSINESS_TIMEZONE),
-    )
-    return dataset, history
-
-
-def train_model(
-    output_dir: str, *, seed: int = 42, customers: int = 2000, days: int = 30
-) -> ArtifactPaths:
-    """Generate, replay, fit, calibrate, and write the artifact into ``output_dir``."""
-    dataset, history = generated_history(GeneratorConfig(seed=seed, customers=customers, days=days))
-    training = {
-        "generator": "pipelines.synthetic",
-        "seed": seed,
-        "customers": customers,
-        "days": days,
-        "fraud_rows": _fraud_rows(history, dataset.labels),
-    }
-    return fit_and_write(output_dir, history, seed, training)
-
-
 def train_on_events(
     output_dir: str, patterns: Sequence[str], *, seed: int = 42, blacklist: str | None = None
 ) -> ArtifactPaths:
@@ -148,7 +119,7 @@ def train_on_events(
     lines = [line for path in files for line in Path(path).read_bytes().splitlines()]
     history = replay(
         [line for line in lines if line],
-        read_blacklist(blacklist),
+        blacklist_from_file(blacklist),
         default_rules(),
         business_timezone(DEFAULT_BUSINESS_TIMEZONE),
     )
@@ -202,17 +173,14 @@ def fit_and_write(
     return write_artifact(output_dir, model, metadata)
 
 
-def _fraud_rows(history: Replay, labels: Any) -> int:
-    fraud = {label["transaction_id"] for label in labels if label["is_fraud"]}
-    return sum(transaction_id in fraud for transaction_id in history.transaction_ids)
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_command("ml.train", _main, argv)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Train the FR-006 anomaly model.")
+def _main(argv: Sequence[str] | None) -> None:
+    parser = CommandParser(prog="ml.train", description="Train the FR-006 anomaly model.")
     parser.add_argument("--output_dir", required=True, help="artifact folder to (over)write")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--customers", type=int, default=2000)
-    parser.add_argument("--days", type=int, default=30)
     parser.add_argument(
         "--events", action="append", help="Train on these JSONL files (glob, repeatable)."
     )
@@ -237,29 +205,27 @@ def main(argv: list[str] | None = None) -> None:
             parser.error("--supervised needs --scored and --feedback")
         from ml.supervised import train_supervised
 
-        try:
-            paths = train_supervised(
-                args.output_dir,
-                args.scored,
-                args.feedback,
-                train_from=args.train_from,
-                train_until=args.train_until,
-                labels_at=args.labels_at,
-                seed=args.seed,
-            )
-        except ValueError as error:
-            parser.error(str(error))
+        paths = train_supervised(
+            args.output_dir,
+            args.scored,
+            args.feedback,
+            train_from=args.train_from,
+            train_until=args.train_until,
+            labels_at=args.labels_at,
+            seed=args.seed,
+        )
     elif args.events:
         paths = train_on_events(
             args.output_dir, args.events, seed=args.seed, blacklist=args.blacklist
         )
     else:
-        paths = train_model(
-            args.output_dir, seed=args.seed, customers=args.customers, days=args.days
+        parser.error(
+            "give --events or --supervised; the default model, on generated history, is "
+            "trained by python -m pipelines.train_default"
         )
     seconds = time.perf_counter() - started
     print(f"Wrote {paths.model_version} to {paths.directory} in {seconds:.1f} s", file=sys.stderr)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -16,6 +16,9 @@ live run scored it for every customer whose history began inside the warm-up or 
 for ``inactivity_days``; the running statistics (amounts, usual hours) of a customer active
 throughout a longer archive start at the warm-up's first day instead. A day of the range with
 no file stops the plan; a warm-up day without one is skipped (the archive starts later).
+
+A plan that cannot be made (a day missing from the archive, unreadable rules, a value out of
+its range) ends with one line on stderr and exit 2: the fraud_backfill DAG fails without retry.
 """
 
 from __future__ import annotations
@@ -24,13 +27,13 @@ import argparse
 import json
 import math
 import os
-import sys
 from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.cli import CommandError, OneLineParser, Range, os_error_reason, run_command
 from transforms.domain.store_risk import WINDOW_DAYS
 from transforms.read import read_rules
 
@@ -113,15 +116,27 @@ def plan(
     return result
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pipelines.backfill_plan", description=__doc__.splitlines()[0]
-    )
+TOOL = "pipelines.backfill_plan"
+# Ten years: a longer warm-up is a typo, and the plan would list a file pattern per day.
+WARMUP_DAYS = Range(int, low=0, high=3660)
+
+
+def day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a day (YYYY-MM-DD)") from None
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog=f"python -m {TOOL}", description=__doc__.splitlines()[0])
     parser.add_argument("--archive", required=True, help="The archive's root (any Beam FS).")
-    parser.add_argument("--start", required=True, type=date.fromisoformat, help="First day.")
-    parser.add_argument("--end", required=True, type=date.fromisoformat, help="Last day.")
+    parser.add_argument("--start", required=True, type=day, help="First day.")
+    parser.add_argument("--end", required=True, type=day, help="Last day.")
     parser.add_argument("--output_dir", required=True, help="The run's output folder.")
-    parser.add_argument("--warmup_days", type=int, help="Default: the rules' inactivity_days.")
+    parser.add_argument(
+        "--warmup_days", type=WARMUP_DAYS, help="0 to 3660; default: the rules' inactivity_days."
+    )
     parser.add_argument("--rules", help="Rules YAML (default: the built-in rules).")
     parser.add_argument("--blacklist", help="Blacklist CSV.")
     parser.add_argument(
@@ -135,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return run_command(TOOL, lambda: print_plan(argv))
+
+
+def print_plan(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         result = plan(
@@ -148,9 +167,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             feedback_archive=args.feedback_archive,
             output_dir=args.output_dir,
         )
-    except (OSError, ValueError) as error:
-        print(f"pipelines.backfill_plan: {error}", file=sys.stderr)
-        return 2
+    except OSError as error:
+        raise CommandError(os_error_reason(error)) from None
+    except ValueError as error:
+        raise CommandError(str(error)) from None
     print(json.dumps(result))
     return 0
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,6 +41,8 @@ from pipelines.launcher import (
     read_back_summary,
     run_info,
 )
+from pipelines.option_checks import check_command_line
+from pipelines.option_help import help_text, wants_help
 from pipelines.options import (
     FN_API_RUNNER,
     FraudOptions,
@@ -48,10 +51,11 @@ from pipelines.options import (
     has_option,
     resolve_runner,
 )
+from pipelines.report import output_files, summary_lines
 from transforms.alerts import BuildAlerts
 from transforms.anomaly import ScoreAnomalies
-from transforms.detect import DetectFraud
 from transforms.emit_from import DropWarmupDeadLetters, EmitFrom
+from transforms.fraud_detection import DetectFraud
 from transforms.kafka_io import ReadKafkaRecords, WriteKafkaRecords
 from transforms.parse import ParseEvents
 from transforms.parse_controls import BLACKLIST_CHANGES_INPUT, FEEDBACK_INPUT, ParseControls
@@ -62,6 +66,7 @@ from transforms.postgres_sink import (
     RAW_TRANSACTIONS,
     WriteToPostgres,
 )
+from transforms.progress import ShowProgress
 from transforms.read import ReadJsonLines
 from transforms.sinks import WriteJsonLines
 from transforms.summary import Summarize
@@ -88,6 +93,11 @@ def build_pipeline(
         raw = pipeline | "ReadEvents" >> ReadJsonLines(
             [*options.input, *(options.warmup_input or [])]
         )
+    progress = (
+        ShowProgress(options.progress_interval_s) if options.progress_interval_s > 0 else None
+    )
+    if progress:
+        raw | "ProgressRead" >> progress.read()
     parsed = raw | "ParseEvents" >> ParseEvents(
         options.business_timezone,
         options.max_payload_bytes,
@@ -111,7 +121,7 @@ def build_pipeline(
         step = "".join(part.title() for part in name.split("_"))
         if live:
             raw_controls = pipeline | f"Read{step}" >> ReadKafkaRecords(
-                topic, consumer_config(kafka), expansion, follow_time=False
+                topic, consumer_config(kafka), expansion, control=True
             )
         elif files:
             raw_controls = pipeline | f"Read{step}" >> ReadJsonLines(files)
@@ -133,6 +143,8 @@ def build_pipeline(
         break_fusion=not is_flink(options.view_as(StandardOptions).runner),
     )
     scored = detected[SCORED_TAG] | "ScoreAnomalies" >> ScoreAnomalies(reference.model, rules)
+    if progress:
+        scored | "ProgressScored" >> progress.scored()
     raw_valid = parsed[RAW_TAG] if options.postgres_dsn else None
     emit_from = emit_from_ms(options)
     if emit_from is not None:  # a backfill's warm-up: scored for the state, never emitted
@@ -196,7 +208,9 @@ def pipeline_options(argv: Sequence[str]) -> PipelineOptions:
 def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the pipeline to completion; returns the summary, with Beam's counters.
     :class:`~pipelines.options.LaunchError` if an option is unusable."""
-    options = pipeline_options(sys.argv[1:] if argv is None else argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    check_command_line(arguments)  # before Beam drops an unknown option without a word
+    options = pipeline_options(arguments)
     fraud = options.view_as(FraudOptions)
     reference = prepare_run(fraud)
     pipeline = beam.Pipeline(options=options)
@@ -213,11 +227,40 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if wants_help(argv):
+        print(help_text(), end="")
+        return
+    started = time.monotonic()
     try:
         summary = run(argv)
     except LaunchError as error:
         sys.exit(f"pipelines.fraud: {error}")
-    print(json.dumps(summary, indent=2, sort_keys=True))
+    options = PipelineOptions(argv)
+    if options.view_as(FraudOptions).json:
+        print(json.dumps(summary, indent=2, sort_keys=True))
+        return
+    print("\n".join(readable_summary(summary, options, time.monotonic() - started)))
+
+
+def readable_summary(
+    summary: dict[str, Any], options: PipelineOptions, seconds: float
+) -> list[str]:
+    """The summary's lines for a person, with where this run's outputs are."""
+    output_dir = summary["output_dir"]
+    elsewhere = []
+    if options.view_as(FraudOptions).postgres_dsn:
+        elsewhere.append("the PostgreSQL warehouse (--postgres_dsn)")
+    if is_live(options):
+        kafka = options.view_as(KafkaOptions)
+        elsewhere.append(f"Kafka topics {kafka.alerts_topic} (alerts), {kafka.dlq_topic} (DLQ)")
+    return summary_lines(
+        summary,
+        seconds,
+        output_files(output_dir, OUTPUT_NAMES),
+        FileSystems.join(output_dir, SUMMARY_FILE),
+        elsewhere,
+    )
 
 
 if __name__ == "__main__":

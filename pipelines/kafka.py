@@ -24,6 +24,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from pipelines.flink import is_flink
 from pipelines.options import LaunchError
 from pipelines.service_scripts import SCRIPTS, script_output
+from transforms.kafka_io import ANCHOR_KEY
 
 EXPANSION_SERVICE_ENV = "STREAMFLOW_KAFKA_EXPANSION_SERVICE"
 KAFKA_SCRIPT = SCRIPTS / "kafka.sh"
@@ -48,9 +49,21 @@ class KafkaOptions(PipelineOptions):  # type: ignore[misc]
             help="Read the events from Kafka (host:port[,...]) instead of --input, and also "
             "write alerts and dead letters to Kafka. Needs --runner=FlinkRunner --streaming.",
         )
-        parser.add_argument("--input_topic", default=DEFAULT_INPUT_TOPIC)
-        parser.add_argument("--alerts_topic", default=DEFAULT_ALERTS_TOPIC)
-        parser.add_argument("--dlq_topic", default=DEFAULT_DLQ_TOPIC)
+        parser.add_argument(
+            "--input_topic",
+            default=DEFAULT_INPUT_TOPIC,
+            help="The card transactions (the --input contract), one JSON event per record.",
+        )
+        parser.add_argument(
+            "--alerts_topic",
+            default=DEFAULT_ALERTS_TOPIC,
+            help="Where alerts are published, keyed by customer_id.",
+        )
+        parser.add_argument(
+            "--dlq_topic",
+            default=DEFAULT_DLQ_TOPIC,
+            help="Where dead letters are published, keyed by dlq_id.",
+        )
         parser.add_argument(
             "--feedback_topic",
             default=DEFAULT_FEEDBACK_TOPIC,
@@ -174,6 +187,49 @@ def check_broker(options: KafkaOptions, timeout_s: float = 10.0) -> None:
             f"--kafka_bootstrap_servers {options.kafka_bootstrap_servers}: no topic "
             f"{', '.join(missing)} (scripts/kafka.sh start creates the project's topics)"
         )
+
+
+def anchor_control_topics(options: KafkaOptions, timeout_s: float = 30) -> dict[str, int]:
+    """Append one anchor record, stamped now, to every partition of the feedback and blacklist
+    change topics; the partitions anchored per topic. :class:`LaunchError` if the broker
+    refuses them: without its anchor a quiet partition would stall the job.
+
+    Why: the control topics are read with the create-time policy (their records' own times,
+    so that those already on the topic when the job starts count from their time: docs/kafka.md,
+    "Feedback and blacklist changes"). A partition's watermark is then the newest time read
+    from it, and a caught-up partition's moves to the wall clock, but only once it has delivered
+    a record since the reader started (Beam 2.62's ``CustomTimestampPolicyWithLimitedDelay``,
+    apache/beam#31085): until then it stays at its minimum and holds back every stateful step,
+    and a control topic may stay quiet for weeks. The anchor, after whatever the topic already
+    holds, is that record; the job's read drops it (``transforms.kafka_io.ANCHOR_KEY``).
+    """
+    from confluent_kafka import KafkaException, Producer  # the kafka extra; checked before
+
+    anchored: dict[str, int] = {}
+    for topic in (options.feedback_topic, options.blacklist_changes_topic):
+        try:
+            producer = Producer({**client_config(options), "enable.idempotence": True})
+            metadata = producer.list_topics(topic, timeout=timeout_s).topics[topic]
+            if metadata.error is not None:
+                raise LaunchError(f"--kafka_bootstrap_servers: topic {topic}: {metadata.error}")
+            failures: list[str] = []
+
+            def delivered(error: Any, _message: Any, failures: list[str] = failures) -> None:
+                if error is not None:
+                    failures.append(error.str())
+
+            for partition in sorted(metadata.partitions):
+                producer.produce(
+                    topic, key=ANCHOR_KEY, value=b"", partition=partition, on_delivery=delivered
+                )
+            undelivered = producer.flush(timeout_s)
+        except KafkaException as error:
+            raise LaunchError(f"--kafka_bootstrap_servers: anchoring {topic}: {error}") from None
+        if undelivered or failures:
+            reason = ", ".join(failures) or f"{undelivered} not delivered in {timeout_s:g} s"
+            raise LaunchError(f"--kafka_bootstrap_servers: anchoring {topic}: {reason}")
+        anchored[topic] = len(metadata.partitions)
+    return anchored
 
 
 def _answers(address: str) -> bool:

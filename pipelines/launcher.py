@@ -26,6 +26,7 @@ from apache_beam.options.pipeline_options import StandardOptions
 from pipelines.flink import is_flink
 from pipelines.kafka import (
     KafkaOptions,
+    anchor_control_topics,
     check_broker,
     check_live_options,
     expansion_service,
@@ -132,7 +133,10 @@ def check_live_input(options: FraudOptions) -> str:
     check_live_options(options)
     kafka = options.view_as(KafkaOptions)
     check_broker(kafka)
-    return expansion_service(kafka)
+    address = expansion_service(kafka)
+    # Last, once everything else is known to work: it writes to the control topics.
+    anchor_control_topics(kafka)
+    return address
 
 
 def read_reference_data(options: FraudOptions) -> ReferenceData:
@@ -212,6 +216,7 @@ def check_warehouse(dsn: str) -> None:
         import psycopg
 
         from pipelines.warehouse.migrate import MigrationError, discover
+        from pipelines.warehouse.options import InvalidDsnError, dsn_settings, redacted
     except ImportError:
         raise LaunchError("--postgres_dsn needs the postgres extra (psycopg)") from None
     try:
@@ -219,13 +224,18 @@ def check_warehouse(dsn: str) -> None:
     except (MigrationError, OSError) as error:  # an installation without its SQL
         raise LaunchError(f"--postgres_dsn: {error}") from None
     try:
+        dsn_settings(dsn)  # psycopg's own message would quote the DSN, password and all
+    except InvalidDsnError:
+        raise LaunchError("--postgres_dsn is not a valid PostgreSQL connection string") from None
+    try:
         with psycopg.connect(dsn, connect_timeout=10) as connection:
             row = connection.execute("SELECT max(version) FROM public.schema_migrations").fetchone()
         applied = row[0] if row else None
     except psycopg.errors.UndefinedTable:
         applied = None
     except psycopg.Error as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        message = redacted(str(error), dsn)
+        reason = message.splitlines()[0] if message else type(error).__name__
         raise LaunchError(f"--postgres_dsn: cannot use the warehouse: {reason}") from None
     if applied is None or applied < needed:
         at = "has no migrations" if applied is None else f"is at V{applied:03d}"
@@ -252,11 +262,12 @@ def choose_model(
             return None, None
     if not train_if_missing:
         _LOG.warning(
-            "no anomaly model at %s: rules only (see python -m ml.train)", DEFAULT_MODEL_DIR
+            "no anomaly model at %s: rules only (see python -m pipelines.train_default)",
+            DEFAULT_MODEL_DIR,
         )
         return None, None
     try:
-        from ml.train import train_model
+        from pipelines.train_default import train_model
     except ImportError as error:  # the ml extra is not installed
         _LOG.warning("cannot train the default anomaly model (%s): rules only", error)
         return None, None
@@ -282,13 +293,15 @@ def read_model(location: str, named: str) -> tuple[ArtifactFiles, str]:
 
 def use_generated_data(options: FraudOptions) -> None:
     # Imported here: only the embedded default needs the generator.
+    from pipelines.report import generated_line
     from pipelines.synthetic import generate_dataset
 
     data_dir = os.path.join(options.output_dir, "input")
     dataset = generate_dataset(
         data_dir, seed=options.seed, customers=options.customers, days=options.days
     )
-    print(f"Generated {dataset.counts} into {data_dir}", file=sys.stderr)
+    line = generated_line(dataset.counts, options.customers, options.days, data_dir)
+    print(line, file=sys.stderr)
     options.input = [dataset.events]
     options.labels_file = options.labels_file or dataset.labels
     options.blacklist = options.blacklist or dataset.blacklist

@@ -13,9 +13,11 @@ from typing import Any
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from ml.defaults import DEFAULT_MODEL_DIR as DEFAULT_MODEL_DIR  # ml owns where models live
 from pipelines.warehouse.options import DSN_VARIABLE, dsn_from_environment
 from transforms.domain.event_time import DEFAULT_BUSINESS_TIMEZONE
 from transforms.domain.events import DEFAULT_MAX_PAYLOAD_BYTES
+from transforms.progress import DEFAULT_PROGRESS_INTERVAL_S
 from transforms.sinks import DEFAULT_EMIT_INTERVAL_S
 
 DEFAULT_OUTPUT_DIR = "out"
@@ -35,9 +37,6 @@ def resolve_runner(name: str | None) -> str | None:
 def has_option(argv: Sequence[str], flag: str) -> bool:
     """Whether the command line gives ``flag`` (``--flag value`` or ``--flag=value``)."""
     return any(arg == flag or arg.startswith(f"{flag}=") for arg in argv)
-
-
-DEFAULT_MODEL_DIR = "models/default"
 
 
 DETECTOR_MODES = ("auto", "stateful", "grouped")
@@ -99,8 +98,9 @@ class FraudOptions(PipelineOptions):  # type: ignore[misc]
             "--postgres_dsn",
             default=dsn_from_environment(),
             help="Also write to the PostgreSQL warehouse (bronze raw/alerts/DLQ, silver "
-            f"scored); default: ${DSN_VARIABLE}. Migrate it first: python -m "
-            "pipelines.warehouse migrate.",
+            f"scored); the default is ${DSN_VARIABLE}'s value, if set. Migrate it first: "
+            "python -m pipelines.warehouse migrate. Give the password through PGPASSWORD or "
+            "~/.pgpass, not in the DSN, on Flink.",
         )
         parser.add_argument(
             "--blacklist",
@@ -141,7 +141,9 @@ class FraudOptions(PipelineOptions):  # type: ignore[misc]
         )
         parser.add_argument(
             "--model",
-            help="Anomaly model artifact folder (python -m ml.train; any Beam filesystem); the "
+            help="Model artifact folder (any Beam filesystem): an Isolation Forest "
+            "(pipelines.train_default, ml.train --events) or a supervised model "
+            "(ml.train --supervised), blended into fraud_score as its metadata says; the "
             f"run fails if it is unusable. Default: {DEFAULT_MODEL_DIR} if present and usable "
             "(else rules only); the embedded default run trains it if missing.",
         )
@@ -160,6 +162,19 @@ class FraudOptions(PipelineOptions):  # type: ignore[misc]
             "--customers", type=int, default=2000, help="Customers in the generated data."
         )
         parser.add_argument("--days", type=int, default=30, help="Days of generated data.")
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            help="Print the full summary (summary.json, with Beam's counters) as JSON on "
+            "stdout instead of the readable summary.",
+        )
+        parser.add_argument(
+            "--progress_interval_s",
+            type=float,
+            default=DEFAULT_PROGRESS_INTERVAL_S,
+            help="Seconds between progress lines on stderr (events read and scored, rates, "
+            "time elapsed) while events flow; 0: none.",
+        )
 
 
 def detector_path(detector_mode: str, streaming: bool) -> str:

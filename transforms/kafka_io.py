@@ -9,8 +9,11 @@ What this module adds is the shape the rest of the pipeline expects:
   coordinates. The payload is the record's value as bytes, untouched: an empty or non-UTF-8
   value reaches the dead-letter queue through ``ParseEvents`` like a bad line of a file.
   Records carry their create time (the producer stamps the event time), and the watermark
-  follows it; a partition that is caught up lets the watermark advance to the wall clock. The
-  feedback and blacklist-change topics are read with a wall-clock watermark instead.
+  follows it; a partition that is caught up lets the watermark advance to the wall clock.
+  The feedback and blacklist-change topics follow their records' times too, so that the
+  control records already on them when the job starts pass before the events they precede;
+  the launcher's anchors (``pipelines.kafka.anchor_control_topics``) keep a quiet control
+  topic from stalling the job.
 * ``WriteKafkaRecords`` writes dict records as JSON, keyed by one of their fields.
 """
 
@@ -30,46 +33,56 @@ def kafka_source(record: Any) -> RawRecord:
     return f"kafka:{record.topic}:{record.partition}:{record.offset}", bytes(record.value or b"")
 
 
+# The key of the records ``pipelines.kafka.anchor_control_topics`` writes; the read drops them.
+ANCHOR_KEY = b"streamflow.watermark-anchor"
+
+
+def is_data(record: Any) -> bool:
+    return bool(record.key != ANCHOR_KEY)
+
+
 class ReadKafkaRecords(beam.PTransform):  # type: ignore[misc]
-    """``follow_time=False``: the records' watermark is the wall clock instead of their create
-    time, so that a topic that is quiet (a compacted reference topic may stay empty for weeks)
-    never holds back the pipeline: a partition that has never held a record keeps a
-    create-time watermark at its minimum (apache/beam#31085). The parser stamps each record
-    with its own time all the same; one that arrives after the events passed it counts from
-    its arrival (docs/kafka.md, "Feedback and blacklist changes")."""
+    """The records of ``topic``, stamped with their create time, the watermark following it.
+
+    ``control=True`` (feedback, blacklist changes): the launcher anchors the topic's partitions
+    before the job starts (``pipelines.kafka.anchor_control_topics``),
+    so that one without traffic does not hold the job at the minimum watermark; the read drops
+    the anchors. Following the records' times (not the wall clock) is what
+    makes a control record already on the topic when the job starts count from its own time:
+    its partition holds the watermark until the record is read, so the events it precedes
+    wait for it in the stateful steps' buffers, whatever the order the topics were filled in
+    and however fast each is read. A record published after the job started finds its
+    partition caught up, its watermark at the wall clock, and counts from its arrival
+    (docs/kafka.md, "Feedback and blacklist changes")."""
 
     def __init__(
         self,
         topic: str,
         consumer_config: dict[str, str],
         expansion_service: str,
-        follow_time: bool = True,
+        control: bool = False,
     ):
         super().__init__()
         self._topic = topic
         self._consumer_config = consumer_config
         self._expansion_service = expansion_service
-        self._policy = (
-            ReadFromKafka.create_time_policy
-            if follow_time
-            else ReadFromKafka.processing_time_policy
-        )
+        self._control = control
 
     def expand(self, pipeline: Any) -> Any:
-        return (
-            pipeline
-            | "Read"
-            >> ReadFromKafka(
-                consumer_config=self._consumer_config,
-                topics=[self._topic],
-                with_metadata=True,
-                timestamp_policy=self._policy,
-                # Offsets are committed to the consumer group once a checkpoint holding them
-                # completes; a restore from a checkpoint reads from the checkpoint's own.
-                commit_offset_in_finalize=True,
-                expansion_service=self._expansion_service,
-            )
-            | "ToRawRecords" >> beam.Map(kafka_source).with_output_types(tuple[str, bytes])
+        records = pipeline | "Read" >> ReadFromKafka(
+            consumer_config=self._consumer_config,
+            topics=[self._topic],
+            with_metadata=True,
+            timestamp_policy=ReadFromKafka.create_time_policy,
+            # Offsets are committed to the consumer group once a checkpoint completes, and
+            # a restore from a checkpoint reads from the checkpoint's own.
+            commit_offset_in_finalize=True,
+            expansion_service=self._expansion_service,
+        )
+        if self._control:
+            records = records | "DropAnchors" >> beam.Filter(is_data)
+        return records | "ToRawRecords" >> beam.Map(kafka_source).with_output_types(
+            tuple[str, bytes]
         )
 
 

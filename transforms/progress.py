@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 import uuid
+from time import monotonic
 from typing import Any
 
 import apache_beam as beam
@@ -39,7 +39,7 @@ class ProgressTally:
         self.interval_s = interval_s
         self.read = 0
         self.scored = 0
-        self.started = time.monotonic()
+        self.started = monotonic()
         self.next_line_at = self.started + interval_s
         self._last_line_at = self.started
         self._last_read = 0
@@ -51,7 +51,7 @@ class ProgressTally:
         if not self._printing.acquire(blocking=False):
             return
         try:
-            now = time.monotonic()
+            now = monotonic()
             if now < self.next_line_at:
                 return
             print(self.line(now), file=sys.stderr, flush=True)
@@ -84,28 +84,35 @@ def tally_for(run_token: str, interval_s: float) -> ProgressTally:
         return tally
 
 
-class _CountFn(beam.DoFn):  # type: ignore[misc]
-    """Counts each element into the process's tally; outputs nothing."""
+class _CountReadFn(beam.DoFn):  # type: ignore[misc]
+    """Counts each event read into the process's tally; outputs nothing."""
 
-    def __init__(self, run_token: str, interval_s: float, counts_scored: bool) -> None:
+    _tally: ProgressTally  # the process's own, from setup: a tally does not travel
+
+    def __init__(self, run_token: str, interval_s: float) -> None:
         self._run_token = run_token
         self._interval_s = interval_s
-        self._counts_scored = counts_scored
-        self._tally: ProgressTally | None = None
 
     def setup(self) -> None:
         self._tally = tally_for(self._run_token, self._interval_s)
 
     def process(self, element: Any) -> tuple[()]:
         tally = self._tally
-        assert tally is not None  # set up by Beam before any element
-        if self._counts_scored:
-            tally.scored += 1
-        else:
-            tally.read += 1
-        if time.monotonic() >= tally.next_line_at:
+        tally.read += 1
+        if monotonic() >= tally.next_line_at:
             tally.print_line()
         return ()  # a branch: nothing goes on (None would make Beam warn at construction)
+
+
+class _CountScoredFn(_CountReadFn):
+    """Counts each scored record into the process's tally; outputs nothing."""
+
+    def process(self, element: Any) -> tuple[()]:
+        tally = self._tally
+        tally.scored += 1
+        if monotonic() >= tally.next_line_at:
+            tally.print_line()
+        return ()
 
 
 class ShowProgress:
@@ -117,7 +124,7 @@ class ShowProgress:
         self._interval_s = interval_s
 
     def read(self) -> beam.ParDo:
-        return beam.ParDo(_CountFn(self._run_token, self._interval_s, counts_scored=False))
+        return beam.ParDo(_CountReadFn(self._run_token, self._interval_s))
 
     def scored(self) -> beam.ParDo:
-        return beam.ParDo(_CountFn(self._run_token, self._interval_s, counts_scored=True))
+        return beam.ParDo(_CountScoredFn(self._run_token, self._interval_s))

@@ -1,17 +1,27 @@
-"""model_retrain: every week, train a candidate anomaly model on recent history and promote it
-only if it is not worse than the served one on a held-out window.
+"""model_retrain: every week, retrain the kind of model that is served on recent history and
+promote the challenger only if it is not worse than the champion on a held-out window.
 
 Windows, from the end of the run's data interval: the last ``holdout_days`` days are held out;
 the ``train_days`` before them are the training history. Tasks:
 
-* ``train``: ``python -m ml.train --events`` on the archive's training days;
+* ``current_model``: what runs use today (the promoted model, else ``fallback_model``) and its
+  kind (``model_kind`` in its metadata);
+* ``train``: the served kind again. An Isolation Forest: ``python -m ml.train --events`` on the
+  archive's training days. A supervised model: the pipeline scores the training days (warmed
+  on the days before, fed the feedback reported by then) into files, and
+  ``python -m ml.train --supervised`` learns from those scored records, labelled with what the
+  feedback said by the end of the training window (``--labels_at``), never later: what a team
+  training then would know. Nothing served: an Isolation Forest;
 * ``evaluate_candidate`` and ``evaluate_current`` (in parallel): the pipeline itself scores the
   held-out days with each model, its state warmed on the days before them (the backfill plan,
-  ``--emit_from``), into files only, never the warehouse; then ``python -m ml.evaluate``
-  measures it against the labels. The current model is what runs use today: the promoted one,
-  else ``models/default`` (``current_model``);
+  ``--emit_from``), both fed the same feedback (``feedback_archive``: store counts, FR-007 and
+  FR-008 as the live run has them), into files only, never the warehouse; then
+  ``python -m ml.evaluate --feedback`` labels every scored transaction with what the feedback
+  said by the end of the data interval (the evaluation's moment) and measures it;
 * ``promote``: ``python -m ml.promote`` copies the candidate into ``model_dir`` if its blended
-  score's average precision and card precision@100 are not worse (``tolerance``);
+  score's average precision and card precision@100 are not worse (``tolerance``). An
+  evaluation without scores (no confirmed fraud in the window) is refused: the task fails
+  without retry and the failure notifier says why;
 * ``register``: the decision, both models' metrics and the candidate's SHA-256 into
   ``silver.model_registry``;
 * ``notify``: promoted or kept, the notifier says which and why.
@@ -34,6 +44,11 @@ from airflow.sdk import (
 from streamflow_notify import alert_when_late, send
 from streamflow_tasks import DEFAULT_ARGS, REPO, run_pipeline_command, served_model
 
+# ml.promote's exit status when an evaluation has no scores (ml.promote.NOT_MEASURED): a retry
+# would refuse again. Airflow's interpreter cannot import ml, hence the copy.
+PROMOTE_NOT_MEASURED = 3
+ISOLATION_FOREST, SUPERVISED = "isolation_forest", "supervised"
+
 
 def run_folder(context: Any) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", context["run_id"])
@@ -49,10 +64,45 @@ def pipeline_arguments(options: dict[str, Any]) -> list[str]:
     return arguments
 
 
+def model_kind(model: str) -> str:
+    """The served model's kind; an artifact without ``model_kind`` is an Isolation Forest."""
+    metadata = json.loads((Path(model) / "metadata.json").read_text("utf-8"))
+    kind: str = metadata.get("model_kind", ISOLATION_FOREST)
+    return kind
+
+
+def instant(day: str) -> str:
+    """The first instant of ``day`` (ISO date), UTC."""
+    return f"{day}T00:00:00Z"
+
+
+def feedback_files(feedback_archive: str) -> str:
+    """Every report day's feedback: the commands keep what was reported by their instant."""
+    return f"{feedback_archive}/date=*/*.jsonl"
+
+
+def score_days(
+    model: str | None, first: str, last: str, output_dir: str, params: dict[str, Any]
+) -> None:
+    """The pipeline scores the archive's days [first, last] with ``model``, warmed on the days
+    before and fed the feedback reported by then, into ``output_dir``'s files only: never the
+    warehouse, an evaluation's or a training's scores are not the served ones."""
+    arguments = ["--archive", params["archive"], "--output_dir", output_dir]
+    arguments += ["--start", first, "--end", last]
+    arguments += ["--model", model or "none"]
+    for name in ("blacklist", "feedback_archive"):
+        if params[name]:
+            arguments += [f"--{name}", params[name]]
+    planned = run_pipeline_command("pipelines.backfill_plan", arguments, warehouse=False)
+    options = pipeline_arguments(planned["pipeline_options"])
+    # --json: run_pipeline_command reads the result as JSON from stdout.
+    run_pipeline_command("pipelines.fraud", [*options, "--json"], warehouse=False)
+
+
 with DAG(
     dag_id="model_retrain",
-    description="Weekly: train a candidate model, evaluate it against the served one on "
-    "held-out days, promote it if not worse",
+    description="Weekly: retrain the served kind of model, evaluate it against the served one "
+    "on held-out days with the same feedback, promote it if not worse",
     schedule=CronDataIntervalTimetable("0 4 * * 1", timezone="UTC"),
     start_date=datetime(2026, 1, 1),
     catchup=False,
@@ -61,10 +111,12 @@ with DAG(
     deadline=alert_when_late("model_retrain", timedelta(hours=6), "6 hours"),
     params={
         "archive": Param(str(REPO / "out" / "archive"), type="string"),
-        "labels_file": Param(
-            str(REPO / "out" / "input" / "labels.jsonl"),
+        "feedback_archive": Param(
+            str(REPO / "out" / "feedback"),
             type="string",
-            description="Confirmed labels of the held-out days: {transaction_id, is_fraud}.",
+            description="Root of the confirmed outcomes by report day (date=YYYY-MM-DD folders): "
+            "the pipeline runs read them as the live run did, and they label training and "
+            "evaluation as known at each one's moment.",
         ),
         "blacklist": Param(None, type=["null", "string"]),
         "train_days": Param(21, type="integer", minimum=1),
@@ -83,7 +135,8 @@ with DAG(
     @task
     def windows(**context: Any) -> dict[str, str]:
         params = context["params"]
-        last = context["data_interval_end"].date() - timedelta(days=1)
+        end = context["data_interval_end"]
+        last = end.date() - timedelta(days=1)
         holdout_start = last - timedelta(days=params["holdout_days"] - 1)
         train_start = holdout_start - timedelta(days=params["train_days"])
         return {
@@ -91,27 +144,54 @@ with DAG(
             "train_end": (holdout_start - timedelta(days=1)).isoformat(),
             "holdout_start": holdout_start.isoformat(),
             "holdout_end": last.isoformat(),
+            # The evaluation labels with what the feedback said by the interval's end.
+            "evaluated_at": end.isoformat().replace("+00:00", "Z"),
         }
 
     @task
-    def train(window: dict[str, str], **context: Any) -> dict[str, Any]:
+    def current_model(**context: Any) -> dict[str, str | None]:
+        """What runs use today (the promoted model, else the fallback, else none), its kind."""
         params = context["params"]
-        first, last = (date.fromisoformat(window[k]) for k in ("train_start", "train_end"))
-        output_dir = str(REPO / ".cache" / "models" / "candidates" / run_folder(context))
-        arguments = ["--output_dir", output_dir]
-        for offset in range((last - first).days + 1):
-            day = (first + timedelta(days=offset)).isoformat()
-            arguments += ["--events", f"{params['archive']}/date={day}/*.jsonl"]
-        if params["blacklist"]:
-            arguments += ["--blacklist", params["blacklist"]]
+        fallback = Path(params["fallback_model"]) if params["fallback_model"] else None
+        served = served_model(Path(params["model_dir"]), fallback)
+        if served is None:
+            return {"model": None, "kind": None}
+        return {"model": str(served), "kind": model_kind(str(served))}
+
+    @task
+    def train(
+        window: dict[str, str], current: dict[str, str | None], **context: Any
+    ) -> dict[str, Any]:
+        """The candidate, of the served kind (an Isolation Forest when nothing is served)."""
+        params = context["params"]
+        folder = REPO / ".cache" / "models"
+        output_dir = str(folder / "candidates" / run_folder(context))
+        if current["kind"] == SUPERVISED:
+            scored = str(folder / "training" / run_folder(context))
+            score_days(current["model"], window["train_start"], window["train_end"], scored, params)
+            arguments = ["--supervised", "--output_dir", output_dir]
+            arguments += ["--scored", f"{scored}/scored-*.jsonl"]
+            arguments += ["--feedback", feedback_files(params["feedback_archive"])]
+            arguments += ["--train_from", instant(window["train_start"])]
+            # Labels as known when the training window closes, never later.
+            arguments += ["--train_until", instant(window["holdout_start"])]
+            arguments += ["--labels_at", instant(window["holdout_start"])]
+        else:
+            first, last = (date.fromisoformat(window[k]) for k in ("train_start", "train_end"))
+            arguments = ["--output_dir", output_dir]
+            for offset in range((last - first).days + 1):
+                day = (first + timedelta(days=offset)).isoformat()
+                arguments += ["--events", f"{params['archive']}/date={day}/*.jsonl"]
+            if params["blacklist"]:
+                arguments += ["--blacklist", params["blacklist"]]
         run_pipeline_command("ml.train", arguments, warehouse=False, prints=False)
-        return {"model": output_dir}
+        return {"model": output_dir, "kind": current["kind"] or ISOLATION_FOREST}
 
     @task
     def evaluate(model: str | None, window: dict[str, str], **context: Any) -> Any:
         """``{"model", "metrics"}``: ``ml.evaluate``'s metrics of the pipeline run with
-        ``model`` on the held-out days, warmed on the days before; ``None`` when ``model`` is
-        ``None`` (nothing is served at all)."""
+        ``model`` on the held-out days, warmed on the days before, fed the feedback, labelled
+        with it; ``None`` when ``model`` is ``None`` (nothing is served at all)."""
         if model is None:
             return None
         if not (Path(model) / "metadata.json").exists():
@@ -119,26 +199,12 @@ with DAG(
         params = context["params"]
         name = context["ti"].task_id
         output_dir = str(REPO / ".cache" / "models" / "evaluations" / run_folder(context) / name)
-        arguments = ["--archive", params["archive"], "--output_dir", output_dir]
-        arguments += ["--start", window["holdout_start"], "--end", window["holdout_end"]]
-        arguments += ["--model", model]
-        if params["blacklist"]:
-            arguments += ["--blacklist", params["blacklist"]]
-        planned = run_pipeline_command("pipelines.backfill_plan", arguments, warehouse=False)
-        # Never into the warehouse: an evaluation's scores are not the served ones.
-        options = pipeline_arguments(planned["pipeline_options"])
-        run_pipeline_command("pipelines.fraud", options, warehouse=False)
-        evaluate_arguments = ["--output_dir", output_dir, "--labels_file", params["labels_file"]]
-        metrics = run_pipeline_command("ml.evaluate", evaluate_arguments, warehouse=False)
+        score_days(model, window["holdout_start"], window["holdout_end"], output_dir, params)
+        arguments = ["--output_dir", output_dir]
+        arguments += ["--feedback", feedback_files(params["feedback_archive"])]
+        arguments += ["--labels_at", window["evaluated_at"]]
+        metrics = run_pipeline_command("ml.evaluate", arguments, warehouse=False)
         return {"model": model, "metrics": metrics}
-
-    @task
-    def current_model(**context: Any) -> str | None:
-        """What runs use today: the promoted model, else the default one, else none."""
-        params = context["params"]
-        fallback = Path(params["fallback_model"]) if params["fallback_model"] else None
-        served = served_model(Path(params["model_dir"]), fallback)
-        return str(served) if served else None
 
     @task
     def promote(
@@ -154,7 +220,9 @@ with DAG(
             arguments += ["--current_metrics", json.dumps(current_evaluation["metrics"])]
             arguments += ["--current_model", current_evaluation["model"]]
         arguments += ["--tolerance", str(params["tolerance"])]
-        decision: dict[str, Any] = run_pipeline_command("ml.promote", arguments)
+        decision: dict[str, Any] = run_pipeline_command(
+            "ml.promote", arguments, fail_fast_on=(PROMOTE_NOT_MEASURED,)
+        )
         return decision
 
     @task
@@ -179,8 +247,9 @@ with DAG(
         )
 
     window = windows()
-    candidate = train(window)
+    served = current_model()
+    candidate = train(window, served)
     candidate_metrics = evaluate.override(task_id="evaluate_candidate")(candidate["model"], window)
-    current_metrics = evaluate.override(task_id="evaluate_current")(current_model(), window)
+    current_metrics = evaluate.override(task_id="evaluate_current")(served["model"], window)
     decision = promote(candidate, candidate_metrics, current_metrics)
     notify(decision, register(decision))

@@ -8,17 +8,26 @@ DAGs' own alerts (the DLQ monitor calls :func:`send` from its task) and Deadline
 plugins folder, which Airflow puts on the import path of every component, the triggerer's
 included.
 
-The webhook connection holds the URL: ``AIRFLOW_CONN_STREAMFLOW_WEBHOOK='{"conn_type": "http",
-"host": "https://hooks.example.com/..."}'`` (a URL is a secret: connections, never code).
+The webhook is an HTTP connection, read as Airflow's HTTP provider reads one (``HttpHook``): a
+host with a scheme is the whole base URL; otherwise ``schema`` is the scheme (``http`` or
+``https``, default ``http``) and ``port`` follows the host name; ``login``/``password`` are
+basic auth; the ``extra`` JSON holds headers, plus an ``endpoint`` appended to the base URL (the
+path an ``HttpOperator`` would be given). For example
+``AIRFLOW_CONN_STREAMFLOW_WEBHOOK='{"conn_type": "http", "host": "https://hooks.example.com/..."}'``
+or ``{"conn_type": "http", "schema": "https", "host": "hooks.example.com", "extra":
+{"endpoint": "services/T0/B0", "X-Token": "..."}}`` (a webhook URL is a secret: connections,
+never code).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import urllib.request
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from airflow.providers.postgres.hooks.postgres import PostgresHook
@@ -28,6 +37,24 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 WAREHOUSE_CONNECTION = "streamflow_warehouse"
 WEBHOOK_CONNECTION = "streamflow_webhook"
 SEVERITIES = ("info", "warning", "error")
+WEBHOOK_TIMEOUT_S = 10.0
+# Extras HttpHook takes as request settings, not headers; "endpoint" is this notifier's path.
+REQUEST_SETTINGS = frozenset(
+    {
+        "allow_redirects",
+        "cert",
+        "check_response",
+        "max_redirects",
+        "proxies",
+        "proxy",
+        "srv",
+        "stream",
+        "timeout",
+        "trust_env",
+        "verify",
+        "verify_ssl",
+    }
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,36 +112,77 @@ def send(
     except Exception as error:  # any driver or connection error: try the webhook anyway
         log.exception("StreamFlow %s: could not store the event", kind)
         failures.append(error)
-    url = webhook_url()
-    if url:
-        request = urllib.request.Request(
-            url,
-            data=json.dumps(event, default=str).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+    try:
+        target = webhook()
+        if target is not None:
+            request = urllib.request.Request(
+                target.url,
+                data=json.dumps(event, default=str).encode(),
+                headers={**target.headers, "Content-Type": "application/json"},
+                method="POST",
+            )
+            with urllib.request.urlopen(request, timeout=target.timeout_s) as response:
                 response.read()
-        except OSError as error:
-            log.exception("StreamFlow %s: could not post the event", kind)
-            failures.append(error)
+    except (OSError, ValueError) as error:  # unreachable, refused, or a malformed connection
+        log.exception("StreamFlow %s: could not post the event", kind)
+        failures.append(error)
     if failures:
         raise failures[0]
     return event
 
 
-def webhook_url() -> str | None:
+@dataclass(frozen=True)
+class Webhook:
+    url: str
+    headers: dict[str, str]
+    timeout_s: float
+
+
+def webhook() -> Webhook | None:
+    """Where and how to post, from the ``streamflow_webhook`` connection; ``None`` without one."""
     try:
         connection = BaseHook.get_connection(WEBHOOK_CONNECTION)
     except AirflowNotFoundException:
         return None
-    host = connection.host or ""
+    extra = dict(connection.extra_dejson)
+    endpoint = str(extra.get("endpoint") or "")
+    timeout_s = float(extra.get("timeout") or WEBHOOK_TIMEOUT_S)
+    headers = {
+        str(name): str(value)
+        for name, value in extra.items()
+        if name not in REQUEST_SETTINGS and name != "endpoint"
+    }
+    if connection.login:
+        credentials = f"{connection.login}:{connection.password or ''}".encode()
+        headers["Authorization"] = f"Basic {base64.b64encode(credentials).decode()}"
+    base = base_url(connection.host, connection.schema, connection.port)
+    return Webhook(url_from_endpoint(base, endpoint), headers, timeout_s)
+
+
+def base_url(host: str | None, schema: str | None, port: int | None) -> str:
+    """HttpHook's base URL: a host with a scheme as it is; otherwise ``schema://host:port``.
+    Unlike HttpHook, a path in a host without a scheme goes after the port, not before it."""
+    if not host:
+        raise ValueError(f"the {WEBHOOK_CONNECTION} connection has no host")
     if "://" in host:
         return host
-    port = f":{connection.port}" if connection.port else ""
-    path = f"/{connection.schema}" if connection.schema else ""
-    return f"http://{host}{port}{path}"
+    scheme = schema or "http"
+    if scheme not in ("http", "https"):
+        # An Airflow connection URI's path is its schema: http://host/path gives "path". Not
+        # echoed: a webhook's path is often its secret.
+        raise ValueError(
+            f"the {WEBHOOK_CONNECTION} connection's schema must be the URL scheme (http or "
+            "https): put a path in the host or in the 'endpoint' extra"
+        )
+    name, slash, path = host.partition("/")
+    return f"{scheme}://{name}{f':{port}' if port else ''}{slash}{path}"
+
+
+def url_from_endpoint(base: str, endpoint: str) -> str:
+    """Joins as HttpHook joins: one slash between the base URL and the endpoint."""
+    if base and endpoint and not base.endswith("/") and not endpoint.startswith("/"):
+        return f"{base}/{endpoint}"
+    return base + endpoint
 
 
 class StreamFlowNotifier(BaseNotifier):

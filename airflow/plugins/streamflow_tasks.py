@@ -26,7 +26,8 @@ PIPELINE_PYTHON = os.environ.get(
     "STREAMFLOW_PIPELINE_PYTHON", str(REPO / ".venv" / "bin" / "python")
 )
 COMMAND_TIMEOUT_S = 3600
-# The model model_retrain promotes; until one is, runs use ml.train's default model.
+# The model model_retrain promotes; until one is, runs use the default model
+# (pipelines.train_default).
 PROMOTED_MODEL = REPO / "models" / "production"
 DEFAULT_MODEL = REPO / "models" / "default"
 
@@ -90,14 +91,22 @@ def run_pipeline_command(
         print(done.stderr[-5000:])  # into the task log
     if done.returncode != 0:
         if done.returncode in fail_fast_on:
-            raise AirflowFailException(f"{module} failed: {done.stdout.strip()[-2000:]}")
-        raise RuntimeError(
-            f"{module} exited {done.returncode}: {(done.stderr or done.stdout).strip()[-2000:]}"
-        )
+            raise AirflowFailException(f"{module} failed: {failure_reason(done)}")
+        raise RuntimeError(f"{module} exited {done.returncode}: {failure_reason(done)}")
     result = parse_output(done.stdout)
     if prints and result is None:
         raise RuntimeError(f"{module} printed no result: {done.stderr.strip()[-2000:]}")
     return result
+
+
+def failure_reason(done: subprocess.CompletedProcess[str]) -> str:
+    """What a failed command said, for the exception (and so the notification): the result it
+    printed, if any (a failed quality check's measurement), then the end of its standard error,
+    where the project's commands write their one-line errors (a refused backfill plan's
+    reason). The result comes first: the notifier keeps an exception's first 2,000 characters."""
+    printed = done.stdout.strip()[-1000:]
+    error = done.stderr.strip()[-1000:]
+    return "\n".join(part for part in (printed, error) if part)
 
 
 def parse_output(stdout: str) -> Any:

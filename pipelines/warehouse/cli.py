@@ -1,16 +1,22 @@
 """``python -m pipelines.warehouse <command>``: one entry point for the warehouse's commands.
 
 Every command takes ``--dsn`` (else ``STREAMFLOW_PG_DSN``) and exits non-zero on failure, so an
-Airflow task or a cron job running it fails with it.
+Airflow task or a cron job running it fails with it. A mistake ends it with one line on stderr
+(``pipelines.warehouse: <command>: <reason>``, never the DSN's password): exit 2 for a wrong
+command line, 1 for a server that does not answer or refuses (a retry may succeed); ``quality``
+exits 3 for a check that measured a failure. Without ``connect_timeout`` in the DSN (or
+``PGCONNECT_TIMEOUT``), a connection gives up after ``CONNECT_TIMEOUT_S``.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from types import ModuleType
 
+import psycopg
+
+from pipelines.cli import RUN_ERROR, CommandError, OneLineParser, run_command
 from pipelines.warehouse import (
     dlq_report,
     maintain,
@@ -19,8 +25,19 @@ from pipelines.warehouse import (
     refresh,
     register_model,
 )
-from pipelines.warehouse.options import add_dsn_argument, required_dsn
+from pipelines.warehouse.migrate import MigrationError
+from pipelines.warehouse.options import (
+    DSN_VARIABLE,
+    InvalidDsnError,
+    add_dsn_argument,
+    redacted,
+    with_connect_timeout,
+)
 from pipelines.warehouse.sql_files import MissingSqlError
+
+TOOL = "pipelines.warehouse"
+# libpq waits for ever on a server that does not answer; a scheduled task must not.
+CONNECT_TIMEOUT_S = 10
 
 COMMANDS: dict[str, ModuleType] = {
     "migrate": migrate,
@@ -33,9 +50,7 @@ COMMANDS: dict[str, ModuleType] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pipelines.warehouse", description=__doc__.splitlines()[0]
-    )
+    parser = OneLineParser(prog=f"python -m {TOOL}", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module in COMMANDS.items():
         summary = (module.__doc__ or name).splitlines()[0]
@@ -47,11 +62,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return run_command(TOOL, lambda: run(argv))
+
+
+def run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    dsn = required_dsn(args.command_parser, args)
+    if not args.dsn:
+        raise CommandError(f"{args.command}: give --dsn or set {DSN_VARIABLE}")
+    try:
+        dsn = with_connect_timeout(args.dsn, CONNECT_TIMEOUT_S)
+    except InvalidDsnError as error:
+        raise CommandError(f"{args.command}: {error}") from None
     try:
         status: int = args.module.command(dsn, args)
+    except CommandError as error:
+        raise CommandError(f"{args.command}: {error}", error.status) from None
+    except psycopg.Error as error:
+        reason = redacted(str(error), args.dsn) or type(error).__name__
+        raise CommandError(f"{args.command}: {reason}", RUN_ERROR) from None
+    except MigrationError as error:
+        raise CommandError(f"{args.command}: migration refused: {error}", RUN_ERROR) from None
     except MissingSqlError as error:
-        print(f"{args.command}: {error}", file=sys.stderr)
-        return 1
+        raise CommandError(f"{args.command}: {error}", RUN_ERROR) from None
     return status

@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 
+from pipelines.cli import Range
 from pipelines.warehouse.options import add_window_arguments, window
 from pipelines.warehouse.sql_files import read_sql
 
@@ -48,9 +49,17 @@ def dlq_report(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_window_arguments(parser)
-    parser.add_argument("--top", type=int, default=5, help="Error types to list (default 5).")
     parser.add_argument(
-        "--samples", type=int, default=3, help="dlq_ids per error type (default 3)."
+        "--top",
+        type=Range(int, low=1, high=1000),
+        default=5,
+        help="Error types to list, 1 to 1000 (default 5).",
+    )
+    parser.add_argument(
+        "--samples",
+        type=Range(int, low=0, high=100),
+        default=3,
+        help="dlq_ids per error type, 0 to 100 (default 3).",
     )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 
+from pipelines.warehouse.options import iso_instant
 from pipelines.warehouse.sql_files import read_sql
 
 PARTITION_RETENTION_DAYS = {
@@ -106,7 +107,7 @@ def maintain(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--now",
-        type=datetime.fromisoformat,
+        type=iso_instant,
         default=datetime.now(UTC),
         help="The clock retention is measured against, ISO-8601 (default: now).",
     )

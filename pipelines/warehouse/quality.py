@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 
+from pipelines.cli import CommandError, Range
 from pipelines.warehouse.options import add_window_arguments, window
 from pipelines.warehouse.sql_files import read_sql
 
@@ -98,12 +99,22 @@ CHECK_FAILED = 3
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", required=True, choices=sorted(CHECKS))
     add_window_arguments(parser)
-    parser.add_argument("--warn", type=float, help="Warn at or above (default per check).")
-    parser.add_argument("--fail", type=float, help="Fail at or above (default per check).")
+    threshold = Range(float, low=0)
+    parser.add_argument(
+        "--warn", type=threshold, help="Warn at or above, >= 0 (default per check)."
+    )
+    parser.add_argument(
+        "--fail", type=threshold, help="Fail at or above, >= --warn (default per check)."
+    )
 
 
 def command(dsn: str, args: argparse.Namespace) -> int:
     since, until = window(args)
+    check = CHECKS[args.check]
+    warn = check.warn if args.warn is None else args.warn
+    fail = check.fail if args.fail is None else args.fail
+    if warn > fail:  # higher is worse: a warning threshold above the failure one is a typo
+        raise CommandError(f"--warn {warn:g} is above --fail {fail:g}")
     result = run_check(dsn, args.check, since, until, args.warn, args.fail)
     print(json.dumps(result))
     return CHECK_FAILED if result["status"] == "fail" else 0

@@ -12,6 +12,11 @@ from typing import Any
 
 import psycopg
 
+from pipelines.cli import CommandError
+
+# What a decision must hold; the candidate's own keys are checked when it is registered.
+DECISION_KEYS = ("decision", "reason", "model_dir", "candidate", "current")
+
 
 def register(dsn: str, decision: dict[str, Any]) -> int:
     candidate, current = decision["candidate"], decision["current"]
@@ -36,12 +41,30 @@ def register(dsn: str, decision: dict[str, Any]) -> int:
     return int(row[0])
 
 
+def decision_json(text: str) -> dict[str, Any]:
+    """``--decision``: a JSON object with what :func:`register` reads, as an argparse type."""
+    try:
+        decision = json.loads(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not JSON ({error})") from None
+    if not isinstance(decision, dict):
+        raise argparse.ArgumentTypeError("not a JSON object (ml.promote prints one)")
+    missing = [key for key in DECISION_KEYS if key not in decision]
+    if missing:
+        raise argparse.ArgumentTypeError(f"no {', '.join(missing)} (ml.promote prints them)")
+    return decision
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--decision", required=True, type=json.loads, help="ml.promote's JSON output."
+        "--decision", required=True, type=decision_json, help="ml.promote's JSON output."
     )
 
 
 def command(dsn: str, args: argparse.Namespace) -> int:
-    print(json.dumps({"registry_id": register(dsn, args.decision)}))
+    try:
+        registry_id = register(dsn, args.decision)
+    except (KeyError, TypeError, AttributeError) as error:
+        raise CommandError(f"--decision: its candidate or current model lacks {error}") from None
+    print(json.dumps({"registry_id": registry_id}))
     return 0

@@ -69,6 +69,25 @@ def run_dag(
     return report
 
 
+def assert_run(
+    report: dict[str, Any], state: str = "success", tasks: dict[str, str] | None = None
+) -> None:
+    """The run ended in ``state`` (and its tasks in ``tasks``, when given); otherwise the
+    assertion says why, with what each failed task logged last."""
+    assert report["state"] == state, explained(report)
+    if tasks is not None:
+        assert task_states(report) == tasks, explained(report)
+
+
+def explained(report: dict[str, Any]) -> str:
+    """A run's outcome for a human: its state, its tasks' and each failed task's log tail.
+    (A report as an assertion message would be cut to its first 240 characters.)"""
+    lines = [f"run {report.get('state')}: {task_states(report)}"]
+    for task, log in report.get("failed_task_logs", {}).items():
+        lines += [f"--- {task} failed; its last {len(log)} log lines:", *log]
+    return "\n".join(lines)
+
+
 def task_states(report: dict[str, Any]) -> dict[str, str]:
     """Task id (with ``[map index]`` for mapped ones) → state."""
     return {

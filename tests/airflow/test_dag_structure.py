@@ -162,7 +162,7 @@ def test_model_retrain_evaluates_both_models_before_it_promotes(dags: dict[str, 
     }
     assert upstream == {
         "windows": set(),
-        "train": {"windows"},
+        "train": {"current_model", "windows"},  # it retrains the served kind
         "evaluate_candidate": {"train", "windows"},
         "current_model": set(),
         "evaluate_current": {"current_model", "windows"},

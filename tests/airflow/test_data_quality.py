@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from pipelines.warehouse.quality import CHECKS
-from tests.airflow.dag_runs import ops_events, run_dag
+from tests.airflow.dag_runs import assert_run, ops_events, run_dag
 from tests.warehouse.rows import insert_clean_transaction
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
@@ -60,7 +60,7 @@ def test_one_task_per_check_and_all_pass_on_clean_rows(warehouse: str) -> None:
     _seed(warehouse, *INTERVAL, 60, located=True, prefix="ok")
     report = _run_dag(warehouse)
     assert _interval(report) == INTERVAL
-    assert report["state"] == "success", report
+    assert_run(report)
     assert [task[:2] for task in report["tasks"]] == [
         ["run_check", index] for index in range(len(CHECKS))
     ]
@@ -71,7 +71,7 @@ def test_a_failing_check_fails_its_task_only(warehouse: str) -> None:
     _seed(warehouse, *INTERVAL, 20, located=True, prefix="ok")
     _seed(warehouse, *INTERVAL, 40, located=False, prefix="blind")
     report = _run_dag(warehouse)
-    assert report["state"] == "failed", report
+    assert_run(report, "failed")
     failed = [task for task in report["tasks"] if task[2] == "failed"]
     assert [task[1] for task in failed] == [sorted(CHECKS).index("null_rate")]
     assert _stored(warehouse)["null_rate"] == "fail"
@@ -84,7 +84,7 @@ def test_a_failing_check_fails_its_task_only(warehouse: str) -> None:
     # A threshold given as a param turns the same measurement (2 in 3 rows blind) into a
     # warning, which passes its task.
     relaxed = {"thresholds": {"null_rate": {"warn": 0.5, "fail": 0.95}}}
-    assert _run_dag(warehouse, relaxed)["state"] == "success"
+    assert_run(_run_dag(warehouse, relaxed))
     with psycopg.connect(warehouse) as connection:
         latest = connection.execute(
             "SELECT status FROM silver.quality_check_results WHERE check_name = 'null_rate' "

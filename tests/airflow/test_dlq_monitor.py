@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from tests.airflow.dag_runs import ops_events, run_dag, task_states
+from tests.airflow.dag_runs import assert_run, ops_events, run_dag
 from tests.airflow.webhook import recording_webhook
 from tests.warehouse.rows import insert_dead_letters, insert_raw_transactions
 
@@ -38,8 +38,7 @@ def test_a_high_rate_notifies_with_the_top_error_types(warehouse: str) -> None:
             warehouse,
             environment={"AIRFLOW_CONN_STREAMFLOW_WEBHOOK": webhook},
         )
-    assert report["state"] == "success", report
-    assert task_states(report) == {"measure": "success", "alert": "success"}
+    assert_run(report, "success", {"measure": "success", "alert": "success"})
     [(kind, severity, dag_id, task_id, message, details)] = ops_events(warehouse)
     assert (kind, severity, dag_id, task_id) == ("dlq_rate_high", "warning", "dlq_monitor", "alert")
     assert message.startswith("DLQ rate 33.3% of 90 input records")
@@ -54,15 +53,15 @@ def test_a_high_rate_notifies_with_the_top_error_types(warehouse: str) -> None:
 
 def test_a_normal_rate_or_a_trickle_stays_quiet(warehouse: str) -> None:
     _seed(warehouse, valid=400, dead=2)  # 3 of 403: under 5%
-    assert run_dag("dlq_monitor", LOGICAL_DATE, warehouse)["state"] == "success"
+    assert_run(run_dag("dlq_monitor", LOGICAL_DATE, warehouse))
     assert ops_events(warehouse) == []
     # All bad, but 3 records: under min_input_records.
     later = LOGICAL_DATE + timedelta(minutes=5)
     with psycopg.connect(warehouse) as connection:
         insert_dead_letters(connection, "INVALID_JSON", "parse", later - timedelta(minutes=1), 3)
-    assert run_dag("dlq_monitor", later, warehouse)["state"] == "success"
+    assert_run(run_dag("dlq_monitor", later, warehouse))
     assert ops_events(warehouse) == []
     # The same trickle is an alert once the threshold says so.
     conf = {"min_input_records": 1}
-    assert run_dag("dlq_monitor", later, warehouse, conf)["state"] == "success"
+    assert_run(run_dag("dlq_monitor", later, warehouse, conf))
     assert [event[0] for event in ops_events(warehouse)] == ["dlq_rate_high"]

@@ -2,10 +2,12 @@
 runs ``pipelines.fraud`` with the pipeline's interpreter over an archive of one folder per day,
 and the gold refresh follows. The backfilled day lands in the warehouse scored exactly as a run
 over the whole history scored it (the warm-up days are read, not written), and a second
-backfill of the same day adds nothing."""
+backfill of the same day adds nothing. A plan refused (a day missing from the archive) fails
+without retry and notifies with its reason."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,8 @@ import pytest
 from pipelines.fraud import run
 from pipelines.synthetic import generate_dataset
 from pipelines.synthetic.archive import archive_file
-from tests.airflow.dag_runs import run_dag, task_states
+from tests.airflow.dag_runs import assert_run, ops_events, run_dag
+from tests.airflow.webhook import recording_webhook
 from tests.output_files import read_records
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
@@ -84,8 +87,9 @@ def _backfill(warehouse: str, archive: dict[str, Any], tmp_path: Path, runner: s
         "output_dir": str(tmp_path / "out"),
     }
     report = run_dag("fraud_backfill", datetime.now(UTC), warehouse, conf)
-    assert report["state"] == "success", report
-    assert task_states(report) == {"plan": "success", "score": "success", "refresh_gold": "success"}
+    assert_run(
+        report, "success", {"plan": "success", "score": "success", "refresh_gold": "success"}
+    )
 
 
 @pytest.mark.parametrize(
@@ -104,3 +108,39 @@ def test_a_backfilled_day_equals_the_full_run(
     assert rows["facts"] == len(archive["scores"])  # gold refreshed for the run's rows
     _backfill(warehouse, archive, tmp_path, runner)
     assert _warehouse_rows(warehouse) == rows
+
+
+def test_a_refused_plan_notifies_its_reason_once(warehouse: str, tmp_path: Path) -> None:
+    archived = tmp_path / "days" / "date=2026-10-01"
+    archived.mkdir(parents=True)
+    (archived / "events.jsonl").write_text("{}\n")
+    conf = {
+        "start": "2026-10-01",
+        "end": "2026-10-02",
+        "archive": str(tmp_path / "days"),
+        "model": "none",
+        "output_dir": str(tmp_path / "out"),
+    }
+    with recording_webhook() as (url, posted):
+        webhook = json.dumps({"conn_type": "http", "host": url})
+        report = run_dag(
+            "fraud_backfill",
+            datetime.now(UTC),
+            warehouse,
+            conf,
+            environment={"AIRFLOW_CONN_STREAMFLOW_WEBHOOK": webhook},
+        )
+    assert_run(
+        report,
+        "failed",
+        {"plan": "failed", "score": "upstream_failed", "refresh_gold": "upstream_failed"},
+    )
+    reason = f"no archived events for 2026-10-02 under {tmp_path / 'days'}"
+    # A failed task's log tail comes with the report (what a failing DAG test shows).
+    assert any(reason in line for line in report["failed_task_logs"]["plan"])
+    [event] = posted  # once: a retry would be refused again
+    assert (event["kind"], event["task_id"]) == ("task_failed", "plan")
+    assert reason in event["details"]["exception"]
+    [(kind, _, _, task_id, _, details)] = ops_events(warehouse)
+    assert (kind, task_id) == ("task_failed", "plan")
+    assert reason in details["exception"]

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from tests.airflow.dag_runs import run_dag, task_states
+from tests.airflow.dag_runs import assert_run, run_dag
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
@@ -42,14 +42,17 @@ def test_retention_per_table_then_pruning_then_vacuum(warehouse: str) -> None:
             "('recent', 1, 'pass', '2026-11-20T00:00:00Z')"
         )
     report = run_dag("maintenance", LOGICAL_DATE, warehouse)
-    assert report["state"] == "success", report
-    assert task_states(report) == {
-        "retention[0]": "success",
-        "retention[1]": "success",
-        "retention[2]": "success",
-        "prune": "success",
-        "vacuum": "success",
-    }
+    assert_run(
+        report,
+        "success",
+        {
+            "retention[0]": "success",
+            "retention[1]": "success",
+            "retention[2]": "success",
+            "prune": "success",
+            "vacuum": "success",
+        },
+    )
     with psycopg.connect(warehouse) as connection:
         # 30 days before 2026-11-26 03:30 is 2026-10-27 03:30: the day 10-26 ends before it.
         assert _first_partition(connection, "bronze.raw_transactions") == (

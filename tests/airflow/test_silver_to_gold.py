@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from pipelines.warehouse.refresh import OBJECTS
-from tests.airflow.dag_runs import run_dag, task_states
+from tests.airflow.dag_runs import assert_run, run_dag, task_states
 from tests.warehouse.rows import insert_clean_transaction, insert_fraud_alert
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
@@ -53,7 +53,7 @@ def test_an_hour_reaches_gold_table_by_table(warehouse: str) -> None:
         insert_fraud_alert(connection, "t1", "c1", "10.00", alerted, alerted, ["FR-001"])
     report = run_dag("silver_to_gold", LOGICAL_DATE, warehouse)
     assert report["data_interval"] == [HOUR.isoformat(), LOGICAL_DATE.isoformat()]
-    assert report["state"] == "success", report
+    assert_run(report)
     states = task_states(report)
     assert len(states) == len(OBJECTS)
     assert set(states.values()) == {"success"}
@@ -71,5 +71,5 @@ def test_an_hour_reaches_gold_table_by_table(warehouse: str) -> None:
     ]
     assert gold["daily"] == [(20261120, "ANY", 1, 4), (20261120, "FR-001", 1, 4)]
     # A re-run of the same interval changes nothing.
-    assert run_dag("silver_to_gold", LOGICAL_DATE, warehouse)["state"] == "success"
+    assert_run(run_dag("silver_to_gold", LOGICAL_DATE, warehouse))
     assert _gold(warehouse) == gold

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from ml.train import train_model
 from pipelines import fraud
 from pipelines.synthetic import generate_dataset
+from pipelines.train_default import train_model
 from tests.flink import prometheus
 from tests.flink.rest import flink_get
 from tests.output_files import read_records

@@ -6,7 +6,7 @@ completed checkpoint and re-reads Kafka from the offsets stored in it. The other
 broker mid-stream and starts it again. Either way, every alert and dead letter a bounded run of
 the same events finds must end in the warehouse exactly once (its sinks are idempotent, keyed
 by ``alert_id``/``dlq_id``) and on the topics at least once: the Kafka writer is at-least-once,
-and consumers drop repeats by ``alert_id`` (README, "Live streaming from Kafka").
+and consumers drop repeats by ``alert_id`` (docs/kafka.md, "Delivery guarantees").
 """
 
 from __future__ import annotations

@@ -7,6 +7,12 @@ plus records only a topic can hold (an empty value, one over ``--max_payload_byt
 confirmed frauds, reported two days later on the feedback topic, and blacklist changes on the
 compacted reference topic, which pass the store step and the customer step on Flink's
 streaming path as the bounded run passes them.
+
+A replay fills the topics before the job starts, in either order. The feedback topic then holds
+a long history before the data set's (20,000 outcomes of other customers): the job reads the
+events' topic long before it is through the feedback, and must still apply each control record
+from its own time, not from when it happened to be read (docs/kafka.md, "Feedback and
+blacklist changes").
 """
 
 from __future__ import annotations
@@ -14,14 +20,15 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ml.train import train_model
 from pipelines import fraud, produce
 from pipelines.synthetic import generate_dataset
+from pipelines.train_default import train_model
 from tests.flink import prometheus
 from tests.kafka.live import Topics, consume_until, live_job, publish_raw, wait_until
 from tests.output_files import read_records
@@ -68,6 +75,33 @@ def _blacklist_changes(events: list[Transaction], path: Path) -> str:
     return str(path)
 
 
+# Long enough that the job's Python workers take seconds over it, while the events' topic
+# (1,336 records) is read in one poll: a control read's progress must not matter.
+HISTORY = 20_000
+
+
+def _with_history(feedback: str, before_ms: int, path: Path) -> str:
+    """The data set's feedback after ``HISTORY`` earlier outcomes of customers and stores
+    that have no events, reported before the first event (they change no alert)."""
+    lines = [
+        json.dumps(
+            {
+                "transaction_id": f"history-{n}",
+                "customer_id": f"H{n:06d}",
+                "store_id": f"S-HIST-{n % 97:03d}",
+                "label": "fraud",
+                "reported_at": datetime.fromtimestamp(
+                    (before_ms - (HISTORY - n) * 1000) / 1000, UTC
+                ).isoformat(),
+            }
+        )
+        + "\n"
+        for n in range(HISTORY)
+    ]
+    path.write_text("".join(lines) + Path(feedback).read_text())
+    return str(path)
+
+
 COUNTER = "flink_taskmanager_job_task_operator_streamflow_"
 
 
@@ -77,7 +111,9 @@ def accounted_for(seen: dict[str, float]) -> float:
     return seen.get(COUNTER + "scored", 0) + dead
 
 
+@pytest.mark.parametrize("order", ["controls_first", "events_first"])
 def test_the_live_job_publishes_what_a_bounded_run_finds(
+    order: str,
     dataset: dict[str, Any],
     bootstrap_servers: str,
     flink_master: str,
@@ -94,10 +130,12 @@ def test_the_live_job_publishes_what_a_bounded_run_finds(
     assert all(versions[v] for v in (1, 2, 3)), versions  # 3: a future version
     events = [e for e in (parse_event(line, ZONE) for line in lines) if isinstance(e, Transaction)]
     changes = _blacklist_changes(events, tmp_path / "changes.jsonl")
+    first_event_ms = min(e.event_time_ms for e in events)
+    feedback = _with_history(data.feedback, first_event_ms, tmp_path / "feedback.jsonl")
     bounded = fraud.run(
         [
             f"--input={data.events}",
-            f"--feedback={data.feedback}",
+            f"--feedback={feedback}",
             f"--blacklist_changes={changes}",
             f"--output_dir={tmp_path / 'bounded'}",
             *common,
@@ -121,24 +159,35 @@ def test_the_live_job_publishes_what_a_bounded_run_finds(
         for a in expected_alerts.values()
     )
 
-    to_topic = [f"--bootstrap_servers={bootstrap_servers}", f"--topic={topics.input}"]
-    produce.main([*to_topic, f"--input={data.events}"])
-    produce.main(
-        [
-            f"--bootstrap_servers={bootstrap_servers}",
-            f"--topic={topics.feedback}",
-            f"--input={data.feedback}",
-            "--kind=feedback",
-        ]
-    )
-    produce.main(
-        [
-            f"--bootstrap_servers={bootstrap_servers}",
-            f"--topic={topics.blacklist_changes}",
-            f"--input={changes}",
-            "--kind=blacklist_changes",
-        ]
-    )
+    def publish_events() -> None:
+        produce.main(
+            [
+                f"--bootstrap_servers={bootstrap_servers}",
+                f"--topic={topics.input}",
+                f"--input={data.events}",
+            ]
+        )
+
+    def publish_controls() -> None:
+        for kind, topic, path in (
+            ("feedback", topics.feedback, feedback),
+            ("blacklist_changes", topics.blacklist_changes, changes),
+        ):
+            produce.main(
+                [
+                    f"--bootstrap_servers={bootstrap_servers}",
+                    f"--topic={topic}",
+                    f"--input={path}",
+                    f"--kind={kind}",
+                ]
+            )
+
+    for publish in (
+        (publish_controls, publish_events)
+        if order == "controls_first"
+        else (publish_events, publish_controls)
+    ):
+        publish()
     last_event_ms = max(e.event_time_ms for e in events)
     topic_only = [b"", b"\xff\xfe not UTF-8", b'{"pad": "' + b"x" * MAX_PAYLOAD + b'"}']
     publish_raw(bootstrap_servers, topics.input, topic_only, last_event_ms)
@@ -190,5 +239,6 @@ def test_the_live_job_publishes_what_a_bounded_run_finds(
     assert seen["read"] == total == seen["scored"] + dead, seen
     assert seen["future_schema_events"] == versions[3], seen
     assert bounded["scored"] == seen["scored"]
-    assert seen["feedback_read"] == seen["feedback_accepted"] == data.counts["feedback"], seen
+    feedback_count = data.counts["feedback"] + HISTORY
+    assert seen["feedback_read"] == seen["feedback_accepted"] == feedback_count, seen
     assert seen["blacklist_changes_read"] == seen["blacklist_changes_accepted"] == 2, seen

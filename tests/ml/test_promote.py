@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +122,7 @@ def test_a_plain_model_folder_is_replaced_by_the_served_link(
     first = train_on_events(str(tmp_path / "first"), [str(days / "*" / "*.jsonl")], seed=1)
     second = train_on_events(str(tmp_path / "second"), [str(days / "*" / "*.jsonl")], seed=2)
     served = tmp_path / "default"
-    served.mkdir()  # a model folder made by hand, as ml.train makes models/default
+    served.mkdir()  # a model folder made by hand, as pipelines.train_default makes models/default
     for name in ("metadata.json", "model.joblib"):
         (served / name).write_bytes((Path(first.directory) / name).read_bytes())
     decision = promote(second.directory, str(served), _metrics(0.5, 0.2), _metrics(0.4, 0.2))
@@ -130,3 +132,62 @@ def test_a_plain_model_folder_is_replaced_by_the_served_link(
     assert previous["model_version"] == first.model_version
     with pytest.raises(ValueError, match="not evaluated"):
         promote(second.directory, str(served), {}, None)
+
+
+NOT_MEASURED = {"events": 412, "note": "no scores or a single class"}
+
+
+def _promote_command(*arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ml.promote", *arguments], capture_output=True, text=True
+    )
+
+
+def test_an_evaluation_without_scores_is_refused_even_for_a_first_model(
+    archive: tuple[Path, str], tmp_path: Path
+) -> None:
+    days, _ = archive
+    candidate = train_on_events(str(tmp_path / "c"), [str(days / "*" / "*.jsonl")], seed=1)
+    served = tmp_path / "production"
+    unmeasured = json.dumps({"rules only": NOT_MEASURED, "blend": NOT_MEASURED})
+    base = ["--candidate", candidate.directory, "--model_dir", str(served)]
+    first = _promote_command(*base, "--candidate_metrics", unmeasured)
+    assert (first.returncode, first.stdout) == (3, "")
+    assert first.stderr == (
+        "ml.promote: the candidate's evaluation has no scores (no scores or a single class): "
+        "nothing promoted\n"
+    )
+    assert not served.exists()  # no first model on an evaluation that measured nothing
+    # Nor against a current model, whichever of the two measured nothing.
+    measured = json.dumps(_metrics(0.5, 0.2))
+    for candidate_metrics, current_metrics in ((unmeasured, measured), (measured, unmeasured)):
+        done = _promote_command(
+            *base,
+            "--candidate_metrics",
+            candidate_metrics,
+            "--current_metrics",
+            current_metrics,
+        )
+        assert done.returncode == 3, done.stderr
+        assert done.stderr.startswith("ml.promote: ")
+        assert done.stderr.count("\n") == 1
+    assert not served.exists()
+
+
+def test_promote_mistakes_are_one_line(tmp_path: Path) -> None:
+    metrics = json.dumps(_metrics(0.5, 0.2))
+    no_model = _promote_command(
+        "--candidate", str(tmp_path / "none"), "--model_dir", str(tmp_path / "served"),
+        "--candidate_metrics", metrics,
+    )  # fmt: skip
+    assert no_model.returncode == 1
+    assert no_model.stderr.startswith("ml.promote: ")
+    assert no_model.stderr.count("\n") == 1
+    bad_json = _promote_command(
+        "--candidate", str(tmp_path), "--model_dir", str(tmp_path), "--candidate_metrics", "{"
+    )
+    assert bad_json.returncode == 2
+    assert (
+        bad_json.stderr
+        == "ml.promote: argument --candidate_metrics: invalid JSON object value: '{'\n"
+    )

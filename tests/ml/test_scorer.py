@@ -23,8 +23,8 @@ from sklearn.ensemble._iforest import _average_path_length
 from ml import scorer as scorer_module
 from ml.artifact import METADATA_FILENAME, MODEL_FILENAME, ArtifactError, load_artifact
 from ml.scorer import AnomalyScorer, average_path_length, load_scorer
-from ml.train import generated_history, train_model
 from pipelines.synthetic import GeneratorConfig
+from pipelines.train_default import generated_history, train_model
 from transforms.domain.features import FEATURE_NAMES
 
 SEED, CUSTOMERS, DAYS = 42, 150, 10

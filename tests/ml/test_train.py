@@ -1,9 +1,12 @@
-"""ml.train: a deterministic, calibrated artifact with complete metadata, on small data."""
+"""ml.train: a deterministic, calibrated artifact with complete metadata, on small data (the
+generated history of ``pipelines.train_default``, which trains through ``ml.train``)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,8 +17,9 @@ import pytest
 from ml.artifact import METADATA_FILENAME, MODEL_FILENAME, load_artifact
 from ml.replay import Replay
 from ml.scorer import AnomalyScorer
-from ml.train import calibrate, features_sha256, generated_history, main, train_model
+from ml.train import calibrate, features_sha256
 from pipelines.synthetic import GeneratorConfig, SyntheticDataset
+from pipelines.train_default import generated_history, train_model
 from transforms.domain.features import FEATURE_NAMES
 
 CUSTOMERS, DAYS = 150, 10
@@ -139,14 +143,34 @@ def test_an_obvious_outlier_scores_higher_than_a_typical_event(scorer: AnomalySc
     assert outlier_score >= 0.6  # the default FR-006 threshold
 
 
-def test_command_line_writes_the_artifact(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    main(["--output_dir", str(tmp_path / "m"), "--seed", "3", "--customers", "40", "--days", "5"])
+def _train_command(*arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ml.train", *arguments], capture_output=True, text=True
+    )
 
-    assert (tmp_path / "m" / MODEL_FILENAME).is_file()
-    assert metadata_of(tmp_path / "m")["training"]["seed"] == 3
-    assert "iforest-" in capsys.readouterr().err
+
+def test_training_on_generated_history_is_not_ml_trains_job(tmp_path: Path) -> None:
+    done = _train_command("--output_dir", str(tmp_path / "m"))
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        "ml.train: give --events or --supervised; the default model, on generated history, "
+        "is trained by python -m pipelines.train_default\n"
+    )
+
+
+def test_train_mistakes_are_one_line(tmp_path: Path) -> None:
+    nothing = _train_command("--output_dir", str(tmp_path / "m"), "--events", str(tmp_path / "*"))
+    assert (nothing.returncode, nothing.stdout) == (1, "")
+    assert nothing.stderr == f"ml.train: no file matches ['{tmp_path / '*'}']\n"
+    (tmp_path / "day.jsonl").write_text("{}\n")
+    no_blacklist = _train_command(
+        "--output_dir", str(tmp_path / "m"), "--events", str(tmp_path / "day.jsonl"),
+        "--blacklist", str(tmp_path / "missing.csv"),
+    )  # fmt: skip
+    assert no_blacklist.returncode == 1
+    assert no_blacklist.stderr == (
+        f"ml.train: No such file or directory: {tmp_path / 'missing.csv'}\n"
+    )
 
 
 def test_calibration_falls_back_to_the_full_range_and_refuses_no_spread() -> None:

@@ -217,16 +217,18 @@ def run_default_version() -> str:
     return default_rules().rules_version
 
 
-def test_embedded_default_generates_data_and_prints_the_summary(
+def test_embedded_default_generates_data_and_prints_the_summary_as_json(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    main([f"--output_dir={tmp_path}", "--customers=40", "--days=5", "--no_model"])
+    main([f"--output_dir={tmp_path}", "--customers=40", "--days=5", "--no_model", "--json"])
     printed = json.loads(capsys.readouterr().out)
     generated = _input_records(str(tmp_path / "input" / "events.jsonl"))
     assert printed["counters"]["read"] == generated > 0
     assert printed["scored"] + printed["dlq"] == generated
     assert printed["quality"] is not None
     assert printed["model"] is None
+    written = json.loads((tmp_path / "summary.json").read_text())
+    assert printed.items() >= written.items()  # the file, plus the counters read back
 
 
 def test_whitespace_lines_are_dead_lettered_and_empty_lines_only_counted(tmp_path: Path) -> None:

@@ -19,10 +19,10 @@ from ml.artifact import (
     load_artifact,
     read_artifact_files,
 )
-from ml.train import train_model
 from pipelines import launcher
 from pipelines.options import FN_API_RUNNER, LaunchError
 from pipelines.synthetic import generate_dataset
+from pipelines.train_default import train_model
 from tests import memory_filesystem
 from tests.collect import new_collector, take
 from tests.output_files import read_records

@@ -1,6 +1,6 @@
 """The anomaly model's features, computed from a customer's history *before* an event.
 
-Pure Python, shared by training (``ml.train`` replays generated history through the domain's
+Pure Python, shared by training (``ml.replay`` replays history through the domain's
 ``FraudDetector``) and serving (the detector computes them while judging each event), so the
 two can never drift. All features are finite floats; edge cases map to the value a customer
 with an ordinary history would have, so a first event is not an anomaly by construction.

@@ -1,6 +1,7 @@
-"""The handbook-style protocol: three scored runs, a supervised model trained on the training
-window with the labels known after the delay, every scorer measured on the test window only,
-overall, per day and per pattern, with its pictures."""
+"""python -m pipelines.evaluate_protocol, the handbook-style protocol: three scored runs, a
+supervised model trained on the training window with the labels known after the delay,
+every scorer measured on the test window only, overall, per day and per pattern, with its
+pictures."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from typing import Any
 import pytest
 
 from ml.artifact import load_artifact
-from ml.evaluate import main
 from ml.protocol import SCORERS, Windows
+from pipelines.evaluate_protocol import main
 from pipelines.synthetic import generate_dataset
 
 WINDOWS = Windows(date(2026, 10, 1), train_days=9, delay_days=3, test_days=5)
@@ -26,9 +27,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         str(data), seed=8, customers=400, days=17, world="handbook", feedback_delay_days=3
     )
     out = tmp_path_factory.mktemp("eval")
-    main(
+    status = main(
         [
-            "--protocol",
             f"--data={data}",
             f"--output_dir={out}",
             "--train_from=2026-10-01",
@@ -38,6 +38,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "--model=",
         ]
     )
+    assert status == 0
     return {"out": out, "report": json.loads((out / "report.json").read_text())}
 
 
@@ -91,6 +92,14 @@ def test_the_pictures_are_written_as_png(report: dict[str, Any]) -> None:
         assert len(data) > 10_000, name
 
 
-def test_protocol_needs_a_data_set(tmp_path: Path) -> None:
-    with pytest.raises(SystemExit):
-        main(["--protocol", f"--output_dir={tmp_path}"])
+def test_protocol_needs_a_data_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_status:
+        main([f"--output_dir={tmp_path}"])
+    assert exit_status.value.code == 2
+    assert capsys.readouterr().err == (
+        "pipelines.evaluate_protocol: the following arguments are required: --data\n"
+    )
+    assert main([f"--data={tmp_path}", f"--output_dir={tmp_path}"]) == 1
+    assert capsys.readouterr().err.startswith(
+        f"pipelines.evaluate_protocol: --data {tmp_path} has no events.jsonl"
+    )

@@ -1,0 +1,88 @@
+"""The anchors that keep a quiet control topic from stalling the live job (pipelines/kafka.py):
+one record per partition, after what the partition holds, stamped with the launch time, and
+dropped by the read before the parser sees it."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import NamedTuple
+
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from confluent_kafka import Consumer
+
+from pipelines.kafka import KafkaOptions, anchor_control_topics
+from pipelines.options import LaunchError
+from tests.kafka.live import Topics
+from transforms.kafka_io import ANCHOR_KEY, is_data
+
+pytestmark = pytest.mark.kafka
+
+
+def _records(bootstrap_servers: str, topic: str, expected: int) -> list[tuple[int, bytes, int]]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": f"it-anchors-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([topic])
+    seen: list[tuple[int, bytes, int]] = []
+    deadline = time.monotonic() + 30
+    try:
+        while len(seen) < expected and time.monotonic() < deadline:
+            message = consumer.poll(1.0)
+            if message is not None and not message.error():
+                seen.append((message.partition(), message.key(), message.timestamp()[1]))
+    finally:
+        consumer.close()
+    return seen
+
+
+def test_every_partition_of_a_control_topic_gets_one_anchor_stamped_now(
+    bootstrap_servers: str, topics: Topics
+) -> None:
+    before_ms = int(time.time() * 1000)
+    options = _options(bootstrap_servers, topics.feedback, topics.blacklist_changes)
+
+    anchored = anchor_control_topics(options)
+
+    assert anchored == {topics.feedback: 3, topics.blacklist_changes: 1}  # compacted: keyed
+
+    feedback = _records(bootstrap_servers, topics.feedback, 3)
+    assert sorted(partition for partition, _, _ in feedback) == [0, 1, 2]
+    assert {key for _, key, _ in feedback} == {ANCHOR_KEY}
+    assert all(stamp >= before_ms for _, _, stamp in feedback)
+    assert [key for _, key, _ in _records(bootstrap_servers, topics.blacklist_changes, 1)] == [
+        ANCHOR_KEY
+    ]
+
+
+def _options(bootstrap_servers: str, feedback: str, blacklist_changes: str) -> KafkaOptions:
+    return PipelineOptions(
+        [
+            f"--kafka_bootstrap_servers={bootstrap_servers}",
+            f"--feedback_topic={feedback}",
+            f"--blacklist_changes_topic={blacklist_changes}",
+        ]
+    ).view_as(KafkaOptions)
+
+
+def test_an_unreachable_broker_is_one_clear_error() -> None:
+    options = _options("127.0.0.1:9", "fraud.feedback", "reference.blacklist")
+
+    with pytest.raises(LaunchError, match=r"anchoring fraud\.feedback"):
+        anchor_control_topics(options, timeout_s=2)
+
+
+class Record(NamedTuple):  # the fields of ReadFromKafka's records that the filter reads
+    key: bytes | None
+    value: bytes
+
+
+def test_the_read_drops_anchors_only() -> None:
+    assert not is_data(Record(ANCHOR_KEY, b""))
+    assert is_data(Record(b"C000001", b"{}"))
+    assert is_data(Record(None, b""))  # a malformed event: a dead letter, not an anchor
