@@ -163,8 +163,11 @@ def check_broker(options: KafkaOptions, timeout_s: float = 10.0) -> None:
         from confluent_kafka.admin import AdminClient
     except ImportError:
         raise LaunchError("--kafka_bootstrap_servers needs the kafka extra") from None
-    admin = AdminClient({**client_config(options), "socket.timeout.ms": int(timeout_s * 1000)})
     try:
+        # log_level 0: librdkafka would print every failed connection attempt on stderr.
+        admin = AdminClient(
+            {**client_config(options), "socket.timeout.ms": int(timeout_s * 1000), "log_level": 0}
+        )
         metadata = admin.list_topics(timeout=timeout_s)
     except KafkaException as error:
         raise LaunchError(

@@ -16,20 +16,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
+# The args file's reader is the package's: the JobManager's init container reads the same file
+# with it (python -m pipelines.anchor_controls --args_file, k8s/flinkdeployment.yaml).
+from pipelines.anchor_controls import read_args
 from pipelines.fraud import build_pipeline
 from pipelines.launcher import read_reference_data
 from pipelines.options import FraudOptions, LaunchError
-
-
-def read_args(path: str | Path) -> list[str]:
-    """The options of an args file: one per line, blank lines and ``#`` comments skipped."""
-    lines = Path(path).read_text("utf-8").splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
 def construct(argv: Sequence[str]) -> beam.Pipeline:

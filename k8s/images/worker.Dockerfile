@@ -17,11 +17,15 @@ COPY ml ml/
 COPY sql sql/
 # The project with its model libraries, pinned like CI; Beam is the image's own 2.62.0 (the
 # release of the Flink job server: README, "A supported runner pair"), and its aws extra adds
-# boto3 for s3:// paths (inputs and outputs; model and blacklist at build).
+# boto3 for s3:// paths (inputs and outputs; model and blacklist at build). The kafka extra is
+# for the JobManager's init container, which anchors the control topics.
 RUN pip install --no-cache-dir --constraint requirements/constraints.txt \
-        ".[ml]" "apache-beam[aws]==2.62.0" \
+        ".[ml,kafka]" "apache-beam[aws]==2.62.0" \
     && useradd --uid 9999 --user-group --no-create-home --home-dir /tmp streamflow
 COPY k8s/images/build_pipeline_jar.py /opt/streamflow/bin/
+# The options the pipeline jar is built with, for the init container that anchors the control
+# topics before the job starts (k8s/flinkdeployment.yaml): the same file, in the same release.
+COPY k8s/config/fraud-pipeline.args /opt/streamflow/config/
 
 # The pods run as uid 9999 with a read-only root filesystem and an emptyDir on /tmp.
 ENV HOME=/tmp

@@ -16,8 +16,8 @@ import pytest
 from apache_beam.options.pipeline_options import PortableOptions
 
 from ml.artifact import MODEL_FILENAME
-from ml.train import train_model
 from pipelines.options import LaunchError
+from pipelines.train_default import train_model
 from tests.k8s.images import (
     FLINK_DOCKERFILE,
     PIPELINE_ARGS,
@@ -132,6 +132,27 @@ def test_the_worker_image_copies_every_folder_the_package_is_built_from() -> Non
     assert folders == {"pipelines", "transforms", "ml", "sql"}
     assert folders <= copied
     assert folders <= _dockerignore_keeps(WORKER_DOCKERFILE)
+
+
+def test_the_worker_image_can_anchor_the_control_topics() -> None:
+    # The JobManager's init container runs python -m pipelines.anchor_controls in this image
+    # (k8s/flinkdeployment.yaml): it needs the Kafka client and the jar's options file.
+    (install,) = [
+        words
+        for words in dockerfile_instructions(WORKER_DOCKERFILE)
+        if words[0] == "RUN" and "install" in words
+    ]
+    (project,) = [word for word in install if word.startswith(".[")]
+    assert {"ml", "kafka"} <= set(project[2:-1].split(","))
+    copied = [source for source, _ in dockerfile_copies(WORKER_DOCKERFILE)]
+    assert "k8s/config/fraud-pipeline.args" in copied
+    assert "k8s/config/fraud-pipeline.args" in _dockerignore_keeps(WORKER_DOCKERFILE)
+
+
+def test_the_build_and_the_anchor_command_read_the_args_file_alike() -> None:
+    from pipelines.anchor_controls import read_args
+
+    assert image_script("build_pipeline_jar").read_args is read_args
 
 
 def test_every_beam_part_is_one_release() -> None:

@@ -24,6 +24,7 @@ from tests.k8s import schemas
 from tests.k8s.images import (
     FLINK_DOCKERFILE,
     PIPELINE_ARGS,
+    WORKER_DOCKERFILE,
     dockerfile_arg,
     dockerfile_copies,
     pipeline_args,
@@ -47,6 +48,8 @@ PACKAGE_RULES = ROOT / "transforms" / "domain" / "default_rules.yaml"
 
 MAIN_CONTAINER = "flink-main-container"
 WORKER_POOL = "beam-worker-pool"
+ANCHOR_CONTAINER = "anchor-control-topics"
+ANCHOR_COMMAND = ["python", "-m", "pipelines.anchor_controls", "--args_file"]
 WORKER_POOL_PORT = 50000
 PIPELINE_RUNNER = "org.apache.beam.runners.flink.FlinkPipelineRunner"
 # The only options FlinkPipelineRunner.main parses (args4j); anything else fails the job.
@@ -159,6 +162,7 @@ def _with(deployment: Manifest, path: tuple[str | int, ...], value: Any) -> Mani
 
 
 TASK_MANAGER_POD = ("spec", "taskManager", "podTemplate", "spec")
+JOB_MANAGER_POD = ("spec", "jobManager", "podTemplate", "spec")
 
 
 @pytest.mark.parametrize(
@@ -178,6 +182,11 @@ TASK_MANAGER_POD = ("spec", "taskManager", "podTemplate", "spec")
             (*TASK_MANAGER_POD, "containers", 1, "ports", 0, "containerPort"),
             "50000",
             "$.spec.taskManager.podTemplate.spec.containers[1].ports[0].containerPort",
+        ),
+        (
+            (*JOB_MANAGER_POD, "initContainers", 0, "command"),
+            "python -m pipelines.anchor_controls",
+            "$.spec.jobManager.podTemplate.spec.initContainers[0].command",
         ),
         (
             (*TASK_MANAGER_POD, "securityContxt"),
@@ -297,6 +306,35 @@ def test_every_taskmanager_runs_the_beam_worker_pool_as_a_sidecar(deployment: Ma
     assert WORKER_POOL not in [container["name"] for container in _containers(pods["jobManager"])]
     for pod in pods.values():
         assert _container(pod, MAIN_CONTAINER) in pod["containers"]
+
+
+def test_the_jobmanager_anchors_the_control_topics_before_the_job_starts(
+    deployment: Manifest,
+) -> None:
+    # No Python launcher starts the jar's job, so the JobManager pod anchors the control topics
+    # (pipelines/anchor_controls.py) before Flink's container starts the job, once per start.
+    pods = _pod_specs(deployment)
+    anchor = _container(pods["jobManager"], ANCHOR_CONTAINER)
+    assert [container["name"] for container in pods["jobManager"]["initContainers"]] == [
+        ANCHOR_CONTAINER
+    ]
+    assert ANCHOR_CONTAINER not in [c["name"] for c in _containers(pods["taskManager"])]
+    # The worker image: the project with its Kafka client, and the options the jar is built with.
+    assert anchor["image"] == _container(pods["taskManager"], WORKER_POOL)["image"]
+    # A command, not args: the image's entrypoint is Beam's boot program.
+    *command, args_file = anchor["command"]
+    assert command == ANCHOR_COMMAND
+    assert ("k8s/config/fraud-pipeline.args", args_file) in dockerfile_copies(WORKER_DOCKERFILE)
+
+
+def test_the_anchor_command_reads_the_kafka_options_of_the_jar() -> None:
+    from pipelines.anchor_controls import kafka_options
+
+    options = kafka_options(["--args_file", str(PIPELINE_ARGS)])
+    args = _pipeline_options()
+    assert options.kafka_bootstrap_servers == args["--kafka_bootstrap_servers"]
+    assert options.feedback_topic == args["--feedback_topic"]
+    assert options.blacklist_changes_topic == args["--blacklist_changes_topic"]
 
 
 def test_the_pipeline_jar_sends_python_work_to_the_sidecar(deployment: Manifest) -> None:
