@@ -62,8 +62,8 @@ class CustomerHandler:
 
     def expires_at(self, cell: DetectorCell) -> int | None:
         """When nothing in the cell can matter to a later record: the history once the domain
-        would forget it (1 ms after a gap of the inactivity period), a confirmed compromise once
-        FR-008's period is over. None: nothing to expire yet."""
+        would forget it (1 ms after a gap of the inactivity period), the verdicts once FR-008's
+        period after the newest is over. None: nothing to expire yet."""
         last = cell.profile.last_event_time_ms
         if last is None:
             # A history forgotten by a comeback whose scoring then failed, or feedback alone.
@@ -71,10 +71,12 @@ class CustomerHandler:
         if last is None:
             return None
         expires_at = last + self._rules.inactivity_ms + 1
-        compromise = cell.profile.verdicts.latest_fraud()
-        if compromise is not None:
-            active_until = compromise.since_ms + self._rules.compromised_card.active_ms
-            expires_at = max(expires_at, active_until + 1)
+        last_told = cell.profile.verdicts.last_told_ms()
+        if last_told is not None:
+            # Not before every verdict is one a later report counts as never told (FR-008's
+            # period after it): forgetting it earlier could change a later judgement.
+            remembered_until = last_told + self._rules.compromised_card.active_ms
+            expires_at = max(expires_at, remembered_until + 1)
         return expires_at
 
     def expire(self, cell: DetectorCell) -> bool:

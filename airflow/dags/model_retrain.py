@@ -1,8 +1,14 @@
 """model_retrain: every week, retrain the kind of model that is served on recent history and
 promote the challenger only if it is not worse than the champion on a held-out window.
 
-Windows, from the end of the run's data interval: the last ``holdout_days`` days are held out;
-the ``train_days`` before them are the training history. Tasks:
+Windows, as the field's evaluation protocol lays them out (train, a delay, test;
+``pipelines.evaluate_protocol``): fraud is confirmed days after it happens (chargebacks, about a
+week), so a window is only labelled once ``label_delay_days`` have passed since it closed. From
+the end of the run's data interval (the evaluation's moment): the ``holdout_days`` ending
+``label_delay_days`` before it are held out, so their frauds are reported by then; the
+``train_days`` ending ``label_delay_days`` before the held-out window are the training history,
+labelled as known when the held-out window starts (the training window's end plus the delay:
+the moment a team training then would know them, never later than the evaluation's). Tasks:
 
 * ``current_model``: what runs use today (the promoted model, else ``fallback_model``) and its
   kind (``model_kind`` in its metadata);
@@ -10,7 +16,7 @@ the ``train_days`` before them are the training history. Tasks:
   archive's training days. A supervised model: the pipeline scores the training days (warmed
   on the days before, fed the feedback reported by then) into files, and
   ``python -m ml.train --supervised`` learns from those scored records, labelled with what the
-  feedback said by the end of the training window (``--labels_at``), never later: what a team
+  feedback said by the held-out window's start (``--labels_at``), never later: what a team
   training then would know. Nothing served: an Isolation Forest;
 * ``evaluate_candidate`` and ``evaluate_current`` (in parallel): the pipeline itself scores the
   held-out days with each model, its state warmed on the days before them (the backfill plan,
@@ -121,6 +127,18 @@ with DAG(
         "blacklist": Param(None, type=["null", "string"]),
         "train_days": Param(21, type="integer", minimum=1),
         "holdout_days": Param(7, type="integer", minimum=1),
+        # The generator reports a fraud 7 days after it happened plus up to a day of jitter
+        # (pipelines.generate --feedback_delay_days): after 8 days every fraud of a window is
+        # reported, so neither the held-out week nor the training window's last days are
+        # labelled genuine for want of a report. Match it to the feedback's real delay.
+        "label_delay_days": Param(
+            8,
+            type="integer",
+            minimum=0,
+            description="Days from a transaction to its fraud's report: the held-out window "
+            "ends this long before the evaluation, the training window this long before the "
+            "held-out one.",
+        ),
         "model_dir": Param(str(REPO / "models" / "production"), type="string"),
         "fallback_model": Param(
             str(REPO / "models" / "default"),
@@ -136,15 +154,23 @@ with DAG(
     def windows(**context: Any) -> dict[str, str]:
         params = context["params"]
         end = context["data_interval_end"]
-        last = end.date() - timedelta(days=1)
-        holdout_start = last - timedelta(days=params["holdout_days"] - 1)
-        train_start = holdout_start - timedelta(days=params["train_days"])
+        delay = timedelta(days=params["label_delay_days"])
+        # Held out: days whose frauds are reported by the evaluation's moment.
+        holdout_until = end.date() - delay
+        holdout_start = holdout_until - timedelta(days=params["holdout_days"])
+        # Trained on: days whose frauds are reported by the held-out window's start, the moment
+        # the challenger would have been trained; its model then serves the held-out days.
+        train_until = holdout_start - delay
+        train_start = train_until - timedelta(days=params["train_days"])
         return {
             "train_start": train_start.isoformat(),
-            "train_end": (holdout_start - timedelta(days=1)).isoformat(),
+            "train_end": (train_until - timedelta(days=1)).isoformat(),
+            "train_until": instant(train_until.isoformat()),
+            # The training window's end plus the delay: before the evaluation's moment.
+            "labels_at": instant(holdout_start.isoformat()),
             "holdout_start": holdout_start.isoformat(),
-            "holdout_end": last.isoformat(),
-            # The evaluation labels with what the feedback said by the interval's end.
+            "holdout_end": (holdout_until - timedelta(days=1)).isoformat(),
+            # Both evaluations label with what the feedback said by the interval's end.
             "evaluated_at": end.isoformat().replace("+00:00", "Z"),
         }
 
@@ -173,9 +199,9 @@ with DAG(
             arguments += ["--scored", f"{scored}/scored-*.jsonl"]
             arguments += ["--feedback", feedback_files(params["feedback_archive"])]
             arguments += ["--train_from", instant(window["train_start"])]
-            # Labels as known when the training window closes, never later.
-            arguments += ["--train_until", instant(window["holdout_start"])]
-            arguments += ["--labels_at", instant(window["holdout_start"])]
+            arguments += ["--train_until", window["train_until"]]
+            # Labels as known at training time: the window's end plus the reporting delay.
+            arguments += ["--labels_at", window["labels_at"]]
         else:
             first, last = (date.fromisoformat(window[k]) for k in ("train_start", "train_end"))
             arguments = ["--output_dir", output_dir]

@@ -23,16 +23,20 @@ from tests.airflow.dag_runs import assert_run, ops_events, run_dag, task_states
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
-# Weekly on Mondays: this run's interval ends on Monday 2026-10-12, so with 3 held-out days
-# the model is evaluated on Oct 9-11 and trained on the 5 days before (Oct 4-8). Fraud is
-# reported a day or two after it happens: by the interval's end the held-out days have some.
-LOGICAL_DATE = datetime(2026, 10, 12, 5, 0, tzinfo=UTC)
+# Weekly on Mondays: this run's interval ends on Monday 2026-10-26 04:00, the evaluation's
+# moment. Fraud is reported 7 days after it happens plus up to a day (the generator's default),
+# so with the DAG's default label_delay_days (8) and 3 held-out days the models are evaluated on
+# Oct 15-17, whose frauds are all reported by then, and trained on the 5 days ending 8 days
+# before (Oct 2-6), labelled with what the feedback said on Oct 15. The archive runs up to the
+# interval's end, as a live one would: the week just ended is there, but its frauds are not
+# reported yet.
+LOGICAL_DATE = datetime(2026, 10, 26, 5, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("archive")
-    generated = generate_dataset(str(root), seed=9, customers=150, days=10, feedback_delay_days=1)
+    generated = generate_dataset(str(root), seed=9, customers=150, days=25)
     archive_file(generated.events, root / "days")
     write_feedback_archive(Path(generated.feedback).read_bytes().splitlines(), root / "feedback")
     return {
@@ -41,6 +45,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "blacklist": generated.blacklist,
         "events": generated.events,
         "feedback": generated.feedback,
+        "labels": generated.labels,
     }
 
 
@@ -71,7 +76,7 @@ def test_a_candidate_is_trained_evaluated_promoted_and_registered(
     assert set(task_states(report).values()) == {"success"}
     served = json.loads((model_dir / "metadata.json").read_text())
     assert served["model_version"].startswith("iforest-")  # nothing served: an Isolation Forest
-    assert served["training"]["files"] == 5  # Oct 4-8
+    assert served["training"]["files"] == 5  # Oct 2-6
     [(version, sha256, promoted, replaced, average_precision)] = _registry(warehouse)
     assert (version, sha256, promoted, replaced) == (
         served["model_version"],
@@ -122,13 +127,17 @@ def _scored_records(folder: Path) -> list[dict[str, Any]]:
 def test_a_served_supervised_model_is_retrained_as_one_with_the_feedback(
     warehouse: str, dataset: dict[str, str], archive: dict[str, str], tmp_path: Path
 ) -> None:
-    # The served model: a classifier trained on the first days' scored records.
+    # The served model: a classifier trained on the first week's scored records, labelled as
+    # known a reporting delay (8 days) later.
     scored = tmp_path / "scored"
+    first_week = [
+        f"--input={archive['archive']}/date=2026-10-0{day}/*.jsonl" for day in range(1, 8)
+    ]
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("STREAMFLOW_PG_DSN", raising=False)  # files only
         run(
             [
-                f"--input={dataset['events']}",
+                *first_week,
                 f"--feedback={dataset['feedback']}",
                 f"--blacklist={dataset['blacklist']}",
                 "--no_model",
@@ -141,7 +150,7 @@ def test_a_served_supervised_model_is_retrained_as_one_with_the_feedback(
         [str(scored / "scored-*.jsonl")],
         [dataset["feedback"]],
         train_until="2026-10-06T00:00:00Z",
-        labels_at="2026-10-06T00:00:00Z",
+        labels_at="2026-10-14T00:00:00Z",
     )
     model_dir = tmp_path / "production"
     conf: dict[str, Any] = {**archive, "train_days": 5, "holdout_days": 3}
@@ -151,7 +160,8 @@ def test_a_served_supervised_model_is_retrained_as_one_with_the_feedback(
     assert_run(run_dag("model_retrain", LOGICAL_DATE, warehouse, conf))
 
     # The challenger is of the served kind, trained on the training days' scored records,
-    # labelled with what the feedback said when the training window closed.
+    # labelled with what the feedback said a reporting delay after the window closed: its
+    # frauds are known.
     [registered] = _registry(warehouse)
     candidate_dir = _written_since("candidates/*", started)
     candidate = json.loads((candidate_dir / "metadata.json").read_text())
@@ -159,10 +169,11 @@ def test_a_served_supervised_model_is_retrained_as_one_with_the_feedback(
     assert candidate["model_version"] == registered[0]
     training = candidate["training"]
     assert (training["train_from"], training["train_until"], training["labels_at"]) == (
-        "2026-10-04T00:00:00Z",
-        "2026-10-09T00:00:00Z",
-        "2026-10-09T00:00:00Z",
+        "2026-10-02T00:00:00Z",
+        "2026-10-07T00:00:00Z",
+        "2026-10-15T00:00:00Z",
     )
+    assert training["fraud_rows"] > 0
     assert training["feedback"] == [f"{archive['feedback_archive']}/date=*/*.jsonl"]
     # Both evaluations were fed the feedback: the store step counted confirmed fraud.
     evaluations = _written_since("evaluations/*", started)
@@ -170,15 +181,32 @@ def test_a_served_supervised_model_is_retrained_as_one_with_the_feedback(
     for name in ("evaluate_candidate", "evaluate_current"):
         records = _scored_records(evaluations / name)
         assert {record["event_time"][:10] for record in records} == {
-            "2026-10-09",
-            "2026-10-10",
-            "2026-10-11",
+            "2026-10-15",
+            "2026-10-16",
+            "2026-10-17",
         }
         assert any(record["ml_features"].get("store_frauds_30d", 0) > 0 for record in records)
-    # Labelled by the feedback as of the interval's end: every held-out record is measured.
+    # Both measured (two classes, not NOT_MEASURED), labelled by the feedback as of the
+    # interval's end: every held-out record counts, and every held-out fraud was reported by
+    # then.
     [event] = ops_events(warehouse)
-    metrics = event[5]["candidate"]["metrics"]["blend"]
-    assert metrics["events"] == len(_scored_records(evaluations / "evaluate_candidate"))
+    held_out = _scored_records(evaluations / "evaluate_candidate")
+    for whose in ("candidate", "current"):
+        metrics = event[5][whose]["metrics"]["blend"]
+        assert "note" not in metrics, metrics
+        assert metrics["events"] == len(held_out)
+        assert 0 < metrics["average_precision"] <= 1
+    labels = map(json.loads, Path(dataset["labels"]).read_text().splitlines())
+    frauds = {label["transaction_id"] for label in labels if label["is_fraud"]}
+    reports = map(json.loads, Path(dataset["feedback"]).read_text().splitlines())
+    reported_at = {report["transaction_id"]: report["reported_at"] for report in reports}
+    held_out_reports = [
+        reported_at[record["transaction_id"]]
+        for record in held_out
+        if record["transaction_id"] in frauds
+    ]
+    assert held_out_reports
+    assert max(held_out_reports) < "2026-10-26T04:00:00+00:00"
 
 
 def test_an_evaluation_without_fraud_fails_the_promotion_without_retry_and_notifies(
@@ -187,7 +215,9 @@ def test_an_evaluation_without_fraud_fails_the_promotion_without_retry_and_notif
     # A feedback archive with one genuine verdict: the held-out days have no confirmed fraud.
     feedback = tmp_path / "feedback" / "date=2026-10-10"
     feedback.mkdir(parents=True)
-    first = json.loads(Path(dataset["events"]).read_text().splitlines()[0])
+    first = json.loads(
+        Path(dataset["events"]).read_bytes().splitlines()[0]
+    )  # some lines are not UTF-8
     verdict = {key: first[key] for key in ("transaction_id", "customer_id", "store_id")}
     verdict |= {"label": "genuine", "reported_at": "2026-10-10T12:00:00Z"}
     (feedback / "feedback.jsonl").write_text(json.dumps(verdict) + "\n")

@@ -360,3 +360,22 @@ def test_a_blacklist_change_on_the_profile_overrides_the_initial_list() -> None:
     (fired,) = detector().judge(added, transaction(2, DAY_1_10H)).assessment.triggered
     assert fired.rule_id == "FR-005"
     assert fired.evidence["customer_blacklisted"] is True
+
+
+@pytest.mark.parametrize("unrelated_verdict", [False, True])
+def test_a_fraud_reported_again_after_fr008s_period_counts_from_the_repeat(
+    unrelated_verdict: bool,
+) -> None:
+    # Whether the first report is still kept (nothing else told) or already forgotten (an
+    # unrelated verdict made the customer drop it) must not change the judgement.
+    fraud_detector, profile = detector(), CustomerProfile()
+    fraud_detector.learn_feedback(profile, fraud_report("tx-a", DAY_1_10H))
+    if unrelated_verdict:
+        fraud_detector.learn_feedback(
+            profile, fraud_report("tx-b", DAY_1_10H + 31 * DAY, "genuine")
+        )
+    fraud_detector.learn_feedback(profile, fraud_report("tx-a", DAY_1_10H + 35 * DAY))
+
+    judged = fraud_detector.judge(profile, transaction(1, DAY_1_10H + 36 * DAY))
+
+    assert [r.rule_id for r in judged.assessment.triggered] == ["FR-008"]

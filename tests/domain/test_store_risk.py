@@ -25,6 +25,14 @@ DAY_MS = 24 * HOUR_MS
 T0 = 1_790_856_000_000  # 2026-10-01T12:00:00Z, on an hour boundary
 
 
+_CONFIRMED = iter(range(10**9))
+
+
+def confirm_fraud(activity: StoreActivity, at_ms: int) -> None:
+    """A fraud on a transaction of its own, confirmed at ``at_ms``."""
+    activity.learn_feedback(Feedback(f"tx-{next(_CONFIRMED)}", "C", "S", "fraud", at_ms))
+
+
 def brute_force(records: list[tuple[int, str]], now_ms: int) -> StoreRisk:
     """The counts by definition: records in the hour of ``now`` and the 24 d - 1 before it."""
     hour = now_ms // HOUR_MS
@@ -46,7 +54,7 @@ def test_windows_count_the_hour_of_the_event_and_the_hours_before() -> None:
     activity.add_transaction(T0 - 30 * DAY_MS)  # outside every window
     activity.add_transaction(T0 - 29 * DAY_MS)
     activity.add_transaction(T0 - 3 * DAY_MS)
-    activity.add_fraud_report(T0 - 2 * DAY_MS)
+    confirm_fraud(activity, T0 - 2 * DAY_MS)
     activity.add_transaction(T0 - HOUR_MS)
     activity.add_transaction(T0 + 10)  # the same hour as the event, before it
 
@@ -73,7 +81,7 @@ def test_running_totals_match_the_definition_in_any_arrival_order(
         if kind == "transaction":
             activity.add_transaction(time)
         else:
-            activity.add_fraud_report(time)
+            confirm_fraud(activity, time)
     newest = max((time for time, _ in timed), default=now)
     # Records older than every window of the newest one are dropped on arrival: compare only
     # at times whose windows cannot reach them.
@@ -97,7 +105,7 @@ def test_prune_forgets_hours_no_later_window_reaches_and_keeps_the_counts() -> N
 def test_a_record_older_than_every_window_is_not_counted() -> None:
     activity = StoreActivity()
     activity.add_transaction(T0)
-    activity.add_fraud_report(T0 - 31 * DAY_MS)
+    confirm_fraud(activity, T0 - 31 * DAY_MS)
 
     assert activity.hours == [T0 // HOUR_MS]
 
@@ -106,7 +114,7 @@ def test_encoding_round_trips_with_pruned_totals_and_the_override() -> None:
     activity = StoreActivity(blacklisted=True, blacklisted_since_ms=T0 - DAY_MS)
     for day in range(35):
         activity.add_transaction(T0 + day * DAY_MS)
-        activity.add_fraud_report(T0 + day * DAY_MS + HOUR_MS)
+        confirm_fraud(activity, T0 + day * DAY_MS + HOUR_MS)
     activity.prune(T0 + 34 * DAY_MS)
     now = T0 + 34 * DAY_MS + 2 * HOUR_MS
 
@@ -181,3 +189,18 @@ def test_verdicts_older_than_every_window_are_forgotten_with_their_hours() -> No
     activity.prune(T0 + 31 * DAY_MS)
 
     assert len(activity.verdicts) == 0
+
+
+def test_a_late_withdrawal_of_a_pruned_hour_still_encodes() -> None:
+    activity = StoreActivity()
+    activity.learn_feedback(_report("tx-1", T0))
+    activity.learn_feedback(_report("tx-1", T0 + 20 * DAY_MS))  # again: the verdict stays
+    activity.add_transaction(T0 + 29 * DAY_MS)
+    activity.prune(T0 + 31 * DAY_MS)  # the fraud's hour is folded into the base
+    activity.learn_feedback(_report("tx-1", T0 + 29 * DAY_MS, "genuine"))  # late
+
+    decoded = decode_store_activity(encode_store_activity(activity))
+
+    later = T0 + 31 * DAY_MS
+    assert decoded.risk(later) == activity.risk(later)
+    assert activity.risk(later).frauds == (0, 0, 0)

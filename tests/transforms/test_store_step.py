@@ -407,3 +407,38 @@ def test_a_withdrawn_fraud_stops_counting_for_its_store_on_both_paths() -> None:
     fired = sorted(int(t[1:]) for t, r in grouped.items() if "FR-007" in r["rules_triggered"])
     assert fired == [20, 21, 22, 23]  # from hour 24: 4 of 24 purchases, under the 20% rate
     assert grouped["p24"]["ml_features"]["store_frauds_1d"] == 4.0
+
+
+def test_a_repeated_report_counts_the_same_whenever_the_store_forgot_the_first() -> None:
+    # The first report has left every window by the repeat: on the stateful path the store
+    # has forgotten it (pruned at a flush), on the grouped path not yet; both must count the
+    # repeat as a new confirmation.
+    documents = [
+        feedback("a", "C0", at=timedelta(0), store_id=STORE),
+        event("e1", "C1", at=timedelta(days=31), store_id=STORE),
+        feedback("a", "C0", at=timedelta(days=35), store_id=STORE),
+        event("x", "C2", at=timedelta(days=36), store_id=STORE),
+    ]
+    records = _store_records(documents)
+    day = 86_400.0
+    start = T0.timestamp()
+    streamed = _risks(
+        _streamed_store_records(
+            [records[:1], start + 3600, records[1:2], start + 31 * day + 3600, records[2:]]
+        )
+    )
+
+    assert streamed == _risks(_grouped(records))
+    assert streamed["x"].frauds == (0, 1, 1)
+
+
+def _streamed_store_records(steps: list[list[tuple[str, bytes]] | float]) -> list[Any]:
+    stream = TestStream()
+    for step in steps:
+        if isinstance(step, list):
+            stream = stream.add_elements(
+                [beam.window.TimestampedValue(r, _time_of(r)) for r in step]
+            )
+        else:
+            stream = stream.advance_watermark_to(step)
+    return _run_store_stream(stream.advance_watermark_to_infinity())

@@ -105,9 +105,9 @@ class FraudDetector:
         fraud marks the card compromised (FR-008) until a later genuine verdict on that
         transaction withdraws it (:mod:`transforms.domain.verdicts`). Verdicts older than
         FR-008's period can no longer matter and are dropped."""
-        profile.verdicts.learn(feedback)
-        active_ms = self.rules.compromised_card.active_ms
-        profile.verdicts.forget_before(feedback.reported_at_ms - active_ms)
+        remembered_from = feedback.reported_at_ms - self.rules.compromised_card.active_ms
+        profile.verdicts.learn(feedback, remembered_from)
+        profile.verdicts.forget_before(remembered_from)
 
     def learn_change(self, profile: CustomerProfile, change: BlacklistChange) -> None:
         """A blacklist change of this customer, at its effective time."""

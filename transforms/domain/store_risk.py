@@ -78,21 +78,17 @@ class StoreActivity:
     def is_empty(self) -> bool:
         return not self.hours and self.blacklisted is None and not self.verdicts
 
-    @property
-    def newest_hour(self) -> int | None:
-        return self.hours[-1] if self.hours else None
-
     def add_transaction(self, time_ms: int) -> None:
         self._add(time_ms // HOUR_MS, 1, 0)
 
-    def add_fraud_report(self, time_ms: int) -> None:
-        self._add(time_ms // HOUR_MS, 0, 1)
-
     def learn_feedback(self, feedback: Feedback) -> None:
         """A verdict on one of the store's transactions, at its report time: a confirmed fraud
-        counts in the hour it was confirmed, and no more once withdrawn."""
-        change = self.verdicts.learn(feedback)
-        if change is not None:
+        counts in the hour it was confirmed, and no more once withdrawn. What no window ending
+        at or after the report can reach is forgotten, or counts as forgotten (the same on
+        every path, whenever :meth:`prune` has run)."""
+        oldest_hour = _oldest_kept_hour(feedback.reported_at_ms)
+        change = self.verdicts.learn(feedback, oldest_hour * HOUR_MS)
+        if change is not None and change.since_ms // HOUR_MS >= oldest_hour:
             self._add(change.since_ms // HOUR_MS, 0, 1 if change.is_fraud else -1)
 
     def learn_change(self, change: BlacklistChange) -> None:
@@ -119,7 +115,7 @@ class StoreActivity:
 
     def prune(self, now_ms: int) -> None:
         """Forget hours no window ending at ``now_ms`` or later can reach."""
-        oldest_kept = now_ms // HOUR_MS - HORIZON_HOURS + 1
+        oldest_kept = _oldest_kept_hour(now_ms)
         # A verdict told before the oldest window can change no count any more.
         self.verdicts.forget_before(oldest_kept * HOUR_MS)
         drop = bisect.bisect_left(self.hours, oldest_kept)
@@ -158,13 +154,20 @@ class StoreActivity:
             self.frauds[position] += frauds
 
 
+def _oldest_kept_hour(now_ms: int) -> int:
+    """The oldest hour a window ending at ``now_ms`` or later can reach."""
+    return now_ms // HOUR_MS - HORIZON_HOURS + 1
+
+
 # Layout v2: version, blacklist override (0 none, 1 off, 2 on) and its effective time, hour
 # count, then per hour its index and its own (not running) transaction and fraud counts, then
 # the verdicts (transforms.domain.verdicts). v1 ended after the hours.
 _CODEC_VERSION = 2
 _CODEC_VERSIONS = (1, 2)
 _HEADER = struct.Struct("<B B q I")
-_HOUR = struct.Struct("<q I I")
+# v2: an hour's own fraud count may be negative (a withdrawal of a fraud counted before).
+_HOUR = struct.Struct("<q I i")
+_HOUR_V1 = struct.Struct("<q I I")
 _OVERRIDE = {None: 0, False: 1, True: 2}
 _OVERRIDE_BACK = {0: None, 1: False, 2: True}
 
@@ -195,7 +198,8 @@ def decode_store_activity(data: bytes) -> StoreActivity:
         version = data[0] if data else None
         raise ValueError(f"unknown store activity encoding version {version}")
     _, override, since, count = _HEADER.unpack_from(data)
-    hours_end = _HEADER.size + count * _HOUR.size
+    hour = _HOUR if data[0] > 1 else _HOUR_V1
+    hours_end = _HEADER.size + count * hour.size
     if len(data) < hours_end or (data[0] == 1 and len(data) != hours_end):
         raise ValueError(f"store activity of {count} hours truncated: {len(data)} bytes")
     listed = _OVERRIDE_BACK[override]
@@ -207,10 +211,10 @@ def decode_store_activity(data: bytes) -> StoreActivity:
         if end != len(data):
             raise ValueError(f"store activity: {len(data) - end} bytes after the verdicts")
     running_transactions = running_frauds = 0
-    for hour, transactions, frauds in _HOUR.iter_unpack(data[_HEADER.size : hours_end]):
+    for index, transactions, frauds in hour.iter_unpack(data[_HEADER.size : hours_end]):
         running_transactions += transactions
         running_frauds += frauds
-        activity.hours.append(hour)
+        activity.hours.append(index)
         activity.transactions.append(running_transactions)
         activity.frauds.append(running_frauds)
     return activity

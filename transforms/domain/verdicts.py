@@ -54,10 +54,25 @@ class Verdicts:
 
     by_transaction: dict[str, Verdict] = field(default_factory=dict)
 
-    def learn(self, feedback: Feedback) -> StatusChange | None:
-        """Apply one report; the change of fraud status it makes, if any."""
+    def learn(
+        self, feedback: Feedback, remembered_from_ms: int | None = None
+    ) -> StatusChange | None:
+        """Apply one report; the change of fraud status it makes, if any.
+
+        ``remembered_from_ms``: a verdict last told before it counts as never told, whether
+        :meth:`forget_before` has dropped it yet or not. Consumers forget at different moments
+        on different paths (once per history, once per flush, at expiry); this keeps what they
+        forget from changing any result, as long as they forget only what every later report
+        would count as never told.
+        """
         transaction_id = feedback.transaction_id
         current = self.by_transaction.get(transaction_id)
+        if (
+            current is not None
+            and remembered_from_ms is not None
+            and current.reported_at_ms < remembered_from_ms
+        ):
+            current = None
         told = verdict_precedence(feedback.reported_at_ms, feedback.is_fraud)
         if current is not None and told <= current.precedence:
             return None  # an older (or the same) word
@@ -88,6 +103,10 @@ class Verdicts:
             if latest is None or candidate[::-1] > latest[::-1]:
                 latest = candidate
         return latest
+
+    def last_told_ms(self) -> int | None:
+        """The newest report time of any verdict kept."""
+        return max((v.reported_at_ms for v in self.by_transaction.values()), default=None)
 
     def forget_before(self, before_ms: int) -> None:
         """Drop the verdicts last told before ``before_ms``: past every period that reads
