@@ -23,7 +23,6 @@ its range) ends with one line on stderr and exit 2: the fraud_backfill DAG fails
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -33,7 +32,7 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.cli import CommandError, OneLineParser, Range, os_error_reason, run_command
+from pipelines.cli import CommandError, OneLineParser, Range, day, os_error_reason, run_command
 from transforms.domain.store_risk import WINDOW_DAYS
 from transforms.read import read_rules
 
@@ -119,13 +118,6 @@ def plan(
 TOOL = "pipelines.backfill_plan"
 # Ten years: a longer warm-up is a typo, and the plan would list a file pattern per day.
 WARMUP_DAYS = Range(int, low=0, high=3660)
-
-
-def day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a day (YYYY-MM-DD)") from None
 
 
 def build_parser() -> OneLineParser:

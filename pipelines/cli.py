@@ -19,6 +19,7 @@ import difflib
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, NoReturn
 
 USAGE_ERROR = 2
@@ -139,6 +140,14 @@ class Range:
         if problem:
             raise argparse.ArgumentTypeError(problem)
         return value
+
+
+def day(text: str) -> date:
+    """An argument type: a calendar day, ``YYYY-MM-DD``."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a day (YYYY-MM-DD)") from None
 
 
 def _number(value: float) -> str:

@@ -14,13 +14,11 @@ out of its range, a folder that cannot be written) ends it with one line on stde
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Sequence
-from datetime import date
 from pathlib import Path
 
-from pipelines.cli import CommandError, OneLineParser, Range, os_error_reason, run_command
+from pipelines.cli import CommandError, OneLineParser, Range, day, os_error_reason, run_command
 from pipelines.synthetic import GeneratorConfig, generate_dataset
 from pipelines.synthetic.archive import archive_file, write_feedback_archive
 from pipelines.synthetic.dataset import WORLDS
@@ -33,13 +31,6 @@ DAYS = Range(int, low=1, high=3660)
 # GeneratorConfig's own bounds: [0, 0.5).
 RATES = Range(float, low=0, below=0.5)
 FEEDBACK_DELAY_DAYS = Range(float, low=0, high=365)
-
-
-def day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a day (YYYY-MM-DD)") from None
 
 
 def build_parser() -> OneLineParser:

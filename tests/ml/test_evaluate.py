@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,9 +54,9 @@ ROWS = [
 ]
 
 
-def _write_scored(folder: Path) -> None:
+def _write_scored(folder: Path, rows: list[tuple[Any, ...]] | None = None) -> None:
     with open(folder / "scored-00000-of-00001.jsonl", "w", encoding="utf-8") as handle:
-        for tid, card, _, rule, ml, blend in ROWS:
+        for tid, card, _, rule, ml, blend in ROWS if rows is None else rows:
             record = {
                 "transaction_id": tid,
                 "customer_id": card,
@@ -137,17 +138,7 @@ def test_main_reads_a_runs_scored_files_and_labels(
         ("t3", "c", False, 0.0, 0.7, 0.21),
         ("t4", "d", True, 0.8, None, 0.8),
     ]
-    with open(tmp_path / "scored-00000-of-00001.jsonl", "w", encoding="utf-8") as handle:
-        for tid, card, _, rule, ml, blend in rows:
-            record = {
-                "transaction_id": tid,
-                "customer_id": card,
-                "event_time": "2026-10-01T12:00:00.000Z",
-                "rule_score": rule,
-                "ml_score": ml,
-                "fraud_score": blend,
-            }
-            handle.write(json.dumps(record) + "\n")
+    _write_scored(tmp_path, rows)
     labels = tmp_path / "labels.jsonl"
     labels.write_text(
         "".join(json.dumps({"transaction_id": r[0], "is_fraud": r[2]}) + "\n" for r in rows)
