@@ -72,10 +72,6 @@ def kafka_options(argv: Sequence[str]) -> KafkaOptions:
             f"--kafka_client_config {', '.join(unresolved)}: a config-provider reference "
             "(${...}) is resolved by the Java clients only, not by this Python client"
         )
-    if "log_level" not in config:
-        # librdkafka logs each failed connection attempt on stderr (tens a second); the
-        # failure is reported once, with its reason, by the error that ends the command.
-        options.kafka_client_config = [*options.kafka_client_config, "log_level=0"]
     return options
 
 

@@ -209,9 +209,15 @@ def anchor_control_topics(options: KafkaOptions, timeout_s: float = 30) -> dict[
     from confluent_kafka import KafkaException, Producer  # the kafka extra; checked before
 
     anchored: dict[str, int] = {}
+    # One producer for both topics. librdkafka would log every failed connection attempt on
+    # stderr: quiet unless the client config says otherwise (the failure is one line below).
+    config = {"log_level": 0, **client_config(options), "enable.idempotence": True}
+    try:
+        producer = Producer(config)
+    except KafkaException as error:
+        raise LaunchError(f"--kafka_bootstrap_servers: anchoring: {error}") from None
     for topic in (options.feedback_topic, options.blacklist_changes_topic):
         try:
-            producer = Producer({**client_config(options), "enable.idempotence": True})
             metadata = producer.list_topics(topic, timeout=timeout_s).topics[topic]
             if metadata.error is not None:
                 raise LaunchError(f"--kafka_bootstrap_servers: topic {topic}: {metadata.error}")
