@@ -118,10 +118,6 @@ def is_event(data: bytes) -> bool:
     return data[0] < _FEEDBACK
 
 
-def is_blacklist_change(data: bytes) -> bool:
-    return data[0] == _BLACKLIST_CHANGE
-
-
 def decode_buffered(data: bytes) -> Buffered:
     kind = data[0]
     if kind < _EVENT:  # an earlier release's event

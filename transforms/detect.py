@@ -91,5 +91,5 @@ class CustomerHandler:
 
 
 DetectFraudFn = ordered_step(
-    "DetectFraudFn", "profile", DetectorCellCoder(), LATE_EVENTS, CUSTOMERS_EXPIRED
+    __name__, "DetectFraudFn", "profile", DetectorCellCoder(), LATE_EVENTS, CUSTOMERS_EXPIRED
 )

@@ -24,12 +24,12 @@ a record means, when its key can be forgotten, and what outlives that.
 
 Beam Python declares state and timers as defaults of the DoFn's method parameters, so a step's
 DoFn class is made by :func:`ordered_step` with its own state id and cell coder (the state id
-is what a savepoint restores by): ``StoreActivityFn = ordered_step("StoreActivityFn", ...)``.
+is what a savepoint restores by):
+``StoreActivityFn = ordered_step(__name__, "StoreActivityFn", ...)``.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from typing import Any, Protocol, TypeVar
 
@@ -69,14 +69,20 @@ class KeyHandler(Protocol[Cell]):
 
 
 def ordered_step(
-    name: str, state_id: str, cell_coder: coders.Coder, late_counter: str, expired_counter: str
+    module: str,
+    name: str,
+    state_id: str,
+    cell_coder: coders.Coder,
+    late_counter: str,
+    expired_counter: str,
 ) -> type[beam.DoFn]:
     """A DoFn class that hands a :class:`KeyHandler` each key's records in event-time order.
 
-    Assign it at module level under ``name`` (it pickles by reference). Its constructor takes
-    ``(handler, streaming, arrival_lag_ms=0, cheap_state_cache_sizing=True)``; ``streaming``
-    and ``arrival_lag_ms`` are :class:`~transforms.event_time_buffer.EventTimeBuffer`'s.
-    Input ``(key, encoded record)``; output what the handler yields.
+    Assign it at module level in ``module`` under ``name`` (it pickles by reference). Its
+    constructor takes ``(handler, streaming, arrival_lag_ms=0, cheap_state_cache_sizing=True)``;
+    ``streaming`` and ``arrival_lag_ms`` are those of
+    :class:`~transforms.event_time_buffer.EventTimeBuffer`. Input ``(key, encoded record)``;
+    output what the handler yields.
     """
     cell_spec = ReadModifyWriteStateSpec(state_id, cell_coder)
     flush_spec = TimerSpec("flush", TimeDomain.WATERMARK)
@@ -184,5 +190,5 @@ def ordered_step(
 
     # Pickled by reference as ``<module>.<name>``: the module that assigns it under that name.
     OrderedStepFn.__name__ = OrderedStepFn.__qualname__ = name
-    OrderedStepFn.__module__ = sys._getframe(1).f_globals["__name__"]
+    OrderedStepFn.__module__ = module
     return OrderedStepFn

@@ -146,7 +146,7 @@ class StoreHandler:
 
 
 StoreActivityFn = ordered_step(
-    "StoreActivityFn", "store", StoreCellCoder(), LATE_STORE_RECORDS, STORES_EXPIRED
+    __name__, "StoreActivityFn", "store", StoreCellCoder(), LATE_STORE_RECORDS, STORES_EXPIRED
 )
 
 

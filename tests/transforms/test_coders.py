@@ -19,7 +19,6 @@ from transforms.coders import (
     encode_blacklist_change,
     encode_buffered,
     encode_feedback,
-    is_blacklist_change,
     is_event,
     with_store_verdict,
 )
@@ -128,7 +127,6 @@ def test_feedback_round_trips(label: str) -> None:
     assert decode_buffered(encoded) == record
     assert buffered_event_time(encoded) == 1_790_900_000_123
     assert not is_event(encoded)
-    assert not is_blacklist_change(encoded)
 
 
 @pytest.mark.parametrize(("kind", "listed"), [("store", True), ("customer", False)])
@@ -138,7 +136,6 @@ def test_a_blacklist_change_round_trips(kind: str, listed: bool) -> None:
 
     assert decode_buffered(encoded) == change
     assert buffered_event_time(encoded) == 1_790_900_000_000
-    assert is_blacklist_change(encoded)
 
 
 def test_an_unknown_record_kind_fails_loudly() -> None:
