@@ -146,6 +146,11 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument(
+        "--entry",
+        default="pipelines.fraud",
+        help="the job's module (benchmarks.live_ceiling: the runner's ceiling)",
+    )
+    parser.add_argument(
         "--pipeline_arg", action="append", default=[], help="extra option for the job (repeatable)"
     )
     args = parser.parse_args()
@@ -173,7 +178,7 @@ def main() -> None:
     job_name = f"streamflow-bench-{suffix}"
     out_dir = tempfile.mkdtemp(prefix="kafka-bench-")
     command = [
-        sys.executable, "-m", "pipelines.fraud", "--runner=FlinkRunner",
+        sys.executable, "-m", args.entry, "--runner=FlinkRunner",
         f"--flink_master={master}", "--streaming", f"--job_name={job_name}",
         f"--kafka_bootstrap_servers={bootstrap}", f"--input_topic={topics['in']}",
         f"--alerts_topic={topics['alerts']}", f"--dlq_topic={topics['dlq']}",

@@ -32,6 +32,7 @@ from transforms.domain.store_risk import (
     decode_store_activity,
     encode_store_activity,
 )
+from transforms.event_time_buffer import Waiting
 
 
 class TransactionCoder(coders.Coder):  # type: ignore[misc]
@@ -188,37 +189,45 @@ def _blacklist_flags(customer: bool, store: bool) -> int:
 
 @dataclass(slots=True)
 class DetectorCell:
-    """The single state cell of a customer: the domain profile, the events waiting for the
-    watermark, and the ordering bookkeeping.
+    """The single state cell of a customer: the domain profile and the ordering bookkeeping.
 
-    ``buffer`` holds the waiting events in their encoded form (``encode_buffered``): inside the
-    cell rather than in a bag state, because the SDK harness's cache keeps a value that is
-    written whole, while a bag that is only appended to is read back from the runner on every
-    flush. ``flush_at_ms`` is the pending flush timer (None: none pending);
-    ``evaluated_through_ms`` is the event time up to which the customer's events have been
-    scored (the watermark had passed it); ``expiry_at_ms`` is the pending expiry timer, so that
-    it is set once per inactivity period rather than at every flush.
+    The events waiting for the watermark live in the step's bag state and, in memory, in
+    ``waiting`` (:mod:`transforms.event_time_buffer`), which is never encoded. ``buffer`` holds
+    the waiting events of a cell written by an earlier release, which kept them inline; they
+    move to the bag when the key is next touched. ``evaluated_through_ms`` is the event time up
+    to which the customer's events have been scored (the watermark had passed it);
+    ``expiry_at_ms`` is the pending expiry timer, so that it is set once per inactivity period
+    rather than at every flush.
     """
 
     profile: CustomerProfile = field(default_factory=CustomerProfile)
-    flush_at_ms: int | None = None
     evaluated_through_ms: int | None = None
     expiry_at_ms: int | None = None
     buffer: list[bytes] = field(default_factory=list)
+    waiting: Waiting | None = field(default=None, compare=False, repr=False)
 
     def __sizeof__(self) -> int:
         # Deep-size estimate for the state cache's weigher (see state_cache_sizing).
-        waiting = sum(len(encoded) + 40 for encoded in self.buffer)
-        return 256 + 8 * len(self.profile.recent_event_times) + waiting
+        return 256 + 8 * len(self.profile.recent_event_times) + _waiting_size(self)
+
+
+def _waiting_size(cell: DetectorCell | StoreCell) -> int:
+    inline = sum(map(len, cell.buffer)) + 40 * len(cell.buffer)
+    return inline + (cell.waiting.size_bytes() if cell.waiting is not None else 0)
 
 
 _NONE = -(2**63)
-_CELL_HEADER = struct.Struct("<B q q q I")
+# Version 3: the bookkeeping, then the payload (waiting records live in a bag state).
+_CELL_HEADER = struct.Struct("<B q q")
+# Version 2 (detector) and 1 (store) kept the pending flush and the waiting records inline.
+_CELL_HEADER_INLINE = struct.Struct("<B q q q I")
 _LENGTH = struct.Struct("<I")
 # Version 1 (before the buffer moved into the cell) kept waiting events in a separate bag state.
 _CELL_HEADER_V1 = struct.Struct("<B q q I")
-_CELL_CODEC_VERSION = 2
-_STORE_CELL_CODEC_VERSION = 1
+_CELL_CODEC_VERSION = 3
+_STORE_CELL_CODEC_VERSION = 2
+# The versions whose cells kept their waiting records inline.
+_INLINE_DETECTOR_VERSION, _INLINE_STORE_VERSION = 2, 1
 
 
 def _optional(value: int) -> int | None:
@@ -230,12 +239,22 @@ def _stored(value: int | None) -> int:
 
 
 def _encode_ordered_cell(version: int, cell: DetectorCell | StoreCell, payload: bytes) -> bytes:
-    """A stateful step's cell: its timers' bookkeeping, the waiting records, then ``payload``
-    (what the step keeps of its key: a customer's profile, a store's activity)."""
+    """A stateful step's cell: its timers' bookkeeping, then ``payload`` (what the step keeps
+    of its key: a customer's profile, a store's activity). Records still inline (moved to the
+    bag when the key is next touched) keep the inline layout."""
+    if cell.buffer:
+        return _encode_inline_cell(version - 1, cell, payload)
+    header = _CELL_HEADER.pack(
+        version, _stored(cell.evaluated_through_ms), _stored(cell.expiry_at_ms)
+    )
+    return header + payload
+
+
+def _encode_inline_cell(version: int, cell: DetectorCell | StoreCell, payload: bytes) -> bytes:
     parts = [
-        _CELL_HEADER.pack(
+        _CELL_HEADER_INLINE.pack(
             version,
-            _stored(cell.flush_at_ms),
+            _NONE,
             _stored(cell.evaluated_through_ms),
             _stored(cell.expiry_at_ms),
             len(cell.buffer),
@@ -247,25 +266,29 @@ def _encode_ordered_cell(version: int, cell: DetectorCell | StoreCell, payload: 
     return b"".join(parts)
 
 
-def _decode_ordered_cell(
-    encoded: bytes,
-) -> tuple[int | None, int | None, int | None, list[bytes], bytes]:
-    """``(flush_at, evaluated_through, expiry_at, buffer, payload)`` of an encoded cell."""
-    _, flush_at, evaluated_through, expiry_at, waiting = _CELL_HEADER.unpack_from(encoded)
-    offset = _CELL_HEADER.size
+def _decode_ordered_cell(encoded: bytes) -> tuple[int | None, int | None, list[bytes], bytes]:
+    """``(evaluated_through, expiry_at, inline records, payload)`` of a version 3 cell."""
+    _, evaluated_through, expiry_at = _CELL_HEADER.unpack_from(encoded)
+    return (
+        _optional(evaluated_through),
+        _optional(expiry_at),
+        [],
+        encoded[_CELL_HEADER.size :],
+    )
+
+
+def _decode_inline_cell(encoded: bytes) -> tuple[int | None, int | None, list[bytes], bytes]:
+    """The same, of a cell that kept its waiting records inline (its pending flush is
+    recomputed from them)."""
+    _, _, evaluated_through, expiry_at, waiting = _CELL_HEADER_INLINE.unpack_from(encoded)
+    offset = _CELL_HEADER_INLINE.size
     buffer = []
     for _ in range(waiting):
         (length,) = _LENGTH.unpack_from(encoded, offset)
         offset += _LENGTH.size
         buffer.append(encoded[offset : offset + length])
         offset += length
-    return (
-        _optional(flush_at),
-        _optional(evaluated_through),
-        _optional(expiry_at),
-        buffer,
-        encoded[offset:],
-    )
+    return _optional(evaluated_through), _optional(expiry_at), buffer, encoded[offset:]
 
 
 class DetectorCellCoder(coders.Coder):  # type: ignore[misc]
@@ -276,12 +299,14 @@ class DetectorCellCoder(coders.Coder):  # type: ignore[misc]
         version = encoded[0]
         if version == 1:
             return _decode_version_1(encoded)
-        if version != _CELL_CODEC_VERSION:
+        if version == _CELL_CODEC_VERSION:
+            through, expiry_at, buffer, payload = _decode_ordered_cell(encoded)
+        elif version == _INLINE_DETECTOR_VERSION:
+            through, expiry_at, buffer, payload = _decode_inline_cell(encoded)
+        else:
             raise ValueError(f"unknown detector state encoding version {version}")
-        flush_at, through, expiry_at, buffer, payload = _decode_ordered_cell(encoded)
         return DetectorCell(
             profile=decode_profile(payload),
-            flush_at_ms=flush_at,
             evaluated_through_ms=through,
             expiry_at_ms=expiry_at,
             buffer=buffer,
@@ -293,20 +318,19 @@ class DetectorCellCoder(coders.Coder):  # type: ignore[misc]
 
 @dataclass(slots=True)
 class StoreCell:
-    """The single state cell of a store (``transforms.store_step``): its hourly activity, the
-    records waiting for the watermark and the ordering bookkeeping, as in ``DetectorCell``."""
+    """The single state cell of a store (``transforms.store_step``): its hourly activity and
+    the ordering bookkeeping, as in ``DetectorCell``."""
 
     activity: StoreActivity = field(default_factory=StoreActivity)
-    flush_at_ms: int | None = None
     evaluated_through_ms: int | None = None
     expiry_at_ms: int | None = None
     buffer: list[bytes] = field(default_factory=list)
+    waiting: Waiting | None = field(default=None, compare=False, repr=False)
 
     def __sizeof__(self) -> int:
         # Deep-size estimate for the state cache's weigher (see state_cache_sizing): three
         # lists of ints per active hour, plus the waiting records.
-        waiting = sum(len(encoded) + 40 for encoded in self.buffer)
-        return 256 + 3 * 36 * len(self.activity.hours) + waiting
+        return 256 + 3 * 36 * len(self.activity.hours) + _waiting_size(self)
 
 
 class StoreCellCoder(coders.Coder):  # type: ignore[misc]
@@ -316,12 +340,14 @@ class StoreCellCoder(coders.Coder):  # type: ignore[misc]
 
     def decode(self, encoded: bytes) -> StoreCell:
         version = encoded[0]
-        if version != _STORE_CELL_CODEC_VERSION:
+        if version == _STORE_CELL_CODEC_VERSION:
+            through, expiry_at, buffer, payload = _decode_ordered_cell(encoded)
+        elif version == _INLINE_STORE_VERSION:
+            through, expiry_at, buffer, payload = _decode_inline_cell(encoded)
+        else:
             raise ValueError(f"unknown store state encoding version {version}")
-        flush_at, through, expiry_at, buffer, payload = _decode_ordered_cell(encoded)
         return StoreCell(
             activity=decode_store_activity(payload),
-            flush_at_ms=flush_at,
             evaluated_through_ms=through,
             expiry_at_ms=expiry_at,
             buffer=buffer,
@@ -334,7 +360,7 @@ class StoreCellCoder(coders.Coder):  # type: ignore[misc]
 def _decode_version_1(encoded: bytes) -> DetectorCell:
     """A cell of an earlier release: usable as long as no events were waiting in its bag,
     which this release no longer reads; otherwise fail loudly rather than lose them."""
-    _, flush_at, evaluated_through, buffered = _CELL_HEADER_V1.unpack_from(encoded)
+    _, _, evaluated_through, buffered = _CELL_HEADER_V1.unpack_from(encoded)
     if buffered:
         raise ValueError(
             f"detector state version 1 with {buffered} events waiting in a bag state, which "
@@ -343,7 +369,6 @@ def _decode_version_1(encoded: bytes) -> DetectorCell:
         )
     return DetectorCell(
         profile=decode_profile(encoded[_CELL_HEADER_V1.size :]),
-        flush_at_ms=_optional(flush_at),
         evaluated_through_ms=_optional(evaluated_through),
     )
 

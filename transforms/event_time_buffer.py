@@ -1,11 +1,26 @@
 """The event-time ordering buffer both stateful steps share (stores, then customers).
 
-Beam does not order the elements of a key, yet the steps depend on order. So records wait in a
-buffer inside the key's state cell until the watermark passes them, and are then handled in
-order; a record that arrives after its key has moved past it (a late record) is handled at once
-and counted. This module is that bookkeeping, on a cell with ``buffer``, ``flush_at_ms`` and
-``evaluated_through_ms``; :mod:`transforms.ordered_step` owns the state and the timers, and
-each step what handling means.
+Beam does not order the elements of a key, yet the steps depend on order. So records wait until
+the watermark passes them, and are then handled in order; a record that arrives after its key
+has moved past it (a late record) is handled at once and counted. This module is that
+bookkeeping; :mod:`transforms.ordered_step` owns the state and the timers, and each step what
+handling means.
+
+Where the waiting records live, and why (a hot store holds thousands while the watermark
+waits, a replayed file all of its history):
+
+* **persisted** in a bag state that is only appended to as records arrive, so an arrival costs
+  the runner one small append, never a rewrite of what already waits; the bag is rewritten
+  only once at least as many records in it have been released as still wait, so each record
+  is written a bounded number of times (measured: a buffer rewritten whole at every bundle cost
+  the live path two thirds of its throughput);
+* **in memory**, sorted, in the key's state cell as the SDK's state cache keeps it between
+  bundles (:class:`Waiting`): an arrival is a sorted insert, a flush a slice. Never encoded
+  with the cell: after a restore or a cache eviction it is rebuilt from the bag (records at or
+  before ``evaluated_through_ms`` in the bag were released already).
+
+The pending flush is always at the earliest waiting record (streaming), so it is derived from
+what waits rather than stored: a cell read back from the runner cannot hold a stale one.
 
 ``lag_ms``: how far after its record's time an element may be stamped. A step fed by another
 stateful step receives each record from a timer, stamped 1 ms after the record's time (a timer
@@ -19,10 +34,14 @@ again replaces the pending one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+import bisect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from apache_beam.utils.timestamp import Timestamp
+
+OrderKey = tuple[int, int, bytes]
 
 
 def to_timestamp(epoch_millis: int) -> Timestamp:
@@ -33,21 +52,70 @@ def to_millis(timestamp: Timestamp) -> int:
     return int(timestamp.micros // 1000)
 
 
+@dataclass(slots=True)
+class Waiting:
+    """The records of one key waiting for the watermark, sorted by their order key, and how
+    many records the persisted bag holds that were released already."""
+
+    entries: list[tuple[OrderKey, bytes]] = field(default_factory=list)
+    released_in_bag: int = 0
+    # The pending flush's time (the earliest waiting record's, or the latest in a bounded run);
+    # None: none pending.
+    flush_at_ms: int | None = None
+
+    # The encoded size of what waits, kept as records come and go: the state cache weighs the
+    # cell at every write, and walking a hot store's records each time would cost their number.
+    record_bytes: int = 0
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def add(self, order: OrderKey, encoded: bytes) -> None:
+        entries = self.entries
+        if not entries or order >= entries[-1][0]:
+            entries.append((order, encoded))
+        else:
+            bisect.insort(entries, (order, encoded))
+        self.record_bytes += len(encoded)
+
+    def take_through(self, time_ms: int) -> list[bytes]:
+        """The records at or before ``time_ms``, in order, removed."""
+        entries = self.entries
+        split = bisect.bisect_left(entries, ((time_ms + 1,),))
+        due = [encoded for _, encoded in entries[:split]]
+        del entries[:split]
+        self.record_bytes -= sum(map(len, due))
+        return due
+
+    def size_bytes(self) -> int:
+        return self.record_bytes + 72 * len(self.entries)
+
+
 class OrderedCell(Protocol):
+    # Records waiting in the cell itself, from releases that kept them there: moved to the bag
+    # at the key's first flush.
     buffer: list[bytes]
-    # The pending flush (None: none pending).
-    flush_at_ms: int | None
     # The time up to which the key's records have been handled: the watermark passed it.
     evaluated_through_ms: int | None
     # The pending expiry (None: none pending).
     expiry_at_ms: int | None
+    # In memory only (see the module docstring); None until rebuilt.
+    waiting: Any
+
+
+class Bag(Protocol):
+    def read(self) -> Iterable[bytes]: ...
+
+    def add(self, value: bytes) -> None: ...
+
+    def clear(self) -> None: ...
 
 
 class EventTimeBuffer:
-    """``time_of`` reads a buffered record's time without decoding it."""
+    """``order_of`` gives a buffered record's order key (its time first) without decoding it."""
 
-    def __init__(self, time_of: Callable[[bytes], int], streaming: bool, lag_ms: int = 0) -> None:
-        self._time_of = time_of
+    def __init__(self, order_of: Callable[[bytes], OrderKey], streaming: bool, lag_ms: int = 0):
+        self._order_of = order_of
         self._streaming = streaming
         self._lag_ms = lag_ms
 
@@ -55,40 +123,72 @@ class EventTimeBuffer:
         through = cell.evaluated_through_ms
         return through is not None and time_ms <= through
 
-    def hold(self, cell: OrderedCell, encoded: bytes, time_ms: int) -> int | None:
-        """Buffer a record that is not late; returns the flush timer's new time, or None when
+    def waiting(self, cell: OrderedCell, bag: Bag) -> Waiting:
+        """The cell's waiting records, rebuilt from the bag when the cell came from the runner."""
+        if cell.waiting is None:
+            through = cell.evaluated_through_ms
+            entries, released = [], 0
+            for encoded in bag.read():
+                order = self._order_of(encoded)
+                if through is not None and order[0] <= through:
+                    released += 1
+                else:
+                    entries.append((order, encoded))
+            # Records a cell of an earlier release kept inline (all after ``through``) move to
+            # the bag: the caller writes the cell, which then holds none.
+            for encoded in cell.buffer:
+                entries.append((self._order_of(encoded), encoded))
+                bag.add(encoded)
+            cell.buffer = []
+            entries.sort()
+            waiting = Waiting(entries, released, record_bytes=sum(len(e) for _, e in entries))
+            waiting.flush_at_ms = entries[0][0][0] if entries else None
+            cell.waiting = waiting
+        waiting_: Waiting = cell.waiting
+        return waiting_
+
+    def hold(self, waiting: Waiting, bag: Bag, encoded: bytes) -> int | None:
+        """Keep a record that is not late; returns the flush timer's new time, or None when
         the pending one already comes first."""
-        cell.buffer.append(encoded)
-        if cell.flush_at_ms is not None and time_ms >= cell.flush_at_ms:
+        order = self._order_of(encoded)
+        waiting.add(order, encoded)
+        bag.add(encoded)
+        time_ms = order[0]
+        if waiting.flush_at_ms is not None and time_ms >= waiting.flush_at_ms:
             return None
         # Fires once the watermark has passed this record: a record exactly at the watermark
         # is still on time, so the timer sits 1 ms (plus the lag) after it.
-        cell.flush_at_ms = time_ms
+        waiting.flush_at_ms = time_ms
         return time_ms + 1 + self._lag_ms
 
-    def take_due(self, cell: OrderedCell, fired_at_ms: int) -> list[bytes]:
-        """The buffered records the watermark has passed, removed from the buffer (in buffer
-        order); the cell is then handled through that time."""
+    def take_due(self, cell: OrderedCell, waiting: Waiting, fired_at_ms: int) -> list[bytes]:
+        """The waiting records the watermark has passed, in order, removed from what waits;
+        the cell is then handled through that time."""
         # Everything at or before this time is complete: later records for it would be late.
         complete_ms = fired_at_ms - 1 - self._lag_ms
-        due: list[bytes] = []
-        waiting: list[bytes] = []
-        time_of = self._time_of
-        for encoded in cell.buffer:
-            (due if time_of(encoded) <= complete_ms else waiting).append(encoded)
-        cell.buffer = waiting
+        due = waiting.take_through(complete_ms)
+        waiting.released_in_bag += len(due)
         if cell.evaluated_through_ms is None or complete_ms > cell.evaluated_through_ms:
             cell.evaluated_through_ms = complete_ms
         return due
 
-    def rearm(self, cell: OrderedCell) -> int | None:
+    def compact(self, waiting: Waiting, bag: Bag) -> None:
+        """Rewrite the bag once it holds at least as many released records as waiting ones:
+        each record is rewritten a bounded number of times, however long it waits."""
+        if waiting.released_in_bag and waiting.released_in_bag >= len(waiting.entries):
+            bag.clear()
+            for _, encoded in waiting.entries:
+                bag.add(encoded)
+            waiting.released_in_bag = 0
+
+    def rearm(self, waiting: Waiting) -> int | None:
         """After ``take_due``: the flush timer's time for what still waits, or None."""
-        if not cell.buffer:
-            cell.flush_at_ms = None
+        entries = waiting.entries
+        if not entries:
+            waiting.flush_at_ms = None
             return None
-        times = [self._time_of(encoded) for encoded in cell.buffer]
         # Streaming: wake at the earliest waiting record, so one far-future record cannot hold
         # back the others. Bounded: the watermark is already at +inf, so one wake-up for the
         # whole rest of the buffer is exact and saves a timer round per record.
-        cell.flush_at_ms = min(times) if self._streaming else max(times)
-        return cell.flush_at_ms + 1 + self._lag_ms
+        waiting.flush_at_ms = entries[0][0][0] if self._streaming else entries[-1][0][0]
+        return waiting.flush_at_ms + 1 + self._lag_ms

@@ -37,12 +37,23 @@ import apache_beam as beam
 from apache_beam import coders
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
-from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
+from apache_beam.transforms.userstate import (
+    BagStateSpec,
+    ReadModifyWriteStateSpec,
+    TimerSpec,
+    on_timer,
+)
 
 from transforms import state_cache_sizing, state_commit
 from transforms.coders import buffered_event_time, buffered_order
 from transforms.counters import NAMESPACE
-from transforms.event_time_buffer import EventTimeBuffer, OrderedCell, to_millis, to_timestamp
+from transforms.event_time_buffer import (
+    EventTimeBuffer,
+    OrderedCell,
+    Waiting,
+    to_millis,
+    to_timestamp,
+)
 
 Cell = TypeVar("Cell", bound=OrderedCell)
 
@@ -85,11 +96,12 @@ def ordered_step(
     output what the handler yields.
     """
     cell_spec = ReadModifyWriteStateSpec(state_id, cell_coder)
+    bag_spec = BagStateSpec(f"{state_id}_waiting", coders.BytesCoder())
     flush_spec = TimerSpec("flush", TimeDomain.WATERMARK)
     expiry_spec = TimerSpec("expiry", TimeDomain.WATERMARK)
 
     class OrderedStepFn(beam.DoFn):  # type: ignore[misc]
-        CELL, FLUSH, EXPIRY = cell_spec, flush_spec, expiry_spec
+        CELL, WAITING, FLUSH, EXPIRY = cell_spec, bag_spec, flush_spec, expiry_spec
 
         def __init__(
             self,
@@ -99,7 +111,7 @@ def ordered_step(
             cheap_state_cache_sizing: bool = True,
         ) -> None:
             self._handler = handler
-            self._buffer = EventTimeBuffer(buffered_event_time, streaming, arrival_lag_ms)
+            self._buffer = EventTimeBuffer(buffered_order, streaming, arrival_lag_ms)
             self._cheap_sizing = cheap_state_cache_sizing
             self._late = Metrics.counter(NAMESPACE, late_counter)
             self._expired = Metrics.counter(NAMESPACE, expired_counter)
@@ -114,21 +126,33 @@ def ordered_step(
             self,
             element: tuple[str, bytes],
             cell_state: Any = beam.DoFn.StateParam(cell_spec),
+            bag: Any = beam.DoFn.StateParam(bag_spec),
             flush: Any = beam.DoFn.TimerParam(flush_spec),
             expiry: Any = beam.DoFn.TimerParam(expiry_spec),
         ) -> Iterator[Any]:
             key, encoded = element
             time_ms = buffered_event_time(encoded)
-            cell = cell_state.read() or self._handler.new_cell()
+            cell = cell_state.read()
+            if cell is None:
+                cell = self._handler.new_cell()
+                cell.waiting = Waiting()  # a key never seen has nothing in its bag
+                changed = True
+            else:
+                changed = bool(cell.buffer)  # inline records move to the bag
             if self._buffer.is_late(cell, time_ms):
                 self._late.inc()
                 yield from self._handler.handle(key, cell, [encoded])
                 self._arm_expiry(cell, expiry)
+                changed = True
             else:
-                wake_at = self._buffer.hold(cell, encoded, time_ms)
+                waiting = self._buffer.waiting(cell, bag)
+                wake_at = self._buffer.hold(waiting, bag, encoded)
                 if wake_at is not None:
                     flush.set(to_timestamp(wake_at))
-            cell_state.write(cell)
+            # An arrival changes only what waits: the bag has the record, the cached cell the
+            # sorted copy. Writing the cell would re-encode the key's whole state per bundle.
+            if changed:
+                cell_state.write(cell)
 
         @on_timer(flush_spec)  # type: ignore[untyped-decorator]
         def release_in_order(
@@ -136,17 +160,19 @@ def ordered_step(
             key: str = beam.DoFn.KeyParam,
             fired_at: Any = beam.DoFn.TimestampParam,
             cell_state: Any = beam.DoFn.StateParam(cell_spec),
+            bag: Any = beam.DoFn.StateParam(bag_spec),
             flush: Any = beam.DoFn.TimerParam(flush_spec),
             expiry: Any = beam.DoFn.TimerParam(expiry_spec),
         ) -> Iterator[Any]:
             cell = cell_state.read()
             if cell is None:
                 return
-            due = self._buffer.take_due(cell, to_millis(fired_at))
+            waiting = self._buffer.waiting(cell, bag)
+            due = self._buffer.take_due(cell, waiting, to_millis(fired_at))
             if due:
-                due.sort(key=buffered_order)
                 yield from self._handler.handle(key, cell, due)
-            wake_at = self._buffer.rearm(cell)
+            self._buffer.compact(waiting, bag)
+            wake_at = self._buffer.rearm(waiting)
             if wake_at is not None:
                 flush.set(to_timestamp(wake_at))
             self._arm_expiry(cell, expiry)
@@ -157,6 +183,7 @@ def ordered_step(
             self,
             fired_at: Any = beam.DoFn.TimestampParam,
             cell_state: Any = beam.DoFn.StateParam(cell_spec),
+            bag: Any = beam.DoFn.StateParam(bag_spec),
             flush: Any = beam.DoFn.TimerParam(flush_spec),
             expiry: Any = beam.DoFn.TimerParam(expiry_spec),
         ) -> None:
@@ -165,9 +192,10 @@ def ordered_step(
                 return
             cell.expiry_at_ms = None
             expires_at = self._handler.expires_at(cell)
-            if cell.buffer or (expires_at is not None and expires_at > to_millis(fired_at)):
+            waiting = self._buffer.waiting(cell, bag)
+            if waiting or (expires_at is not None and expires_at > to_millis(fired_at)):
                 # Active since. With records waiting, their flush re-arms expiry.
-                if not cell.buffer:
+                if not waiting:
                     self._arm_expiry(cell, expiry)
                 cell_state.write(cell)
                 return
@@ -176,6 +204,7 @@ def ordered_step(
                 cell_state.write(cell)
                 return
             cell_state.clear()
+            bag.clear()
             flush.clear()
 
         def _arm_expiry(self, cell: Any, expiry: Any) -> None:

@@ -1,0 +1,151 @@
+"""The ordering buffer's bookkeeping (transforms.event_time_buffer): what waits is appended,
+never rewritten per arrival, released in order, and rebuilt from the bag after a restore.
+
+The bag here is a list that counts what is written to it: the stateful steps' tests run the
+same code against Beam's own bag state."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from transforms.coders import (
+    DetectorCell,
+    buffered_event_time,
+    buffered_order,
+    encode_buffered,
+    encode_feedback,
+)
+from transforms.domain.blacklist import NO_HIT
+from transforms.domain.events import Transaction
+from transforms.domain.feedback import Feedback
+from transforms.event_time_buffer import EventTimeBuffer
+
+
+class CountingBag:
+    def __init__(self, records: list[bytes] | None = None) -> None:
+        self.records = list(records or [])
+        self.added = 0
+
+    def read(self) -> list[bytes]:
+        return list(self.records)
+
+    def add(self, value: bytes) -> None:
+        self.records.append(value)
+        self.added += 1
+
+    def clear(self) -> None:
+        self.records = []
+
+
+def _event(name: str, time_ms: int) -> bytes:
+    transaction = Transaction(
+        transaction_id=name,
+        customer_id="C1",
+        store_id="S1",
+        amount=Decimal("10"),
+        currency="BRL",
+        event_time_ms=time_ms,
+    )
+    return encode_buffered(transaction, NO_HIT)
+
+
+def _fresh(buffer: EventTimeBuffer) -> tuple[DetectorCell, CountingBag]:
+    cell, bag = DetectorCell(), CountingBag()
+    buffer.waiting(cell, bag)
+    return cell, bag
+
+
+def test_records_are_released_in_order_once_the_watermark_passes_them() -> None:
+    buffer = EventTimeBuffer(buffered_order, streaming=True)
+    cell, bag = _fresh(buffer)
+    waiting = buffer.waiting(cell, bag)
+    told = encode_feedback(Feedback("t0", "C1", "S1", "fraud", 20))
+
+    wakes = [buffer.hold(waiting, bag, record) for record in (_event("b", 20), _event("c", 30))]
+    wakes.append(buffer.hold(waiting, bag, _event("a", 20)))
+    wakes.append(buffer.hold(waiting, bag, told))
+    wakes.append(buffer.hold(waiting, bag, _event("early", 10)))
+
+    # A timer only when a record comes before the pending one.
+    assert wakes == [21, None, None, None, 11]
+    due = buffer.take_due(cell, waiting, fired_at_ms=21)
+    assert due == [_event("early", 10), told, _event("a", 20), _event("b", 20)]
+    assert cell.evaluated_through_ms == 20
+    assert buffer.rearm(waiting) == 31
+    assert buffer.is_late(cell, 20)
+    assert not buffer.is_late(cell, 21)
+
+
+def test_an_arrival_appends_one_record_however_many_wait() -> None:
+    buffer = EventTimeBuffer(buffered_order, streaming=True)
+    cell, bag = _fresh(buffer)
+    waiting = buffer.waiting(cell, bag)
+    for index in range(1_000):
+        buffer.hold(waiting, bag, _event(f"t{index:04d}", 1_000 + index))
+
+    assert bag.added == 1_000
+    assert len(waiting) == 1_000
+    # Weighed for the state cache without walking the records.
+    assert waiting.record_bytes == sum(len(encoded) for _, encoded in waiting.entries)
+
+
+def test_the_bag_is_rewritten_a_bounded_number_of_times_per_record() -> None:
+    # A hot key whose watermark trails its arrivals by 500 records, for 20,000 records.
+    buffer = EventTimeBuffer(buffered_order, streaming=True)
+    cell, bag = _fresh(buffer)
+    waiting = buffer.waiting(cell, bag)
+    released: list[bytes] = []
+    for index in range(20_000):
+        buffer.hold(waiting, bag, _event(f"t{index:05d}", index))
+        if index % 50 == 0 and index >= 500:
+            released += buffer.take_due(cell, waiting, fired_at_ms=index - 500 + 1)
+            buffer.compact(waiting, bag)
+    released += buffer.take_due(cell, waiting, fired_at_ms=10**9)
+    buffer.compact(waiting, bag)
+
+    assert [buffered_event_time(record) for record in released] == list(range(20_000))
+    assert bag.records == []
+    assert waiting.record_bytes == 0
+    # Each record is appended once, and rewritten only when at least as many have left.
+    assert bag.added <= 3 * 20_000
+
+
+def test_what_waits_is_rebuilt_from_the_bag_after_a_restore() -> None:
+    buffer = EventTimeBuffer(buffered_order, streaming=True, lag_ms=1)
+    # Released before the restore (at or before 15), still in the bag, and two waiting.
+    bag = CountingBag([_event("old", 10), _event("late", 30), _event("next", 20)])
+    cell = DetectorCell(evaluated_through_ms=15)
+
+    waiting = buffer.waiting(cell, bag)
+
+    assert [encoded for _, encoded in waiting.entries] == [_event("next", 20), _event("late", 30)]
+    assert waiting.released_in_bag == 1
+    # The pending flush is at the earliest waiting record: an earlier arrival moves it.
+    assert buffer.hold(waiting, bag, _event("x", 25)) is None
+    assert buffer.hold(waiting, bag, _event("y", 18)) == 20
+
+
+def test_records_an_earlier_release_kept_in_the_cell_move_to_the_bag() -> None:
+    buffer = EventTimeBuffer(buffered_order, streaming=True)
+    cell = DetectorCell(evaluated_through_ms=5, buffer=[_event("inline", 8)])
+    bag = CountingBag([_event("bagged", 7)])
+
+    waiting = buffer.waiting(cell, bag)
+
+    assert cell.buffer == []
+    assert bag.records == [_event("bagged", 7), _event("inline", 8)]
+    assert buffer.take_due(cell, waiting, fired_at_ms=9) == [
+        _event("bagged", 7),
+        _event("inline", 8),
+    ]
+
+
+def test_a_bounded_run_wakes_once_for_the_rest_of_a_key() -> None:
+    buffer = EventTimeBuffer(buffered_order, streaming=False)
+    cell, bag = _fresh(buffer)
+    waiting = buffer.waiting(cell, bag)
+    for time_ms in (5, 3, 9):
+        buffer.hold(waiting, bag, _event(f"t{time_ms}", time_ms))
+
+    assert buffer.take_due(cell, waiting, fired_at_ms=4) == [_event("t3", 3)]
+    assert buffer.rearm(waiting) == 10
