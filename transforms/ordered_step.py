@@ -1,24 +1,26 @@
 """Event-time order per key, written once: the stateful DoFn both steps (stores, customers) are.
 
 Beam does not order the elements of a key, yet both steps depend on order. In the spirit of
-Beam Java's ``OrderedEventProcessor``, this module owns the ordering (the buffer in the key's
-state cell, the ``flush`` timer that releases records once the watermark has passed them, the
+Beam Java's ``OrderedEventProcessor``, this module owns the ordering (the records waiting for
+the watermark, the ``flush`` timer that releases records once the watermark has passed them, the
 ``expiry`` timer that clears an idle key, the late-record path) and hands a step's
 :class:`KeyHandler` each key's records in order with its cell. The step only says what handling
 a record means, when its key can be forgotten, and what outlives that.
 
-* Records wait in the cell (:mod:`transforms.event_time_buffer`) until the watermark passes
-  them; they are then handed over sorted by :func:`transforms.coders.buffered_order` (time,
-  controls before the events of their instant, events by id), the order the grouped path sorts
-  a whole history in, so both paths give the same records.
+* Records wait (:mod:`transforms.event_time_buffer`: appended to a bag state, sorted in
+  memory) until the watermark passes them; they are then handed over sorted by
+  :func:`transforms.coders.buffered_order` (time, controls before the events of their instant,
+  events by id), the order the grouped path sorts a whole history in, so both paths give the
+  same records.
 * A record that arrives after its key has moved past it (late) is handed over at once, alone,
   and counted.
 * ``expiry`` is set once, at the handler's :meth:`KeyHandler.expires_at`, and re-arms itself
   when it finds the key active since, instead of being moved at every flush: each timer set is
   a round trip to the runner.
-* One cell per key, written whole: the SDK harness pays per state cell touched, and its cache
-  keeps a value written whole between bundles (an appended-to ``BagState`` is read back from
-  the runner; ``OrderedListState`` does not run on portable Flink). The workarounds of
+* One cell per key for what the step keeps, written whole when a flush, a late record or an
+  expiry changes it, never on an ordinary arrival: the SDK harness pays per state cell touched,
+  and its cache keeps the cell between bundles (``OrderedListState``, Beam's own answer, does
+  not run on portable Flink). The workarounds of
   :mod:`transforms.state_commit` and :mod:`transforms.state_cache_sizing` are installed by
   every ordered step's ``setup``, so no step depends on another being set up first.
 
