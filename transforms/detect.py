@@ -13,13 +13,10 @@ history and counted. A late event's velocity count sees the kept entries of its 
 within the window of the customer's newest event, at most ``retained_events``), which is what a
 bounded run shows it when no newer event has been scored, and fewer when one has.
 
-State per customer: one cell holding the packed profile, the events waiting for the watermark
-and the ordering bookkeeping. It expires after ``inactivity_days`` without events, and not
-before a confirmed compromise has aged out of FR-008; a blacklist change outlives it.
-
-The waiting events are re-encoded with the cell at the end of every bundle that touches the
-customer: cheap while the watermark moves (a few events wait), quadratic in the number waiting
-if it stalls for long (an idle input partition).
+State per customer: one cell holding the packed profile and the ordering bookkeeping, and the
+events waiting for the watermark in the ordered step's bag (:mod:`transforms.event_time_buffer`).
+It expires after ``inactivity_days`` without events, and not before a confirmed compromise has
+aged out of FR-008; a blacklist change outlives it.
 """
 
 from __future__ import annotations

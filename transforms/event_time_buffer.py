@@ -64,18 +64,23 @@ class Waiting:
     flush_at_ms: int | None = None
 
     # The encoded size of what waits, kept as records come and go: the state cache weighs the
-    # cell at every write, and walking a hot store's records each time would cost their number.
+    # cell when it is written, and walking a hot store's records each time would cost their
+    # number.
     record_bytes: int = 0
+    # How many records waited when the cell was last written (weighed by the state cache): the
+    # ordered step writes it again once that has doubled, so the cache's bound stays true.
+    weighed: int = 0
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def add(self, order: OrderKey, encoded: bytes) -> None:
-        entries = self.entries
-        if not entries or order >= entries[-1][0]:
-            entries.append((order, encoded))
+        entries, entry = self.entries, (order, encoded)
+        # Ties by the bytes too, as a rebuild sorts them: the same order cached or not.
+        if not entries or entry >= entries[-1]:
+            entries.append(entry)
         else:
-            bisect.insort(entries, (order, encoded))
+            bisect.insort(entries, entry)
         self.record_bytes += len(encoded)
 
     def take_through(self, time_ms: int) -> list[bytes]:
@@ -87,13 +92,16 @@ class Waiting:
         self.record_bytes -= sum(map(len, due))
         return due
 
+    def outgrew_its_weight(self) -> bool:
+        return len(self.entries) >= 2 * max(self.weighed, 32)
+
     def size_bytes(self) -> int:
         return self.record_bytes + 72 * len(self.entries)
 
 
 class OrderedCell(Protocol):
-    # Records waiting in the cell itself, from releases that kept them there: moved to the bag
-    # at the key's first flush.
+    # Records waiting in the cell itself, written by a release that kept them there: moved to
+    # the bag when the key's records are next looked at (its first arrival or timer).
     buffer: list[bytes]
     # The time up to which the key's records have been handled: the watermark passed it.
     evaluated_through_ms: int | None

@@ -140,7 +140,9 @@ def ordered_step(
                 cell.waiting = Waiting()  # a key never seen has nothing in its bag
                 changed = True
             else:
-                changed = bool(cell.buffer)  # inline records move to the bag
+                # Read back from the runner (inline records to move, or no cache): written
+                # once, so that later reads in the bundle find the rebuilt copy.
+                changed = cell.waiting is None
             if self._buffer.is_late(cell, time_ms):
                 self._late.inc()
                 yield from self._handler.handle(key, cell, [encoded])
@@ -151,10 +153,13 @@ def ordered_step(
                 wake_at = self._buffer.hold(waiting, bag, encoded)
                 if wake_at is not None:
                     flush.set(to_timestamp(wake_at))
+                changed = changed or waiting.outgrew_its_weight()
             # An arrival changes only what waits: the bag has the record, the cached cell the
-            # sorted copy. Writing the cell would re-encode the key's whole state per bundle.
+            # sorted copy. Writing the cell would re-encode the key's whole state per bundle;
+            # it is written when rebuilt, and when what waits has doubled since the state cache
+            # last weighed it.
             if changed:
-                cell_state.write(cell)
+                self._write(cell_state, cell)
 
         @on_timer(flush_spec)  # type: ignore[untyped-decorator]
         def release_in_order(
@@ -178,7 +183,7 @@ def ordered_step(
             if wake_at is not None:
                 flush.set(to_timestamp(wake_at))
             self._arm_expiry(cell, expiry)
-            cell_state.write(cell)
+            self._write(cell_state, cell)
 
         @on_timer(expiry_spec)  # type: ignore[untyped-decorator]
         def expire_idle_key(
@@ -199,15 +204,21 @@ def ordered_step(
                 # Active since. With records waiting, their flush re-arms expiry.
                 if not waiting:
                     self._arm_expiry(cell, expiry)
-                cell_state.write(cell)
+                self._write(cell_state, cell)
                 return
             self._expired.inc()
             if self._handler.expire(cell):
-                cell_state.write(cell)
+                self._write(cell_state, cell)
                 return
             cell_state.clear()
             bag.clear()
             flush.clear()
+
+        @staticmethod
+        def _write(cell_state: Any, cell: Any) -> None:
+            if cell.waiting is not None:
+                cell.waiting.weighed = len(cell.waiting)
+            cell_state.write(cell)
 
         def _arm_expiry(self, cell: Any, expiry: Any) -> None:
             """Arm expiry unless it is pending: when it fires it checks the cell again."""

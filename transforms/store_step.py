@@ -15,8 +15,9 @@ transaction (:mod:`transforms.domain.verdicts`): a genuine verdict withdraws a f
 confirmed before it from the counts.
 
 State per store: one cell with the hourly counts of the last 30 days, the verdicts of that
-period, the records waiting for the watermark and the ordering bookkeeping. It expires once the
-newest hour and verdict have left every window.
+period and the ordering bookkeeping, and the records waiting for the watermark in the ordered
+step's bag (:mod:`transforms.event_time_buffer`). It expires once the newest hour and verdict
+have left every window.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ import pytest
 from transforms.coders import (
     DetectorCell,
     DetectorCellCoder,
+    StoreCell,
+    StoreCellCoder,
     buffered_customer_id,
     buffered_event_time,
     buffered_order,
@@ -27,7 +29,7 @@ from transforms.domain.blacklist_changes import BlacklistChange
 from transforms.domain.events import Transaction, encode_transaction
 from transforms.domain.feedback import Feedback
 from transforms.domain.state import CustomerProfile, encode_profile
-from transforms.domain.store_risk import NO_STORE_RISK, StoreRisk
+from transforms.domain.store_risk import NO_STORE_RISK, StoreRisk, encode_store_activity
 from transforms.event_time_buffer import Waiting
 
 
@@ -54,12 +56,43 @@ def test_a_cell_round_trips_without_its_waiting_records() -> None:
     assert coder.decode(coder.encode(DetectorCell())) == DetectorCell()
 
 
-def test_a_cell_of_the_release_that_kept_waiting_records_inline_still_reads() -> None:
-    coder = DetectorCellCoder()
-    cell = _cell(inline=[b"\x00first", b"", b"\x01" + bytes(range(256))])
-    encoded = coder.encode(cell)
-    assert encoded[0] == 2  # the inline layout, until the records move to the bag
-    assert coder.decode(encoded) == cell
+def _inline_layout(version: int, cell: DetectorCell | StoreCell, payload: bytes) -> bytes:
+    """A cell as the release before the bag state wrote it: its pending flush and its waiting
+    records inline, before the payload."""
+    header = struct.pack(
+        "<B q q q I", version, 1_700_000_000_500, cell.evaluated_through_ms, cell.expiry_at_ms, 2
+    )
+    records = b"".join(struct.pack("<I", len(r)) + r for r in (b"\x10first", b"\x10" + bytes(9)))
+    return header + records + payload
+
+
+def test_a_customer_cell_of_the_release_that_kept_waiting_records_inline_still_reads() -> None:
+    cell = _cell()
+    old = _inline_layout(2, cell, encode_profile(cell.profile))
+
+    restored = DetectorCellCoder().decode(old)
+
+    assert restored.buffer == [b"\x10first", b"\x10" + bytes(9)]
+    assert restored.profile == cell.profile
+    assert (restored.evaluated_through_ms, restored.expiry_at_ms) == (
+        cell.evaluated_through_ms,
+        cell.expiry_at_ms,
+    )
+    # Written again while the records are still inline, it keeps the layout that holds them.
+    assert DetectorCellCoder().encode(restored)[0] == 2
+    assert DetectorCellCoder().decode(DetectorCellCoder().encode(restored)) == restored
+
+
+def test_a_store_cell_of_the_release_that_kept_waiting_records_inline_still_reads() -> None:
+    cell = StoreCell(evaluated_through_ms=5, expiry_at_ms=9)
+    cell.activity.add_transaction(1_000)
+    old = _inline_layout(1, cell, encode_store_activity(cell.activity))
+
+    restored = StoreCellCoder().decode(old)
+
+    assert restored.buffer == [b"\x10first", b"\x10" + bytes(9)]
+    assert restored.activity.risk(1_000) == cell.activity.risk(1_000)
+    assert (restored.evaluated_through_ms, restored.expiry_at_ms) == (5, 9)
 
 
 def _version_1(cell: DetectorCell, waiting_in_bag: int) -> bytes:

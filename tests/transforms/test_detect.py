@@ -240,10 +240,24 @@ def test_event_timestamps_come_from_event_time() -> None:
         assert_that(stamps, equal_to([("t1", Timestamp(seconds=T0.timestamp()))]))
 
 
-def test_a_far_future_event_does_not_hold_back_the_customers_other_events() -> None:
-    now, future = event("now", "C3"), event("future", "C3", at=timedelta(days=30))
-    soon = event("soon", "C3", at=timedelta(minutes=10))
-    stream = _stream([now, future], _seconds(now) + 1, [soon], _seconds(soon) + 60)
+_NOW, _FUTURE = event("now", "C3"), event("future", "C3", at=timedelta(days=30))
+_SOON = event("soon", "C3", at=timedelta(minutes=10))
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [
+        # "soon" arrives after the first flush, which then waits for nothing
+        _stream([_NOW, _FUTURE], _seconds(_NOW) + 1, [_SOON], _seconds(_SOON) + 60),
+        # all three wait together: the flush after "now" re-arms at the earliest left
+        _stream([_NOW, _SOON, _FUTURE], _seconds(_NOW) + 1, _seconds(_SOON) + 60),
+    ],
+    ids=["soon-arrives-later", "all-wait-together"],
+)
+def test_a_far_future_event_does_not_hold_back_the_customers_other_events(
+    stream: TestStream,
+) -> None:
+    now, soon, future = _NOW, _SOON, _FUTURE
     name, collect = new_collector()
     with _streaming_pipeline() as p:
         scored = _detect(p | stream)[SCORED_TAG]

@@ -149,3 +149,19 @@ def test_a_bounded_run_wakes_once_for_the_rest_of_a_key() -> None:
 
     assert buffer.take_due(cell, waiting, fired_at_ms=4) == [_event("t3", 3)]
     assert buffer.rearm(waiting) == 10
+
+
+def test_what_waits_asks_to_be_weighed_again_once_it_has_doubled() -> None:
+    # The state cache weighs a cell when it is written, and arrivals do not write it: without
+    # this, a hot store's waiting records would grow unweighed past the cache's bound.
+    buffer = EventTimeBuffer(buffered_order, streaming=True)
+    cell, bag = _fresh(buffer)
+    waiting = buffer.waiting(cell, bag)
+    grown = []
+    for index in range(200):
+        buffer.hold(waiting, bag, _event(f"t{index:03d}", index))
+        if waiting.outgrew_its_weight():
+            grown.append(len(waiting))
+            waiting.weighed = len(waiting)  # what the ordered step's write does
+
+    assert grown == [64, 128]
