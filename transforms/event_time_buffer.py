@@ -19,8 +19,9 @@ waits, a replayed file all of its history):
   with the cell: after a restore or a cache eviction it is rebuilt from the bag (records at or
   before ``evaluated_through_ms`` in the bag were released already).
 
-The pending flush is always at the earliest waiting record (streaming), so it is derived from
-what waits rather than stored: a cell read back from the runner cannot hold a stale one.
+The pending flush is always at the earliest waiting record, so it is derived from what waits
+rather than stored: a cell read back from the runner cannot hold a stale one. (A bounded run
+re-arms at the latest record instead, once the watermark is at +inf, when nothing arrives.)
 
 ``lag_ms``: how far after its record's time an element may be stamped. A step fed by another
 stateful step receives each record from a timer, stamped 1 ms after the record's time (a timer
@@ -59,10 +60,6 @@ class Waiting:
 
     entries: list[tuple[OrderKey, bytes]] = field(default_factory=list)
     released_in_bag: int = 0
-    # The pending flush's time (the earliest waiting record's, or the latest in a bounded run);
-    # None: none pending.
-    flush_at_ms: int | None = None
-
     # The encoded size of what waits, kept as records come and go: the state cache weighs the
     # cell when it is written, and walking a hot store's records each time would cost their
     # number.
@@ -73,6 +70,10 @@ class Waiting:
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def earliest_ms(self) -> int | None:
+        """The earliest waiting record's time: where the pending flush is (None: none)."""
+        return self.entries[0][0][0] if self.entries else None
 
     def add(self, order: OrderKey, encoded: bytes) -> None:
         entries, entry = self.entries, (order, encoded)
@@ -149,24 +150,23 @@ class EventTimeBuffer:
                 bag.add(encoded)
             cell.buffer = []
             entries.sort()
-            waiting = Waiting(entries, released, record_bytes=sum(len(e) for _, e in entries))
-            waiting.flush_at_ms = entries[0][0][0] if entries else None
-            cell.waiting = waiting
+            record_bytes = sum(len(encoded) for _, encoded in entries)
+            cell.waiting = Waiting(entries, released, record_bytes=record_bytes)
         waiting_: Waiting = cell.waiting
         return waiting_
 
     def hold(self, waiting: Waiting, bag: Bag, encoded: bytes) -> int | None:
         """Keep a record that is not late; returns the flush timer's new time, or None when
         the pending one already comes first."""
+        pending_ms = waiting.earliest_ms()
         order = self._order_of(encoded)
         waiting.add(order, encoded)
         bag.add(encoded)
         time_ms = order[0]
-        if waiting.flush_at_ms is not None and time_ms >= waiting.flush_at_ms:
+        if pending_ms is not None and time_ms >= pending_ms:
             return None
         # Fires once the watermark has passed this record: a record exactly at the watermark
         # is still on time, so the timer sits 1 ms (plus the lag) after it.
-        waiting.flush_at_ms = time_ms
         return time_ms + 1 + self._lag_ms
 
     def take_due(self, cell: OrderedCell, waiting: Waiting, fired_at_ms: int) -> list[bytes]:
@@ -193,10 +193,9 @@ class EventTimeBuffer:
         """After ``take_due``: the flush timer's time for what still waits, or None."""
         entries = waiting.entries
         if not entries:
-            waiting.flush_at_ms = None
             return None
         # Streaming: wake at the earliest waiting record, so one far-future record cannot hold
         # back the others. Bounded: the watermark is already at +inf, so one wake-up for the
         # whole rest of the buffer is exact and saves a timer round per record.
-        waiting.flush_at_ms = entries[0][0][0] if self._streaming else entries[-1][0][0]
-        return waiting.flush_at_ms + 1 + self._lag_ms
+        wake_ms = entries[0][0][0] if self._streaming else entries[-1][0][0]
+        return wake_ms + 1 + self._lag_ms
