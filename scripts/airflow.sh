@@ -79,31 +79,46 @@ start() {
   local service
   for service in "${SERVICES[@]}"; do
     service_running "$service" && continue
-    nohup "$VENV/bin/airflow" "$service" >"$ROOT/$service.log" 2>&1 &
+    # Its own process group, so stop reaches the LocalExecutor's workers and serve-logs too:
+    # a worker left behind keeps the log port and the next scheduler never becomes healthy.
+    nohup setsid "$VENV/bin/airflow" "$service" >"$ROOT/$service.log" 2>&1 &
     echo $! >"$(pid_file "$service")"
   done
-  for _ in $(seq 1 120); do
+  for _ in $(seq 1 240); do
     if healthy | grep -q '"scheduler": *{"status": *"healthy"'; then
       echo "Airflow ready: http://localhost:$PORT"
       return
     fi
     sleep 1
   done
-  echo "Airflow did not become healthy; logs in $ROOT" >&2
-  healthy >&2 || tail -n 20 "$ROOT/api-server.log" >&2
+  echo "Airflow did not become healthy in 240 s; logs in $ROOT" >&2
+  healthy >&2 || true
+  for service in "${SERVICES[@]}"; do
+    echo "--- $service.log" >&2
+    tail -n 15 "$ROOT/$service.log" >&2
+  done
   exit 1
 }
 
+group_alive() { kill -0 -- "-$1" 2>/dev/null || kill -0 "$1" 2>/dev/null; }
+
 stop() {
-  local service pid
+  local service pids=()
   for service in "${SERVICES[@]}"; do
-    service_running "$service" || { rm -f "$(pid_file "$service")"; continue; }
-    pid=$(cat "$(pid_file "$service")")
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-    kill -9 "$pid" 2>/dev/null || true
+    [ -f "$(pid_file "$service")" ] && pids+=("$(cat "$(pid_file "$service")")")
     rm -f "$(pid_file "$service")"
   done
+  [ ${#pids[@]} -gt 0 ] || return 0
+  # Whole groups: each service and what it forked (executor workers, serve-logs).
+  local pid
+  for pid in "${pids[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
+  for _ in $(seq 1 30); do
+    local alive=0
+    for pid in "${pids[@]}"; do group_alive "$pid" && alive=1; done
+    [ $alive = 1 ] || return 0
+    sleep 1
+  done
+  for pid in "${pids[@]}"; do kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true; done
 }
 
 status() {

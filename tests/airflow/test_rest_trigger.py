@@ -33,11 +33,12 @@ def _airflow(command: str, environment: dict[str, str] | None = None) -> str:
         [AIRFLOW, command],
         cwd=ROOT,
         env={**os.environ, **(environment or {})},
-        check=True,
         capture_output=True,
         text=True,
         timeout=900,
     )
+    # The script's own account (which service, its log's tail) is the failure's message.
+    assert done.returncode == 0, f"airflow.sh {command} exited {done.returncode}:\n{done.stderr}"
     return done.stdout.strip()
 
 
