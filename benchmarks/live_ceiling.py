@@ -49,7 +49,15 @@ STEPS = {
     "customer": ("customer",),
     "store,customer": ("store", "customer"),
     "customer,customer": ("customer", "customer"),
+    "shard": ("shard",),
+    "store,shard": ("store", "shard"),
+    "shard,shard": ("shard", "shard"),
 }
+SHARDS = 16
+
+
+def _shard(customer_id: str) -> str:
+    return str(zlib.crc32(customer_id.encode()) % SHARDS)
 
 
 class CeilingOptions(PipelineOptions):  # type: ignore[misc]
@@ -62,6 +70,9 @@ class PassOn:
     """A :class:`~transforms.ordered_step.KeyHandler` that orders and does nothing else:
     each record leaves keyed by its customer."""
 
+    def __init__(self, by_shard: bool) -> None:
+        self._by_shard = by_shard
+
     def setup(self) -> None:
         pass
 
@@ -70,7 +81,8 @@ class PassOn:
 
     def handle(self, key: str, cell: DetectorCell, records: list[bytes]) -> Iterator[Any]:
         for encoded in records:
-            yield buffered_customer_id(encoded), encoded
+            customer_id = buffered_customer_id(encoded)
+            yield (_shard(customer_id) if self._by_shard else customer_id), encoded
 
     def expires_at(self, cell: DetectorCell) -> int | None:
         return None
@@ -84,9 +96,11 @@ OrderOnlyFn = ordered_step(
 )
 
 
-def _key(event: Transaction, by_store: bool) -> tuple[str, bytes]:
+def _key(event: Transaction, step: str) -> tuple[str, bytes]:
     encoded = encode_buffered(event, BlacklistHit(False, False))
-    return (event.store_id if by_store else event.customer_id), encoded
+    if step == "store":
+        return event.store_id, encoded
+    return (_shard(event.customer_id) if step == "shard" else event.customer_id), encoded
 
 
 class _CountFn(beam.DoFn):  # type: ignore[misc]
@@ -114,11 +128,12 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> None:
         | "ParseEvents"
         >> ParseEvents(options.view_as(FraudOptions).business_timezone, 65536, PIPELINE_VERSION)
     )[EVENTS_TAG]
-    keyed = events | "Key" >> beam.Map(_key, bool(steps) and steps[0] == "store").with_output_types(
+    keyed = events | "Key" >> beam.Map(_key, steps[0] if steps else "none").with_output_types(
         tuple[str, bytes]
     )
     for index, _ in enumerate(steps):
-        step = OrderOnlyFn(PassOn(), True, arrival_lag_ms=1 if index else 0)
+        next_by_shard = index + 1 < len(steps) and steps[index + 1] == "shard"
+        step = OrderOnlyFn(PassOn(next_by_shard), True, arrival_lag_ms=1 if index else 0)
         keyed = keyed | f"Order{index}" >> beam.ParDo(step).with_output_types(tuple[str, bytes])
     alerts = keyed | "Count" >> beam.ParDo(_CountFn())
     producer = {**client_config(kafka), "enable.idempotence": "true", "acks": "all"}

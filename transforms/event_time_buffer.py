@@ -43,6 +43,8 @@ from typing import Any, Protocol
 from apache_beam.utils.timestamp import Timestamp
 
 OrderKey = tuple[int, int, bytes]
+# How many of a key's last advances ahead of its earliest waiting record the sweep reaches.
+REACH = 8
 
 
 def to_timestamp(epoch_millis: int) -> Timestamp:
@@ -67,6 +69,10 @@ class Waiting:
     # How many records waited when the cell was last written (weighed by the state cache): the
     # ordered step writes it again once that has doubled, so the cache's bound stays true.
     weighed: int = 0
+    # The record time the pending sweep releases through (None: none known to be pending).
+    sweep_at_ms: int | None = None
+    # How far the key's last release moved its time (None: not known since the cache filled).
+    advance_ms: int | None = None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -176,7 +182,13 @@ class EventTimeBuffer:
         complete_ms = fired_at_ms - 1 - self._lag_ms
         due = waiting.take_through(complete_ms)
         waiting.released_in_bag += len(due)
-        if cell.evaluated_through_ms is None or complete_ms > cell.evaluated_through_ms:
+        through = cell.evaluated_through_ms
+        if through is None or complete_ms > through:
+            if through is not None:
+                # Halving what it was at most: a flush moving the key 1 ms in the round where
+                # the watermark moved an hour must not make the next sweep short-sighted.
+                advance = waiting.advance_ms or 0
+                waiting.advance_ms = max(complete_ms - through, advance // 2)
             cell.evaluated_through_ms = complete_ms
         return due
 
@@ -188,6 +200,38 @@ class EventTimeBuffer:
             for _, encoded in waiting.entries:
                 bag.add(encoded)
             waiting.released_in_bag = 0
+
+    def sweep(self, waiting: Waiting) -> int | None:
+        """The sweep timer's new time, or None when none is needed or the pending one comes
+        first. Streaming only (a bounded run's flush already wakes once for the rest).
+
+        A timer releases what waits through its own time, never through the watermark, which
+        Beam Python does not show a DoFn. With the flush alone at the earliest record, a key
+        with ``n`` records waiting needs ``n`` rounds of the runner's timers however far the
+        watermark has moved (measured on Flink: 16 busy keys released under 100 records/s with
+        the machine idle). The sweep sits at the latest waiting record, so a watermark that has
+        passed them all releases them in one round. Unless that record lies far beyond what the
+        key's last release suggests the watermark will reach (more than :data:`REACH` of its
+        advances past the earliest waiting record: a terminal whose clock is a day fast): the
+        sweep is then at the latest record within that reach, so records far ahead cannot hold
+        back the others, and a key catching up multiplies its reach by nine per round. Both
+        measures are of event time, so this holds on a replay compressing days into seconds as
+        on live traffic.
+        """
+        entries = waiting.entries
+        if not self._streaming or len(entries) < 2:
+            return None
+        first_ms, time_ms = entries[0][0][0], entries[-1][0][0]
+        advance = waiting.advance_ms
+        if advance is not None and time_ms - first_ms > REACH * advance:
+            within = bisect.bisect_left(entries, ((first_ms + REACH * advance + 1,),))
+            time_ms = entries[within - 1][0][0]
+        if time_ms <= first_ms:  # the flush releases through it
+            return None
+        if waiting.sweep_at_ms is not None and waiting.sweep_at_ms <= time_ms:
+            return None
+        waiting.sweep_at_ms = time_ms
+        return time_ms + 1 + self._lag_ms
 
     def rearm(self, waiting: Waiting) -> int | None:
         """After ``take_due``: the flush timer's time for what still waits, or None."""

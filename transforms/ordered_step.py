@@ -100,10 +100,17 @@ def ordered_step(
     cell_spec = ReadModifyWriteStateSpec(state_id, cell_coder)
     bag_spec = BagStateSpec(f"{state_id}_waiting", coders.BytesCoder())
     flush_spec = TimerSpec("flush", TimeDomain.WATERMARK)
+    sweep_spec = TimerSpec("sweep", TimeDomain.WATERMARK)
     expiry_spec = TimerSpec("expiry", TimeDomain.WATERMARK)
 
     class OrderedStepFn(beam.DoFn):  # type: ignore[misc]
-        CELL, WAITING, FLUSH, EXPIRY = cell_spec, bag_spec, flush_spec, expiry_spec
+        CELL, WAITING, FLUSH, SWEEP, EXPIRY = (
+            cell_spec,
+            bag_spec,
+            flush_spec,
+            sweep_spec,
+            expiry_spec,
+        )
 
         def __init__(
             self,
@@ -130,6 +137,7 @@ def ordered_step(
             cell_state: Any = beam.DoFn.StateParam(cell_spec),
             bag: Any = beam.DoFn.StateParam(bag_spec),
             flush: Any = beam.DoFn.TimerParam(flush_spec),
+            sweep: Any = beam.DoFn.TimerParam(sweep_spec),
             expiry: Any = beam.DoFn.TimerParam(expiry_spec),
         ) -> Iterator[Any]:
             key, encoded = element
@@ -153,6 +161,7 @@ def ordered_step(
                 wake_at = self._buffer.hold(waiting, bag, encoded)
                 if wake_at is not None:
                     flush.set(to_timestamp(wake_at))
+                self._arm_sweep(waiting, sweep)
                 changed = changed or waiting.outgrew_its_weight()
             # An arrival changes only what waits: the bag has the record, the cached cell the
             # sorted copy. Writing the cell would re-encode the key's whole state per bundle;
@@ -169,12 +178,42 @@ def ordered_step(
             cell_state: Any = beam.DoFn.StateParam(cell_spec),
             bag: Any = beam.DoFn.StateParam(bag_spec),
             flush: Any = beam.DoFn.TimerParam(flush_spec),
+            sweep: Any = beam.DoFn.TimerParam(sweep_spec),
             expiry: Any = beam.DoFn.TimerParam(expiry_spec),
         ) -> Iterator[Any]:
+            yield from self._release(key, fired_at, cell_state, bag, flush, sweep, expiry, False)
+
+        @on_timer(sweep_spec)  # type: ignore[untyped-decorator]
+        def release_swept(
+            self,
+            key: str = beam.DoFn.KeyParam,
+            fired_at: Any = beam.DoFn.TimestampParam,
+            cell_state: Any = beam.DoFn.StateParam(cell_spec),
+            bag: Any = beam.DoFn.StateParam(bag_spec),
+            flush: Any = beam.DoFn.TimerParam(flush_spec),
+            sweep: Any = beam.DoFn.TimerParam(sweep_spec),
+            expiry: Any = beam.DoFn.TimerParam(expiry_spec),
+        ) -> Iterator[Any]:
+            yield from self._release(key, fired_at, cell_state, bag, flush, sweep, expiry, True)
+
+        def _release(
+            self,
+            key: str,
+            fired_at: Any,
+            cell_state: Any,
+            bag: Any,
+            flush: Any,
+            sweep: Any,
+            expiry: Any,
+            swept: bool,
+        ) -> Iterator[Any]:
+            """Either timer: release what waits through its time, in order, and re-arm."""
             cell = cell_state.read()
             if cell is None:
                 return
             waiting = self._buffer.waiting(cell, bag)
+            if swept:
+                waiting.sweep_at_ms = None
             due = self._buffer.take_due(cell, waiting, to_millis(fired_at))
             if due:
                 yield from self._handler.handle(key, cell, due)
@@ -182,6 +221,7 @@ def ordered_step(
             wake_at = self._buffer.rearm(waiting)
             if wake_at is not None:
                 flush.set(to_timestamp(wake_at))
+            self._arm_sweep(waiting, sweep)
             self._arm_expiry(cell, expiry)
             self._write(cell_state, cell)
 
@@ -192,6 +232,7 @@ def ordered_step(
             cell_state: Any = beam.DoFn.StateParam(cell_spec),
             bag: Any = beam.DoFn.StateParam(bag_spec),
             flush: Any = beam.DoFn.TimerParam(flush_spec),
+            sweep: Any = beam.DoFn.TimerParam(sweep_spec),
             expiry: Any = beam.DoFn.TimerParam(expiry_spec),
         ) -> None:
             cell = cell_state.read()
@@ -213,12 +254,18 @@ def ordered_step(
             cell_state.clear()
             bag.clear()
             flush.clear()
+            sweep.clear()
 
         @staticmethod
         def _write(cell_state: Any, cell: Any) -> None:
             if cell.waiting is not None:
                 cell.waiting.weighed = len(cell.waiting)
             cell_state.write(cell)
+
+        def _arm_sweep(self, waiting: Waiting, sweep: Any) -> None:
+            wake_at = self._buffer.sweep(waiting)
+            if wake_at is not None:
+                sweep.set(to_timestamp(wake_at))
 
         def _arm_expiry(self, cell: Any, expiry: Any) -> None:
             """Arm expiry unless it is pending: when it fires it checks the cell again."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from transforms.coders import (
     DetectorCell,
     buffered_event_time,
@@ -165,3 +167,111 @@ def test_what_waits_asks_to_be_weighed_again_once_it_has_doubled() -> None:
             waiting.weighed = len(waiting)  # what the ordered step's write does
 
     assert grown == [64, 128]
+
+
+class OneKeyOnTheRunner:
+    """One key's ordering as a streaming runner drives it (the part Beam plays): each round
+    fires the key's timers at or before the watermark in time order, and timers set while they
+    run wait for the next round, as on Flink, where a timer set in a bundle fires after it."""
+
+    def __init__(self) -> None:
+        self.buffer = EventTimeBuffer(buffered_order, streaming=True)
+        self.cell, self.bag = _fresh(self.buffer)
+        self.waiting = self.buffer.waiting(self.cell, self.bag)
+        self.timers: dict[str, int] = {}
+        self.released: list[int] = []
+        self.rounds = 0
+
+    def arrive(self, time_ms: int) -> None:
+        name = f"t{len(self.bag.records):06d}"
+        self._arm(self.buffer.hold(self.waiting, self.bag, _event(name, time_ms)))
+
+    def round(self, watermark_ms: int) -> None:
+        self.rounds += 1
+        due = sorted((at, name) for name, at in self.timers.items() if at <= watermark_ms)
+        for at, name in due:
+            del self.timers[name]
+            if name == "sweep":
+                self.waiting.sweep_at_ms = None
+            taken = self.buffer.take_due(self.cell, self.waiting, fired_at_ms=at)
+            self.released += map(buffered_event_time, taken)
+            self._arm(self.buffer.rearm(self.waiting))
+
+    def _arm(self, flush_at: int | None) -> None:
+        if flush_at is not None:
+            self.timers["flush"] = flush_at
+        sweep_at = self.buffer.sweep(self.waiting)
+        if sweep_at is not None:
+            self.timers["sweep"] = sweep_at
+
+
+def _rounds_to_release(times: list[int], watermark_ms: int) -> int:
+    """Records at ``times`` arrive, then the watermark jumps to ``watermark_ms``: the rounds
+    until every record it passed is released, in order."""
+    key = OneKeyOnTheRunner()
+    for time_ms in times:
+        key.arrive(time_ms)
+    passed = sorted(time_ms for time_ms in times if time_ms < watermark_ms)
+    while len(key.released) < len(passed):
+        assert key.rounds < 10_000, "a record the watermark passed is never released"
+        key.round(watermark_ms)
+    assert key.released == passed
+    return key.rounds
+
+
+def test_a_busy_key_catches_up_in_a_few_rounds_however_many_wait() -> None:
+    # A hot store while the watermark waits: 1,000 records, then the watermark passes them all.
+    # With a timer at the earliest record alone this took 1,000 rounds of the runner's timers.
+    assert _rounds_to_release(list(range(1_000)), watermark_ms=10_000) <= 5
+    # One record far in the future does not hold back the rest.
+    assert _rounds_to_release([*range(1_000), 10**12], watermark_ms=10_000) <= 5
+    # Nor do many, arriving out of order.
+    shuffled = [(index * 7_919) % 1_000 for index in range(1_000)]
+    future = [10**12 + index for index in range(200)]
+    assert _rounds_to_release(shuffled + future, watermark_ms=10_000) <= 3
+    bursts = [burst * 10**6 + index for burst in range(10) for index in range(100)]
+    assert _rounds_to_release(bursts, watermark_ms=10**8) <= 15
+
+
+@pytest.mark.parametrize("watermark_lag_ms", [0, 100, 500])
+def test_a_busy_key_in_steady_flow_is_released_within_a_round_of_the_watermark(
+    watermark_lag_ms: int,
+) -> None:
+    # 100 records per round, the watermark at the newest of them or behind it, and one record
+    # in a hundred from a terminal whose clock is a day fast: those wait for their time, the
+    # rest leave at most a round (a timer set in a round fires in the next) after the watermark
+    # passes them, or, when the records run ahead of the watermark, about as far behind as
+    # they run ahead. With the flush alone, one record per round left.
+    key = OneKeyOnTheRunner()
+    for round_index in range(200):
+        for index in range(100):
+            at = round_index * 100 + index
+            key.arrive(at + 86_400_000 if index == 50 else at)
+        watermark_ms = round_index * 100 + 100 - watermark_lag_ms
+        key.round(watermark_ms)
+        if round_index > 5:
+            behind = watermark_ms - 1 - key.released[-1]
+            assert behind <= 100 + watermark_lag_ms, (
+                f"round {round_index}: released through {behind} ms behind"
+            )
+    assert key.released == sorted(key.released)
+
+
+def test_a_key_with_one_record_waiting_sets_no_sweep() -> None:
+    # The customer step's usual key: the flush alone releases it, one timer, not two.
+    buffer = EventTimeBuffer(buffered_order, streaming=True)
+    cell, bag = _fresh(buffer)
+    waiting = buffer.waiting(cell, bag)
+    assert buffer.hold(waiting, bag, _event("a", 10)) == 11
+    assert buffer.sweep(waiting) is None
+    # Records of the same instant as the earliest: the flush releases them too.
+    buffer.hold(waiting, bag, _event("b", 10))
+    assert buffer.sweep(waiting) is None
+    buffer.hold(waiting, bag, _event("c", 12))
+    assert buffer.sweep(waiting) == 13
+    # The pending sweep comes first: a later record does not move it.
+    buffer.hold(waiting, bag, _event("d", 14))
+    assert buffer.sweep(waiting) is None
+    # A bounded run never sweeps: its flush already wakes once for the rest.
+    bounded = EventTimeBuffer(buffered_order, streaming=False)
+    assert bounded.sweep(waiting) is None
