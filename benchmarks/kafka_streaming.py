@@ -41,6 +41,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.hot_store import concentrate_on_one_store, hot_share  # noqa: E402
 from pipelines.produce import key_and_time  # noqa: E402
 from pipelines.synthetic.dataset import GeneratorConfig, generate_events  # noqa: E402
 from transforms.domain.event_time import business_timezone  # noqa: E402
@@ -146,6 +147,12 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument(
+        "--hot_store_share",
+        type=float,
+        default=0.0,
+        help="share of the transactions moved to the busiest store (a hot key; 0: none)",
+    )
+    parser.add_argument(
         "--entry",
         default="pipelines.fraud",
         help="the job's module (benchmarks.live_ceiling: the runner's ceiling)",
@@ -161,6 +168,7 @@ def main() -> None:
     lines = list(
         generate_events(GeneratorConfig(seed=42, customers=args.customers, days=args.days)).lines
     )
+    lines = concentrate_on_one_store(lines, args.hot_store_share)
     suffix = uuid.uuid4().hex[:8]
     topics = {name: f"bench-{name}-{suffix}" for name in ("in", "alerts", "dlq")}
     admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -261,6 +269,7 @@ def main() -> None:
             future.result()
     # The launcher's default for the live path (pipelines.fraud.LIVE_MAX_BUNDLE_TIME_MS).
     report["max_bundle_time_mills"] = args.max_bundle_time_mills or 100
+    report["hot_store_share"] = round(hot_share(lines), 3)
     print(json.dumps(report, indent=2))
 
 
