@@ -14,7 +14,10 @@ state. So, unless given explicitly:
 * a master on this machine is taken to be the project's cluster, whose configuration
   (``scripts/flink.sh conf-dir``) the job server applies to the job (``--flink_conf_dir``):
   checkpointing (interval, EXACTLY_ONCE) is a setting of each job, not of the cluster, so
-  without it a streaming job would run with checkpoints off.
+  without it a streaming job would run with checkpoints off;
+* and if that cluster carries Beam's runner in its lib folder, the job ships no jars
+  (``scripts/flink.sh staging-detector``): otherwise the job server uploads its whole
+  classpath, ~170 MB, with every job, about 12 s of a job's start-up.
 """
 
 from __future__ import annotations
@@ -54,6 +57,12 @@ class FlinkTuningOptions(PipelineOptions):  # type: ignore[misc]
             "--flink_conf_dir",
             help="Folder with a Flink config.yaml whose settings (checkpointing, state "
             "backend) the job server applies to the job.",
+        )
+        parser.add_argument(
+            "--pipeline_resources_detector_factory_class",
+            help="Java class that picks the jars the job server ships with a job (Beam's "
+            "default: its whole classpath, ~170 MB). The local cluster carries Beam's runner, "
+            "so there it is scripts/flink.sh staging-detector, which ships none.",
         )
         parser.add_argument(
             "--max_bundle_size",
@@ -121,6 +130,10 @@ def with_flink_defaults(argv: Sequence[str]) -> list[str]:
         if conf_dir and Path(conf_dir, "config.yaml").is_file():
             # A Java job server option (FlinkPipelineOptions.flinkConfDir), passed through.
             extra.append(f"--flink_conf_dir={conf_dir}")
+    if not has_option(argv, "--pipeline_resources_detector_factory_class"):
+        detector = _flink_script_output("staging-detector")
+        if detector:
+            extra.append(f"--pipeline_resources_detector_factory_class={detector}")
     return [*argv, *extra]
 
 

@@ -3,7 +3,10 @@
 #   scripts/flink.sh provision     download the Beam Flink job server and the Flink distribution
 #   scripts/flink.sh start         provision if needed, start a standalone cluster, wait until healthy
 #   scripts/flink.sh stop | status
-#   scripts/flink.sh job-server-jar | master | conf-dir     print what the pipeline needs
+#   scripts/flink.sh job-server-jar | master | conf-dir | staging-detector
+#                                  print what the pipeline needs (the last: the job server's
+#                                  class that stages no jars, if the running cluster carries
+#                                  Beam's runner in its lib folder; nothing otherwise)
 #   scripts/flink.sh metrics-urls  the Prometheus endpoints of the running cluster, one per line
 #   scripts/flink.sh taskmanager-pids | taskmanager-start
 #                                  the TaskManager processes; start one more (e.g. after one
@@ -26,14 +29,17 @@ RPC_PORT="${STREAMFLOW_FLINK_RPC_PORT:-56123}"
 PROM_PORTS="${STREAMFLOW_FLINK_PROMETHEUS_PORTS:-59249-59251}"
 
 ROOT="$PWD/.cache/flink"
-# Named after the pom's content too: a changed dependency list is a new job server.
-POM_HASH=$(sha256sum scripts/flink/job-server.pom.xml | cut -c1-8)
+# Named after the pom's and the detector's content too: a change to either is a new job server.
+POM_HASH=$(cat scripts/flink/job-server.pom.xml scripts/flink/src/streamflow/flink/*.java |
+  sha256sum | cut -c1-8)
 JOB_SERVER_DIR="$ROOT/job-server-$FLINK_MINOR-$BEAM_RUNNER_VERSION-$POM_HASH"
 JOB_SERVER_JAR="$JOB_SERVER_DIR/beam-runners-flink-$FLINK_MINOR-job-server-$BEAM_RUNNER_VERSION.jar"
 DIST_DIR="$ROOT/dist-$FLINK_VERSION"
 FLINK_HOME="$DIST_DIR/pyflink"
 CLUSTER_DIR="$ROOT/cluster"
 CONF_DIR="$CLUSTER_DIR/conf"
+CLUSTER_LIB="$CLUSTER_DIR/lib"
+STAGING_DETECTOR="streamflow.flink.RunnerOnClusterClasspath"
 
 python_bin() {
   if [ -x .venv/bin/python ]; then echo .venv/bin/python; else command -v python3; fi
@@ -48,6 +54,12 @@ provision_job_server() {
   mvn -q -B -Dstyle.color=never -f scripts/flink/job-server.pom.xml \
     -Dflink.minor="$FLINK_MINOR" -Dbeam.runner.version="$BEAM_RUNNER_VERSION" \
     dependency:copy-dependencies -DoutputDirectory="$JOB_SERVER_DIR.tmp/lib" >&2
+  # The detector that stages nothing (scripts/flink/src), beside the runner's jars.
+  mkdir -p "$JOB_SERVER_DIR.tmp/classes"
+  javac -d "$JOB_SERVER_DIR.tmp/classes" -cp "$JOB_SERVER_DIR.tmp/lib/*" \
+    scripts/flink/src/streamflow/flink/*.java
+  jar --create --file "$JOB_SERVER_DIR.tmp/lib/streamflow-flink.jar" -C "$JOB_SERVER_DIR.tmp/classes" .
+  rm -rf "$JOB_SERVER_DIR.tmp/classes"
   # A launcher jar: `java -jar` (how Beam's Python FlinkRunner starts a job server) with the
   # dependencies on the manifest class path. Continuation lines start with one space, so each
   # entry is written with two: the continuation marker and the separator.
@@ -77,7 +89,7 @@ provision_dist() {
 
 provision() {
   local tool
-  for tool in java jar mvn curl; do
+  for tool in java javac jar mvn curl; do
     command -v "$tool" >/dev/null || { echo "scripts/flink.sh needs $tool (a JDK 17 and Maven)" >&2; exit 1; }
   done
   provision_job_server
@@ -94,10 +106,31 @@ write_conf() {
   echo "localhost" >"$CONF_DIR/workers"
 }
 
+# The cluster's lib folder: Flink's own jars plus Beam's runner (the job server's jars that Flink
+# does not carry itself), so that a job need not ship them (RunnerOnClusterClasspath). It names
+# the job server it was made from: the launcher stages nothing only for a cluster that matches.
+write_lib() {
+  local jar
+  rm -rf "$CLUSTER_LIB"
+  mkdir -p "$CLUSTER_LIB"
+  ln -s "$FLINK_HOME"/lib/*.jar "$CLUSTER_LIB/"
+  for jar in "$JOB_SERVER_DIR"/lib/*.jar; do
+    case "$(basename "$jar")" in flink-* | kryo-* | slf4j-* | streamflow-*) continue ;; esac
+    ln -s "$jar" "$CLUSTER_LIB/"
+  done
+  echo "$JOB_SERVER_DIR" >"$CLUSTER_LIB/job-server"
+}
+
+staging_detector() {
+  if ours_running && [ "$(cat "$CLUSTER_LIB/job-server" 2>/dev/null)" = "$JOB_SERVER_DIR" ]; then
+    echo "$STAGING_DETECTOR"
+  fi
+}
+
 # Flink names its pid and log files after FLINK_IDENT_STRING (default: $USER, which may be
 # unset or differ between shells): fixed, so that stop always finds what start started.
 flink_env() {
-  FLINK_CONF_DIR="$CONF_DIR" FLINK_LOG_DIR="$CLUSTER_DIR/log" FLINK_PID_DIR="$CLUSTER_DIR" \
+  FLINK_CONF_DIR="$CONF_DIR" FLINK_LIB_DIR="$CLUSTER_LIB" FLINK_LOG_DIR="$CLUSTER_DIR/log" FLINK_PID_DIR="$CLUSTER_DIR" \
     FLINK_IDENT_STRING=streamflow "$@"
 }
 
@@ -123,6 +156,7 @@ start() {
     exit 1
   fi
   stop  # whatever half of an earlier cluster is still up
+  write_lib
   flink_env "$FLINK_HOME/bin/jobmanager.sh" start >/dev/null
   flink_env "$FLINK_HOME/bin/taskmanager.sh" start >/dev/null
   for _ in $(seq 1 120); do
@@ -180,10 +214,11 @@ case "${1:-}" in
   stop) stop ;;
   status) status ;;
   job-server-jar) echo "$JOB_SERVER_JAR" ;;
+  staging-detector) staging_detector ;;
   master) master ;;
   conf-dir) echo "$CONF_DIR" ;;
   metrics-urls) metrics_urls ;;
   taskmanager-pids) taskmanager_pids ;;
   taskmanager-start) taskmanager_start ;;
-  *) echo "usage: $0 provision|start|stop|status|job-server-jar|master|conf-dir|metrics-urls|taskmanager-pids|taskmanager-start" >&2; exit 2 ;;
+  *) echo "usage: $0 provision|start|stop|status|job-server-jar|master|conf-dir|staging-detector|metrics-urls|taskmanager-pids|taskmanager-start" >&2; exit 2 ;;
 esac

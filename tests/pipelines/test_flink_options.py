@@ -27,12 +27,13 @@ def fake_flink_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[s
     (conf / "config.yaml").write_text("parallelism:\n  default: 1\n")
     script = tmp_path / "flink.sh"
     script.write_text(
-        f'#!/bin/sh\ncase "$1" in job-server-jar) echo {jar} ;; conf-dir) echo {conf} ;; esac\n'
+        f'#!/bin/sh\ncase "$1" in job-server-jar) echo {jar} ;; conf-dir) echo {conf} ;;\n'
+        f"staging-detector) cat {tmp_path}/detector 2>/dev/null || true ;; esac\n"
     )
     script.chmod(0o755)
     monkeypatch.setattr(flink, "FLINK_SCRIPT", script)
     monkeypatch.delenv(flink.JOB_SERVER_JAR_ENV, raising=False)
-    return {"jar": jar, "conf": conf, "script": script}
+    return {"jar": jar, "conf": conf, "script": script, "detector": tmp_path / "detector"}
 
 
 @pytest.mark.parametrize(
@@ -73,6 +74,26 @@ def test_a_local_flink_run_gets_the_provisioned_job_server_loopback_and_cluster_
     assert options.view_as(PortableOptions).environment_type == "LOOPBACK"
     assert f"--flink_conf_dir={fake_flink_script['conf']}" in completed
     assert "FLINK_CONF_DIR" not in os.environ
+
+
+def test_a_local_cluster_that_carries_the_runner_gets_a_job_that_ships_no_jars(
+    fake_flink_script: dict[str, Path],
+) -> None:
+    argv = ["--runner=FlinkRunner", "--flink_master=localhost:58081"]
+    assert not any("detector" in arg for arg in flink.with_flink_defaults(argv))
+
+    fake_flink_script["detector"].write_text("streamflow.flink.RunnerOnClusterClasspath\n")
+    completed = flink.with_flink_defaults(argv)
+
+    detector = "--pipeline_resources_detector_factory_class="
+    assert f"{detector}streamflow.flink.RunnerOnClusterClasspath" in completed
+    # Declared, so the Python FlinkRunner passes it on to the job server.
+    options = PipelineOptions(completed).get_all_options(retain_unknown_options=False)
+    assert options["pipeline_resources_detector_factory_class"].endswith("ClusterClasspath")
+    remote = ["--runner=FlinkRunner", "--flink_master=flink-jobmanager:8081"]
+    assert not any(detector in arg for arg in flink.with_flink_defaults(remote))
+    chosen = [*argv, f"{detector}org.example.Mine"]
+    assert [arg for arg in flink.with_flink_defaults(chosen) if detector in arg] == chosen[2:]
 
 
 def test_the_embedded_flink_gets_no_cluster_config(fake_flink_script: dict[str, Path]) -> None:
