@@ -3,7 +3,8 @@
 Beam does not order the elements of a key, yet both steps depend on order. In the spirit of
 Beam Java's ``OrderedEventProcessor``, this module owns the ordering (the records waiting for
 the watermark, the ``flush`` timer that releases records once the watermark has passed them, the
-``expiry`` timer that clears an idle key, the late-record path) and hands a step's
+``sweep`` timer that releases a busy key's backlog in one round, the ``expiry`` timer that
+clears an idle key, the late-record path) and hands a step's
 :class:`KeyHandler` each key's records in order with its cell. The step only says what handling
 a record means, when its key can be forgotten, and what outlives that.
 
@@ -12,6 +13,10 @@ a record means, when its key can be forgotten, and what outlives that.
   :func:`transforms.coders.buffered_order` (time, controls before the events of their instant,
   events by id), the order the grouped path sorts a whole history in, so both paths give the
   same records.
+* A timer sees its own time, not the watermark, so ``flush`` (at the earliest waiting record)
+  releases only what is due by then: n waiting records would take n rounds of the runner's
+  timers. ``sweep`` (:meth:`EventTimeBuffer.sweep`), set while two or more records wait, fires
+  at the latest of them within reach and releases all that is due in one round.
 * A record that arrives after its key has moved past it (late) is handed over at once, alone,
   and counted.
 * ``expiry`` is set once, at the handler's :meth:`KeyHandler.expires_at`, and re-arms itself
