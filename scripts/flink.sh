@@ -30,7 +30,7 @@ PROM_PORTS="${STREAMFLOW_FLINK_PROMETHEUS_PORTS:-59249-59251}"
 
 ROOT="$PWD/.cache/flink"
 # Named after the pom's and the detector's content too: a change to either is a new job server.
-POM_HASH=$(cat scripts/flink/job-server.pom.xml scripts/flink/src/streamflow/flink/*.java |
+POM_HASH=$(cat scripts/flink/job-server.pom.xml scripts/java/streamflow/beam/MinimalStaging.java |
   sha256sum | cut -c1-8)
 JOB_SERVER_DIR="$ROOT/job-server-$FLINK_MINOR-$BEAM_RUNNER_VERSION-$POM_HASH"
 JOB_SERVER_JAR="$JOB_SERVER_DIR/beam-runners-flink-$FLINK_MINOR-job-server-$BEAM_RUNNER_VERSION.jar"
@@ -39,7 +39,7 @@ FLINK_HOME="$DIST_DIR/pyflink"
 CLUSTER_DIR="$ROOT/cluster"
 CONF_DIR="$CLUSTER_DIR/conf"
 CLUSTER_LIB="$CLUSTER_DIR/lib"
-STAGING_DETECTOR="streamflow.flink.RunnerOnClusterClasspath"
+STAGING_DETECTOR="streamflow.beam.MinimalStaging"
 
 python_bin() {
   if [ -x .venv/bin/python ]; then echo .venv/bin/python; else command -v python3; fi
@@ -54,11 +54,11 @@ provision_job_server() {
   mvn -q -B -Dstyle.color=never -f scripts/flink/job-server.pom.xml \
     -Dflink.minor="$FLINK_MINOR" -Dbeam.runner.version="$BEAM_RUNNER_VERSION" \
     dependency:copy-dependencies -DoutputDirectory="$JOB_SERVER_DIR.tmp/lib" >&2
-  # The detector that stages nothing (scripts/flink/src), beside the runner's jars.
+  # The detector that stages nothing (scripts/java), beside the runner's jars.
   mkdir -p "$JOB_SERVER_DIR.tmp/classes"
   javac -d "$JOB_SERVER_DIR.tmp/classes" -cp "$JOB_SERVER_DIR.tmp/lib/*" \
-    scripts/flink/src/streamflow/flink/*.java
-  jar --create --file "$JOB_SERVER_DIR.tmp/lib/streamflow-flink.jar" -C "$JOB_SERVER_DIR.tmp/classes" .
+    scripts/java/streamflow/beam/MinimalStaging.java
+  jar --create --file "$JOB_SERVER_DIR.tmp/lib/streamflow-beam.jar" -C "$JOB_SERVER_DIR.tmp/classes" .
   rm -rf "$JOB_SERVER_DIR.tmp/classes"
   # A launcher jar: `java -jar` (how Beam's Python FlinkRunner starts a job server) with the
   # dependencies on the manifest class path. Continuation lines start with one space, so each
@@ -107,7 +107,7 @@ write_conf() {
 }
 
 # The cluster's lib folder: Flink's own jars plus Beam's runner (the job server's jars that Flink
-# does not carry itself), so that a job need not ship them (RunnerOnClusterClasspath). It names
+# does not carry itself), so that a job need not ship them (scripts/java/.../MinimalStaging.java). It names
 # the job server it was made from: the launcher stages nothing only for a cluster that matches.
 write_lib() {
   local jar

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pipelines.flink import with_flink_defaults
 from tests.services import service_script
 
-DETECTOR = "streamflow.flink.RunnerOnClusterClasspath"
+DETECTOR = "streamflow.beam.MinimalStaging"
 
 
 def test_a_job_on_the_local_cluster_ships_no_jars(flink_master: str) -> None:

@@ -82,14 +82,14 @@ def test_a_local_cluster_that_carries_the_runner_gets_a_job_that_ships_no_jars(
     argv = ["--runner=FlinkRunner", "--flink_master=localhost:58081"]
     assert not any("detector" in arg for arg in flink.with_flink_defaults(argv))
 
-    fake_flink_script["detector"].write_text("streamflow.flink.RunnerOnClusterClasspath\n")
+    fake_flink_script["detector"].write_text("streamflow.beam.MinimalStaging\n")
     completed = flink.with_flink_defaults(argv)
 
     detector = "--pipeline_resources_detector_factory_class="
-    assert f"{detector}streamflow.flink.RunnerOnClusterClasspath" in completed
+    assert f"{detector}streamflow.beam.MinimalStaging" in completed
     # Declared, so the Python FlinkRunner passes it on to the job server.
     options = PipelineOptions(completed).get_all_options(retain_unknown_options=False)
-    assert options["pipeline_resources_detector_factory_class"].endswith("ClusterClasspath")
+    assert options["pipeline_resources_detector_factory_class"].endswith("MinimalStaging")
     remote = ["--runner=FlinkRunner", "--flink_master=flink-jobmanager:8081"]
     assert not any(detector in arg for arg in flink.with_flink_defaults(remote))
     chosen = [*argv, f"{detector}org.example.Mine"]
