@@ -33,8 +33,9 @@ def _picked(event: dict[str, Any], share: float) -> bool:
 
 def concentrate_on_one_store(lines: list[bytes], share: float) -> list[bytes]:
     """The stream with ``share`` of its transactions moved to its busiest store (which then
-    holds about ``share`` plus its own part). Lines that are not transactions with a store
-    (malformed lines, feedback) stay as they are."""
+    holds about ``share`` plus its own part), written compactly as the generator writes. A
+    moved transaction keeps its own coordinates, which the travel rule reads as they are. Lines
+    that are not transactions with a store (malformed lines, feedback) stay as they are."""
     if share <= 0:
         return lines
     events = [_transaction(line) for line in lines]
@@ -43,7 +44,7 @@ def concentrate_on_one_store(lines: list[bytes], share: float) -> list[bytes]:
         return lines
     hot = stores.most_common(1)[0][0]
     return [
-        json.dumps({**event, "store_id": hot}).encode()
+        json.dumps({**event, "store_id": hot}, separators=(",", ":")).encode()
         if event is not None and _picked(event, share)
         else line
         for line, event in zip(lines, events, strict=True)

@@ -15,9 +15,9 @@ state. So, unless given explicitly:
   (``scripts/flink.sh conf-dir``) the job server applies to the job (``--flink_conf_dir``):
   checkpointing (interval, EXACTLY_ONCE) is a setting of each job, not of the cluster, so
   without it a streaming job would run with checkpoints off;
-* and if that cluster carries Beam's runner in its lib folder, the job ships no jars
-  (``scripts/flink.sh staging-detector``): otherwise the job server uploads its whole
-  classpath, ~170 MB, with every job, about 12 s of a job's start-up.
+* and if that cluster carries the provisioned job server's jars in its lib folder, a job from
+  that job server ships none (``scripts/flink.sh staging-detector``): otherwise it uploads its
+  whole classpath, ~170 MB, with every job, 12-17 s of a job's start-up.
 """
 
 from __future__ import annotations
@@ -130,11 +130,27 @@ def with_flink_defaults(argv: Sequence[str]) -> list[str]:
         if conf_dir and Path(conf_dir, "config.yaml").is_file():
             # A Java job server option (FlinkPipelineOptions.flinkConfDir), passed through.
             extra.append(f"--flink_conf_dir={conf_dir}")
-    if not has_option(argv, "--pipeline_resources_detector_factory_class"):
+    if _may_ship_no_jars(argv, flink, master):
         detector = _flink_script_output("staging-detector")
         if detector:
             extra.append(f"--pipeline_resources_detector_factory_class={detector}")
     return [*argv, *extra]
+
+
+def _may_ship_no_jars(argv: Sequence[str], flink: FlinkRunnerOptions, master: str) -> bool:
+    """Whether the job goes from the provisioned job server to the project's cluster, which
+    then carries that job server's jars (``scripts/flink.sh staging-detector`` says whether it
+    does): another job server's classes, or another local Flink, would be missing them."""
+    if has_option(argv, "--pipeline_resources_detector_factory_class"):
+        return False
+    if flink.flink_job_server_jar or os.environ.get(JOB_SERVER_JAR_ENV):
+        return False
+    ours = _flink_script_output("master")
+    return ours is not None and _port(master) == _port(ours)
+
+
+def _port(master: str) -> int | None:
+    return urlparse(master if "://" in master else f"http://{master}").port
 
 
 def is_local_master(master: str) -> bool:

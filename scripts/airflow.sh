@@ -95,22 +95,26 @@ start() {
   healthy >&2 || true
   for service in "${SERVICES[@]}"; do
     echo "--- $service.log" >&2
-    tail -n 15 "$ROOT/$service.log" >&2
+    tail -n 15 "$ROOT/$service.log" >&2 || true
   done
   exit 1
 }
 
 group_alive() { kill -0 -- "-$1" 2>/dev/null || kill -0 "$1" 2>/dev/null; }
 
+# Whether the session (setsid: one per service) a pid file names is still Airflow's: a stale
+# file's pid may have been reused by some other program, whose group stop must not touch.
+airflow_group() { ps -o args= -s "$1" 2>/dev/null | grep -q airflow; }
+
 stop() {
-  local service pids=()
+  local service pid pids=()
   for service in "${SERVICES[@]}"; do
-    [ -f "$(pid_file "$service")" ] && pids+=("$(cat "$(pid_file "$service")")")
+    pid=$(cat "$(pid_file "$service")" 2>/dev/null || true)
+    if [ -n "$pid" ] && airflow_group "$pid"; then pids+=("$pid"); fi
     rm -f "$(pid_file "$service")"
   done
   [ ${#pids[@]} -gt 0 ] || return 0
   # Whole groups: each service and what it forked (executor workers, serve-logs).
-  local pid
   for pid in "${pids[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
   for _ in $(seq 1 30); do
     local alive=0

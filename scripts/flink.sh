@@ -30,9 +30,9 @@ PROM_PORTS="${STREAMFLOW_FLINK_PROMETHEUS_PORTS:-59249-59251}"
 
 ROOT="$PWD/.cache/flink"
 # Named after the pom's and the detector's content too: a change to either is a new job server.
-POM_HASH=$(cat scripts/flink/job-server.pom.xml scripts/java/streamflow/beam/MinimalStaging.java |
+JOB_SERVER_HASH=$(cat scripts/flink/job-server.pom.xml scripts/java/streamflow/beam/MinimalStaging.java |
   sha256sum | cut -c1-8)
-JOB_SERVER_DIR="$ROOT/job-server-$FLINK_MINOR-$BEAM_RUNNER_VERSION-$POM_HASH"
+JOB_SERVER_DIR="$ROOT/job-server-$FLINK_MINOR-$BEAM_RUNNER_VERSION-$JOB_SERVER_HASH"
 JOB_SERVER_JAR="$JOB_SERVER_DIR/beam-runners-flink-$FLINK_MINOR-job-server-$BEAM_RUNNER_VERSION.jar"
 DIST_DIR="$ROOT/dist-$FLINK_VERSION"
 FLINK_HOME="$DIST_DIR/pyflink"
@@ -89,7 +89,7 @@ provision_dist() {
 
 provision() {
   local tool
-  for tool in java javac jar mvn curl; do
+  for tool in java javac jar mvn curl unzip; do
     command -v "$tool" >/dev/null || { echo "scripts/flink.sh needs $tool (a JDK 17 and Maven)" >&2; exit 1; }
   done
   provision_job_server
@@ -106,23 +106,42 @@ write_conf() {
   echo "localhost" >"$CONF_DIR/workers"
 }
 
-# The cluster's lib folder: Flink's own jars plus Beam's runner (the job server's jars that Flink
-# does not carry itself), so that a job need not ship them (scripts/java/.../MinimalStaging.java). It names
-# the job server it was made from: the launcher stages nothing only for a cluster that matches.
+# The cluster's lib folder: Flink's own jars plus those of the job server's jars that Flink's
+# distribution does not already hold (judged by their first class: flink-dist bundles some
+# libraries unshaded, and a second copy would come first on the classpath), so that a job need
+# not ship them (scripts/java/streamflow/beam/MinimalStaging.java). It names the job server it
+# was made from: the launcher ships nothing only to a cluster started on it (staging_detector).
 write_lib() {
-  local jar
+  local jar first dist_classes
   rm -rf "$CLUSTER_LIB"
   mkdir -p "$CLUSTER_LIB"
   ln -s "$FLINK_HOME"/lib/*.jar "$CLUSTER_LIB/"
+  dist_classes=$(mktemp)
+  unzip -Z1 "$FLINK_HOME"/lib/flink-dist-*.jar '*.class' >"$dist_classes"
   for jar in "$JOB_SERVER_DIR"/lib/*.jar; do
-    case "$(basename "$jar")" in flink-* | kryo-* | slf4j-* | streamflow-*) continue ;; esac
+    case "$(basename "$jar")" in flink-* | slf4j-* | streamflow-*) continue ;; esac
+    first=$(unzip -Z1 "$jar" '*.class' 2>/dev/null | head -n 1 || true)
+    if [ -n "$first" ] && grep -qxF "$first" "$dist_classes"; then continue; fi
     ln -s "$jar" "$CLUSTER_LIB/"
   done
+  rm -f "$dist_classes"
   echo "$JOB_SERVER_DIR" >"$CLUSTER_LIB/job-server"
 }
 
+# Whether every running process of the cluster was started on the lib folder (a cluster started
+# by an older scripts/flink.sh was not).
+lib_in_use() {
+  local pid found=1
+  for pid in $(our_pids); do
+    kill -0 "$pid" 2>/dev/null || continue
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$CLUSTER_LIB/" || return 1
+    found=0
+  done
+  return "$found"
+}
+
 staging_detector() {
-  if ours_running && [ "$(cat "$CLUSTER_LIB/job-server" 2>/dev/null)" = "$JOB_SERVER_DIR" ]; then
+  if lib_in_use && [ "$(cat "$CLUSTER_LIB/job-server" 2>/dev/null)" = "$JOB_SERVER_DIR" ]; then
     echo "$STAGING_DETECTOR"
   fi
 }
@@ -149,7 +168,10 @@ ours_running() {
 start() {
   provision
   write_conf
-  if healthy && ours_running; then echo "Flink ready: $(master)"; return; fi
+  if healthy && ours_running; then
+    if [ -n "$(staging_detector)" ]; then echo "Flink ready: $(master)"; return; fi
+    echo "restarting Flink: it runs without this job server's jars in its lib folder" >&2
+  fi
   if overview >/dev/null && ! ours_running; then
     echo "port $REST_PORT answers but is not this checkout's Flink: stop it or set" \
       "STREAMFLOW_FLINK_REST_PORT" >&2
@@ -176,7 +198,7 @@ stop() {
   local pid
   for _ in $(seq 1 30); do ours_running || break; sleep 1; done
   for pid in $(our_pids); do kill -9 "$pid" 2>/dev/null || true; done
-  rm -f "$CLUSTER_DIR"/flink-streamflow-*.pid
+  rm -f "$CLUSTER_DIR"/flink-streamflow-*.pid "$CLUSTER_LIB/job-server"
 }
 
 status() {
@@ -204,6 +226,7 @@ taskmanager_pids() {
 
 taskmanager_start() {
   write_conf
+  [ -f "$CLUSTER_LIB/job-server" ] || write_lib
   flink_env "$FLINK_HOME/bin/taskmanager.sh" start >/dev/null
   echo "TaskManager started: $(taskmanager_pids | tr '\n' ' ')"
 }

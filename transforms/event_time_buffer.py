@@ -24,10 +24,12 @@ rather than stored: a cell read back from the runner cannot hold a stale one. (A
 re-arms at the latest record instead, once the watermark is at +inf, when nothing arrives.)
 
 ``lag_ms``: how far after its record's time an element may be stamped. A step fed by another
-stateful step receives each record from a timer, stamped 1 ms after the record's time (a timer
-holds the watermark at its own time, and Beam Python cannot stamp a timer's output earlier), so
-the watermark passing ``t + 1`` no longer proves that every record at ``t`` has arrived: the
-wake-up moves ``lag_ms`` later.
+stateful step receives each record from a timer, stamped at the timer's time (Beam Python
+cannot stamp a timer's output earlier): 1 ms after the record's time when its flush releases
+it, later when a sweep at a later record does. Either way the upstream flush at its earliest
+waiting record holds its output watermark at ``t + 1`` or below until ``t`` has left, so the
+watermark passing ``t + 1`` no longer proves that every record at ``t`` has arrived but
+passing ``t + 1 + lag_ms`` does: the wake-up moves ``lag_ms`` later.
 
 Timer times are always computed from state, never from the current element: setting a timer
 again replaces the pending one.
@@ -71,7 +73,8 @@ class Waiting:
     weighed: int = 0
     # The record time the pending sweep releases through (None: none known to be pending).
     sweep_at_ms: int | None = None
-    # How far the key's last release moved its time (None: not known since the cache filled).
+    # How far the key's last release moved its time (None: unknown, as after the runner evicted
+    # the cell from the cache and it was read back).
     advance_ms: int | None = None
 
     def __len__(self) -> int:

@@ -83,7 +83,7 @@ class DetectFraud(beam.PTransform):  # type: ignore[misc]
             else DetectFraudFn(
                 CustomerHandler(rules, timezone_name, pipeline_version),
                 streaming,
-                # Events come from the store step's timers, stamped 1 ms after their time.
+                # Events come from the store step's timers, stamped 1 ms or more after their time.
                 arrival_lag_ms=1 if track_stores else 0,
                 cheap_state_cache_sizing=cheap_state_cache_sizing,
             )

@@ -15,8 +15,9 @@ a record means, when its key can be forgotten, and what outlives that.
   same records.
 * A timer sees its own time, not the watermark, so ``flush`` (at the earliest waiting record)
   releases only what is due by then: n waiting records would take n rounds of the runner's
-  timers. ``sweep`` (:meth:`EventTimeBuffer.sweep`), set while two or more records wait, fires
-  at the latest of them within reach and releases all that is due in one round.
+  timers. ``sweep`` (:meth:`EventTimeBuffer.sweep`), set while records of two or more
+  instants wait, fires at the latest of them within reach and releases all that is due in one
+  round.
 * A record that arrives after its key has moved past it (late) is handed over at once, alone,
   and counted.
 * ``expiry`` is set once, at the handler's :meth:`KeyHandler.expires_at`, and re-arms itself

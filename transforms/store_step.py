@@ -106,7 +106,8 @@ class ScoreStoreHistoryFn(beam.DoFn):  # type: ignore[misc]
         ordered = sorted(records, key=buffered_order)
         self._history.update(len(ordered))
         for time_ms, keyed in self._loop.release(store_id, StoreActivity(), ordered):
-            # Stamped 1 ms after the event, as the streaming path's timer stamps it.
+            # Stamped 1 ms after the event, as the streaming path's flush stamps a record it
+            # releases (a sweep stamps what it releases at its own, later, time).
             yield TimestampedValue(keyed, Timestamp(micros=(time_ms + 1) * 1000))
 
 

@@ -38,6 +38,9 @@ def test_a_fifth_moves_to_the_busiest_store_and_nothing_else_changes(lines: list
     assert len(hot) == 1
     for old, new in moved:
         assert {**json.loads(old), "store_id": None} == {**json.loads(new), "store_id": None}
+        assert len(new) - len(old) == len(json.loads(new)["store_id"]) - len(
+            json.loads(old)["store_id"]
+        )
 
 
 def test_the_same_transactions_move_every_run(lines: list[bytes]) -> None:

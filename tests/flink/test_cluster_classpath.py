@@ -6,13 +6,27 @@ their jobs would fail to load Beam's operators.
 
 from __future__ import annotations
 
+import json
+import urllib.request
+
 from pipelines.flink import with_flink_defaults
 from tests.services import service_script
 
 DETECTOR = "streamflow.beam.MinimalStaging"
 
 
+def _classpath(flink_master: str) -> list[str]:
+    with urllib.request.urlopen(f"http://{flink_master}/jobmanager/environment", timeout=10) as r:
+        return list(json.load(r)["classpath"])
+
+
 def test_a_job_on_the_local_cluster_ships_no_jars(flink_master: str) -> None:
+    jars = [path.rsplit("/", 1)[-1] for path in _classpath(flink_master)]
+    # The runner and the Kafka IO are Flink's own classes here; a library Flink's
+    # distribution bundles keeps Flink's copy alone.
+    assert "beam-runners-flink-1.19-2.62.0.jar" in jars
+    assert "beam-sdks-java-io-kafka-2.62.0.jar" in jars
+    assert not any(jar.startswith("commons-lang3-") for jar in jars)
     assert service_script("flink", "staging-detector") == DETECTOR
 
     argv = with_flink_defaults(["--runner=FlinkRunner", f"--flink_master={flink_master}"])

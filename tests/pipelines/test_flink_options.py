@@ -28,6 +28,7 @@ def fake_flink_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[s
     script = tmp_path / "flink.sh"
     script.write_text(
         f'#!/bin/sh\ncase "$1" in job-server-jar) echo {jar} ;; conf-dir) echo {conf} ;;\n'
+        "master) echo localhost:58081 ;;\n"
         f"staging-detector) cat {tmp_path}/detector 2>/dev/null || true ;; esac\n"
     )
     script.chmod(0o755)
@@ -90,8 +91,12 @@ def test_a_local_cluster_that_carries_the_runner_gets_a_job_that_ships_no_jars(
     # Declared, so the Python FlinkRunner passes it on to the job server.
     options = PipelineOptions(completed).get_all_options(retain_unknown_options=False)
     assert options["pipeline_resources_detector_factory_class"].endswith("MinimalStaging")
-    remote = ["--runner=FlinkRunner", "--flink_master=flink-jobmanager:8081"]
-    assert not any(detector in arg for arg in flink.with_flink_defaults(remote))
+    for other in (
+        ["--runner=FlinkRunner", "--flink_master=flink-jobmanager:8081"],
+        ["--runner=FlinkRunner", "--flink_master=localhost:8081"],  # another local Flink
+        [*argv, "--flink_job_server_jar=/opt/other-job-server.jar"],
+    ):
+        assert not any(detector in arg for arg in flink.with_flink_defaults(other))
     chosen = [*argv, f"{detector}org.example.Mine"]
     assert [arg for arg in flink.with_flink_defaults(chosen) if detector in arg] == chosen[2:]
 
