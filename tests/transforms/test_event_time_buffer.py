@@ -179,6 +179,7 @@ class OneKeyOnTheRunner:
         self.cell, self.bag = _fresh(self.buffer)
         self.waiting = self.buffer.waiting(self.cell, self.bag)
         self.timers: dict[str, int] = {}
+        self.set_in_round: set[str] = set()
         self.released: list[int] = []
         self.rounds = 0
 
@@ -188,9 +189,14 @@ class OneKeyOnTheRunner:
 
     def round(self, watermark_ms: int) -> None:
         self.rounds += 1
+        self.set_in_round.clear()
         due = sorted((at, name) for name, at in self.timers.items() if at <= watermark_ms)
         for at, name in due:
-            del self.timers[name]
+            # Every due timer was delivered with the round, each callback sees its own firing
+            # (Flink pops them all, then the SDK runs them in order); a timer that an earlier
+            # callback of the round set again stays registered at its new time.
+            if name not in self.set_in_round:
+                del self.timers[name]
             if name == "sweep":
                 self.waiting.sweep_at_ms = None
             taken = self.buffer.take_due(self.cell, self.waiting, fired_at_ms=at)
@@ -200,9 +206,11 @@ class OneKeyOnTheRunner:
     def _arm(self, flush_at: int | None) -> None:
         if flush_at is not None:
             self.timers["flush"] = flush_at
+            self.set_in_round.add("flush")
         sweep_at = self.buffer.sweep(self.waiting)
         if sweep_at is not None:
             self.timers["sweep"] = sweep_at
+            self.set_in_round.add("sweep")
 
 
 def _rounds_to_release(times: list[int], watermark_ms: int) -> int:
