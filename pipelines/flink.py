@@ -62,7 +62,8 @@ class FlinkTuningOptions(PipelineOptions):  # type: ignore[misc]
             "--pipeline_resources_detector_factory_class",
             help="Java class that picks the jars the job server ships with a job (Beam's "
             "default: its whole classpath, ~170 MB). The local cluster carries Beam's runner, "
-            "so there it is scripts/flink.sh staging-detector, which ships none.",
+            "so for it the launcher names scripts/flink.sh staging-detector, which ships one "
+            "2 KB jar.",
         )
         parser.add_argument(
             "--max_bundle_size",
