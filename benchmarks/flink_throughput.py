@@ -316,8 +316,7 @@ def main() -> None:
     master = _flink_script("master")
     with tempfile.TemporaryDirectory() as data:
         dataset = generate_dataset(data, customers=max(1, args.events // EVENTS_PER_CUSTOMER))
-        concentrate_file(dataset.events, args.hot_store_share)
-        hot = hot_share(Path(dataset.events).read_bytes().splitlines())
+        hot = hot_share(concentrate_file(dataset.events, args.hot_store_share))
         model = os.path.join(data, "model")
         train_model(model, seed=7)
         paths = {"events": dataset.events, "blacklist": dataset.blacklist, "model": model}

@@ -51,13 +51,15 @@ def concentrate_on_one_store(lines: list[bytes], share: float) -> list[bytes]:
     ]
 
 
-def concentrate_file(path: str, share: float) -> None:
-    """Rewrite a JSONL events file in place with :func:`concentrate_on_one_store`."""
-    if share <= 0:
-        return
+def concentrate_file(path: str, share: float) -> list[bytes]:
+    """Rewrite a JSONL events file in place with :func:`concentrate_on_one_store`; returns
+    its lines as they now are."""
     file = Path(path)
-    lines = concentrate_on_one_store(file.read_bytes().splitlines(), share)
-    file.write_bytes(b"".join(line + b"\n" for line in lines))
+    lines = file.read_bytes().splitlines()
+    moved = concentrate_on_one_store(lines, share)
+    if moved is not lines:
+        file.write_bytes(b"".join(line + b"\n" for line in moved))
+    return moved
 
 
 def hot_share(lines: list[bytes]) -> float:

@@ -56,8 +56,9 @@ STEPS = {
 SHARDS = 16
 
 
-def _shard(customer_id: str) -> str:
-    return str(zlib.crc32(customer_id.encode()) % SHARDS)
+def _customer_key(customer_id: str, by_shard: bool) -> str:
+    """A customer's own key, or its shard's (one of :data:`SHARDS`)."""
+    return str(zlib.crc32(customer_id.encode()) % SHARDS) if by_shard else customer_id
 
 
 class CeilingOptions(PipelineOptions):  # type: ignore[misc]
@@ -81,8 +82,7 @@ class PassOn:
 
     def handle(self, key: str, cell: DetectorCell, records: list[bytes]) -> Iterator[Any]:
         for encoded in records:
-            customer_id = buffered_customer_id(encoded)
-            yield (_shard(customer_id) if self._by_shard else customer_id), encoded
+            yield _customer_key(buffered_customer_id(encoded), self._by_shard), encoded
 
     def expires_at(self, cell: DetectorCell) -> int | None:
         return None
@@ -100,7 +100,7 @@ def _key(event: Transaction, step: str) -> tuple[str, bytes]:
     encoded = encode_buffered(event, BlacklistHit(False, False))
     if step == "store":
         return event.store_id, encoded
-    return (_shard(event.customer_id) if step == "shard" else event.customer_id), encoded
+    return _customer_key(event.customer_id, step == "shard"), encoded
 
 
 class _CountFn(beam.DoFn):  # type: ignore[misc]

@@ -26,7 +26,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import ParseResult, urlparse
 
 from apache_beam.options.pipeline_options import (
     FlinkRunnerOptions,
@@ -147,18 +147,18 @@ def _may_ship_no_jars(argv: Sequence[str], flink: FlinkRunnerOptions, master: st
     if flink.flink_job_server_jar or os.environ.get(JOB_SERVER_JAR_ENV):
         return False
     ours = _flink_script_output("master")
-    return ours is not None and _port(master) == _port(ours)
-
-
-def _port(master: str) -> int | None:
-    return urlparse(master if "://" in master else f"http://{master}").port
+    return ours is not None and _address(master).port == _address(ours).port
 
 
 def is_local_master(master: str) -> bool:
     if master in _EMBEDDED_MASTERS:
         return True
-    address = master if "://" in master else f"http://{master}"
-    return urlparse(address).hostname in _LOCAL_HOSTS
+    return _address(master).hostname in _LOCAL_HOSTS
+
+
+def _address(master: str) -> ParseResult:
+    """A Flink master as a URL: ``host:port`` is how Beam takes it, with or without a scheme."""
+    return urlparse(master if "://" in master else f"http://{master}")
 
 
 def provisioned_job_server_jar() -> str:

@@ -5,8 +5,9 @@
 #   scripts/flink.sh stop | status
 #   scripts/flink.sh job-server-jar | master | conf-dir | staging-detector
 #                                  print what the pipeline needs (the last: the job server's
-#                                  class that stages no jars, if the running cluster carries
-#                                  Beam's runner in its lib folder; nothing otherwise)
+#                                  class that stages one 2 KB jar instead of its classpath, if
+#                                  the running cluster carries its jars in its lib folder;
+#                                  nothing otherwise)
 #   scripts/flink.sh metrics-urls  the Prometheus endpoints of the running cluster, one per line
 #   scripts/flink.sh taskmanager-pids | taskmanager-start
 #                                  the TaskManager processes; start one more (e.g. after one
@@ -54,7 +55,7 @@ provision_job_server() {
   mvn -q -B -Dstyle.color=never -f scripts/flink/job-server.pom.xml \
     -Dflink.minor="$FLINK_MINOR" -Dbeam.runner.version="$BEAM_RUNNER_VERSION" \
     dependency:copy-dependencies -DoutputDirectory="$JOB_SERVER_DIR.tmp/lib" >&2
-  # The detector that stages nothing (scripts/java), beside the runner's jars.
+  # The detector that stages only its own 2 KB jar (scripts/java), beside the runner's jars.
   mkdir -p "$JOB_SERVER_DIR.tmp/classes"
   javac -d "$JOB_SERVER_DIR.tmp/classes" -cp "$JOB_SERVER_DIR.tmp/lib/*" \
     scripts/java/streamflow/beam/MinimalStaging.java
@@ -149,8 +150,8 @@ staging_detector() {
 # Flink names its pid and log files after FLINK_IDENT_STRING (default: $USER, which may be
 # unset or differ between shells): fixed, so that stop always finds what start started.
 flink_env() {
-  FLINK_CONF_DIR="$CONF_DIR" FLINK_LIB_DIR="$CLUSTER_LIB" FLINK_LOG_DIR="$CLUSTER_DIR/log" FLINK_PID_DIR="$CLUSTER_DIR" \
-    FLINK_IDENT_STRING=streamflow "$@"
+  FLINK_CONF_DIR="$CONF_DIR" FLINK_LIB_DIR="$CLUSTER_LIB" FLINK_LOG_DIR="$CLUSTER_DIR/log" \
+    FLINK_PID_DIR="$CLUSTER_DIR" FLINK_IDENT_STRING=streamflow "$@"
 }
 
 overview() { curl -fsS --max-time 2 "http://localhost:$REST_PORT/overview" 2>/dev/null; }

@@ -178,9 +178,14 @@ class EventTimeBuffer:
         # is still on time, so the timer sits 1 ms (plus the lag) after it.
         return time_ms + 1 + self._lag_ms
 
-    def take_due(self, cell: OrderedCell, waiting: Waiting, fired_at_ms: int) -> list[bytes]:
-        """The waiting records the watermark has passed, in order, removed from what waits;
-        the cell is then handled through that time."""
+    def take_due(
+        self, cell: OrderedCell, waiting: Waiting, fired_at_ms: int, *, swept: bool = False
+    ) -> list[bytes]:
+        """A timer fired (``swept``: the sweep, which is then no longer pending): the waiting
+        records the watermark has passed, in order, removed from what waits; the cell is then
+        handled through that time."""
+        if swept:
+            waiting.sweep_at_ms = None
         # Everything at or before this time is complete: later records for it would be late.
         complete_ms = fired_at_ms - 1 - self._lag_ms
         due = waiting.take_through(complete_ms)
@@ -221,10 +226,10 @@ class EventTimeBuffer:
         measures are of event time, so this holds on a replay compressing days into seconds as
         on live traffic.
         """
-        entries = waiting.entries
-        if not self._streaming or len(entries) < 2:
+        entries, first_ms = waiting.entries, waiting.earliest_ms()
+        if not self._streaming or first_ms is None or len(entries) < 2:
             return None
-        first_ms, time_ms = entries[0][0][0], entries[-1][0][0]
+        time_ms = entries[-1][0][0]
         advance = waiting.advance_ms
         if advance is not None and time_ms - first_ms > REACH * advance:
             within = bisect.bisect_left(entries, ((first_ms + REACH * advance + 1,),))
@@ -238,11 +243,11 @@ class EventTimeBuffer:
 
     def rearm(self, waiting: Waiting) -> int | None:
         """After ``take_due``: the flush timer's time for what still waits, or None."""
-        entries = waiting.entries
-        if not entries:
+        entries, first_ms = waiting.entries, waiting.earliest_ms()
+        if first_ms is None:
             return None
         # Streaming: wake at the earliest waiting record, so one far-future record cannot hold
         # back the others. Bounded: the watermark is already at +inf, so one wake-up for the
         # whole rest of the buffer is exact and saves a timer round per record.
-        wake_ms = entries[0][0][0] if self._streaming else entries[-1][0][0]
+        wake_ms = first_ms if self._streaming else entries[-1][0][0]
         return wake_ms + 1 + self._lag_ms

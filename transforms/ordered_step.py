@@ -187,7 +187,9 @@ def ordered_step(
             sweep: Any = beam.DoFn.TimerParam(sweep_spec),
             expiry: Any = beam.DoFn.TimerParam(expiry_spec),
         ) -> Iterator[Any]:
-            yield from self._release(key, fired_at, cell_state, bag, flush, sweep, expiry, False)
+            yield from self._release(
+                key, fired_at, cell_state, bag, flush, sweep, expiry, swept=False
+            )
 
         @on_timer(sweep_spec)  # type: ignore[untyped-decorator]
         def release_swept(
@@ -200,7 +202,9 @@ def ordered_step(
             sweep: Any = beam.DoFn.TimerParam(sweep_spec),
             expiry: Any = beam.DoFn.TimerParam(expiry_spec),
         ) -> Iterator[Any]:
-            yield from self._release(key, fired_at, cell_state, bag, flush, sweep, expiry, True)
+            yield from self._release(
+                key, fired_at, cell_state, bag, flush, sweep, expiry, swept=True
+            )
 
         def _release(
             self,
@@ -211,6 +215,7 @@ def ordered_step(
             flush: Any,
             sweep: Any,
             expiry: Any,
+            *,
             swept: bool,
         ) -> Iterator[Any]:
             """Either timer: release what waits through its time, in order, and re-arm."""
@@ -218,9 +223,7 @@ def ordered_step(
             if cell is None:
                 return
             waiting = self._buffer.waiting(cell, bag)
-            if swept:
-                waiting.sweep_at_ms = None
-            due = self._buffer.take_due(cell, waiting, to_millis(fired_at))
+            due = self._buffer.take_due(cell, waiting, to_millis(fired_at), swept=swept)
             if due:
                 yield from self._handler.handle(key, cell, due)
             self._buffer.compact(waiting, bag)

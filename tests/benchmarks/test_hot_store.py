@@ -59,7 +59,7 @@ def test_a_file_is_rewritten_in_place(lines: list[bytes], tmp_path: Path) -> Non
     events = tmp_path / "events.jsonl"
     events.write_bytes(b"".join(line + b"\n" for line in lines))
 
-    concentrate_file(str(events), 0.2)
+    returned = concentrate_file(str(events), 0.2)
 
-    assert events.read_bytes().splitlines() == concentrate_on_one_store(lines, 0.2)
+    assert events.read_bytes().splitlines() == concentrate_on_one_store(lines, 0.2) == returned
     assert _stores(events.read_bytes().splitlines()) != _stores(lines)

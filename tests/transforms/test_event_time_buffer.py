@@ -197,9 +197,8 @@ class OneKeyOnTheRunner:
             # callback of the round set again stays registered at its new time.
             if name not in self.set_in_round:
                 del self.timers[name]
-            if name == "sweep":
-                self.waiting.sweep_at_ms = None
-            taken = self.buffer.take_due(self.cell, self.waiting, fired_at_ms=at)
+            swept = name == "sweep"
+            taken = self.buffer.take_due(self.cell, self.waiting, fired_at_ms=at, swept=swept)
             self.released += map(buffered_event_time, taken)
             self._arm(self.buffer.rearm(self.waiting))
 
