@@ -141,6 +141,7 @@ def build_pipeline(
         streaming=streaming,
         grouped=detector == "grouped",
         break_fusion=not is_flink(options.view_as(StandardOptions).runner),
+        customer_shards=options.customer_shards,
     )
     scored = detected[SCORED_TAG] | "ScoreAnomalies" >> ScoreAnomalies(reference.model, rules)
     if progress:

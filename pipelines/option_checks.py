@@ -35,6 +35,7 @@ NUMERIC_RANGES: dict[str, Range] = {
     "seed": Range(int, low=0, high=2**32 - 1),
     "customers": Range(int, low=1, high=1_000_000),
     "days": Range(int, low=1, high=3660),
+    "customer_shards": Range(int, low=0, high=65_536),  # 0: a key per customer
     # FlinkTuningOptions (Beam's Java FlinkPipelineOptions).
     "max_bundle_size": Range(int, low=1, high=10_000_000),
     "max_bundle_time_mills": Range(int, low=1, high=3_600_000),

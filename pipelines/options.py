@@ -21,6 +21,7 @@ from transforms.progress import DEFAULT_PROGRESS_INTERVAL_S
 from transforms.sinks import DEFAULT_EMIT_INTERVAL_S
 
 DEFAULT_OUTPUT_DIR = "out"
+DEFAULT_CUSTOMER_SHARDS = 16
 # Beam 2.62 knows its in-process portable runner only by module path; ``--runner=FnApiRunner``
 # is accepted as a short name (pipelines.fraud.pipeline_options resolves it).
 FN_API_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
@@ -138,6 +139,15 @@ class FraudOptions(PipelineOptions):  # type: ignore[misc]
             "state and event-time timers; the streaming path) or 'grouped' (group by "
             "customer and sort; bounded runs only need this). Default 'auto': stateful with "
             "--streaming, grouped otherwise. Both give the same records.",
+        )
+        parser.add_argument(
+            "--customer_shards",
+            type=int,
+            default=DEFAULT_CUSTOMER_SHARDS,
+            help="Stateful path: customers share this many keys in the customer step, each "
+            "shard's customers kept in one worker's state cache (transforms/sharded_step.py); "
+            "0: one key per customer. Fewer keys, fewer round trips to the runner per event. "
+            "A savepoint restores only into a job with the same value.",
         )
         parser.add_argument(
             "--model",

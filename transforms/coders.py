@@ -183,6 +183,19 @@ def buffered_customer_id(data: bytes) -> str:
     return encoded_customer_id(data, offset=1 if data[0] < _EVENT else _EVENT_OFFSET)
 
 
+def buffered_customer_key(data: bytes) -> str:
+    """The customer whose state a buffered record goes to: an event's customer, a feedback's,
+    a customer blacklist change's id (the key :mod:`transforms.fraud_detection` gives it)."""
+    kind = data[0]
+    if kind < _FEEDBACK:
+        return buffered_customer_id(data)
+    record = decode_buffered(data)
+    if isinstance(record, Feedback):
+        return record.customer_id
+    assert isinstance(record, BlacklistChange)
+    return record.id
+
+
 def _blacklist_flags(customer: bool, store: bool) -> int:
     return (_CUSTOMER_BLACKLISTED if customer else 0) | (_STORE_BLACKLISTED if store else 0)
 

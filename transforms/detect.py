@@ -13,6 +13,10 @@ history and counted. A late event's velocity count sees the kept entries of its 
 within the window of the customer's newest event, at most ``retained_events``), which is what a
 bounded run shows it when no newer event has been scored, and fewer when one has.
 
+With ``--customer_shards`` the customers of a shard share one key
+(:mod:`transforms.sharded_step`): the same handler, order and lateness per customer, a fraction
+of the runner's round trips per event.
+
 State per customer: one cell holding the packed profile and the ordering bookkeeping, and the
 events waiting for the watermark in the ordered step's bag (:mod:`transforms.event_time_buffer`).
 It expires after ``inactivity_days`` without events, and not before a confirmed compromise has
@@ -32,6 +36,7 @@ from transforms.customer_scoring import CustomerScorer
 from transforms.domain.config import RulesConfig
 from transforms.domain.state import CustomerProfile
 from transforms.ordered_step import ordered_step
+from transforms.sharded_step import sharded_step
 from transforms.tags import SCORED_TAG
 
 CUSTOMERS_EXPIRED = "customers_expired"
@@ -89,4 +94,13 @@ class CustomerHandler:
 
 DetectFraudFn = ordered_step(
     __name__, "DetectFraudFn", "profile", DetectorCellCoder(), LATE_EVENTS, CUSTOMERS_EXPIRED
+)
+
+ShardedDetectFraudFn = sharded_step(
+    __name__,
+    "ShardedDetectFraudFn",
+    "customers",
+    DetectorCellCoder(),
+    LATE_EVENTS,
+    CUSTOMERS_EXPIRED,
 )

@@ -16,19 +16,21 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from transforms.coders import (
+    buffered_customer_key,
     decode_buffered,
     encode_blacklist_change,
     encode_buffered,
     encode_feedback,
 )
 from transforms.counters import NAMESPACE, STORE_CHANGES_UNAPPLIED
-from transforms.detect import CustomerHandler, DetectFraudFn
+from transforms.detect import CustomerHandler, DetectFraudFn, ShardedDetectFraudFn
 from transforms.detect_grouped import ScoreCustomerHistoryFn
 from transforms.domain.blacklist import Blacklist, BlacklistHit
 from transforms.domain.blacklist_changes import BlacklistChange
 from transforms.domain.config import RulesConfig
 from transforms.domain.events import Transaction
 from transforms.domain.feedback import Feedback
+from transforms.sharded_step import shard_of
 from transforms.store_step import TrackStores
 from transforms.tags import DLQ_TAG, SCORED_TAG
 
@@ -57,6 +59,9 @@ class DetectFraud(beam.PTransform):  # type: ignore[misc]
 
     ``break_fusion``: on the stateful path, put a shuffle between the two steps, which Python's
     in-process runner needs; Flink does not (``pipelines.fraud`` turns it off there).
+
+    ``customer_shards``: on the stateful path, key the customer step by shard of customers
+    (:mod:`transforms.sharded_step`) instead of by customer (0). The same records either way.
     """
 
     def __init__(
@@ -70,6 +75,7 @@ class DetectFraud(beam.PTransform):  # type: ignore[misc]
         grouped: bool | None = None,
         track_stores: bool = True,
         break_fusion: bool = True,
+        customer_shards: int = 0,
     ) -> None:
         super().__init__()
         self._break_fusion = break_fusion
@@ -77,17 +83,27 @@ class DetectFraud(beam.PTransform):  # type: ignore[misc]
         self._streaming = streaming
         self._track_stores = track_stores
         self._cheap_sizing = cheap_state_cache_sizing
-        self._fn: beam.DoFn = (
-            ScoreCustomerHistoryFn(rules, timezone_name, pipeline_version)
-            if self._grouped
-            else DetectFraudFn(
+        self._shards = 0 if self._grouped else customer_shards
+        # Events come from the store step's timers, stamped 1 ms or more after their time.
+        lag_ms = 1 if track_stores else 0
+        self._fn: beam.DoFn
+        if self._grouped:
+            self._fn = ScoreCustomerHistoryFn(rules, timezone_name, pipeline_version)
+        elif self._shards:
+            self._fn = ShardedDetectFraudFn(
                 CustomerHandler(rules, timezone_name, pipeline_version),
+                buffered_customer_key,
                 streaming,
-                # Events come from the store step's timers, stamped 1 ms or more after their time.
-                arrival_lag_ms=1 if track_stores else 0,
+                arrival_lag_ms=lag_ms,
                 cheap_state_cache_sizing=cheap_state_cache_sizing,
             )
-        )
+        else:
+            self._fn = DetectFraudFn(
+                CustomerHandler(rules, timezone_name, pipeline_version),
+                streaming,
+                arrival_lag_ms=lag_ms,
+                cheap_state_cache_sizing=cheap_state_cache_sizing,
+            )
         self._blacklist = blacklist
 
     def expand(self, inputs: Any) -> Any:
@@ -123,18 +139,22 @@ class DetectFraud(beam.PTransform):  # type: ignore[misc]
                     _TO_STORES, main=_TO_CUSTOMERS
                 )
             )
-            to_customers.append(routed[_TO_CUSTOMERS])
+            to_customers.append(self._by_shard(routed[_TO_CUSTOMERS], "ControlsByShard"))
             if track_stores:
                 keyed = (keyed, routed[_TO_STORES]) | "StoreRecords" >> beam.Flatten()
         if track_stores:
             keyed = keyed | "TrackStores" >> TrackStores(
                 blacklist, self._grouped, self._streaming, self._cheap_sizing
             )
-            if not self._grouped and self._break_fusion:
-                # Python's FnApiRunner fuses the customer step into the store step's stage and
-                # then loses the timers the customer step sets while the store's timers emit.
-                # Flink's fuser never fuses a stateful step into a stage: no shuffle needed.
-                keyed = keyed | "SeparateSteps" >> beam.Reshuffle()
+        # Keyed by shard before the steps' shuffle and the flatten with the controls, as the
+        # customer-keyed records were: Python's runner fuses a map after them into the store
+        # step's stage, whose timers then share their buffers with the customer step's.
+        keyed = self._by_shard(keyed, "KeyByShard")
+        if track_stores and not self._grouped and self._break_fusion:
+            # Python's FnApiRunner fuses the customer step into the store step's stage and
+            # then loses the timers the customer step sets while the store's timers emit.
+            # Flink's fuser never fuses a stateful step into a stage: no shuffle needed.
+            keyed = keyed | "SeparateSteps" >> beam.Reshuffle()
         if to_customers:
             keyed = (keyed, *to_customers) | "CustomerRecords" >> beam.Flatten()
         if self._grouped:
@@ -143,6 +163,14 @@ class DetectFraud(beam.PTransform):  # type: ignore[misc]
         else:
             step = "ScoreInEventTimeOrder"
         return keyed | step >> beam.ParDo(self._fn).with_outputs(DLQ_TAG, main=SCORED_TAG)
+
+    def _by_shard(self, keyed: Any, label: str) -> Any:
+        """Customer-keyed records keyed by their customer's shard (as they are without shards)."""
+        if not self._shards:
+            return keyed
+        return keyed | label >> beam.Map(_to_shard, self._shards).with_output_types(
+            tuple[str, bytes]
+        )
 
 
 _TO_CUSTOMERS, _TO_STORES = "customers", "stores"
@@ -185,3 +213,8 @@ def _screen_and_key(event: Transaction, blacklist: Blacklist, by_store: bool) ->
     return event.customer_id, encode_buffered(
         event, blacklist.check(event.customer_id, event.store_id)
     )
+
+
+def _to_shard(keyed: tuple[str, bytes], shards: int) -> tuple[str, bytes]:
+    customer_id, encoded = keyed
+    return shard_of(customer_id, shards), encoded

@@ -30,14 +30,25 @@ RULES = default_rules()
 ZONE = "America/Sao_Paulo"
 
 
-def _detect(records: Any, blacklist: Blacklist = EMPTY_BLACKLIST) -> Any:
+# The customer step keyed by customer (0), and by shard: 2 shards put several customers of a
+# test under one key, so one customer's progress must not make another's events late.
+KEYINGS = pytest.mark.parametrize("shards", [0, 2], ids=["by-customer", "by-shard"])
+
+
+def _detect(records: Any, blacklist: Blacklist = EMPTY_BLACKLIST, shards: int = 0) -> Any:
     """Parse and detect as ``pipelines.fraud`` wires them: the blacklist is a value. Streaming
     on the direct runner, the customer step runs alone (DetectFraud says why); the store step's
     streaming path is tested in tests/transforms/test_store_step.py."""
     streaming = bool(records.pipeline.options.view_as(StandardOptions).streaming)
     parsed = records | ParseEvents(ZONE, 1 << 20, "test")
     return parsed[EVENTS_TAG] | DetectFraud(
-        RULES, ZONE, blacklist, "test", streaming=streaming, track_stores=not streaming
+        RULES,
+        ZONE,
+        blacklist,
+        "test",
+        streaming=streaming,
+        track_stores=not streaming,
+        customer_shards=shards,
     )
 
 
@@ -76,12 +87,14 @@ def _stream(*steps: list[dict[str, Any]] | float) -> TestStream:
     return stream.advance_watermark_to_infinity()
 
 
-def _streamed_verdicts(stream: TestStream) -> list[tuple[str, tuple[str, ...], bool]]:
+def _streamed_verdicts(
+    stream: TestStream, shards: int = 0
+) -> list[tuple[str, tuple[str, ...], bool]]:
     # Collected rather than asserted: assert_that's end-of-window pane misses what timers emit
     # once the watermark is at +inf.
     name, collect = new_collector()
     with _streaming_pipeline() as p:
-        _verdicts(_detect(p | stream)[SCORED_TAG]) | beam.Map(collect)
+        _verdicts(_detect(p | stream, shards=shards)[SCORED_TAG]) | beam.Map(collect)
     return sorted(take(name))
 
 
@@ -154,7 +167,8 @@ def _mixed_day(customer: str, day: int) -> list[dict[str, Any]]:
     ]
 
 
-def test_out_of_order_arrival_gives_the_same_scores_as_in_order() -> None:
+@KEYINGS
+def test_out_of_order_arrival_gives_the_same_scores_as_in_order(shards: int) -> None:
     days = [[*_mixed_day("A", d), *_mixed_day("B", d)] for d in range(10)]
     in_order = [sorted(day, key=_seconds) for day in days]
     shuffled = [random.Random(d).sample(day, len(day)) for d, day in enumerate(days)]
@@ -162,7 +176,7 @@ def test_out_of_order_arrival_gives_the_same_scores_as_in_order() -> None:
     def run(segments: list[list[dict[str, Any]]]) -> list[tuple[str, float, tuple[str, ...]]]:
         name, collect = new_collector()
         with _streaming_pipeline() as p:
-            scored = _detect(p | _segments_stream(segments))[SCORED_TAG]
+            scored = _detect(p | _segments_stream(segments), shards=shards)[SCORED_TAG]
             _scores(scored) | beam.Map(collect)
         return sorted(take(name))
 
@@ -173,13 +187,14 @@ def test_out_of_order_arrival_gives_the_same_scores_as_in_order() -> None:
     assert ("A-d7-c", 0.9, ("FR-001",)) in ordered_scores
 
 
-def test_a_late_event_is_judged_on_the_events_of_its_own_window() -> None:
+@KEYINGS
+def test_a_late_event_is_judged_on_the_events_of_its_own_window(shards: int) -> None:
     burst = [event(f"v{i}", "C5", at=timedelta(minutes=i)) for i in range(5)]
     # Arrives after the watermark has passed it by an hour: scored late, on the history as it
     # stands, which still holds the five burst events of its 10-minute window (no newer event
     # has trimmed the window). A bounded run of the same events judges it the same way.
     late = event("late", "C5", at=timedelta(minutes=5, seconds=30))
-    streamed = _streamed_verdicts(_stream(burst, _seconds(burst[-1]) + 3600, [late]))
+    streamed = _streamed_verdicts(_stream(burst, _seconds(burst[-1]) + 3600, [late]), shards)
     (late_verdict,) = [v for v in streamed if v[0] == "late"]
     assert "FR-002" in late_verdict[1]
     name, collect = new_collector()
@@ -189,24 +204,29 @@ def test_a_late_event_is_judged_on_the_events_of_its_own_window() -> None:
     assert sorted(take(name)) == streamed
 
 
-def _expiry_run(idle: timedelta) -> list[tuple[str, tuple[str, ...], bool]]:
+def _expiry_run(idle: timedelta, shards: int) -> list[tuple[str, tuple[str, ...], bool]]:
     history = habitual_history("C7")
     comeback = event("comeback", "C7", at=timedelta(days=5) + idle, amount="5000.00")
-    return _streamed_verdicts(_stream(history, _seconds(comeback) - 1, [comeback]))
+    return _streamed_verdicts(_stream(history, _seconds(comeback) - 1, [comeback]), shards)
 
 
-def test_a_comeback_after_the_inactivity_period_is_judged_without_history() -> None:
+@KEYINGS
+def test_a_comeback_after_the_inactivity_period_is_judged_without_history(shards: int) -> None:
     # The domain forgets history older than the inactivity period when it judges, so a
     # backfill and a stream agree. The timer's deletion of the state is proven by
     # test_the_expiry_timer_leaves_no_state_for_an_idle_customer.
-    assert ("comeback", (), False) in _expiry_run(timedelta(days=RULES.inactivity_days + 1))
+    assert ("comeback", (), False) in _expiry_run(timedelta(days=RULES.inactivity_days + 1), shards)
 
 
-def test_customer_history_survives_shorter_inactivity() -> None:
-    assert ("comeback", ("FR-001",), True) in _expiry_run(timedelta(days=RULES.inactivity_days - 1))
+@KEYINGS
+def test_customer_history_survives_shorter_inactivity(shards: int) -> None:
+    assert ("comeback", ("FR-001",), True) in _expiry_run(
+        timedelta(days=RULES.inactivity_days - 1), shards
+    )
 
 
-def test_the_expiry_timer_leaves_no_state_for_an_idle_customer() -> None:
+@KEYINGS
+def test_the_expiry_timer_leaves_no_state_for_an_idle_customer(shards: int) -> None:
     history = habitual_history("C2")
     # Older than the customer's last scored event, and arriving after the watermark has passed
     # the expiry time. Had any state survived, the event would be late (the bookkeeping says
@@ -214,7 +234,7 @@ def test_the_expiry_timer_leaves_no_state_for_an_idle_customer() -> None:
     old = event("old", "C2", at=timedelta(days=3, hours=1), amount="5000.00")
     last = _seconds(history[-1])
     stream = _stream(history, last + (RULES.inactivity_days + 5) * 86_400, [old])
-    assert ("old", (), False) in _streamed_verdicts(stream)
+    assert ("old", (), False) in _streamed_verdicts(stream, shards)
 
 
 @pytest.mark.parametrize("arrival", ["in_order", "reversed"])
@@ -278,25 +298,29 @@ def test_a_far_future_event_does_not_hold_back_the_customers_other_events(
     ]
 
 
-def test_expiry_while_events_wait_in_the_buffer_scores_them_on_the_kept_history() -> None:
+@KEYINGS
+def test_expiry_while_events_wait_in_the_buffer_scores_them_on_the_kept_history(
+    shards: int,
+) -> None:
     history = habitual_history("C8")
     later = event("later", "C8", at=timedelta(days=5 + 91), amount="5000.00")
     last = _seconds(history[-1])
     stream = _stream(history, last + 1, [later], last + (RULES.inactivity_days + 0.5) * 86_400)
     # 91 idle days: the domain forgets the history, so the big amount has nothing to beat.
-    assert _streamed_verdicts(stream) == sorted(
+    assert _streamed_verdicts(stream, shards) == sorted(
         [(d["transaction_id"], (), False) for d in history] + [("later", (), False)]
     )
 
 
-def test_an_event_exactly_at_the_watermark_is_on_time() -> None:
+@KEYINGS
+def test_an_event_exactly_at_the_watermark_is_on_time(shards: int) -> None:
     burst = [event(f"p{i}", "C4", at=timedelta(seconds=10 * i)) for i in range(5)]
     tie_a = event("a", "C4", at=timedelta(seconds=60))
     tie_z = event("z", "C4", at=timedelta(seconds=60))
     stream = _stream([*burst, tie_z], _seconds(tie_z), [tie_a])
     name, collect = new_collector()
     with _streaming_pipeline() as p:
-        _scores(_detect(p | stream)[SCORED_TAG]) | beam.Map(collect)
+        _scores(_detect(p | stream, shards=shards)[SCORED_TAG]) | beam.Map(collect)
     streamed = sorted(take(name))
     with _batch_pipeline() as p:
         docs = [*burst, tie_z, tie_a]
@@ -307,7 +331,7 @@ def test_an_event_exactly_at_the_watermark_is_on_time() -> None:
     assert streamed == sorted(take(name))
 
 
-def _verdicts_with_feedback(stream: TestStream) -> list[tuple[str, ...]]:
+def _verdicts_with_feedback(stream: TestStream, shards: int) -> list[tuple[str, ...]]:
     """Events and feedback from one stream of ``(kind, raw record)``, through the customer step
     alone, streaming."""
     options = PipelineOptions([])
@@ -321,13 +345,20 @@ def _verdicts_with_feedback(stream: TestStream) -> list[tuple[str, ...]]:
         feedback = reports | ParseControls(FEEDBACK_INPUT, 1 << 20, "test")
         inputs = {"events": parsed[EVENTS_TAG], "feedback": feedback[ACCEPTED_TAG]}
         detected = inputs | DetectFraud(
-            RULES, ZONE, EMPTY_BLACKLIST, "test", streaming=True, track_stores=False
+            RULES,
+            ZONE,
+            EMPTY_BLACKLIST,
+            "test",
+            streaming=True,
+            track_stores=False,
+            customer_shards=shards,
         )
         _verdicts(detected[SCORED_TAG]) | beam.Map(collect)
     return sorted(take(name))
 
 
-def test_a_confirmed_compromise_outlives_the_inactivity_expiry() -> None:
+@KEYINGS
+def test_a_confirmed_compromise_outlives_the_inactivity_expiry(shards: int) -> None:
     # Last event on day 0; a chargeback on day 85; the next purchase on day 100, after the
     # 90-day expiry has fired: the compromise (active 30 days) must still mark it (FR-008).
     first = event("first", "C9")
@@ -348,7 +379,7 @@ def test_a_confirmed_compromise_outlives_the_inactivity_expiry() -> None:
         .add_elements([stamped("event", comeback, start + 100 * day)])
         .advance_watermark_to_infinity()
     )
-    streamed = _verdicts_with_feedback(stream)
+    streamed = _verdicts_with_feedback(stream, shards)
     assert ("comeback", ("FR-008",), False) in streamed
     # The grouped path of a bounded run agrees.
     name, collect = new_collector()

@@ -76,12 +76,16 @@ def _judge_failing_on_boom(
     return _real_judge(self, profile, event, hit, risk)
 
 
-def _run(records: list[tuple[str, bytes]], grouped: bool) -> dict[str, list[dict[str, Any]]]:
+def _run(
+    records: list[tuple[str, bytes]], grouped: bool, shards: int = 0
+) -> dict[str, list[dict[str, Any]]]:
     scored_name, collect_scored = new_collector()
     dlq_name, collect_dlq = new_collector()
     with TestPipeline(runner=FN_API_RUNNER, options=PipelineOptions([])) as p:
         parsed = p | beam.Create(records) | ParseEvents(ZONE, 1 << 20, "test")
-        detected = parsed[EVENTS_TAG] | DetectFraud(RULES, ZONE, BLACKLIST, "test", grouped=grouped)
+        detected = parsed[EVENTS_TAG] | DetectFraud(
+            RULES, ZONE, BLACKLIST, "test", grouped=grouped, customer_shards=shards
+        )
         detected[SCORED_TAG] | "CollectScored" >> beam.Map(collect_scored)
         detected[DLQ_TAG] | "CollectDlq" >> beam.Map(collect_dlq)
     dlq = [{k: v for k, v in r.items() if k != "received_at"} for r in take(dlq_name)]
@@ -91,13 +95,13 @@ def _run(records: list[tuple[str, bytes]], grouped: bool) -> dict[str, list[dict
     }
 
 
-@pytest.mark.parametrize("seed", [3, 11])
+@pytest.mark.parametrize(("seed", "shards"), [(3, 0), (11, 0), (3, 4)])
 def test_grouped_and_stateful_paths_give_identical_records(
-    seed: int, monkeypatch: pytest.MonkeyPatch
+    seed: int, shards: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(FraudDetector, "judge", _judge_failing_on_boom)
     records = _inputs(seed)
-    stateful = _run(records, grouped=False)
+    stateful = _run(records, grouped=False, shards=shards)
     grouped = _run(records, grouped=True)
 
     assert grouped == stateful
@@ -126,7 +130,10 @@ def test_grouped_path_stamps_records_at_their_event_time() -> None:
     assert sorted(take(name)) == [("one", first + 1000), ("two", first + 3600 * 10**6 + 1000)]
 
 
-def test_a_customer_whose_only_event_failed_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("shards", [0, 3])
+def test_a_customer_whose_only_event_failed_still_expires(
+    shards: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Nothing was learned, so the profile has no last event: expiry must be armed from the
     # scored-through time, or the cell would stay in state forever.
     monkeypatch.setattr(FraudDetector, "judge", _judge_failing_on_boom)
@@ -136,7 +143,9 @@ def test_a_customer_whose_only_event_failed_still_expires(monkeypatch: pytest.Mo
         | beam.Create([raw_record(event("boom", "LONE"))])
         | ParseEvents(ZONE, 1 << 20, "test")
     )
-    detected = parsed[EVENTS_TAG] | DetectFraud(RULES, ZONE, BLACKLIST, "test", grouped=False)
+    detected = parsed[EVENTS_TAG] | DetectFraud(
+        RULES, ZONE, BLACKLIST, "test", grouped=False, customer_shards=shards
+    )
     name, collect = new_collector()
     detected[DLQ_TAG] | beam.Map(lambda r: r["source"]) | beam.Map(collect)
     result = pipeline.run()

@@ -1,0 +1,308 @@
+"""Event-time order per customer, with the customers of a shard under one key.
+
+:mod:`transforms.ordered_step` keys by customer: each event costs its key a state write, a
+flush timer set and fired and a bag cleared, every one a round trip between the Python worker
+and the runner, and those round trips, not detection, bounded the live job (docs/benchmarks.md,
+issue 21). This step does the same ordering for a shard of customers under one key (the
+customer's CRC-32 modulo ``--customer_shards``): a bundle touches a shard once for all its
+customers, and one timer round releases all that is due in it.
+
+What stays as it was, per customer: records are handed to the step's
+:class:`~transforms.ordered_step.KeyHandler` in the order of
+:func:`transforms.coders.buffered_order`, with the customer's own cell; a record is late
+when its customer's history has moved past it (``evaluated_through_ms`` of the customer: the
+time of its last record handled in order), and is then handled at once, alone, and counted;
+a customer expires when the handler says and none of its records waits. A record behind the
+shard's time but ahead of its customer's is not late: it waits for the next round like any
+other.
+
+Where things live: the records waiting for the watermark in a bag and, sorted, in memory
+(:class:`~transforms.event_time_buffer.Waiting`, shared with the ordered step); the customers'
+cells in memory and in an append-only log (:mod:`transforms.shard_state`); the shard's own
+small cell holds both in memory and is written only when it is new, rebuilt, or has doubled
+since the state cache weighed it. A rebuild reads both bags: a waiting record whose customer has
+moved past it was released already.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import apache_beam as beam
+from apache_beam import coders
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import (
+    BagStateSpec,
+    ReadModifyWriteStateSpec,
+    TimerSpec,
+    on_timer,
+)
+
+from transforms import state_cache_sizing, state_commit
+from transforms.coders import buffered_order
+from transforms.counters import NAMESPACE
+from transforms.event_time_buffer import EventTimeBuffer, Waiting, to_millis, to_timestamp
+from transforms.ordered_step import KeyHandler
+from transforms.shard_state import Members, ShardCell, ShardCellCoder
+
+
+def shard_of(member: str, shards: int) -> str:
+    """The key of ``member``'s shard: stable across processes and releases (CRC-32)."""
+    return str(zlib.crc32(member.encode("utf-8", "surrogatepass")) % shards)
+
+
+def _is_late(cell: Any, time_ms: int) -> bool:
+    through = cell.evaluated_through_ms
+    return through is not None and time_ms <= through
+
+
+def sharded_step(
+    module: str,
+    name: str,
+    state_id: str,
+    member_coder: coders.Coder,
+    late_counter: str,
+    expired_counter: str,
+) -> type[beam.DoFn]:
+    """A DoFn class that hands a :class:`KeyHandler` each member's records in event-time
+    order, with the members of a shard under one key.
+
+    Assign it at module level in ``module`` under ``name`` (it pickles by reference). Its
+    constructor takes ``(handler, member_of, streaming, arrival_lag_ms=0,
+    cheap_state_cache_sizing=True)``: ``member_of`` gives an encoded record's member (its
+    customer). Input ``(shard, encoded record)`` (:func:`shard_of`); output what the handler
+    yields.
+    """
+    shard_spec = ReadModifyWriteStateSpec(f"{state_id}_shard", ShardCellCoder())
+    waiting_spec = BagStateSpec(f"{state_id}_waiting", coders.BytesCoder())
+    members_spec = BagStateSpec(f"{state_id}_members", coders.BytesCoder())
+    # Named apart from the ordered step's timers: Python's FnApiRunner keeps the timers a stage
+    # writes by family name, and mixes up those of two fused steps that share one.
+    flush_spec = TimerSpec("shard_flush", TimeDomain.WATERMARK)
+    sweep_spec = TimerSpec("shard_sweep", TimeDomain.WATERMARK)
+    expiry_spec = TimerSpec("shard_expiry", TimeDomain.WATERMARK)
+
+    class ShardedStepFn(beam.DoFn):  # type: ignore[misc]
+        def __init__(
+            self,
+            handler: KeyHandler[Any],
+            member_of: Callable[[bytes], str],
+            streaming: bool,
+            arrival_lag_ms: int = 0,
+            cheap_state_cache_sizing: bool = True,
+        ) -> None:
+            self._handler = handler
+            self._member_of = member_of
+            self._buffer = EventTimeBuffer(buffered_order, streaming, arrival_lag_ms)
+            self._cheap_sizing = cheap_state_cache_sizing
+            self._late = Metrics.counter(NAMESPACE, late_counter)
+            self._expired = Metrics.counter(NAMESPACE, expired_counter)
+
+        def setup(self) -> None:
+            if self._cheap_sizing:
+                state_cache_sizing.install()
+            state_commit.install()
+            self._handler.setup()
+
+        def process(
+            self,
+            element: tuple[str, bytes],
+            shard_state: Any = beam.DoFn.StateParam(shard_spec),
+            waiting_bag: Any = beam.DoFn.StateParam(waiting_spec),
+            members_bag: Any = beam.DoFn.StateParam(members_spec),
+            flush: Any = beam.DoFn.TimerParam(flush_spec),
+            sweep: Any = beam.DoFn.TimerParam(sweep_spec),
+            expiry: Any = beam.DoFn.TimerParam(expiry_spec),
+        ) -> Iterator[Any]:
+            encoded = element[1]
+            shard, members, waiting, rebuilt = self._load(
+                shard_state, waiting_bag, members_bag, expiry
+            )
+            member = self._member_of(encoded)
+            cell = members.cells.get(member)
+            if cell is not None and _is_late(cell, buffered_order(encoded)[0]):
+                self._late.inc()
+                yield from self._handler.handle(member, cell, [encoded])
+                members.changed(member)
+                self._arm_expiry(shard, member, cell, expiry)
+                members.write_changes(members_bag, member_coder.encode)
+            else:
+                wake_at = self._buffer.hold(waiting, waiting_bag, encoded)
+                if wake_at is not None:
+                    flush.set(to_timestamp(wake_at))
+                self._arm_sweep(waiting, sweep)
+            if rebuilt or shard.outgrew_its_weight():
+                self._write(shard_state, shard)
+
+        @on_timer(flush_spec)  # type: ignore[untyped-decorator]
+        def release_in_order(
+            self,
+            fired_at: Any = beam.DoFn.TimestampParam,
+            shard_state: Any = beam.DoFn.StateParam(shard_spec),
+            waiting_bag: Any = beam.DoFn.StateParam(waiting_spec),
+            members_bag: Any = beam.DoFn.StateParam(members_spec),
+            flush: Any = beam.DoFn.TimerParam(flush_spec),
+            sweep: Any = beam.DoFn.TimerParam(sweep_spec),
+            expiry: Any = beam.DoFn.TimerParam(expiry_spec),
+        ) -> Iterator[Any]:
+            yield from self._release(
+                fired_at, shard_state, waiting_bag, members_bag, flush, sweep, expiry, False
+            )
+
+        @on_timer(sweep_spec)  # type: ignore[untyped-decorator]
+        def release_swept(
+            self,
+            fired_at: Any = beam.DoFn.TimestampParam,
+            shard_state: Any = beam.DoFn.StateParam(shard_spec),
+            waiting_bag: Any = beam.DoFn.StateParam(waiting_spec),
+            members_bag: Any = beam.DoFn.StateParam(members_spec),
+            flush: Any = beam.DoFn.TimerParam(flush_spec),
+            sweep: Any = beam.DoFn.TimerParam(sweep_spec),
+            expiry: Any = beam.DoFn.TimerParam(expiry_spec),
+        ) -> Iterator[Any]:
+            yield from self._release(
+                fired_at, shard_state, waiting_bag, members_bag, flush, sweep, expiry, True
+            )
+
+        def _release(
+            self,
+            fired_at: Any,
+            shard_state: Any,
+            waiting_bag: Any,
+            members_bag: Any,
+            flush: Any,
+            sweep: Any,
+            expiry: Any,
+            swept: bool,
+        ) -> Iterator[Any]:
+            """Either timer: release what waits through its time, each member's records in
+            order with its cell, and re-arm."""
+            shard, members, waiting, rebuilt = self._load(
+                shard_state, waiting_bag, members_bag, expiry
+            )
+            due = self._buffer.take_due(shard, waiting, to_millis(fired_at), swept=swept)
+            by_member: dict[str, list[bytes]] = {}
+            for encoded in due:
+                by_member.setdefault(self._member_of(encoded), []).append(encoded)
+            for member, records in by_member.items():
+                cell = members.cells.get(member)
+                if cell is None:
+                    cell = members.cells[member] = self._handler.new_cell()
+                yield from self._handler.handle(member, cell, records)
+                # The customer's own time: a later record of it at or before this is late.
+                cell.evaluated_through_ms = buffered_order(records[-1])[0]
+                members.changed(member)
+                self._arm_expiry(shard, member, cell, expiry)
+            members.write_changes(members_bag, member_coder.encode)
+            self._buffer.compact(waiting, waiting_bag)
+            wake_at = self._buffer.rearm(waiting)
+            if wake_at is not None:
+                flush.set(to_timestamp(wake_at))
+            self._arm_sweep(waiting, sweep)
+            if rebuilt or shard.outgrew_its_weight():
+                self._write(shard_state, shard)
+
+        @on_timer(expiry_spec)  # type: ignore[untyped-decorator]
+        def expire_idle_members(
+            self,
+            fired_at: Any = beam.DoFn.TimestampParam,
+            shard_state: Any = beam.DoFn.StateParam(shard_spec),
+            waiting_bag: Any = beam.DoFn.StateParam(waiting_spec),
+            members_bag: Any = beam.DoFn.StateParam(members_spec),
+            expiry: Any = beam.DoFn.TimerParam(expiry_spec),
+        ) -> None:
+            shard, members, waiting, rebuilt = self._load(
+                shard_state, waiting_bag, members_bag, expiry
+            )
+            shard.expiry_at_ms = None
+            fired_ms = to_millis(fired_at)
+            expiring = members.take_expiring(fired_ms)
+            waits = {self._member_of(encoded) for _, encoded in waiting.entries}
+            forgot = False
+            for member in expiring:
+                cell = members.cells[member]
+                expires_at = self._handler.expires_at(cell)
+                if member in waits or (expires_at is not None and expires_at > fired_ms):
+                    # Active since. With records waiting, their release re-arms expiry.
+                    if member not in waits:
+                        self._arm_expiry(shard, member, cell, expiry)
+                    continue
+                self._expired.inc()
+                if not self._handler.expire(cell):
+                    members.forget(member)
+                    forgot = True
+            members.write_changes(members_bag, member_coder.encode)
+            if forgot and waiting.released_in_bag:
+                # A forgotten member's released records must not come back as waiting when the
+                # bag is next read (a rebuild tells them apart by their member's time).
+                waiting.released_in_bag = len(waiting.entries)
+                self._buffer.compact(waiting, waiting_bag)
+            self._arm_shard_expiry(shard, members, expiry)
+            if rebuilt or shard.outgrew_its_weight():
+                self._write(shard_state, shard)
+
+        def _load(
+            self, shard_state: Any, waiting_bag: Any, members_bag: Any, expiry: Any
+        ) -> tuple[ShardCell, Members, Waiting, bool]:
+            """The shard's cell with its members and waiting records in memory; True when they
+            were rebuilt from the bags (a new shard, a restore, a cache eviction)."""
+            shard: ShardCell | None = shard_state.read()
+            if shard is None:
+                shard = ShardCell()
+            elif shard.members is not None and shard.waiting is not None:
+                return shard, shard.members, shard.waiting, False
+            members = Members.rebuild(members_bag.read(), member_coder.decode)
+            entries, released = [], 0
+            for encoded in waiting_bag.read():
+                order = buffered_order(encoded)
+                cell = members.cells.get(self._member_of(encoded))
+                if cell is not None and _is_late(cell, order[0]):
+                    released += 1
+                else:
+                    entries.append((order, encoded))
+            entries.sort()
+            record_bytes = sum(len(encoded) for _, encoded in entries)
+            waiting = Waiting(entries, released, record_bytes=record_bytes)
+            shard.members, shard.waiting = members, waiting
+            # The pending expiry may be lost with the cache: set it again from the members.
+            shard.expiry_at_ms = None
+            self._arm_shard_expiry(shard, members, expiry)
+            return shard, members, waiting, True
+
+        def _arm_expiry(self, shard: ShardCell, member: str, cell: Any, expiry: Any) -> None:
+            """Arm the member's expiry unless it is pending (when it fires it checks again)."""
+            if cell.expiry_at_ms is not None:
+                return
+            expires_at = self._handler.expires_at(cell)
+            if expires_at is None:
+                return
+            assert shard.members is not None
+            shard.members.expire_at(member, cell, expires_at)
+            self._arm_shard_expiry(shard, shard.members, expiry)
+
+        @staticmethod
+        def _arm_shard_expiry(shard: ShardCell, members: Members, expiry: Any) -> None:
+            earliest = members.earliest_expiry_ms()
+            if earliest is None:
+                return
+            if shard.expiry_at_ms is None or earliest < shard.expiry_at_ms:
+                shard.expiry_at_ms = earliest
+                expiry.set(to_timestamp(earliest))
+
+        def _arm_sweep(self, waiting: Waiting, sweep: Any) -> None:
+            wake_at = self._buffer.sweep(waiting)
+            if wake_at is not None:
+                sweep.set(to_timestamp(wake_at))
+
+        @staticmethod
+        def _write(shard_state: Any, shard: ShardCell) -> None:
+            shard.weighed = shard.held()
+            shard_state.write(shard)
+
+    # Pickled by reference as ``<module>.<name>``: the module that assigns it under that name.
+    ShardedStepFn.__name__ = ShardedStepFn.__qualname__ = name
+    ShardedStepFn.__module__ = module
+    return ShardedStepFn
