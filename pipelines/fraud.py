@@ -189,9 +189,11 @@ def build_pipeline(
 
 
 # The live path's default bundle time on Flink: every SDK stage holds its output (and the
-# watermark) until its bundle ends, so Beam's 1 s default adds about a second per stage to an
-# alert's latency (benchmarks/kafka_streaming.py: p50 7.9 s at 1 s, 0.7 s at 100 ms).
-LIVE_MAX_BUNDLE_TIME_MS = 100
+# watermark) until its bundle ends, and an alert waits for a bundle and a timer round in each
+# ordered step (benchmarks/kafka_streaming.py at 200 events/s, p50 / p99: 7.9 s at 1 s; with
+# the customer shards 1.2-1.3 / 1.5-1.7 s at 100 ms, 0.56-0.64 / 0.7-1.25 s at 30 ms for ~2%
+# of the maximum; 10 ms gained nothing more and cost ~15% of it: docs/benchmarks.md).
+LIVE_MAX_BUNDLE_TIME_MS = 30
 
 
 def pipeline_options(argv: Sequence[str]) -> PipelineOptions:
