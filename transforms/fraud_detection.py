@@ -93,6 +93,7 @@ class DetectFraud(beam.PTransform):  # type: ignore[misc]
             self._fn = ShardedDetectFraudFn(
                 CustomerHandler(rules, timezone_name, pipeline_version),
                 buffered_customer_key,
+                self._shards,
                 streaming,
                 arrival_lag_ms=lag_ms,
                 cheap_state_cache_sizing=cheap_state_cache_sizing,

@@ -15,16 +15,16 @@ customer once it holds twice as many entries as there are customers, so each cha
 a bounded number of times. After a restore or a cache eviction the cells are rebuilt from the
 bag (the last entry of a customer wins; a forgotten customer's entry is a tombstone).
 
-Memory: a shard keeps all of its customers' cells in the worker's state cache, so a worker
-needs its shards' customers to fit in ``--max_cache_memory_usage_mb``; more shards make each
-one smaller (docs/architecture.md, "Customer shards").
+Memory: a shard keeps all of its customers' cells in the worker's state cache, and the cache
+also holds the log it read or appended (up to two entries per customer), so a worker needs its
+shards' customers to fit in ``--max_cache_memory_usage_mb`` at about 1 KB each; more shards
+make each one smaller (docs/architecture.md, "Customer shards").
 """
 
 from __future__ import annotations
 
 import heapq
 import struct
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -146,58 +146,58 @@ class Members:
             self.log_entries += len(self._changed)
         self._changed.clear()
 
-    def size_bytes(self) -> int:
-        """A deep-size estimate for the state cache's weigher."""
-        return sum(sys.getsizeof(cell) + 120 for cell in self.cells.values())
+
+# What one customer costs in memory, for the state cache's weight between two weighings: its
+# cell (a profile with a full velocity window) and its entry in the cached log.
+MEMBER_BYTES = 1024
 
 
 @dataclass(slots=True)
 class ShardCell:
-    """A shard's own cell: the ordering bookkeeping of :mod:`transforms.event_time_buffer` for
-    the records of all its customers (time up to which the shard has been released, the pending
-    expiry), and, in memory only, what waits and the customers (``Members``)."""
+    """A shard's own cell. Persisted: how many shards its job has (a job with another count
+    would find its customers under other keys). In memory only: what waits, the customers
+    (``Members``), and the bookkeeping :class:`~transforms.event_time_buffer.EventTimeBuffer`
+    keeps on a cell (the time the shard has been released through, the pending expiry), which
+    a rebuild starts afresh."""
 
-    evaluated_through_ms: int | None = None
-    expiry_at_ms: int | None = None
-    buffer: list[bytes] = field(default_factory=list)  # never inline: an ``OrderedCell``
+    shards: int = 0
+    evaluated_through_ms: int | None = field(default=None, compare=False)
+    expiry_at_ms: int | None = field(default=None, compare=False)
+    # Only so that a shard is an ``OrderedCell`` for ``EventTimeBuffer.take_due``: its records
+    # wait in the bag, never in the cell.
+    buffer: list[bytes] = field(default_factory=list, compare=False)
     waiting: Waiting | None = field(default=None, compare=False, repr=False)
     members: Members | None = field(default=None, compare=False, repr=False)
-    # How many records and customers it held when last written (weighed by the state cache).
-    weighed: int = field(default=0, compare=False, repr=False)
+    # The estimate when the cell was last written, which is when the state cache weighs it.
+    weighed_bytes: int = field(default=0, compare=False, repr=False)
 
-    def held(self) -> int:
-        return (len(self.waiting) if self.waiting else 0) + (len(self.members or ()))
-
-    def outgrew_its_weight(self) -> bool:
-        return self.held() >= 2 * max(self.weighed, 32)
-
-    def __sizeof__(self) -> int:
-        waiting = self.waiting.size_bytes() if self.waiting is not None else 0
-        members = self.members.size_bytes() if self.members is not None else 0
+    def estimated_bytes(self) -> int:
+        """What the cache holds for the shard, estimated in O(1): records waiting (and their
+        copy in the cached bag), customers at ``MEMBER_BYTES``."""
+        waiting = 2 * self.waiting.size_bytes() if self.waiting is not None else 0
+        members = MEMBER_BYTES * len(self.members) if self.members is not None else 0
         return 128 + waiting + members
 
+    def outgrew_its_weight(self) -> bool:
+        return self.estimated_bytes() >= 2 * max(self.weighed_bytes, 64 * 1024)
 
-_SHARD_HEADER = struct.Struct("<B q q")
+    def __sizeof__(self) -> int:
+        return self.estimated_bytes()
+
+
+_SHARD_HEADER = struct.Struct("<B I")
 _SHARD_CODEC_VERSION = 1
-_NONE = -(2**63)
 
 
 class ShardCellCoder(coders.Coder):  # type: ignore[misc]
     def encode(self, value: ShardCell) -> bytes:
-        return _SHARD_HEADER.pack(
-            _SHARD_CODEC_VERSION,
-            _NONE if value.evaluated_through_ms is None else value.evaluated_through_ms,
-            _NONE if value.expiry_at_ms is None else value.expiry_at_ms,
-        )
+        return _SHARD_HEADER.pack(_SHARD_CODEC_VERSION, value.shards)
 
     def decode(self, encoded: bytes) -> ShardCell:
-        version, through, expiry_at = _SHARD_HEADER.unpack_from(encoded)
+        version, shards = _SHARD_HEADER.unpack_from(encoded)
         if version != _SHARD_CODEC_VERSION:
             raise ValueError(f"unknown shard state encoding version {version}")
-        return ShardCell(
-            evaluated_through_ms=None if through == _NONE else through,
-            expiry_at_ms=None if expiry_at == _NONE else expiry_at,
-        )
+        return ShardCell(shards=shards)
 
     def is_deterministic(self) -> bool:
         return True

@@ -54,11 +54,6 @@ def shard_of(member: str, shards: int) -> str:
     return str(zlib.crc32(member.encode("utf-8", "surrogatepass")) % shards)
 
 
-def _is_late(cell: Any, time_ms: int) -> bool:
-    through = cell.evaluated_through_ms
-    return through is not None and time_ms <= through
-
-
 def sharded_step(
     module: str,
     name: str,
@@ -71,10 +66,10 @@ def sharded_step(
     order, with the members of a shard under one key.
 
     Assign it at module level in ``module`` under ``name`` (it pickles by reference). Its
-    constructor takes ``(handler, member_of, streaming, arrival_lag_ms=0,
+    constructor takes ``(handler, member_of, shards, streaming, arrival_lag_ms=0,
     cheap_state_cache_sizing=True)``: ``member_of`` gives an encoded record's member (its
-    customer). Input ``(shard, encoded record)`` (:func:`shard_of`); output what the handler
-    yields.
+    customer), ``shards`` how many shards the input is keyed by. Input ``(shard, encoded
+    record)`` (:func:`shard_of`); output what the handler yields.
     """
     shard_spec = ReadModifyWriteStateSpec(f"{state_id}_shard", ShardCellCoder())
     waiting_spec = BagStateSpec(f"{state_id}_waiting", coders.BytesCoder())
@@ -90,12 +85,14 @@ def sharded_step(
             self,
             handler: KeyHandler[Any],
             member_of: Callable[[bytes], str],
+            shards: int,
             streaming: bool,
             arrival_lag_ms: int = 0,
             cheap_state_cache_sizing: bool = True,
         ) -> None:
             self._handler = handler
             self._member_of = member_of
+            self._shards = shards
             self._buffer = EventTimeBuffer(buffered_order, streaming, arrival_lag_ms)
             self._cheap_sizing = cheap_state_cache_sizing
             self._late = Metrics.counter(NAMESPACE, late_counter)
@@ -123,7 +120,7 @@ def sharded_step(
             )
             member = self._member_of(encoded)
             cell = members.cells.get(member)
-            if cell is not None and _is_late(cell, buffered_order(encoded)[0]):
+            if cell is not None and self._buffer.is_late(cell, buffered_order(encoded)[0]):
                 self._late.inc()
                 yield from self._handler.handle(member, cell, [encoded])
                 members.changed(member)
@@ -218,9 +215,13 @@ def sharded_step(
                 shard_state, waiting_bag, members_bag, expiry
             )
             shard.expiry_at_ms = None
+            # The watermark has passed this timer and every release's time: one firing expires
+            # all the members due by either (one member per timer round would fall behind).
             fired_ms = to_millis(fired_at)
+            if shard.evaluated_through_ms is not None:
+                fired_ms = max(fired_ms, shard.evaluated_through_ms + 1)
             expiring = members.take_expiring(fired_ms)
-            waits = {self._member_of(encoded) for _, encoded in waiting.entries}
+            waits = {self._member_of(encoded) for _, encoded in waiting.entries if expiring}
             forgot = False
             for member in expiring:
                 cell = members.cells[member]
@@ -251,15 +252,21 @@ def sharded_step(
             were rebuilt from the bags (a new shard, a restore, a cache eviction)."""
             shard: ShardCell | None = shard_state.read()
             if shard is None:
-                shard = ShardCell()
+                shard = ShardCell(shards=self._shards)
             elif shard.members is not None and shard.waiting is not None:
                 return shard, shard.members, shard.waiting, False
+            elif shard.shards != self._shards:
+                # Its customers would be looked for under other keys: their histories lost.
+                raise ValueError(
+                    f"customer state written by a job with --customer_shards={shard.shards}, "
+                    f"read by one with {self._shards}: restore it into a job with the same value"
+                )
             members = Members.rebuild(members_bag.read(), member_coder.decode)
             entries, released = [], 0
             for encoded in waiting_bag.read():
                 order = buffered_order(encoded)
                 cell = members.cells.get(self._member_of(encoded))
-                if cell is not None and _is_late(cell, order[0]):
+                if cell is not None and self._buffer.is_late(cell, order[0]):
                     released += 1
                 else:
                     entries.append((order, encoded))
@@ -267,6 +274,12 @@ def sharded_step(
             record_bytes = sum(len(encoded) for _, encoded in entries)
             waiting = Waiting(entries, released, record_bytes=record_bytes)
             shard.members, shard.waiting = members, waiting
+            # Where the shard was released through, near enough: the sweep's reach is measured
+            # from it (unknown, the first sweep would wait for the farthest record).
+            shard.evaluated_through_ms = max(
+                (c.evaluated_through_ms for c in members.cells.values() if c.evaluated_through_ms),
+                default=None,
+            )
             # The pending expiry may be lost with the cache: set it again from the members.
             shard.expiry_at_ms = None
             self._arm_shard_expiry(shard, members, expiry)
@@ -299,7 +312,7 @@ def sharded_step(
 
         @staticmethod
         def _write(shard_state: Any, shard: ShardCell) -> None:
-            shard.weighed = shard.held()
+            shard.weighed_bytes = shard.estimated_bytes()
             shard_state.write(shard)
 
     # Pickled by reference as ``<module>.<name>``: the module that assigns it under that name.
