@@ -145,24 +145,32 @@ class EventTimeBuffer:
         """The cell's waiting records, rebuilt from the bag when the cell came from the runner."""
         if cell.waiting is None:
             through = cell.evaluated_through_ms
-            entries, released = [], 0
-            for encoded in bag.read():
-                order = self._order_of(encoded)
-                if through is not None and order[0] <= through:
-                    released += 1
-                else:
-                    entries.append((order, encoded))
+            waiting = self.rebuild(
+                bag.read(), lambda time_ms, _: through is not None and time_ms <= through
+            )
             # Records a cell of an earlier release kept inline (all after ``through``) move to
             # the bag: the caller writes the cell, which then holds none.
             for encoded in cell.buffer:
-                entries.append((self._order_of(encoded), encoded))
+                waiting.add(self._order_of(encoded), encoded)
                 bag.add(encoded)
             cell.buffer = []
-            entries.sort()
-            record_bytes = sum(len(encoded) for _, encoded in entries)
-            cell.waiting = Waiting(entries, released, record_bytes=record_bytes)
+            cell.waiting = waiting
         waiting_: Waiting = cell.waiting
         return waiting_
+
+    def rebuild(self, records: Iterable[bytes], released: Callable[[int, bytes], bool]) -> Waiting:
+        """What waits, from a bag's ``records``: those ``released(time_ms, record)`` says were
+        handed over already are only counted (the bag is rewritten once they outnumber it)."""
+        entries, released_count = [], 0
+        for encoded in records:
+            order = self._order_of(encoded)
+            if released(order[0], encoded):
+                released_count += 1
+            else:
+                entries.append((order, encoded))
+        entries.sort()
+        record_bytes = sum(len(encoded) for _, encoded in entries)
+        return Waiting(entries, released_count, record_bytes=record_bytes)
 
     def hold(self, waiting: Waiting, bag: Bag, encoded: bytes) -> int | None:
         """Keep a record that is not late; returns the flush timer's new time, or None when

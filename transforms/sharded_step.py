@@ -262,17 +262,14 @@ def sharded_step(
                     f"read by one with {self._shards}: restore it into a job with the same value"
                 )
             members = Members.rebuild(members_bag.read(), member_coder.decode)
-            entries, released = [], 0
-            for encoded in waiting_bag.read():
-                order = buffered_order(encoded)
+
+            def released(time_ms: int, encoded: bytes) -> bool:
+                # Its customer has been handled past it. (Forgetting a customer rewrote the
+                # bag without its released records.)
                 cell = members.cells.get(self._member_of(encoded))
-                if cell is not None and self._buffer.is_late(cell, order[0]):
-                    released += 1
-                else:
-                    entries.append((order, encoded))
-            entries.sort()
-            record_bytes = sum(len(encoded) for _, encoded in entries)
-            waiting = Waiting(entries, released, record_bytes=record_bytes)
+                return cell is not None and self._buffer.is_late(cell, time_ms)
+
+            waiting = self._buffer.rebuild(waiting_bag.read(), released)
             shard.members, shard.waiting = members, waiting
             # Where the shard was released through, near enough: the sweep's reach is measured
             # from it (unknown, the first sweep would wait for the farthest record).
