@@ -163,15 +163,18 @@ def test_flink_streaming_matches_direct_runner_with_exactly_once_checkpoints(
     assert config["externalization"]["enabled"] is True
     counts = flink_get(flink_master, f"/jobs/{job}/checkpoints")["counts"]
     assert counts["completed"] >= 1, counts
-    # A checkpoint that races a finishing task fails harmlessly ("closing", or a request for a
-    # task the TaskManager no longer knows: the labels file's reader ends early). Any other
-    # failure (a side input, a state coder) must not happen.
+    # A checkpoint that races a task fails harmlessly: a finishing one ("closing", or a request
+    # for a task the TaskManager no longer knows: the labels file's reader ends early), or one
+    # not running yet on a busy machine ("tasks not ready": the first checkpoint is due 5 s
+    # after submission). Any other failure (a side input, a state coder) must not happen.
     history = flink_get(flink_master, f"/jobs/{job}/checkpoints")["history"]
     failures = [c for c in history if c["status"] == "FAILED"]
     unexplained = [
         c
         for c in failures
-        if not any(race in str(c) for race in ("closing", "request for unknown task"))
+        if not any(
+            race in str(c) for race in ("closing", "request for unknown task", "tasks not ready")
+        )
     ]
     assert not unexplained, counts
 
