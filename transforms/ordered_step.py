@@ -87,6 +87,38 @@ class KeyHandler(Protocol[Cell]):
         return False to clear the key."""
 
 
+class OrderingFn(beam.DoFn):  # type: ignore[misc]
+    """What every ordering step's DoFn shares (this module's, and
+    :mod:`transforms.sharded_step`'s): its handler, its buffer, its counters, the state
+    workarounds installed at set-up, and arming the sweep."""
+
+    def __init__(
+        self,
+        handler: KeyHandler[Any],
+        streaming: bool,
+        arrival_lag_ms: int,
+        cheap_state_cache_sizing: bool,
+        late_counter: str,
+        expired_counter: str,
+    ) -> None:
+        self._handler = handler
+        self._buffer = EventTimeBuffer(buffered_order, streaming, arrival_lag_ms)
+        self._cheap_sizing = cheap_state_cache_sizing
+        self._late = Metrics.counter(NAMESPACE, late_counter)
+        self._expired = Metrics.counter(NAMESPACE, expired_counter)
+
+    def setup(self) -> None:
+        if self._cheap_sizing:
+            state_cache_sizing.install()
+        state_commit.install()
+        self._handler.setup()
+
+    def _arm_sweep(self, waiting: Waiting, sweep: Any) -> None:
+        wake_at = self._buffer.sweep(waiting)
+        if wake_at is not None:
+            sweep.set(to_timestamp(wake_at))
+
+
 def ordered_step(
     module: str,
     name: str,
@@ -109,7 +141,7 @@ def ordered_step(
     sweep_spec = TimerSpec("sweep", TimeDomain.WATERMARK)
     expiry_spec = TimerSpec("expiry", TimeDomain.WATERMARK)
 
-    class OrderedStepFn(beam.DoFn):  # type: ignore[misc]
+    class OrderedStepFn(OrderingFn):
         CELL, WAITING, FLUSH, SWEEP, EXPIRY = (
             cell_spec,
             bag_spec,
@@ -125,17 +157,14 @@ def ordered_step(
             arrival_lag_ms: int = 0,
             cheap_state_cache_sizing: bool = True,
         ) -> None:
-            self._handler = handler
-            self._buffer = EventTimeBuffer(buffered_order, streaming, arrival_lag_ms)
-            self._cheap_sizing = cheap_state_cache_sizing
-            self._late = Metrics.counter(NAMESPACE, late_counter)
-            self._expired = Metrics.counter(NAMESPACE, expired_counter)
-
-        def setup(self) -> None:
-            if self._cheap_sizing:
-                state_cache_sizing.install()
-            state_commit.install()
-            self._handler.setup()
+            super().__init__(
+                handler,
+                streaming,
+                arrival_lag_ms,
+                cheap_state_cache_sizing,
+                late_counter,
+                expired_counter,
+            )
 
         def process(
             self,
@@ -270,11 +299,6 @@ def ordered_step(
             if cell.waiting is not None:
                 cell.waiting.weighed = len(cell.waiting)
             cell_state.write(cell)
-
-        def _arm_sweep(self, waiting: Waiting, sweep: Any) -> None:
-            wake_at = self._buffer.sweep(waiting)
-            if wake_at is not None:
-                sweep.set(to_timestamp(wake_at))
 
         def _arm_expiry(self, cell: Any, expiry: Any) -> None:
             """Arm expiry unless it is pending: when it fires it checks the cell again."""

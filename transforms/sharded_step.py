@@ -32,7 +32,6 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam import coders
-from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import (
     BagStateSpec,
@@ -41,11 +40,9 @@ from apache_beam.transforms.userstate import (
     on_timer,
 )
 
-from transforms import state_cache_sizing, state_commit
 from transforms.coders import buffered_order
-from transforms.counters import NAMESPACE
-from transforms.event_time_buffer import EventTimeBuffer, Waiting, to_millis, to_timestamp
-from transforms.ordered_step import KeyHandler
+from transforms.event_time_buffer import Waiting, to_millis, to_timestamp
+from transforms.ordered_step import KeyHandler, OrderingFn
 from transforms.shard_state import Members, ShardCell, ShardCellCoder
 
 
@@ -80,7 +77,7 @@ def sharded_step(
     sweep_spec = TimerSpec("shard_sweep", TimeDomain.WATERMARK)
     expiry_spec = TimerSpec("shard_expiry", TimeDomain.WATERMARK)
 
-    class ShardedStepFn(beam.DoFn):  # type: ignore[misc]
+    class ShardedStepFn(OrderingFn):
         def __init__(
             self,
             handler: KeyHandler[Any],
@@ -90,19 +87,16 @@ def sharded_step(
             arrival_lag_ms: int = 0,
             cheap_state_cache_sizing: bool = True,
         ) -> None:
-            self._handler = handler
+            super().__init__(
+                handler,
+                streaming,
+                arrival_lag_ms,
+                cheap_state_cache_sizing,
+                late_counter,
+                expired_counter,
+            )
             self._member_of = member_of
             self._shards = shards
-            self._buffer = EventTimeBuffer(buffered_order, streaming, arrival_lag_ms)
-            self._cheap_sizing = cheap_state_cache_sizing
-            self._late = Metrics.counter(NAMESPACE, late_counter)
-            self._expired = Metrics.counter(NAMESPACE, expired_counter)
-
-        def setup(self) -> None:
-            if self._cheap_sizing:
-                state_cache_sizing.install()
-            state_commit.install()
-            self._handler.setup()
 
         def process(
             self,
@@ -221,7 +215,9 @@ def sharded_step(
             if shard.evaluated_through_ms is not None:
                 fired_ms = max(fired_ms, shard.evaluated_through_ms + 1)
             expiring = members.take_expiring(fired_ms)
-            waits = {self._member_of(encoded) for _, encoded in waiting.entries if expiring}
+            waits = set()
+            if expiring:
+                waits = {self._member_of(encoded) for _, encoded in waiting.entries}
             forgot = False
             for member in expiring:
                 cell = members.cells[member]
@@ -301,11 +297,6 @@ def sharded_step(
             if shard.expiry_at_ms is None or earliest < shard.expiry_at_ms:
                 shard.expiry_at_ms = earliest
                 expiry.set(to_timestamp(earliest))
-
-        def _arm_sweep(self, waiting: Waiting, sweep: Any) -> None:
-            wake_at = self._buffer.sweep(waiting)
-            if wake_at is not None:
-                sweep.set(to_timestamp(wake_at))
 
         @staticmethod
         def _write(shard_state: Any, shard: ShardCell) -> None:
