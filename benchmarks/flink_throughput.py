@@ -8,10 +8,11 @@ One seeded data set (about 27 events per customer), then ``pipelines.fraud.run``
 sinks, rules only (``--no_model``) and with the anomaly model, on:
 
 * ``direct``: FnApiRunner, in process (bounded: the grouped detector path);
-* ``flink-p1`` / ``flink-p2``: the standalone cluster, batch, parallelism 1 / 2, Python
-  workers in this process (LOOPBACK, the local default);
-* ``flink-p2-process``: parallelism 2 with each Python worker in its own process (Beam's
-  ``use_loopback_process_worker`` experiment: two cores for Python code);
+* ``flink-p1`` / ``flink-p2``: the standalone cluster, batch, parallelism 1 / 2, with the
+  launcher's local default (LOOPBACK: the Python worker in this process at parallelism 1, one
+  worker process per slot above it);
+* ``flink-p2-shared``: parallelism 2 with both slots' bundles in one Python worker in this
+  process (``--sdk_worker_parallelism=1``, the default before 2026-12-05: one interpreter lock);
 * ``flink-streaming-p1`` / ``flink-streaming-p2``: ``--streaming`` (the stateful detector path)
   with exactly-once checkpoints every 5 s (scripts/flink/config.yaml).
 
@@ -56,7 +57,7 @@ CONFIGS = (
     "direct",
     "flink-p1",
     "flink-p2",
-    "flink-p2-process",
+    "flink-p2-shared",
     "flink-streaming-p1",
     "flink-streaming-p2",
 )
@@ -234,8 +235,8 @@ def _args(config: str, scoring: str, paths: dict[str, str], master: str, job: st
     if config.startswith("flink-streaming"):
         args.append("--streaming")
     args.append(f"--parallelism={2 if config.endswith('p2') or 'p2-' in config else 1}")
-    if config == "flink-p2-process":
-        args.append("--experiments=use_loopback_process_worker")
+    if config == "flink-p2-shared":
+        args.append("--sdk_worker_parallelism=1")
     return args
 
 

@@ -9,8 +9,10 @@ state. So, unless given explicitly:
 
 * the job server is the one ``scripts/flink.sh provision`` assembled (or the jar named by
   ``STREAMFLOW_FLINK_JOB_SERVER_JAR``);
-* a master on this machine runs the Python workers in the submitting process (``LOOPBACK``);
-  production sets ``EXTERNAL`` with the worker pool sidecar (k8s/);
+* a master on this machine runs the Python workers from the submitting process (``LOOPBACK``):
+  in it at parallelism 1, and above that one worker process per slot
+  (:func:`loopback_worker_args`); production sets ``EXTERNAL`` with the worker pool sidecar
+  (k8s/);
 * a master on this machine is taken to be the project's cluster, whose configuration
   (``scripts/flink.sh conf-dir``) the job server applies to the job (``--flink_conf_dir``):
   checkpointing (interval, EXACTLY_ONCE) is a setting of each job, not of the cluster, so
@@ -23,12 +25,14 @@ state. So, unless given explicitly:
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import ParseResult, urlparse
 
 from apache_beam.options.pipeline_options import (
+    DebugOptions,
     FlinkRunnerOptions,
     PipelineOptions,
     PortableOptions,
@@ -126,6 +130,7 @@ def with_flink_defaults(argv: Sequence[str]) -> list[str]:
         return [*argv, *extra]
     if not options.view_as(PortableOptions).environment_type:
         extra.append("--environment_type=LOOPBACK")
+        extra += loopback_worker_args(argv, flink.parallelism)
     if not has_option(argv, "--flink_conf_dir"):
         conf_dir = _flink_script_output("conf-dir")
         if conf_dir and Path(conf_dir, "config.yaml").is_file():
@@ -136,6 +141,36 @@ def with_flink_defaults(argv: Sequence[str]) -> list[str]:
         if detector:
             extra.append(f"--pipeline_resources_detector_factory_class={detector}")
     return [*argv, *extra]
+
+
+def loopback_worker_args(argv: Sequence[str], parallelism: int) -> list[str]:
+    """Above parallelism 1, one Python worker process per slot instead of one shared worker.
+
+    Flink starts ``--sdk_worker_parallelism`` workers per TaskManager, 1 by default, so every
+    slot's bundles go to one worker; a LOOPBACK worker is moreover this process, so all the
+    job's Python code shares one interpreter lock. A bounded 100k-event run at parallelism 2
+    took 16-27 s of job time so, and 13.2-13.5 s with a worker process per slot
+    (docs/benchmarks.md). Beam's loopback pool starts those processes as ``python``
+    (:func:`worker_python_on_path`)."""
+    if parallelism <= 1 or has_option(argv, "--sdk_worker_parallelism"):
+        return []
+    return [
+        "--experiments=use_loopback_process_worker",
+        f"--sdk_worker_parallelism={parallelism}",
+    ]
+
+
+def worker_python_on_path(options: PipelineOptions) -> None:
+    """Make ``python`` on the PATH this interpreter when Beam's loopback pool will start worker
+    processes: it starts them by that name, which may be another Python without this project's
+    packages, or none (Debian has only ``python3``)."""
+    experiments = options.view_as(DebugOptions).experiments or []
+    if "use_loopback_process_worker" not in experiments:
+        return
+    here = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if path.split(os.pathsep)[0] != here:
+        os.environ["PATH"] = os.pathsep.join([here, path]) if path else here
 
 
 def _may_ship_no_jars(argv: Sequence[str], flink: FlinkRunnerOptions, master: str) -> bool:

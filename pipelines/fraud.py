@@ -24,7 +24,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipelines.flink import is_flink, with_flink_defaults
+from pipelines.flink import is_flink, with_flink_defaults, worker_python_on_path
 from pipelines.kafka import (
     KafkaOptions,
     client_config,
@@ -214,6 +214,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     arguments = sys.argv[1:] if argv is None else argv
     check_command_line(arguments)  # before Beam drops an unknown option without a word
     options = pipeline_options(arguments)
+    worker_python_on_path(options)
     fraud = options.view_as(FraudOptions)
     reference = prepare_run(fraud)
     pipeline = beam.Pipeline(options=options)

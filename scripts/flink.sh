@@ -132,17 +132,25 @@ write_lib() {
 # Whether every running process of the cluster was started on the lib folder (a cluster started
 # by an older scripts/flink.sh was not).
 lib_in_use() {
-  local pid found=1
+  local pid found=1 canonical
+  canonical="$(readlink -f "$CLUSTER_LIB")"
   for pid in $(our_pids); do
     kill -0 "$pid" 2>/dev/null || continue
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$CLUSTER_LIB/" || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -e "$CLUSTER_LIB/" -e "$canonical/" || return 1
     found=0
   done
   return "$found"
 }
 
 staging_detector() {
-  if lib_in_use && [ "$(cat "$CLUSTER_LIB/job-server" 2>/dev/null)" = "$JOB_SERVER_DIR" ]; then
+  # Canonical paths: a checkout whose .cache links to this one's (a git worktree measuring the
+  # commit before) has the same job server; shipping its classpath anyway would load a second
+  # copy of gRPC's native transport in the TaskManager, which then fails every later Beam job
+  # with UnsatisfiedLinkError (Native.epollCreate) until it restarts.
+  local recorded
+  recorded="$(cat "$CLUSTER_LIB/job-server" 2>/dev/null || true)"
+  if lib_in_use && [ -n "$recorded" ] &&
+    [ "$(readlink -f "$recorded")" = "$(readlink -f "$JOB_SERVER_DIR")" ]; then
     echo "$STAGING_DETECTOR"
   fi
 }

@@ -347,6 +347,18 @@ def test_the_pipeline_jar_sends_python_work_to_the_sidecar(deployment: Manifest)
     assert f"v{str(options['--flink_version']).replace('.', '_')}" == flink_version
 
 
+def test_every_slot_has_its_own_python_worker_process(deployment: Manifest) -> None:
+    # Flink starts --sdk_worker_parallelism workers per TaskManager and spreads the slots'
+    # stages over them; one per slot, each with a core of the sidecar.
+    slots = int(deployment["spec"]["flinkConfiguration"]["taskmanager.numberOfTaskSlots"])
+    assert int(_pipeline_options()["--sdk_worker_parallelism"]) == slots
+    worker = _container(_pod_specs(deployment)["taskManager"], WORKER_POOL)
+    assert float(worker["resources"]["limits"]["cpu"]) >= slots
+    cache_mb = int(_pipeline_options()["--max_cache_memory_usage_mb"])
+    assert worker["resources"]["limits"]["memory"].endswith("Gi")
+    assert slots * cache_mb < int(worker["resources"]["limits"]["memory"][:-2]) * 1024 // 2
+
+
 def test_the_pipeline_args_are_all_known_options() -> None:
     from apache_beam.options.pipeline_options import PipelineOptions
 

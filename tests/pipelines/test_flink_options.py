@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from pathlib import Path
 
 import pytest
 from apache_beam.options.pipeline_options import (
+    DebugOptions,
     FlinkRunnerOptions,
     PipelineOptions,
     PortableOptions,
@@ -75,6 +78,40 @@ def test_a_local_flink_run_gets_the_provisioned_job_server_loopback_and_cluster_
     assert options.view_as(PortableOptions).environment_type == "LOOPBACK"
     assert f"--flink_conf_dir={fake_flink_script['conf']}" in completed
     assert "FLINK_CONF_DIR" not in os.environ
+
+
+def test_a_local_run_above_parallelism_one_gets_a_python_worker_process_per_slot(
+    fake_flink_script: dict[str, Path],
+) -> None:
+    local = ["--runner=FlinkRunner", "--flink_master=localhost:58081"]
+    completed = flink.with_flink_defaults([*local, "--parallelism=2"])
+    options = PipelineOptions(completed)
+    assert int(options.view_as(PortableOptions).sdk_worker_parallelism) == 2
+    assert "use_loopback_process_worker" in options.view_as(DebugOptions).experiments
+    # One slot: the worker stays in this process (no start-up of another interpreter).
+    for argv in (local, [*local, "--parallelism=1"]):
+        assert not any("sdk_worker" in arg for arg in flink.with_flink_defaults(argv))
+    chosen = [*local, "--parallelism=2", "--sdk_worker_parallelism=1"]
+    assert flink.with_flink_defaults(chosen).count("--sdk_worker_parallelism=1") == 1
+    assert not any("use_loopback" in arg for arg in flink.with_flink_defaults(chosen))
+    remote = ["--runner=FlinkRunner", "--flink_master=flink-jobmanager:8081", "--parallelism=4"]
+    assert not any("sdk_worker" in arg for arg in flink.with_flink_defaults(remote))
+
+
+def test_process_workers_start_as_this_interpreter(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Beam's loopback pool starts its worker processes as `python`, found on the PATH.
+    monkeypatch.setenv("PATH", str(tmp_path))
+    flink.worker_python_on_path(PipelineOptions([]))
+    assert os.environ["PATH"] == str(tmp_path)
+    flink.worker_python_on_path(PipelineOptions(["--experiments=use_loopback_process_worker"]))
+    found = shutil.which("python")
+    assert found is not None
+    assert Path(found).parent == Path(sys.executable).parent
+    assert os.environ["PATH"].endswith(str(tmp_path))
+    flink.worker_python_on_path(PipelineOptions(["--experiments=use_loopback_process_worker"]))
+    assert os.environ["PATH"].count(str(Path(sys.executable).parent)) == 1
 
 
 def test_a_local_cluster_that_carries_the_runner_gets_a_job_that_ships_no_jars(
