@@ -25,7 +25,8 @@ the job's start. File input has no watermark until it is read whole, so a file-f
 job scores nothing before the end of the file: its first output measures the read, not
 latency.
 
-``--profile`` samples this process (where LOOPBACK runs the Python workers) with py-spy
+``--profile`` samples this process and its children (where LOOPBACK runs the Python workers:
+in it at parallelism 1, in worker processes it starts above) with py-spy
 (``pip install py-spy``; not a project dependency) during each Flink run and prints where the
 SDK harness spent its time per event, next to Flink's busy/idle split of the scoring task.
 Prints one JSON document. Numbers drift with machine load; compare medians and ratios.
@@ -175,7 +176,7 @@ class TaskWatch(threading.Thread):
 
 
 class Sampler:
-    """py-spy on this process for the length of one run; ``None`` where py-spy is missing."""
+    """py-spy on this process and its worker processes for the length of one run."""
 
     def __init__(self, seconds: int, out: str) -> None:
         self.out = out
@@ -195,6 +196,8 @@ class Sampler:
                 out,
                 "--nonblocking",
                 "--threads",
+                # Worker processes (parallelism 2: pipelines/flink.py) are this one's children.
+                "--subprocesses",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -24,8 +24,11 @@ state. So, unless given explicitly:
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import sys
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -112,8 +115,10 @@ def is_flink(runner: object) -> bool:
     return name.rsplit(".", 1)[-1].lower().removesuffix("runner") == "flink"
 
 
-def with_flink_defaults(argv: Sequence[str]) -> list[str]:
-    """``argv`` plus the flags a Flink run needs here; unchanged for other runners."""
+def with_flink_defaults(argv: Sequence[str], workers: int = 1) -> list[str]:
+    """``argv`` plus the flags a Flink run needs here; unchanged for other runners. A job on
+    this machine's cluster gets at least ``workers`` Python worker processes, and one per slot
+    (:func:`loopback_worker_args`)."""
     options = PipelineOptions(argv)
     if not is_flink(options.view_as(StandardOptions).runner):
         return list(argv)
@@ -128,9 +133,11 @@ def with_flink_defaults(argv: Sequence[str]) -> list[str]:
     if master in _EMBEDDED_MASTERS or not is_local_master(master):
         # Beam picks LOOPBACK for its embedded Flink itself; a remote master is production.
         return [*argv, *extra]
-    if not options.view_as(PortableOptions).environment_type:
+    environment = options.view_as(PortableOptions).environment_type
+    if not environment:
         extra.append("--environment_type=LOOPBACK")
-        extra += loopback_worker_args(argv, flink.parallelism)
+    if (environment or "LOOPBACK").upper() == "LOOPBACK":
+        extra += loopback_worker_args(argv, max(workers, flink.parallelism))
     if not has_option(argv, "--flink_conf_dir"):
         conf_dir = _flink_script_output("conf-dir")
         if conf_dir and Path(conf_dir, "config.yaml").is_file():
@@ -143,34 +150,67 @@ def with_flink_defaults(argv: Sequence[str]) -> list[str]:
     return [*argv, *extra]
 
 
-def loopback_worker_args(argv: Sequence[str], parallelism: int) -> list[str]:
-    """Above parallelism 1, one Python worker process per slot instead of one shared worker.
+def loopback_worker_args(argv: Sequence[str], workers: int) -> list[str]:
+    """Python worker processes for a LOOPBACK job that needs more than one worker.
 
-    Flink starts ``--sdk_worker_parallelism`` workers per TaskManager, 1 by default, so every
-    slot's bundles go to one worker; a LOOPBACK worker is moreover this process, so all the
-    job's Python code shares one interpreter lock. A bounded 100k-event run at parallelism 2
-    took 16-27 s of job time so, and 13.2-13.5 s with a worker process per slot
-    (docs/benchmarks.md). Beam's loopback pool starts those processes as ``python``
-    (:func:`worker_python_on_path`)."""
-    if parallelism <= 1 or has_option(argv, "--sdk_worker_parallelism"):
-        return []
-    return [
-        "--experiments=use_loopback_process_worker",
-        f"--sdk_worker_parallelism={parallelism}",
-    ]
+    Flink starts ``--sdk_worker_parallelism`` workers per TaskManager (1 by default; 0 lets it
+    choose) and hands each stage instance, as it opens, to the next of them in turn; a
+    LOOPBACK worker is this process, so all the job's Python code would share one interpreter
+    lock. ``workers`` is how many the job asks for (at least its parallelism; the launcher asks
+    more for a live job); an explicit ``--sdk_worker_parallelism`` wins. Measured in
+    docs/benchmarks.md ("Python worker processes"): a bounded 100k-event run at parallelism 2
+    took 16-29 s of job time with one shared worker, 13-17 s with two processes. Beam's
+    loopback pool starts the processes as ``python`` (:func:`worker_python_on_path`)."""
+    process_workers = "--experiments=use_loopback_process_worker"
+    if has_option(argv, "--sdk_worker_parallelism"):
+        chosen = PipelineOptions(list(argv)).view_as(PortableOptions).sdk_worker_parallelism
+        return [process_workers] if int(chosen) != 1 else []
+    return [process_workers, f"--sdk_worker_parallelism={workers}"] if workers > 1 else []
 
 
 def worker_python_on_path(options: PipelineOptions) -> None:
     """Make ``python`` on the PATH this interpreter when Beam's loopback pool will start worker
     processes: it starts them by that name, which may be another Python without this project's
-    packages, or none (Debian has only ``python3``)."""
-    experiments = options.view_as(DebugOptions).experiments or []
-    if "use_loopback_process_worker" not in experiments:
+    packages (a child that dies on import leaves Flink waiting for a worker), or none (Debian
+    has only ``python3``). :class:`FlinkSetupError` if this interpreter's folder has no
+    ``python``. The PATH stays so for the rest of the process."""
+    if not options.view_as(DebugOptions).lookup_experiment("use_loopback_process_worker"):
         return
-    here = str(Path(sys.executable).parent)
+    here = Path(sys.executable).parent
     path = os.environ.get("PATH", "")
-    if path.split(os.pathsep)[0] != here:
-        os.environ["PATH"] = os.pathsep.join([here, path]) if path else here
+    if path.split(os.pathsep)[0] != str(here):
+        os.environ["PATH"] = os.pathsep.join([str(here), path]) if path else str(here)
+    found = shutil.which("python")
+    if found is None or Path(found).parent != here:
+        raise FlinkSetupError(
+            f"Python worker processes start as `python`, and {here} has none: run the "
+            "launcher from a virtualenv (.venv/bin/python), or give --sdk_worker_parallelism=1"
+        )
+
+
+def cancel_submitted(result: Any, options: PipelineOptions) -> None:
+    """Cancel the job behind ``result``. On a Flink master, through its REST API: Ctrl-C in a
+    terminal reaches the job server's JVM too (Beam starts it in the launcher's process group),
+    and a cancel sent to a dying job server may return without reaching Flink. Beam's Flink job
+    service names a job invocation ``<Flink job name>_<uuid>``."""
+    master = options.view_as(FlinkRunnerOptions).flink_master
+    name = str(getattr(result, "_job_id", "")).rpartition("_")[0]
+    # Beam's default master is "[auto]" (embedded) whatever the runner: only a Flink run that
+    # named a cluster has one to ask.
+    if not name or master in _EMBEDDED_MASTERS:
+        result.cancel()
+        return
+    base = master if "://" in master else f"http://{master}"
+    with urllib.request.urlopen(f"{base}/jobs/overview", timeout=10) as response:
+        jobs = json.load(response)["jobs"]
+    for job in jobs:
+        if job["name"] == name and job["state"] not in _ENDED_STATES:
+            cancel = urllib.request.Request(f"{base}/jobs/{job['jid']}?mode=cancel", method="PATCH")
+            urllib.request.urlopen(cancel, timeout=10).close()
+
+
+# Flink's globally terminal job states, and SUSPENDED: nothing left to cancel.
+_ENDED_STATES = ("FINISHED", "CANCELED", "FAILED", "SUSPENDED")
 
 
 def _may_ship_no_jars(argv: Sequence[str], flink: FlinkRunnerOptions, master: str) -> bool:

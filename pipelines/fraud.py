@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -24,7 +26,12 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipelines.flink import is_flink, with_flink_defaults, worker_python_on_path
+from pipelines.flink import (
+    cancel_submitted,
+    is_flink,
+    with_flink_defaults,
+    worker_python_on_path,
+)
 from pipelines.kafka import (
     KafkaOptions,
     client_config,
@@ -194,6 +201,13 @@ def build_pipeline(
 # the customer shards 1.2-1.3 / 1.5-1.7 s at 100 ms, 0.56-0.64 / 0.7-1.25 s at 30 ms for ~2%
 # of the maximum; 10 ms gained nothing more and cost ~15% of it: docs/benchmarks.md).
 LIVE_MAX_BUNDLE_TIME_MS = 30
+# Python worker processes of a live job on this machine's cluster. Flink hands the job's ~12
+# Python stages to them in turn; its three busy ones (the read and parse, the store step, the
+# customer step with the model and the sinks) then rarely share one interpreter lock, as all
+# did in one worker. At parallelism 1 and 900 events/s (half the maximum): p99 1.6-2.3 s
+# against 3.5-5.9 s, maximum 1,800-2,240 against ~1,450; the first alert 20-23 s after launch
+# instead of 14-17 s (docs/benchmarks.md, "Python worker processes").
+LIVE_WORKER_PROCESSES = 3
 
 
 def pipeline_options(argv: Sequence[str]) -> PipelineOptions:
@@ -202,7 +216,8 @@ def pipeline_options(argv: Sequence[str]) -> PipelineOptions:
     live = is_live(PipelineOptions(argv))
     if live and not has_option(argv, "--max_bundle_time_mills"):
         argv.append(f"--max_bundle_time_mills={LIVE_MAX_BUNDLE_TIME_MS}")
-    options = PipelineOptions(with_flink_defaults(argv))
+    options = PipelineOptions(with_flink_defaults(argv, LIVE_WORKER_PROCESSES if live else 1))
+    worker_python_on_path(options)
     standard = options.view_as(StandardOptions)
     standard.runner = resolve_runner(standard.runner) or DEFAULT_RUNNER
     return options
@@ -214,18 +229,27 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     arguments = sys.argv[1:] if argv is None else argv
     check_command_line(arguments)  # before Beam drops an unknown option without a word
     options = pipeline_options(arguments)
-    worker_python_on_path(options)
     fraud = options.view_as(FraudOptions)
     reference = prepare_run(fraud)
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, fraud, reference)
     result = pipeline.run()
+    if threading.current_thread() is threading.main_thread():
+        # Beam's job server wrapper (StopOnExitJobServer) makes Ctrl-C call a method that takes
+        # no arguments: a TypeError, no KeyboardInterrupt, and the job went on running.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         result.wait_until_finish()
     except KeyboardInterrupt:
-        # A live job runs until stopped; its Python workers may live in this process.
+        # A live job runs until stopped.
         print("pipelines.fraud: stopping: cancelling the job", file=sys.stderr)
-        result.cancel()
+        cancel_submitted(result, options)
+        try:
+            return read_back_summary(result, fraud, reference)
+        except Exception:  # Ctrl-C in a terminal stopped the job server too: no counters
+            raise LaunchError(
+                f"the job was cancelled; its summary so far is in {fraud.output_dir}"
+            ) from None
     return read_back_summary(result, fraud, reference)
 
 

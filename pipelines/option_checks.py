@@ -13,6 +13,7 @@ type allows: ``--max_payload_bytes=-5`` would dead-letter every event and exit 0
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -46,6 +47,8 @@ NUMERIC_RANGES: dict[str, Range] = {
     "max_parallelism": Range(int, low=1, high=32_768, also=(-1,)),
     # Beam's SDK state cache per worker process (pipelines.flink sets it for Flink runs).
     "max_cache_memory_usage_mb": Range(int, low=0, high=1_048_576),
+    # PortableOptions: Python worker processes per TaskManager; 0 lets the runner choose.
+    "sdk_worker_parallelism": Range(int, low=0, high=1_024),
 }
 
 
@@ -81,6 +84,11 @@ def check_command_line(argv: Sequence[str]) -> None:
         value = given.get(name)
         if value is None or value == parser.get_default(name):
             continue  # unset, or Beam's own default (-1 for parallelism)
+        if isinstance(value, str):  # Beam declares some numbers without a type
+            try:
+                value = allowed(value)
+            except argparse.ArgumentTypeError as error:
+                raise LaunchError(f"--{name}: {error}") from None
         problem = allowed.problem(value)
         if problem:
             raise LaunchError(f"--{name}: {problem}")

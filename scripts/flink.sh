@@ -133,10 +133,11 @@ write_lib() {
 # by an older scripts/flink.sh was not).
 lib_in_use() {
   local pid found=1 canonical
-  canonical="$(readlink -f "$CLUSTER_LIB")"
+  canonical="$(readlink -f "$CLUSTER_LIB" || true)"
   for pid in $(our_pids); do
     kill -0 "$pid" 2>/dev/null || continue
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -e "$CLUSTER_LIB/" -e "$canonical/" || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" |
+      grep -qF -e "$CLUSTER_LIB/" -e "${canonical:-$CLUSTER_LIB}/" || return 1
     found=0
   done
   return "$found"

@@ -9,8 +9,11 @@ prints one line::
 
 Where the line lands depends on where the workers run: with FnApiRunner and with Flink's
 ``LOOPBACK`` environment they run in the launching process, so it is the launcher's stderr;
-``EXTERNAL`` workers (the worker pool sidecar in k8s/) each print their own share into their
-own log. A line is printed only while elements flow, at most once per interval per process,
+``LOOPBACK`` worker processes (a Flink job above parallelism 1, or live: pipelines/flink.py)
+print to the launcher's stderr too, each its own share; ``EXTERNAL`` workers (the worker pool
+sidecar in k8s/) each print their own share into their own log. A process that runs only one
+of the two taps says only what it counts (``12,300 scored (1,230/s), ...``), not a misleading
+``0 read``. A line is printed only while elements flow, at most once per interval per process,
 and the rates are those of the last interval. Counts are per process and approximate when
 worker threads race (progress, not accounting: the summary and Beam's counters are exact).
 
@@ -21,6 +24,7 @@ at every element, rather than every N, keeps the interval on a slow live stream.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import uuid
@@ -45,6 +49,8 @@ class ProgressTally:
         self._last_read = 0
         self._last_scored = 0
         self._printing = threading.Lock()
+        # Which taps run in this process (set up by each): a worker may hold only one.
+        self.taps: set[str] = set()
 
     def print_line(self) -> None:
         """Prints the progress line if it is (still) due; one thread prints, the others skip."""
@@ -64,11 +70,12 @@ class ProgressTally:
         seconds = max(now - self._last_line_at, 1e-9)
         read_rate = (self.read - self._last_read) / seconds
         scored_rate = (self.scored - self._last_scored) / seconds
-        return (
-            f"progress: {self.read:,} read ({read_rate:,.0f}/s), "
-            f"{self.scored:,} scored ({scored_rate:,.0f}/s), "
-            f"{now - self.started:,.0f} s elapsed"
-        )
+        parts = []
+        if "read" in self.taps or not self.taps:
+            parts.append(f"{self.read:,} read ({read_rate:,.0f}/s)")
+        if "scored" in self.taps or not self.taps:
+            parts.append(f"{self.scored:,} scored ({scored_rate:,.0f}/s)")
+        return f"progress: {', '.join(parts)}, {now - self.started:,.0f} s elapsed"
 
 
 _TALLIES: dict[str, ProgressTally] = {}
@@ -88,13 +95,19 @@ class _CountReadFn(beam.DoFn):  # type: ignore[misc]
     """Counts each event read into the process's tally; outputs nothing."""
 
     _tally: ProgressTally  # the process's own, from setup: a tally does not travel
+    _TAP = "read"
 
-    def __init__(self, run_token: str, interval_s: float) -> None:
+    def __init__(self, run_token: str, interval_s: float, launcher_pid: int) -> None:
         self._run_token = run_token
         self._interval_s = interval_s
+        self._launcher_pid = launcher_pid
 
     def setup(self) -> None:
         self._tally = tally_for(self._run_token, self._interval_s)
+        # In the launcher's process run both taps (FnApiRunner, one LOOPBACK worker), even
+        # before the second is set up; a worker process says only what its own taps count.
+        in_launcher = os.getpid() == self._launcher_pid
+        self._tally.taps.update(("read", "scored") if in_launcher else (self._TAP,))
 
     def process(self, element: Any) -> tuple[()]:
         tally = self._tally
@@ -106,6 +119,8 @@ class _CountReadFn(beam.DoFn):  # type: ignore[misc]
 
 class _CountScoredFn(_CountReadFn):
     """Counts each scored record into the process's tally; outputs nothing."""
+
+    _TAP = "scored"
 
     def process(self, element: Any) -> tuple[()]:
         tally = self._tally
@@ -122,9 +137,10 @@ class ShowProgress:
     def __init__(self, interval_s: float = DEFAULT_PROGRESS_INTERVAL_S) -> None:
         self._run_token = uuid.uuid4().hex
         self._interval_s = interval_s
+        self._launcher_pid = os.getpid()
 
     def read(self) -> beam.ParDo:
-        return beam.ParDo(_CountReadFn(self._run_token, self._interval_s))
+        return beam.ParDo(_CountReadFn(self._run_token, self._interval_s, self._launcher_pid))
 
     def scored(self) -> beam.ParDo:
-        return beam.ParDo(_CountScoredFn(self._run_token, self._interval_s))
+        return beam.ParDo(_CountScoredFn(self._run_token, self._interval_s, self._launcher_pid))

@@ -7,12 +7,15 @@ their jobs would fail to load Beam's operators.
 from __future__ import annotations
 
 import json
+import subprocess
 import urllib.request
+from pathlib import Path
 
 from pipelines.flink import with_flink_defaults
 from tests.services import service_script
 
 DETECTOR = "streamflow.beam.MinimalStaging"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _classpath(flink_master: str) -> list[str]:
@@ -32,3 +35,19 @@ def test_a_job_on_the_local_cluster_ships_no_jars(flink_master: str) -> None:
     argv = with_flink_defaults(["--runner=FlinkRunner", f"--flink_master={flink_master}"])
 
     assert f"--pipeline_resources_detector_factory_class={DETECTOR}" in argv
+
+
+def test_a_checkout_reached_through_a_link_ships_no_jars_either(tmp_path: Path) -> None:
+    # A path to the project that is not its canonical one (a git worktree whose .cache links
+    # here, a symlinked home): shipping the runner's jars anyway would load gRPC's native
+    # transport a second time and break the TaskManager for every later job.
+    linked = tmp_path / "streamflow"
+    linked.symlink_to(REPO, target_is_directory=True)
+    detector = subprocess.run(
+        [str(linked / "scripts" / "flink.sh"), "staging-detector"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout.strip()
+    assert detector == DETECTOR

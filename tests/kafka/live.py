@@ -2,8 +2,8 @@
 and consuming what it publishes.
 
 A live job never finishes by itself: ``LiveJob`` starts ``python -m pipelines.fraud`` in a
-subprocess (its Python workers run in that process, LOOPBACK), finds the Flink job by name and
-cancels it on exit.
+subprocess (its Python workers are that process's children, LOOPBACK worker processes), finds
+the Flink job by name and cancels it on exit.
 """
 
 from __future__ import annotations

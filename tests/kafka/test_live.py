@@ -18,6 +18,10 @@ blacklist changes").
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
@@ -30,7 +34,8 @@ from pipelines import fraud, produce
 from pipelines.synthetic import generate_dataset
 from pipelines.train_default import train_model
 from tests.flink import prometheus
-from tests.kafka.live import Topics, consume_until, live_job, publish_raw, wait_until
+from tests.flink.rest import flink_get, running_job_id
+from tests.kafka.live import ROOT, Topics, consume_until, live_job, publish_raw, wait_until
 from tests.output_files import read_records
 from transforms.domain.event_time import business_timezone, format_utc
 from transforms.domain.events import Transaction, parse_event
@@ -242,3 +247,50 @@ def test_the_live_job_publishes_what_a_bounded_run_finds(
     feedback_count = data.counts["feedback"] + HISTORY
     assert seen["feedback_read"] == seen["feedback_accepted"] == feedback_count, seen
     assert seen["blacklist_changes_read"] == seen["blacklist_changes_accepted"] == 2, seen
+
+
+def test_ctrl_c_in_the_launchers_terminal_cancels_the_job(
+    flink_master: str, bootstrap_servers: str, topics: Topics, tmp_path: Path
+) -> None:
+    # Ctrl-C reaches the terminal's whole foreground group: the launcher, the job server's JVM
+    # and the Python worker processes Beam starts. The Flink job must not run on without them.
+    job_name = f"streamflow-ctrl-c-{uuid.uuid4().hex[:8]}"
+    command = [
+        sys.executable,
+        "-m",
+        "pipelines.fraud",
+        "--runner=FlinkRunner",
+        f"--flink_master={flink_master}",
+        "--streaming",
+        f"--job_name={job_name}",
+        f"--kafka_bootstrap_servers={bootstrap_servers}",
+        *topics.options(),
+        f"--output_dir={tmp_path / 'out'}",
+        "--no_model",
+    ]
+    log = tmp_path / "launcher.err"
+    with log.open("w") as stderr:
+        launcher = subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
+        )
+    try:
+        started = wait_until(
+            lambda: launcher.poll() is not None or running_job_id(flink_master, job_name), 180
+        )
+        job_id = running_job_id(flink_master, job_name)
+        assert started, log.read_text()[-3000:]
+        assert job_id, log.read_text()[-3000:]
+        os.killpg(launcher.pid, signal.SIGINT)
+        launcher.wait(90)
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+            launcher.wait(30)
+    # Cancelled; or failed first, when the worker processes the same Ctrl-C ended were busy.
+    ended = wait_until(
+        lambda: flink_get(flink_master, f"/jobs/{job_id}")["state"] in ("CANCELED", "FAILED"), 60
+    )
+    printed = log.read_text()
+    assert ended, printed[-3000:]
+    assert "pipelines.fraud: stopping: cancelling the job" in printed
+    assert "TypeError" not in printed

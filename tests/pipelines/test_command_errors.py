@@ -81,6 +81,9 @@ def test_a_malformed_number_is_one_line_not_beams_usage(tmp_path: Path) -> None:
     line = _one_line("pipelines.fraud", "--parallelism=two", f"--output_dir={tmp_path}")
     assert "--parallelism" in line
     assert "'two'" in line
+    # Beam declares this one without a type: the check converts it.
+    with pytest.raises(LaunchError, match=r"^--sdk_worker_parallelism: 'two' is not an integer"):
+        check_command_line(["--sdk_worker_parallelism=two"])
 
 
 def test_a_malformed_warehouse_dsn_is_refused_without_quoting_its_password(

@@ -94,8 +94,37 @@ def test_a_local_run_above_parallelism_one_gets_a_python_worker_process_per_slot
     chosen = [*local, "--parallelism=2", "--sdk_worker_parallelism=1"]
     assert flink.with_flink_defaults(chosen).count("--sdk_worker_parallelism=1") == 1
     assert not any("use_loopback" in arg for arg in flink.with_flink_defaults(chosen))
+    # Asked for more than the slots (a live job): as many processes.
+    completed = flink.with_flink_defaults(local, workers=3)
+    assert "--sdk_worker_parallelism=3" in completed
+    assert "--experiments=use_loopback_process_worker" in completed
+    chosen = [*local, "--sdk_worker_parallelism=4"]
+    assert flink.with_flink_defaults(chosen, workers=3).count("--sdk_worker_parallelism=4") == 1
+    assert "--experiments=use_loopback_process_worker" in flink.with_flink_defaults(chosen)
     remote = ["--runner=FlinkRunner", "--flink_master=flink-jobmanager:8081", "--parallelism=4"]
     assert not any("sdk_worker" in arg for arg in flink.with_flink_defaults(remote))
+    # LOOPBACK given explicitly is the same environment; the value as two arguments too; 0 is
+    # the runner's choice (cores - 1), in processes as well.
+    explicit = [*local, "--environment_type=LOOPBACK", "--parallelism=2"]
+    assert "--sdk_worker_parallelism=2" in flink.with_flink_defaults(explicit)
+    for given in (["--sdk_worker_parallelism", "3"], ["--sdk_worker_parallelism=0"]):
+        completed = flink.with_flink_defaults([*local, *given])
+        assert "--experiments=use_loopback_process_worker" in completed
+        assert [arg for arg in completed if "sdk_worker" in arg] == given[:1]
+
+
+def test_a_live_job_on_this_machine_gets_its_python_worker_processes(
+    fake_flink_script: dict[str, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    local = ["--runner=FlinkRunner", "--flink_master=localhost:58081", "--streaming"]
+    monkeypatch.setenv("PATH", str(tmp_path))  # another `python` would start the workers
+    live = fraud.pipeline_options([*local, "--kafka_bootstrap_servers=localhost:59092"])
+    assert Path(shutil.which("python") or "").parent == Path(sys.executable).parent
+    workers = live.view_as(PortableOptions).sdk_worker_parallelism
+    assert int(workers) == fraud.LIVE_WORKER_PROCESSES > 1
+    assert "use_loopback_process_worker" in live.view_as(DebugOptions).experiments
+    replay = fraud.pipeline_options([*local, "--input=events.jsonl"])
+    assert not replay.view_as(DebugOptions).experiments
 
 
 def test_process_workers_start_as_this_interpreter(
@@ -112,6 +141,16 @@ def test_process_workers_start_as_this_interpreter(
     assert os.environ["PATH"].endswith(str(tmp_path))
     flink.worker_python_on_path(PipelineOptions(["--experiments=use_loopback_process_worker"]))
     assert os.environ["PATH"].count(str(Path(sys.executable).parent)) == 1
+
+
+def test_an_interpreter_without_python_beside_it_cannot_start_process_workers(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "python3").symlink_to(sys.executable)  # Debian's /usr/bin has only python3
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python3"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(flink.FlinkSetupError, match="--sdk_worker_parallelism=1"):
+        flink.worker_python_on_path(PipelineOptions(["--experiments=use_loopback_process_worker"]))
 
 
 def test_a_local_cluster_that_carries_the_runner_gets_a_job_that_ships_no_jars(

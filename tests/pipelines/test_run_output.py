@@ -157,3 +157,19 @@ def test_a_progress_line_gives_counts_rates_and_elapsed_time() -> None:
     assert tally.line(now) == (
         "progress: 12,345 read (1,234/s), 12,300 scored (1,230/s), 10 s elapsed"
     )
+    tally.taps.update(("read", "scored"))  # both taps in this process: the same line
+    assert tally.line(now).startswith("progress: 12,345 read (1,234/s), 12,300 scored")
+
+
+def test_a_worker_process_with_one_tap_says_only_what_it_counts() -> None:
+    # Flink's worker processes: the read tap in one, the scored tap in another.
+    scoring = ProgressTally(interval_s=0.0)
+    scoring.taps.add("scored")
+    scoring.scored = 12_300
+    assert scoring.line(scoring.started + 10.0) == (
+        "progress: 12,300 scored (1,230/s), 10 s elapsed"
+    )
+    reading = ProgressTally(interval_s=0.0)
+    reading.taps.add("read")
+    reading.read = 500
+    assert reading.line(reading.started + 10.0) == "progress: 500 read (50/s), 10 s elapsed"
