@@ -188,11 +188,12 @@ def worker_python_on_path(options: PipelineOptions) -> None:
         )
 
 
-def cancel_submitted(result: Any, options: PipelineOptions) -> None:
+def cancel_submitted(result: Any, options: PipelineOptions, submitted_ms: float) -> None:
     """Cancel the job behind ``result``. On a Flink master, through its REST API: Ctrl-C in a
     terminal reaches the job server's JVM too (Beam starts it in the launcher's process group),
     and a cancel sent to a dying job server may return without reaching Flink. Beam's Flink job
-    service names a job invocation ``<Flink job name>_<uuid>``."""
+    service names a job invocation ``<Flink job name>_<uuid>``; only a job of that name started
+    since ``submitted_ms`` (epoch milliseconds) is this launcher's."""
     master = options.view_as(FlinkRunnerOptions).flink_master
     name = str(getattr(result, "_job_id", "")).rpartition("_")[0]
     # Beam's default master is "[auto]" (embedded) whatever the runner: only a Flink run that
@@ -201,12 +202,19 @@ def cancel_submitted(result: Any, options: PipelineOptions) -> None:
         result.cancel()
         return
     base = master if "://" in master else f"http://{master}"
-    with urllib.request.urlopen(f"{base}/jobs/overview", timeout=10) as response:
-        jobs = json.load(response)["jobs"]
-    for job in jobs:
-        if job["name"] == name and job["state"] not in _ENDED_STATES:
-            cancel = urllib.request.Request(f"{base}/jobs/{job['jid']}?mode=cancel", method="PATCH")
-            urllib.request.urlopen(cancel, timeout=10).close()
+    try:
+        with urllib.request.urlopen(f"{base}/jobs/overview", timeout=10) as response:
+            jobs = json.load(response)["jobs"]
+        for job in jobs:
+            ours = job["name"] == name and job["start-time"] >= submitted_ms
+            if ours and job["state"] not in _ENDED_STATES:
+                cancel = urllib.request.Request(f"{base}/jobs/{job['jid']}?mode=cancel")
+                cancel.method = "PATCH"
+                urllib.request.urlopen(cancel, timeout=10).close()
+    except OSError as error:  # URLError, a timeout, a refused connection
+        raise FlinkSetupError(
+            f"could not cancel job {name} at {master} ({error}): cancel it in Flink's web UI"
+        ) from None
 
 
 # Flink's globally terminal job states, and SUSPENDED: nothing left to cancel.

@@ -233,6 +233,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     reference = prepare_run(fraud)
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, fraud, reference)
+    submitted_ms = time.time() * 1000 - 1000  # Flink stamps the job's start after this
     result = pipeline.run()
     if threading.current_thread() is threading.main_thread():
         # Beam's job server wrapper (StopOnExitJobServer) makes Ctrl-C call a method that takes
@@ -243,7 +244,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     except KeyboardInterrupt:
         # A live job runs until stopped.
         print("pipelines.fraud: stopping: cancelling the job", file=sys.stderr)
-        cancel_submitted(result, options)
+        cancel_submitted(result, options, submitted_ms)
         try:
             return read_back_summary(result, fraud, reference)
         except Exception:  # Ctrl-C in a terminal stopped the job server too: no counters

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import shutil
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -253,3 +256,51 @@ def test_a_failing_flink_script_stops_the_run_with_its_last_words(
     assert stopped.value.code == (
         "pipelines.fraud: scripts/flink.sh job-server-jar failed: mvn: Maven Central unreachable"
     )
+
+
+class _FakeResult:
+    _job_id = "streamflow-live_0b6c3a1e-2f1d-4b8e-9c1a-5d7e8f9a0b1c"  # Beam's invocation id
+
+    def cancel(self) -> None:
+        raise AssertionError("the job server is gone: only Flink's REST API may be asked")
+
+
+def test_a_cancel_goes_to_this_launchers_job_only(tmp_path: Path) -> None:
+    jobs = [
+        {"jid": "old", "name": "streamflow-live", "state": "RUNNING", "start-time": 1_000},
+        {"jid": "ours", "name": "streamflow-live", "state": "RUNNING", "start-time": 5_000},
+        {"jid": "other", "name": "another-job", "state": "RUNNING", "start-time": 6_000},
+    ]
+    patched: list[str] = []
+
+    class Flink(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"jobs": jobs}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_PATCH(self) -> None:
+            patched.append(self.path)
+            self.send_response(202)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Flink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        master = f"127.0.0.1:{server.server_address[1]}"
+        options = PipelineOptions(["--runner=FlinkRunner", f"--flink_master={master}"])
+        flink.cancel_submitted(_FakeResult(), options, submitted_ms=4_000)
+    finally:
+        server.shutdown()
+    assert patched == ["/jobs/ours?mode=cancel"]
+    # A master that does not answer: one line that says what to do.
+    server.server_close()
+    gone = PipelineOptions(["--runner=FlinkRunner", "--flink_master=127.0.0.1:1"])
+    with pytest.raises(flink.FlinkSetupError, match="cancel it in Flink's web UI"):
+        flink.cancel_submitted(_FakeResult(), gone, submitted_ms=4_000)
