@@ -83,6 +83,12 @@ def _drill(
     args = [f"--kafka_bootstrap_servers={bootstrap_servers}", *topics.options()]
     args += [f"--blacklist={data.blacklist}", "--no_model", f"--postgres_dsn={dsn}"]
     args += [f"--kafka_consumer_group={job_name}", f"--output_dir={tmp_path / 'live'}"]
+    # One Python worker, in the launcher: with the live default's three worker processes the
+    # killed-TaskManager drill failed in two clean-clone CI runs of 2026-12-05 (the restored
+    # job ran and produced nothing for 5 minutes; it passed in every run alone). The same
+    # symptom, rarer, predates them; until it is understood the drills test recovery, not
+    # worker placement.
+    args.append("--sdk_worker_parallelism=1")
     with live_job(flink_master, job_name, args, tmp_path / "logs") as job_id:
         to_topic = [f"--bootstrap_servers={bootstrap_servers}", f"--topic={topics.input}"]
         producing = threading.Thread(
