@@ -137,7 +137,8 @@ def with_flink_defaults(argv: Sequence[str], workers: int = 1) -> list[str]:
     if not environment:
         extra.append("--environment_type=LOOPBACK")
     if (environment or "LOOPBACK").upper() == "LOOPBACK":
-        extra += loopback_worker_args(argv, max(workers, flink.parallelism))
+        chosen = options.view_as(PortableOptions).sdk_worker_parallelism
+        extra += loopback_worker_args(argv, max(workers, flink.parallelism), chosen)
     if not has_option(argv, "--flink_conf_dir"):
         conf_dir = _flink_script_output("conf-dir")
         if conf_dir and Path(conf_dir, "config.yaml").is_file():
@@ -150,20 +151,20 @@ def with_flink_defaults(argv: Sequence[str], workers: int = 1) -> list[str]:
     return [*argv, *extra]
 
 
-def loopback_worker_args(argv: Sequence[str], workers: int) -> list[str]:
+def loopback_worker_args(argv: Sequence[str], workers: int, chosen: int | str) -> list[str]:
     """Python worker processes for a LOOPBACK job that needs more than one worker.
 
     Flink starts ``--sdk_worker_parallelism`` workers per TaskManager (1 by default; 0 lets it
     choose) and hands each stage instance, as it opens, to the next of them in turn; a
     LOOPBACK worker is this process, so all the job's Python code would share one interpreter
     lock. ``workers`` is how many the job asks for (at least its parallelism; the launcher asks
-    more for a live job); an explicit ``--sdk_worker_parallelism`` wins. Measured in
+    more for a live job); an explicit ``--sdk_worker_parallelism`` (``chosen``, as Beam parsed
+    it) wins. Measured in
     docs/benchmarks.md ("Python worker processes"): a bounded 100k-event run at parallelism 2
     took 16-29 s of job time with one shared worker, 13-17 s with two processes. Beam's
     loopback pool starts the processes as ``python`` (:func:`worker_python_on_path`)."""
     process_workers = "--experiments=use_loopback_process_worker"
     if has_option(argv, "--sdk_worker_parallelism"):
-        chosen = PipelineOptions(list(argv)).view_as(PortableOptions).sdk_worker_parallelism
         return [process_workers] if int(chosen) != 1 else []
     return [process_workers, f"--sdk_worker_parallelism={workers}"] if workers > 1 else []
 
