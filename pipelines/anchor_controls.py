@@ -2,12 +2,19 @@
 
     python -m pipelines.anchor_controls --args_file k8s/config/fraud-pipeline.args
     python -m pipelines.anchor_controls --kafka_bootstrap_servers=HOST:PORT [--feedback_topic=...]
+    python -m pipelines.anchor_controls --args_file ... --every 15
+
 
 Appends one anchor record to every partition of the feedback and blacklist change topics
 (:func:`pipelines.kafka.anchor_control_topics`; why: docs/kafka.md, "Feedback and blacklist
 changes") and prints ``anchored TOPIC: N partitions`` per topic. ``python -m pipelines.fraud``
 does this itself at launch; this command is for a job started without it: the pre-built jar on
 Kubernetes, whose JobManager pod runs it as an init container (k8s/flinkdeployment.yaml).
+
+With ``--every SECONDS`` it then goes on anchoring at that interval until stopped, as the
+launcher does while its job runs (:func:`pipelines.kafka.keep_anchoring`: a job restored from
+an early checkpoint needs a new anchor); the JobManager pod runs that as a sidecar. A failure
+after the first anchor is logged, and the loop goes on.
 
 The options are the pipeline's, from ``--args_file`` (the format build_pipeline_jar.py reads)
 and the command line, the command line's last; only the Kafka ones are used. Exit status
@@ -22,14 +29,22 @@ one is refused with one line, so against a broker that needs credentials this ca
 
 from __future__ import annotations
 
+import math
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.cli import RUN_ERROR, CommandError, OneLineParser, os_error_reason, run_command
-from pipelines.kafka import KafkaOptions, anchor_control_topics, check_broker, client_config
+from pipelines.kafka import (
+    KafkaOptions,
+    anchor_control_topics,
+    check_broker,
+    client_config,
+    keep_anchoring,
+)
 from pipelines.option_checks import check_command_line
 from pipelines.options import LaunchError
 
@@ -42,14 +57,32 @@ def read_args(path: str | Path) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
-def kafka_options(argv: Sequence[str]) -> KafkaOptions:
-    """The Kafka options of ``argv`` (``--args_file`` expanded); :class:`CommandError` if the
-    command line is wrong or cannot reach a broker."""
+def seconds(text: str) -> float:
+    """A positive, finite number of seconds (argparse names it in its error)."""
+    seconds = float(text)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(text)
+    return seconds
+
+
+def _parser() -> OneLineParser:
     parser = OneLineParser(
         prog=TOOL, allow_abbrev=False, description="Anchor the live job's control topics."
     )
     parser.add_argument("--args_file", help="a file of pipeline options, one per line")
-    command, pipeline_argv = parser.parse_known_args(list(argv))
+    parser.add_argument(
+        "--every",
+        type=seconds,
+        metavar="SECONDS",
+        help="go on anchoring at this interval until stopped",
+    )
+    return parser
+
+
+def kafka_options(argv: Sequence[str]) -> KafkaOptions:
+    """The Kafka options of ``argv`` (``--args_file`` expanded); :class:`CommandError` if the
+    command line is wrong or cannot reach a broker."""
+    command, pipeline_argv = _parser().parse_known_args(list(argv))
     args: list[str] = []
     if command.args_file:
         try:
@@ -83,7 +116,11 @@ def anchor(argv: Sequence[str]) -> int:
     except LaunchError as error:
         raise CommandError(str(error), RUN_ERROR) from None
     for topic, partitions in anchored.items():
-        print(f"anchored {topic}: {partitions} partitions")
+        print(f"anchored {topic}: {partitions} partitions", flush=True)
+    every = _parser().parse_known_args(list(argv))[0].every
+    if every is not None:
+        print(f"anchoring every {every:g} s until stopped", flush=True)
+        keep_anchoring(options, every, threading.Event())
     return 0
 
 

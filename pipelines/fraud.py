@@ -13,6 +13,7 @@ machine (checks, generated data, reference data, reading the summary back) is
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import signal
@@ -36,6 +37,7 @@ from pipelines.kafka import (
     KafkaOptions,
     client_config,
     consumer_config,
+    control_heartbeat,
     expansion_service,
     is_live,
 )
@@ -239,6 +241,19 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         # Beam's job server wrapper (StopOnExitJobServer) makes Ctrl-C call a method that takes
         # no arguments: a TypeError, no KeyboardInterrupt, and the job went on running.
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    heartbeat: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    if is_live(options):
+        heartbeat = control_heartbeat(options.view_as(KafkaOptions))
+    with heartbeat:
+        return wait_for_summary(result, options, reference, submitted_ms)
+
+
+def wait_for_summary(
+    result: Any, options: PipelineOptions, reference: ReferenceData, submitted_ms: float
+) -> dict[str, Any]:
+    """Wait for the job to end and read its summary back. Ctrl-C cancels the job; a job
+    cancelled elsewhere (Flink's web UI or REST API) ends the launcher with one line."""
+    fraud = options.view_as(FraudOptions)
     try:
         result.wait_until_finish()
     except KeyboardInterrupt:
@@ -251,6 +266,13 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
             raise LaunchError(
                 f"the job was cancelled; its summary so far is in {fraud.output_dir}"
             ) from None
+    except RuntimeError as error:
+        # Beam reports a job cancelled in Flink as a failed one, with Flink's exception.
+        if "JobCancellationException" not in str(error):
+            raise
+        raise LaunchError(
+            f"the job was cancelled in Flink; its summary so far is in {fraud.output_dir}"
+        ) from None
     return read_back_summary(result, fraud, reference)
 
 

@@ -16,7 +16,11 @@ with the file mounted from a Secret (docs/kafka.md).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -25,6 +29,12 @@ from pipelines.flink import is_flink
 from pipelines.options import LaunchError
 from pipelines.service_scripts import SCRIPTS, script_output
 from transforms.kafka_io import ANCHOR_KEY
+
+_LOG = logging.getLogger(__name__)
+
+# How often a running job's control topics get an anchor (keep_anchoring): the longest a job
+# restored from an early checkpoint can wait for its control partitions' watermarks.
+CONTROL_HEARTBEAT_S = 15.0
 
 EXPANSION_SERVICE_ENV = "STREAMFLOW_KAFKA_EXPANSION_SERVICE"
 KAFKA_SCRIPT = SCRIPTS / "kafka.sh"
@@ -239,6 +249,48 @@ def anchor_control_topics(options: KafkaOptions, timeout_s: float = 30) -> dict[
             raise LaunchError(f"--kafka_bootstrap_servers: anchoring {topic}: {reason}")
         anchored[topic] = len(metadata.partitions)
     return anchored
+
+
+def keep_anchoring(options: KafkaOptions, every_s: float, stop: threading.Event) -> None:
+    """Anchor the control topics every ``every_s`` seconds until ``stop`` is set.
+
+    Why, beyond the anchor at launch: a job restored from a checkpoint restarts each partition's
+    watermark from the one saved in it, and Beam 2.62's Kafka reader saves the watermark it last
+    computed, not the one its records imply. A checkpoint taken in a job's first seconds can
+    hold the minimum for a control partition whose anchor was already read; restored from it,
+    that partition, with nothing new to read, holds every stateful step at the minimum until a
+    record arrives (the killed-TaskManager drill stalled so). A failure is logged once until
+    anchoring works again, and never ends the caller.
+    """
+    failing = False
+    while not stop.wait(every_s):
+        try:
+            anchor_control_topics(options, timeout_s=min(every_s, 30.0))
+        except LaunchError as error:
+            if not failing:
+                _LOG.warning("control topics not anchored (%s); again in %g s", error, every_s)
+            failing = True
+        else:
+            if failing:
+                _LOG.warning("control topics anchored again")
+            failing = False
+
+
+@contextlib.contextmanager
+def control_heartbeat(
+    options: KafkaOptions, every_s: float = CONTROL_HEARTBEAT_S
+) -> Iterator[None]:
+    """:func:`keep_anchoring` in a background thread for as long as the ``with`` block runs."""
+    stop = threading.Event()
+    heartbeat = threading.Thread(
+        target=keep_anchoring, args=(options, every_s, stop), name="control-heartbeat", daemon=True
+    )
+    heartbeat.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        heartbeat.join(timeout=5)  # a daemon: one stuck on a broker does not hold the exit
 
 
 def _answers(address: str) -> bool:

@@ -27,8 +27,10 @@ ADD ${JOB_SERVER_JAR} /build/job-server.jar
 # Beam's Kafka IO (docs/kafka.md): the shaded expansion service expands ReadFromKafka and
 # WriteToKafka during the build and, in /opt/flink/usrlib, puts KafkaIO on the job's class path
 # for the Kafka read that Flink runs natively; the Java SDK harness (with jamm, which it needs
-# at run time) runs the other Java steps in a PROCESS environment, started by the java-harness
-# command with scripts/kafka/JavaHarnessBoot.java. Every Beam part is 2.62.0.
+# at run time) runs the other Java steps in an EXTERNAL environment: the java-worker-pool
+# sidecar of each TaskManager pod (k8s/flinkdeployment.yaml), which runs this image's
+# java-harness command with --pool_port (scripts/kafka/JavaHarnessBoot.java). Every Beam part
+# is 2.62.0.
 ARG MAVEN=https://repo1.maven.org/maven2
 ADD ${MAVEN}/org/apache/beam/beam-sdks-java-io-expansion-service/2.62.0/beam-sdks-java-io-expansion-service-2.62.0.jar /build/java/kafka-expansion-service.jar
 ADD ${MAVEN}/org/apache/beam/beam-sdks-java-harness/2.62.0/beam-sdks-java-harness-2.62.0.jar /build/java/beam-sdks-java-harness.jar
@@ -42,8 +44,7 @@ RUN --mount=type=secret,id=aws,required=true \
     (java -cp /build/java/kafka-expansion-service.jar \
         org.apache.beam.sdk.expansion.service.ExpansionService 8097 \
         --javaClassLookupAllowlistFile='*' --experiments=use_deprecated_read \
-        --defaultEnvironmentType=PROCESS \
-        --defaultEnvironmentConfig='{"command": "/opt/streamflow/java-harness"}' &) \
+        --defaultEnvironmentType=EXTERNAL --defaultEnvironmentConfig=localhost:58098 &) \
     && for _ in $(seq 1 60); do (exec 3<>/dev/tcp/127.0.0.1/8097) 2>/dev/null && break; sleep 1; done \
     && AWS_SHARED_CREDENTIALS_FILE=/run/secrets/aws \
     python /opt/streamflow/bin/build_pipeline_jar.py /build/fraud-pipeline.args \

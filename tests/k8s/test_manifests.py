@@ -27,6 +27,7 @@ from tests.k8s.images import (
     WORKER_DOCKERFILE,
     dockerfile_arg,
     dockerfile_copies,
+    dockerfile_instructions,
     pipeline_args,
 )
 from tests.k8s.render import (
@@ -49,8 +50,10 @@ PACKAGE_RULES = ROOT / "transforms" / "domain" / "default_rules.yaml"
 MAIN_CONTAINER = "flink-main-container"
 WORKER_POOL = "beam-worker-pool"
 ANCHOR_CONTAINER = "anchor-control-topics"
+HEARTBEAT_CONTAINER = "control-topic-heartbeat"
 ANCHOR_COMMAND = ["python", "-m", "pipelines.anchor_controls", "--args_file"]
 WORKER_POOL_PORT = 50000
+JAVA_POOL = "java-worker-pool"
 PIPELINE_RUNNER = "org.apache.beam.runners.flink.FlinkPipelineRunner"
 # The only options FlinkPipelineRunner.main parses (args4j); anything else fails the job.
 PIPELINE_RUNNER_FLAGS = {"--base-job-name", "--flink-conf-dir"}
@@ -308,6 +311,33 @@ def test_every_taskmanager_runs_the_beam_worker_pool_as_a_sidecar(deployment: Ma
         assert _container(pod, MAIN_CONTAINER) in pod["containers"]
 
 
+def test_every_taskmanager_runs_the_java_worker_pool_the_jar_names(deployment: Manifest) -> None:
+    # The image's expansion service names an EXTERNAL environment for the Kafka steps' Java
+    # code: the pool sidecar of each TaskManager pod, on the port it listens on.
+    pods = _pod_specs(deployment)
+    pool = _container(pods["taskManager"], JAVA_POOL)
+    assert pool in pods["taskManager"]["containers"]
+    assert JAVA_POOL not in [container["name"] for container in _containers(pods["jobManager"])]
+    assert pool["image"] == deployment["spec"]["image"]  # the Flink image has the harness
+    launcher, port_flag = pool["command"]
+    assert launcher in {target for _, target in dockerfile_copies(FLINK_DOCKERFILE)}
+    port = int(port_flag.removeprefix("--pool_port="))
+    (expansion,) = [
+        words
+        for words in dockerfile_instructions(FLINK_DOCKERFILE)
+        if any(word.endswith(".ExpansionService") for word in words)
+    ]
+    assert "--defaultEnvironmentType=EXTERNAL" in expansion
+    assert f"--defaultEnvironmentConfig=localhost:{port}" in expansion
+    # Its heap and class space leave room in the container for the JVM's own memory.
+    options = {item["name"]: item["value"] for item in pool["env"]}["STREAMFLOW_JAVA_HARNESS_OPTS"]
+    heap_mb = int(re.search(r"-Xmx(\d+)m", options)[1])  # type: ignore[index]
+    metaspace_mb = int(re.search(r"MaxMetaspaceSize=(\d+)m", options)[1])  # type: ignore[index]
+    limit = pool["resources"]["limits"]["memory"]
+    assert limit.endswith("Gi")
+    assert heap_mb + metaspace_mb + 200 <= int(limit[:-2]) * 1024
+
+
 def test_the_jobmanager_anchors_the_control_topics_before_the_job_starts(
     deployment: Manifest,
 ) -> None:
@@ -325,6 +355,21 @@ def test_the_jobmanager_anchors_the_control_topics_before_the_job_starts(
     *command, args_file = anchor["command"]
     assert command == ANCHOR_COMMAND
     assert ("k8s/config/fraud-pipeline.args", args_file) in dockerfile_copies(WORKER_DOCKERFILE)
+
+
+def test_the_jobmanager_anchors_the_control_topics_at_every_beat_while_the_job_runs(
+    deployment: Manifest,
+) -> None:
+    # A job restored from an early checkpoint needs a new anchor (pipelines.kafka.keep_anchoring):
+    # a sidecar of the JobManager pod, the pod that restores it, anchors as the launcher does.
+    from pipelines.kafka import CONTROL_HEARTBEAT_S
+
+    pods = _pod_specs(deployment)
+    heartbeat = _container(pods["jobManager"], HEARTBEAT_CONTAINER)
+    assert heartbeat in pods["jobManager"]["containers"]
+    anchor = _container(pods["jobManager"], ANCHOR_CONTAINER)
+    assert heartbeat["image"] == anchor["image"]
+    assert heartbeat["command"] == [*anchor["command"], "--every", f"{CONTROL_HEARTBEAT_S:g}"]
 
 
 def test_the_anchor_command_reads_the_kafka_options_of_the_jar() -> None:

@@ -114,3 +114,53 @@ def test_a_wrong_command_line_is_one_line_and_status_2(args: list[str], message:
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"{TOOL}: "), line
     assert message in line, line
+
+
+@pytest.mark.kafka
+def test_with_every_the_command_goes_on_anchoring_until_stopped(
+    bootstrap_servers: str, topics: Topics
+) -> None:
+    # As the JobManager pod's heartbeat sidecar runs it.
+    command = [sys.executable, "-m", TOOL, f"--kafka_bootstrap_servers={bootstrap_servers}"]
+    beating = subprocess.Popen(
+        [*command, *topics.options(), "--every", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    try:
+        time.sleep(6)  # the first anchors (~2 s to start), then one a second
+    finally:
+        beating.terminate()
+    out, err = beating.communicate(timeout=30)
+    assert out.splitlines()[-1] == "anchoring every 1 s until stopped", err
+    assert len(_anchors(bootstrap_servers, topics.blacklist_changes, 3)) >= 3
+
+
+def test_a_bad_interval_is_one_line_and_exit_2() -> None:
+    result = _anchor_command("--kafka_bootstrap_servers=127.0.0.1:9", "--every", "0")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"{TOOL}: argument --every: invalid seconds value: '0'")
+
+
+def _anchors(bootstrap_servers: str, topic: str, at_least: int) -> list[bytes]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": f"it-anchor-command-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([topic])
+    keys: list[bytes] = []
+    deadline = time.monotonic() + 30
+    try:
+        while len(keys) < at_least and time.monotonic() < deadline:
+            message = consumer.poll(1.0)
+            if message is not None and not message.error():
+                keys.append(message.key())
+    finally:
+        consumer.close()
+    assert set(keys) <= {ANCHOR_KEY}
+    return keys

@@ -10,9 +10,9 @@ from typing import NamedTuple
 
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, TopicPartition
 
-from pipelines.kafka import KafkaOptions, anchor_control_topics
+from pipelines.kafka import KafkaOptions, anchor_control_topics, control_heartbeat
 from pipelines.options import LaunchError
 from tests.kafka.live import Topics
 from transforms.kafka_io import ANCHOR_KEY, is_data
@@ -75,6 +75,42 @@ def test_an_unreachable_broker_is_one_clear_error() -> None:
 
     with pytest.raises(LaunchError, match=r"anchoring fraud\.feedback"):
         anchor_control_topics(options, timeout_s=2)
+
+
+def test_while_the_job_runs_its_control_topics_get_an_anchor_at_every_beat(
+    bootstrap_servers: str, topics: Topics
+) -> None:
+    # A job restored from a checkpoint can restart a control partition at the minimum
+    # watermark (pipelines.kafka.keep_anchoring): the launcher anchors again at every beat.
+    options = _options(bootstrap_servers, topics.feedback, topics.blacklist_changes)
+    with control_heartbeat(options, every_s=1.0):
+        blacklist = _records(bootstrap_servers, topics.blacklist_changes, 3)
+    assert [key for _, key, _ in blacklist] == [ANCHOR_KEY] * 3
+    # Each beat anchors every partition of both topics, the feedback topic first.
+    assert all(count >= 3 for count in _partition_sizes(bootstrap_servers, topics.feedback))
+
+
+def _partition_sizes(bootstrap_servers: str, topic: str) -> list[int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": "it-anchors-sizes"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return [
+            consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
+            for partition in sorted(partitions)
+        ]
+    finally:
+        consumer.close()
+
+
+def test_a_broker_gone_while_the_job_runs_is_a_warning_not_a_crash(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    options = _options("127.0.0.1:9", "fraud.feedback", "reference.blacklist")
+    with caplog.at_level("WARNING", logger="pipelines.kafka"), control_heartbeat(options, 0.2):
+        time.sleep(3)
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 1, warnings  # once, not at every beat
+    assert "control topics not anchored" in warnings[0]
 
 
 class Record(NamedTuple):  # the fields of ReadFromKafka's records that the filter reads

@@ -9,8 +9,10 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.fraud import main
 from pipelines.option_help import OPTION_CLASSES, OPTIONS_DOC, REGENERATE, help_text, markdown
@@ -173,3 +175,31 @@ def test_a_worker_process_with_one_tap_says_only_what_it_counts() -> None:
     reading.taps.add("read")
     reading.read = 500
     assert reading.line(reading.started + 10.0) == "progress: 500 read (50/s), 10 s elapsed"
+
+
+class _CancelledInFlink:
+    """What Beam's portable runner raises for a job cancelled in Flink's web UI or REST API."""
+
+    def wait_until_finish(self) -> None:
+        raise RuntimeError(
+            "Pipeline streamflow_1 failed in state FAILED: "
+            "org.apache.flink.runtime.client.JobCancellationException: Job was cancelled."
+        )
+
+
+class _Failed:
+    def wait_until_finish(self) -> None:
+        raise RuntimeError("Pipeline streamflow_1 failed in state FAILED: java.io.IOException")
+
+
+def test_a_job_cancelled_in_flink_ends_the_launcher_with_one_line(tmp_path: Path) -> None:
+    from pipelines.fraud import wait_for_summary
+    from pipelines.options import LaunchError
+
+    options = PipelineOptions([f"--output_dir={tmp_path}"])
+    reference: Any = None  # never read: the job produced no summary to check against
+    with pytest.raises(LaunchError, match=f"cancelled in Flink; .* in {tmp_path}$"):
+        wait_for_summary(_CancelledInFlink(), options, reference, submitted_ms=0)
+    # A job that failed is not a cancellation: Beam's error, with its cause, goes on up.
+    with pytest.raises(RuntimeError, match="IOException"):
+        wait_for_summary(_Failed(), options, reference, submitted_ms=0)
