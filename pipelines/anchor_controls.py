@@ -11,10 +11,10 @@ changes") and prints ``anchored TOPIC: N partitions`` per topic. ``python -m pip
 does this itself at launch; this command is for a job started without it: the pre-built jar on
 Kubernetes, whose JobManager pod runs it as an init container (k8s/flinkdeployment.yaml).
 
-With ``--every SECONDS`` it then goes on anchoring at that interval until stopped, as the
-launcher does while its job runs (:func:`pipelines.kafka.keep_anchoring`: a job restored from
-an early checkpoint needs a new anchor); the JobManager pod runs that as a sidecar. A failure
-after the first anchor is logged, and the loop goes on.
+With ``--every SECONDS`` it anchors at once and then at that interval until SIGTERM or
+SIGINT, as the launcher does while its job runs (:func:`pipelines.kafka.keep_anchoring`: a job
+restored from an early checkpoint needs a new anchor); the JobManager pod runs that as a
+sidecar. A failed beat is logged, and the beats go on.
 
 The options are the pipeline's, from ``--args_file`` (the format build_pipeline_jar.py reads)
 and the command line, the command line's last; only the Kafka ones are used. Exit status
@@ -30,6 +30,7 @@ one is refused with one line, so against a broker that needs credentials this ca
 from __future__ import annotations
 
 import math
+import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -110,6 +111,9 @@ def kafka_options(argv: Sequence[str]) -> KafkaOptions:
 
 def anchor(argv: Sequence[str]) -> int:
     options = kafka_options(argv)
+    every = _parser().parse_known_args(list(argv))[0].every
+    if every is not None:
+        return keep_beating(options, every)
     try:
         check_broker(options)  # says which topic is missing, before writing to any
         anchored = anchor_control_topics(options)
@@ -117,10 +121,18 @@ def anchor(argv: Sequence[str]) -> int:
         raise CommandError(str(error), RUN_ERROR) from None
     for topic, partitions in anchored.items():
         print(f"anchored {topic}: {partitions} partitions", flush=True)
-    every = _parser().parse_known_args(list(argv))[0].every
-    if every is not None:
-        print(f"anchoring every {every:g} s until stopped", flush=True)
-        keep_anchoring(options, every, threading.Event())
+    return 0
+
+
+def keep_beating(options: KafkaOptions, every_s: float) -> int:
+    """Anchor now and every ``every_s`` seconds until SIGTERM or SIGINT, then exit 0. A broker
+    that does not answer is a warning, not an exit: a sidecar that exited would be restarted in
+    a loop, its pod held not ready (the init container has checked the broker and topics)."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    print(f"anchoring every {every_s:g} s until stopped", flush=True)
+    keep_anchoring(options, every_s, stop, first_now=True)
     return 0
 
 

@@ -207,8 +207,9 @@ LIVE_MAX_BUNDLE_TIME_MS = 30
 # Python stages to them in turn; its three busy ones (the read and parse, the store step, the
 # customer step with the model and the sinks) then rarely share one interpreter lock, as all
 # did in one worker. At parallelism 1 and 900 events/s (half the maximum): p99 1.6-2.3 s
-# against 3.5-5.9 s, maximum 1,800-2,240 against ~1,450; the first alert 20-23 s after launch
-# instead of 14-17 s (docs/benchmarks.md, "Python worker processes").
+# against 3.5-5.9 s, maximum 1,800-2,240 against ~1,450. Each process also gets its own Java
+# environment, which the Java worker pool makes a thread, not a JVM: first alert 13.8-15.0 s
+# (docs/benchmarks.md, "Python worker processes" and "The Java worker pool").
 LIVE_WORKER_PROCESSES = 3
 
 

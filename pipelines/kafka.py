@@ -202,7 +202,9 @@ def check_broker(options: KafkaOptions, timeout_s: float = 10.0) -> None:
         )
 
 
-def anchor_control_topics(options: KafkaOptions, timeout_s: float = 30) -> dict[str, int]:
+def anchor_control_topics(
+    options: KafkaOptions, timeout_s: float = 30, producer: Any = None
+) -> dict[str, int]:
     """Append one anchor record, stamped now, to every partition of the feedback and blacklist
     change topics; the partitions anchored per topic. :class:`LaunchError` if the broker
     refuses them: without its anchor a quiet partition would stall the job.
@@ -215,17 +217,13 @@ def anchor_control_topics(options: KafkaOptions, timeout_s: float = 30) -> dict[
     apache/beam#31085): until then it stays at its minimum and holds back every stateful step,
     and a control topic may stay quiet for weeks. The anchor, after whatever the topic already
     holds, is that record; the job's read drops it (``transforms.kafka_io.ANCHOR_KEY``).
+    ``producer``: one from :func:`_anchor_producer` to reuse, or a new one.
     """
-    from confluent_kafka import KafkaException, Producer  # the kafka extra; checked before
+    from confluent_kafka import KafkaException
 
     anchored: dict[str, int] = {}
-    # One producer for both topics. librdkafka would log every failed connection attempt on
-    # stderr: quiet unless the client config says otherwise (the failure is one line below).
-    config = {"log_level": 0, **client_config(options), "enable.idempotence": True}
-    try:
-        producer = Producer(config)
-    except KafkaException as error:
-        raise LaunchError(f"--kafka_bootstrap_servers: anchoring: {error}") from None
+    if producer is None:
+        producer = _anchor_producer(options)
     for topic in (options.feedback_topic, options.blacklist_changes_topic):
         try:
             metadata = producer.list_topics(topic, timeout=timeout_s).topics[topic]
@@ -251,22 +249,44 @@ def anchor_control_topics(options: KafkaOptions, timeout_s: float = 30) -> dict[
     return anchored
 
 
-def keep_anchoring(options: KafkaOptions, every_s: float, stop: threading.Event) -> None:
-    """Anchor the control topics every ``every_s`` seconds until ``stop`` is set.
+def _anchor_producer(options: KafkaOptions) -> Any:
+    """The producer that writes the anchors; :class:`LaunchError` if the client refuses its
+    configuration."""
+    from confluent_kafka import KafkaException, Producer  # the kafka extra; checked before
+
+    # librdkafka would log every failed connection attempt on stderr: quiet unless the client
+    # config says otherwise (a failure is one line from the caller).
+    config = {"log_level": 0, **client_config(options), "enable.idempotence": True}
+    try:
+        return Producer(config)
+    except KafkaException as error:
+        raise LaunchError(f"--kafka_bootstrap_servers: anchoring: {error}") from None
+
+
+def keep_anchoring(
+    options: KafkaOptions, every_s: float, stop: threading.Event, first_now: bool = False
+) -> None:
+    """Anchor the control topics every ``every_s`` seconds (``first_now``: at once, then every)
+    until ``stop`` is set.
 
     Why, beyond the anchor at launch: a job restored from a checkpoint restarts each partition's
     watermark from the one saved in it, and Beam 2.62's Kafka reader saves the watermark it last
     computed, not the one its records imply. A checkpoint taken in a job's first seconds can
     hold the minimum for a control partition whose anchor was already read; restored from it,
     that partition, with nothing new to read, holds every stateful step at the minimum until a
-    record arrives (the killed-TaskManager drill stalled so). A failure is logged once until
-    anchoring works again, and never ends the caller.
+    record arrives (the killed-TaskManager drill stalled so). A failed beat is logged once until
+    one succeeds again, and never ends the caller. One producer serves every beat.
     """
+    producer: Any = None
     failing = False
-    while not stop.wait(every_s):
+    if not first_now and stop.wait(every_s):
+        return
+    while True:
         try:
-            anchor_control_topics(options, timeout_s=min(every_s, 30.0))
-        except LaunchError as error:
+            if producer is None:
+                producer = _anchor_producer(options)
+            anchor_control_topics(options, timeout_s=min(every_s, 30.0), producer=producer)
+        except Exception as error:  # a LaunchError, or anything the client raises: one line
             if not failing:
                 _LOG.warning("control topics not anchored (%s); again in %g s", error, every_s)
             failing = True
@@ -274,6 +294,8 @@ def keep_anchoring(options: KafkaOptions, every_s: float, stop: threading.Event)
             if failing:
                 _LOG.warning("control topics anchored again")
             failing = False
+        if stop.wait(every_s):
+            return
 
 
 @contextlib.contextmanager

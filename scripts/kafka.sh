@@ -41,6 +41,7 @@ EXPANSION_PID_FILE="$ROOT/expansion-service.pid"
 EXPANSION_LOG="$ROOT/expansion-service.log"
 POOL_PID_FILE="$ROOT/java-pool.pid"
 POOL_LOG="$ROOT/java-pool.log"
+POOL_SETTINGS="$ROOT/java-pool.settings"
 BOOT_DIR="$EXPANSION_LIB_DIR/boot"
 BOOT_JAR="$BOOT_DIR/java-harness-boot.jar"
 EXPANSION_SETTINGS="$ROOT/expansion-service.settings"
@@ -221,13 +222,20 @@ pool_running() { [ -f "$POOL_PID_FILE" ] && kill -0 "$(cat "$POOL_PID_FILE")" 2>
 pool_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$POOL_PORT") 2>/dev/null; }
 
 # The Java worker pool: one JVM that runs a harness thread for each Java environment a job
-# asks for (EXTERNAL), where a PROCESS environment started a JVM per environment and job.
-pool_start() {
+# asks for (EXTERNAL), where a PROCESS environment started a JVM per environment and job. Kept
+# while its settings (the jars, the boot source, the JVM options) stay the same: restarting it
+# would fail the Java steps of every running live job.
+pool_ensure() {
+  local settings="$EXPANSION_LIB_DIR $(cat "$BOOT_DIR/source.sha") ${STREAMFLOW_JAVA_HARNESS_OPTS:-}"
+  if pool_running && pool_answers && [ "$(cat "$POOL_SETTINGS" 2>/dev/null)" = "$settings" ]; then
+    return
+  fi
   pool_stop
   if pool_answers; then
     echo "port $POOL_PORT answers but is not this checkout's Java worker pool: stop it or set STREAMFLOW_JAVA_POOL_PORT" >&2
     exit 1
   fi
+  echo "$settings" >"$POOL_SETTINGS"
   nohup java ${STREAMFLOW_JAVA_HARNESS_OPTS:--Xmx768m} -cp "$BOOT_JAR:$EXPANSION_LIB_DIR/*" \
     JavaHarnessBoot --pool_port="$POOL_PORT" >"$POOL_LOG" 2>&1 &
   echo $! >"$POOL_PID_FILE"
@@ -248,18 +256,27 @@ expansion_running() { [ -f "$EXPANSION_PID_FILE" ] && kill -0 "$(cat "$EXPANSION
 
 expansion_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$EXPANSION_PORT") 2>/dev/null; }
 
+expansion_ready() {
+  echo "expansion service ready: localhost:$EXPANSION_PORT (Java worker pool: localhost:$POOL_PORT)"
+}
+
 expansion_start() {
   provision_expansion
-  # A service started with other settings (an older checkout's) is replaced, not reused.
-  local settings="$EXPANSION_LIB_DIR $(sha256sum "$0" | cut -c1-16)"
-  if expansion_running && expansion_answers && pool_running && pool_answers \
+  pool_ensure
+  # A service started with other settings (an older checkout's) is replaced, not reused: it
+  # only expands, so running jobs do not notice.
+  local settings="$EXPANSION_LIB_DIR $(sha256sum "$0" | cut -c1-16) $(cat "$BOOT_DIR/source.sha")"
+  if expansion_running && expansion_answers \
     && [ "$(cat "$EXPANSION_SETTINGS" 2>/dev/null)" = "$settings" ]; then
-    echo "expansion service ready: localhost:$EXPANSION_PORT (Java worker pool: localhost:$POOL_PORT)"
+    expansion_ready
     return
   fi
-  expansion_stop
+  expansion_service_stop
+  if expansion_answers; then
+    echo "port $EXPANSION_PORT answers but is not this checkout's expansion service: stop it or set STREAMFLOW_KAFKA_EXPANSION_PORT" >&2
+    exit 1
+  fi
   echo "$settings" >"$EXPANSION_SETTINGS"
-  pool_start
   # use_deprecated_read: ReadFromKafka expands to Beam's unbounded-source read, which Flink runs
   # natively (the Kafka classes are on the job server's class path, scripts/flink/) and which
   # commits offsets when a checkpoint completes. The splittable-DoFn read commits them through
@@ -268,30 +285,31 @@ expansion_start() {
   # an EXTERNAL environment (Beam's default, Docker, is absent here): the Java worker pool
   # above. --filesToStage: the Java environment's dependencies are the pool's boot jar (it runs
   # from the jars here). Without it the service scans its whole classpath (ClassGraph, ~1.5 s)
-  # at every expansion and lists its 135 jars as artifacts for the job server to stage.
+  # at every expansion and lists its 135 jars as artifacts for the job server to stage. No
+  # --javaClassLookupAllowlistFile: the Kafka transforms are registered ones, and an allowlist
+  # of '*' would let any client construct any class on the classpath.
   nohup java -Xmx512m -cp "$EXPANSION_LIB_DIR/*" org.apache.beam.sdk.expansion.service.ExpansionService \
-    "$EXPANSION_PORT" --javaClassLookupAllowlistFile='*' --experiments=use_deprecated_read \
-    --filesToStage="$BOOT_JAR" \
+    "$EXPANSION_PORT" --experiments=use_deprecated_read --filesToStage="$BOOT_JAR" \
     --defaultEnvironmentType=EXTERNAL --defaultEnvironmentConfig="localhost:$POOL_PORT" \
     >"$EXPANSION_LOG" 2>&1 &
   echo $! >"$EXPANSION_PID_FILE"
   for _ in $(seq 1 60); do
-    if expansion_answers; then
-      echo "expansion service ready: localhost:$EXPANSION_PORT (Java worker pool: localhost:$POOL_PORT)"
-      return
-    fi
+    if expansion_answers; then expansion_ready; return; fi
     expansion_running || break
     sleep 1
   done
   echo "the expansion service did not start; its log is $EXPANSION_LOG" >&2
   tail -n 20 "$EXPANSION_LOG" >&2 || true
-  expansion_stop
+  expansion_service_stop
   exit 1
 }
 
+expansion_service_stop() { stop_pid "$EXPANSION_PID_FILE" 10; }
+
+# The expansion service and the Java worker pool (scripts/kafka.sh stop does this too).
 expansion_stop() {
+  expansion_service_stop
   pool_stop
-  stop_pid "$EXPANSION_PID_FILE" 10
 }
 
 case "${1:-}" in

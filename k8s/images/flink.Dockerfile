@@ -43,7 +43,7 @@ COPY k8s/config/rules.yaml k8s/config/fraud-pipeline.args /build/
 RUN --mount=type=secret,id=aws,required=true \
     (java -cp /build/java/kafka-expansion-service.jar \
         org.apache.beam.sdk.expansion.service.ExpansionService 8097 \
-        --javaClassLookupAllowlistFile='*' --experiments=use_deprecated_read \
+        --experiments=use_deprecated_read \
         --defaultEnvironmentType=EXTERNAL --defaultEnvironmentConfig=localhost:58098 &) \
     && for _ in $(seq 1 60); do (exec 3<>/dev/tcp/127.0.0.1/8097) 2>/dev/null && break; sleep 1; done \
     && AWS_SHARED_CREDENTIALS_FILE=/run/secrets/aws \

@@ -22,6 +22,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import org.apache.beam.fn.harness.FnHarness;
 import org.apache.beam.model.fnexecution.v1.BeamFnApi.StartWorkerRequest;
 import org.apache.beam.model.fnexecution.v1.BeamFnApi.StartWorkerResponse;
@@ -125,7 +126,9 @@ public final class JavaHarnessBoot {
     headers.put(WORKER_ID, workerId);
     ManagedChannel channel = ManagedChannelBuilder.forTarget(endpoint).usePlaintext().build();
     try {
+      // A deadline: a runner gone after StartWorker would otherwise hold a pool thread forever.
       return ProvisionServiceGrpc.newBlockingStub(channel)
+          .withDeadlineAfter(60, TimeUnit.SECONDS)
           .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers))
           .getProvisionInfo(GetProvisionInfoRequest.getDefaultInstance())
           .getInfo();

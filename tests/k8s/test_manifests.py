@@ -182,9 +182,9 @@ JOB_MANAGER_POD = ("spec", "jobManager", "podTemplate", "spec")
         ),
         (("spec", "taskManager", "resource", "cpu"), "two", "$.spec.taskManager.resource.cpu"),
         (
-            (*TASK_MANAGER_POD, "containers", 1, "ports", 0, "containerPort"),
+            (*TASK_MANAGER_POD, "initContainers", 0, "ports", 0, "containerPort"),
             "50000",
-            "$.spec.taskManager.podTemplate.spec.containers[1].ports[0].containerPort",
+            "$.spec.taskManager.podTemplate.spec.initContainers[0].ports[0].containerPort",
         ),
         (
             (*JOB_MANAGER_POD, "initContainers", 0, "command"),
@@ -300,12 +300,22 @@ def test_the_deployment_name_is_a_valid_flink_cluster_id(deployment: Manifest) -
 # -- the Beam worker sidecar and the pipeline jar --------------------------------------------
 
 
+def _assert_native_sidecar(pod: dict[str, Any], container: dict[str, Any]) -> None:
+    """An init container that restarts always: Flink's TaskManager pods never restart, so a
+    sidecar among the pod's containers that died would stay dead; and Flink's container starts
+    once the sidecar's startup probe passes."""
+    assert container in pod["initContainers"]
+    assert container["restartPolicy"] == "Always"
+    assert "startupProbe" in container
+
+
 def test_every_taskmanager_runs_the_beam_worker_pool_as_a_sidecar(deployment: Manifest) -> None:
     pods = _pod_specs(deployment)
     worker = _container(pods["taskManager"], WORKER_POOL)
     assert worker["args"] == ["--worker_pool"]
     assert [port["containerPort"] for port in worker["ports"]] == [WORKER_POOL_PORT]
-    assert worker in pods["taskManager"]["containers"]  # a sidecar, not an init container
+    _assert_native_sidecar(pods["taskManager"], worker)
+    assert worker["startupProbe"]["tcpSocket"]["port"] == WORKER_POOL_PORT
     assert WORKER_POOL not in [container["name"] for container in _containers(pods["jobManager"])]
     for pod in pods.values():
         assert _container(pod, MAIN_CONTAINER) in pod["containers"]
@@ -316,12 +326,15 @@ def test_every_taskmanager_runs_the_java_worker_pool_the_jar_names(deployment: M
     # code: the pool sidecar of each TaskManager pod, on the port it listens on.
     pods = _pod_specs(deployment)
     pool = _container(pods["taskManager"], JAVA_POOL)
-    assert pool in pods["taskManager"]["containers"]
+    _assert_native_sidecar(pods["taskManager"], pool)
     assert JAVA_POOL not in [container["name"] for container in _containers(pods["jobManager"])]
     assert pool["image"] == deployment["spec"]["image"]  # the Flink image has the harness
     launcher, port_flag = pool["command"]
     assert launcher in {target for _, target in dockerfile_copies(FLINK_DOCKERFILE)}
     port = int(port_flag.removeprefix("--pool_port="))
+    # It listens on loopback only: its probes connect from inside the container.
+    for probe in ("startupProbe", "livenessProbe"):
+        assert pool[probe]["exec"]["command"][-1] == f"exec 3<>/dev/tcp/127.0.0.1/{port}"
     (expansion,) = [
         words
         for words in dockerfile_instructions(FLINK_DOCKERFILE)
@@ -331,11 +344,13 @@ def test_every_taskmanager_runs_the_java_worker_pool_the_jar_names(deployment: M
     assert f"--defaultEnvironmentConfig=localhost:{port}" in expansion
     # Its heap and class space leave room in the container for the JVM's own memory.
     options = {item["name"]: item["value"] for item in pool["env"]}["STREAMFLOW_JAVA_HARNESS_OPTS"]
-    heap_mb = int(re.search(r"-Xmx(\d+)m", options)[1])  # type: ignore[index]
-    metaspace_mb = int(re.search(r"MaxMetaspaceSize=(\d+)m", options)[1])  # type: ignore[index]
+    capped_mb = sum(
+        int(re.search(rf"{flag}(\d+)m", options)[1])  # type: ignore[index]
+        for flag in ("-Xmx", "MaxMetaspaceSize=", "MaxDirectMemorySize=", "ReservedCodeCacheSize=")
+    )
     limit = pool["resources"]["limits"]["memory"]
     assert limit.endswith("Gi")
-    assert heap_mb + metaspace_mb + 200 <= int(limit[:-2]) * 1024
+    assert capped_mb + 150 <= int(limit[:-2]) * 1024  # threads, GC and the JVM's own
 
 
 def test_the_jobmanager_anchors_the_control_topics_before_the_job_starts(

@@ -130,12 +130,13 @@ def test_with_every_the_command_goes_on_anchoring_until_stopped(
         cwd=REPO,
     )
     try:
-        time.sleep(6)  # the first anchors (~2 s to start), then one a second
+        anchors = _anchors(bootstrap_servers, topics.blacklist_changes, 3)  # waits up to 30 s
     finally:
-        beating.terminate()
+        beating.terminate()  # SIGTERM, as Kubernetes stops a sidecar
     out, err = beating.communicate(timeout=30)
-    assert out.splitlines()[-1] == "anchoring every 1 s until stopped", err
-    assert len(_anchors(bootstrap_servers, topics.blacklist_changes, 3)) >= 3
+    assert len(anchors) >= 3, err
+    assert beating.returncode == 0, err
+    assert out.splitlines() == ["anchoring every 1 s until stopped"]
 
 
 def test_a_bad_interval_is_one_line_and_exit_2() -> None:

@@ -223,6 +223,14 @@ def test_the_live_job_publishes_what_a_bounded_run_finds(
     finally:
         scraper.stop.set()
         scraper.join()
+    # The fixture cancelled the job in Flink (its REST API, as the web UI does): the launcher
+    # says so in one line.
+    launcher_err = (tmp_path / "logs" / "launcher.err").read_text()
+    assert "Traceback" not in launcher_err, launcher_err[-3000:]
+    assert launcher_err.splitlines()[-1] == (
+        f"pipelines.fraud: the job was cancelled in Flink; its summary so far is in "
+        f"{tmp_path / 'live'}"
+    )
 
     alerts = {a["alert_id"]: a for a in got.of(topics.alerts)}
     assert len(got.of(topics.alerts)) == len(alerts), "an alert was published twice"
