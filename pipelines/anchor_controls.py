@@ -4,7 +4,6 @@
     python -m pipelines.anchor_controls --kafka_bootstrap_servers=HOST:PORT [--feedback_topic=...]
     python -m pipelines.anchor_controls --args_file ... --every 15
 
-
 Appends one anchor record to every partition of the feedback and blacklist change topics
 (:func:`pipelines.kafka.anchor_control_topics`; why: docs/kafka.md, "Feedback and blacklist
 changes") and prints ``anchored TOPIC: N partitions`` per topic. ``python -m pipelines.fraud``
@@ -29,6 +28,7 @@ one is refused with one line, so against a broker that needs credentials this ca
 
 from __future__ import annotations
 
+import argparse
 import math
 import signal
 import sys
@@ -60,10 +60,10 @@ def read_args(path: str | Path) -> list[str]:
 
 def seconds(text: str) -> float:
     """A positive, finite number of seconds (argparse names it in its error)."""
-    seconds = float(text)
-    if not math.isfinite(seconds) or seconds <= 0:
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
         raise ValueError(text)
-    return seconds
+    return value
 
 
 def _parser() -> OneLineParser:
@@ -83,6 +83,11 @@ def _parser() -> OneLineParser:
 def kafka_options(argv: Sequence[str]) -> KafkaOptions:
     """The Kafka options of ``argv`` (``--args_file`` expanded); :class:`CommandError` if the
     command line is wrong or cannot reach a broker."""
+    return _parse(argv)[1]
+
+
+def _parse(argv: Sequence[str]) -> tuple[argparse.Namespace, KafkaOptions]:
+    """This command's own options, and the pipeline's Kafka options (:func:`kafka_options`)."""
     command, pipeline_argv = _parser().parse_known_args(list(argv))
     args: list[str] = []
     if command.args_file:
@@ -106,14 +111,13 @@ def kafka_options(argv: Sequence[str]) -> KafkaOptions:
             f"--kafka_client_config {', '.join(unresolved)}: a config-provider reference "
             "(${...}) is resolved by the Java clients only, not by this Python client"
         )
-    return options
+    return command, options
 
 
 def anchor(argv: Sequence[str]) -> int:
-    options = kafka_options(argv)
-    every = _parser().parse_known_args(list(argv))[0].every
-    if every is not None:
-        return keep_beating(options, every)
+    command, options = _parse(argv)
+    if command.every is not None:
+        return keep_beating(options, command.every)
     try:
         check_broker(options)  # says which topic is missing, before writing to any
         anchored = anchor_control_topics(options)

@@ -111,7 +111,7 @@ format_storage() {
   kafka_java kafka.tools.StorageTool format -t "$cluster_id" -c "$CONFIG" >/dev/null
 }
 
-running() { [ -f "$PID_FILE" ] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null; }
+running() { pid_alive "$PID_FILE"; }
 
 topics() { kafka_java org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" "$@"; }
 
@@ -132,7 +132,7 @@ start() {
   provision
   write_config
   if running && ready; then create_topics; echo "Kafka ready: $BOOTSTRAP"; expansion_start; return; fi
-  if ! running && (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+  if ! running && port_answers "$PORT"; then
     echo "port $PORT answers but is not this checkout's Kafka: stop it or set STREAMFLOW_KAFKA_PORT" >&2
     exit 1
   fi
@@ -166,10 +166,16 @@ stop() {
 # the worker pool.
 broker_stop() { stop_pid "$PID_FILE" 30; }
 
+# Whether the process a pid file names runs.
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# Whether something answers on a port of this machine.
+port_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 # Stop the process a pid file names: TERM, then KILL if it still runs after $2 seconds.
 stop_pid() {
   local file=$1 seconds=$2 pid
-  if [ ! -f "$file" ] || ! kill -0 "$(cat "$file")" 2>/dev/null; then
+  if ! pid_alive "$file"; then
     rm -f "$file"
     return 0
   fi
@@ -184,8 +190,8 @@ status() {
   if running && ready; then
     echo "Kafka running: $BOOTSTRAP"
     topics --describe | grep -v "^\s*Topic:.*Partition:" || true
-    if expansion_running; then echo "expansion service: localhost:$EXPANSION_PORT"; fi
-    if pool_running; then echo "Java worker pool: localhost:$POOL_PORT"; fi
+    if pid_alive "$EXPANSION_PID_FILE"; then echo "expansion service: localhost:$EXPANSION_PORT"; fi
+    if pid_alive "$POOL_PID_FILE"; then echo "Java worker pool: localhost:$POOL_PORT"; fi
   else
     echo "Kafka is not running on $BOOTSTRAP"
     exit 1
@@ -217,9 +223,28 @@ provision_java_harness() {
   fi
 }
 
-pool_running() { [ -f "$POOL_PID_FILE" ] && kill -0 "$(cat "$POOL_PID_FILE")" 2>/dev/null; }
-
-pool_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$POOL_PORT") 2>/dev/null; }
+# Start one of the Java services on a free port (NAME PORT PORT_VARIABLE PID_FILE LOG, then
+# its command) and wait until the port answers; one line and exit 1 if it is taken by another
+# process or the service dies first.
+java_service_start() {
+  local name=$1 port=$2 variable=$3 pid_file=$4 log=$5
+  shift 5
+  if port_answers "$port"; then
+    echo "port $port answers but is not this checkout's $name: stop it or set $variable" >&2
+    exit 1
+  fi
+  nohup "$@" >"$log" 2>&1 &
+  echo $! >"$pid_file"
+  for _ in $(seq 1 60); do
+    if port_answers "$port"; then return; fi
+    pid_alive "$pid_file" || break
+    sleep 1
+  done
+  echo "the $name did not start; its log is $log" >&2
+  tail -n 20 "$log" >&2 || true
+  stop_pid "$pid_file" 10
+  exit 1
+}
 
 # The Java worker pool: one JVM that runs a harness thread for each Java environment a job
 # asks for (EXTERNAL), where a PROCESS environment started a JVM per environment and job. Kept
@@ -227,34 +252,18 @@ pool_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$POOL_PORT") 2>/dev/null; }
 # would fail the Java steps of every running live job.
 pool_ensure() {
   local settings="$EXPANSION_LIB_DIR $(cat "$BOOT_DIR/source.sha") ${STREAMFLOW_JAVA_HARNESS_OPTS:-}"
-  if pool_running && pool_answers && [ "$(cat "$POOL_SETTINGS" 2>/dev/null)" = "$settings" ]; then
+  if pid_alive "$POOL_PID_FILE" && port_answers "$POOL_PORT" \
+    && [ "$(cat "$POOL_SETTINGS" 2>/dev/null)" = "$settings" ]; then
     return
   fi
   pool_stop
-  if pool_answers; then
-    echo "port $POOL_PORT answers but is not this checkout's Java worker pool: stop it or set STREAMFLOW_JAVA_POOL_PORT" >&2
-    exit 1
-  fi
   echo "$settings" >"$POOL_SETTINGS"
-  nohup java ${STREAMFLOW_JAVA_HARNESS_OPTS:--Xmx768m} -cp "$BOOT_JAR:$EXPANSION_LIB_DIR/*" \
-    JavaHarnessBoot --pool_port="$POOL_PORT" >"$POOL_LOG" 2>&1 &
-  echo $! >"$POOL_PID_FILE"
-  for _ in $(seq 1 60); do
-    if pool_answers; then return; fi
-    pool_running || break
-    sleep 1
-  done
-  echo "the Java worker pool did not start; its log is $POOL_LOG" >&2
-  tail -n 20 "$POOL_LOG" >&2 || true
-  pool_stop
-  exit 1
+  java_service_start "Java worker pool" "$POOL_PORT" STREAMFLOW_JAVA_POOL_PORT \
+    "$POOL_PID_FILE" "$POOL_LOG" java ${STREAMFLOW_JAVA_HARNESS_OPTS:--Xmx768m} \
+    -cp "$BOOT_JAR:$EXPANSION_LIB_DIR/*" JavaHarnessBoot --pool_port="$POOL_PORT"
 }
 
 pool_stop() { stop_pid "$POOL_PID_FILE" 10; }
-
-expansion_running() { [ -f "$EXPANSION_PID_FILE" ] && kill -0 "$(cat "$EXPANSION_PID_FILE")" 2>/dev/null; }
-
-expansion_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$EXPANSION_PORT") 2>/dev/null; }
 
 expansion_ready() {
   echo "expansion service ready: localhost:$EXPANSION_PORT (Java worker pool: localhost:$POOL_PORT)"
@@ -266,16 +275,12 @@ expansion_start() {
   # A service started with other settings (an older checkout's) is replaced, not reused: it
   # only expands, so running jobs do not notice.
   local settings="$EXPANSION_LIB_DIR $(sha256sum "$0" | cut -c1-16) $(cat "$BOOT_DIR/source.sha")"
-  if expansion_running && expansion_answers \
+  if pid_alive "$EXPANSION_PID_FILE" && port_answers "$EXPANSION_PORT" \
     && [ "$(cat "$EXPANSION_SETTINGS" 2>/dev/null)" = "$settings" ]; then
     expansion_ready
     return
   fi
   expansion_service_stop
-  if expansion_answers; then
-    echo "port $EXPANSION_PORT answers but is not this checkout's expansion service: stop it or set STREAMFLOW_KAFKA_EXPANSION_PORT" >&2
-    exit 1
-  fi
   echo "$settings" >"$EXPANSION_SETTINGS"
   # use_deprecated_read: ReadFromKafka expands to Beam's unbounded-source read, which Flink runs
   # natively (the Kafka classes are on the job server's class path, scripts/flink/) and which
@@ -288,20 +293,12 @@ expansion_start() {
   # at every expansion and lists its 135 jars as artifacts for the job server to stage. No
   # --javaClassLookupAllowlistFile: the Kafka transforms are registered ones, and an allowlist
   # of '*' would let any client construct any class on the classpath.
-  nohup java -Xmx512m -cp "$EXPANSION_LIB_DIR/*" org.apache.beam.sdk.expansion.service.ExpansionService \
-    "$EXPANSION_PORT" --experiments=use_deprecated_read --filesToStage="$BOOT_JAR" \
-    --defaultEnvironmentType=EXTERNAL --defaultEnvironmentConfig="localhost:$POOL_PORT" \
-    >"$EXPANSION_LOG" 2>&1 &
-  echo $! >"$EXPANSION_PID_FILE"
-  for _ in $(seq 1 60); do
-    if expansion_answers; then expansion_ready; return; fi
-    expansion_running || break
-    sleep 1
-  done
-  echo "the expansion service did not start; its log is $EXPANSION_LOG" >&2
-  tail -n 20 "$EXPANSION_LOG" >&2 || true
-  expansion_service_stop
-  exit 1
+  java_service_start "expansion service" "$EXPANSION_PORT" STREAMFLOW_KAFKA_EXPANSION_PORT \
+    "$EXPANSION_PID_FILE" "$EXPANSION_LOG" java -Xmx512m -cp "$EXPANSION_LIB_DIR/*" \
+    org.apache.beam.sdk.expansion.service.ExpansionService "$EXPANSION_PORT" \
+    --experiments=use_deprecated_read --filesToStage="$BOOT_JAR" \
+    --defaultEnvironmentType=EXTERNAL --defaultEnvironmentConfig="localhost:$POOL_PORT"
+  expansion_ready
 }
 
 expansion_service_stop() { stop_pid "$EXPANSION_PID_FILE" 10; }
