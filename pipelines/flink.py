@@ -24,10 +24,13 @@ state. So, unless given explicitly:
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shlex
 import shutil
 import sys
+import tempfile
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,6 +54,8 @@ DEFAULT_STATE_CACHE_MB = 256
 FLINK_SCRIPT = SCRIPTS / "flink.sh"
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 _EMBEDDED_MASTERS = {"[local]", "[auto]"}
+# A folder holding the loopback workers' `python` shim (worker_python_on_path) holds this too.
+WORKER_SHIM_MARK = ".streamflow-worker-shim"
 
 
 class FlinkTuningOptions(PipelineOptions):  # type: ignore[misc]
@@ -170,23 +175,28 @@ def loopback_worker_args(argv: Sequence[str], workers: int, chosen: int | str) -
 
 
 def worker_python_on_path(options: PipelineOptions) -> None:
-    """Make ``python`` on the PATH this interpreter when Beam's loopback pool will start worker
-    processes: it starts them by that name, which may be another Python without this project's
-    packages (a child that dies on import leaves Flink waiting for a worker), or none (Debian
-    has only ``python3``). :class:`FlinkSetupError` if this interpreter's folder has no
-    ``python``. The PATH stays so for the rest of the process."""
+    """Make ``python`` on the PATH start :mod:`pipelines.loopback_worker` in this interpreter
+    when Beam's loopback pool will start worker processes: it starts them as ``python -c ...``
+    by that name, which may be another Python without this project's packages (a child that
+    dies on import leaves Flink waiting for a worker), or none (Debian has only ``python3``),
+    and Beam's command prints a traceback per worker when its job ends. The shim lives in a
+    folder of its own, removed when this process exits; the PATH stays so for the rest of the
+    process."""
     if not options.view_as(DebugOptions).lookup_experiment("use_loopback_process_worker"):
         return
-    here = Path(sys.executable).parent
     path = os.environ.get("PATH", "")
-    if path.split(os.pathsep)[0] != str(here):
-        os.environ["PATH"] = os.pathsep.join([str(here), path]) if path else str(here)
-    found = shutil.which("python")
-    if found is None or Path(found).parent != here:
-        raise FlinkSetupError(
-            f"Python worker processes start as `python`, and {here} has none: run the "
-            "launcher from a virtualenv (.venv/bin/python), or give --sdk_worker_parallelism=1"
-        )
+    first = path.split(os.pathsep)[0]
+    if first and (Path(first) / WORKER_SHIM_MARK).exists():
+        return
+    folder = Path(tempfile.mkdtemp(prefix="streamflow-worker-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    (folder / WORKER_SHIM_MARK).touch()
+    shim = folder / "python"
+    shim.write_text(
+        f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m pipelines.loopback_worker "$@"\n'
+    )
+    shim.chmod(0o755)
+    os.environ["PATH"] = os.pathsep.join([str(folder), path]) if path else str(folder)
 
 
 def cancel_submitted(result: Any, options: PipelineOptions, submitted_ms: float) -> None:

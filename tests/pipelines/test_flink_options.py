@@ -6,6 +6,7 @@ import http.server
 import json
 import os
 import shutil
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -122,7 +123,7 @@ def test_a_live_job_on_this_machine_gets_its_python_worker_processes(
     local = ["--runner=FlinkRunner", "--flink_master=localhost:58081", "--streaming"]
     monkeypatch.setenv("PATH", str(tmp_path))  # another `python` would start the workers
     live = fraud.pipeline_options([*local, "--kafka_bootstrap_servers=localhost:59092"])
-    assert Path(shutil.which("python") or "").parent == Path(sys.executable).parent
+    assert (Path(shutil.which("python") or "").parent / flink.WORKER_SHIM_MARK).exists()
     workers = live.view_as(PortableOptions).sdk_worker_parallelism
     assert int(workers) == fraud.LIVE_WORKER_PROCESSES > 1
     assert "use_loopback_process_worker" in live.view_as(DebugOptions).experiments
@@ -133,27 +134,25 @@ def test_a_live_job_on_this_machine_gets_its_python_worker_processes(
 def test_process_workers_start_as_this_interpreter(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    # Beam's loopback pool starts its worker processes as `python`, found on the PATH.
+    # Beam's loopback pool starts its worker processes as `python`, found on the PATH (which
+    # here has none).
     monkeypatch.setenv("PATH", str(tmp_path))
     flink.worker_python_on_path(PipelineOptions([]))
     assert os.environ["PATH"] == str(tmp_path)
     flink.worker_python_on_path(PipelineOptions(["--experiments=use_loopback_process_worker"]))
     found = shutil.which("python")
     assert found is not None
-    assert Path(found).parent == Path(sys.executable).parent
     assert os.environ["PATH"].endswith(str(tmp_path))
     flink.worker_python_on_path(PipelineOptions(["--experiments=use_loopback_process_worker"]))
-    assert os.environ["PATH"].count(str(Path(sys.executable).parent)) == 1
-
-
-def test_an_interpreter_without_python_beside_it_cannot_start_process_workers(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    (tmp_path / "python3").symlink_to(sys.executable)  # Debian's /usr/bin has only python3
-    monkeypatch.setattr(sys, "executable", str(tmp_path / "python3"))
-    monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(flink.FlinkSetupError, match="--sdk_worker_parallelism=1"):
-        flink.worker_python_on_path(PipelineOptions(["--experiments=use_loopback_process_worker"]))
+    assert shutil.which("python") == found  # once per process, not a shim per job
+    started = subprocess.run(
+        ["python", "-c", "import sys; print(sys.executable)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
+    )
+    assert started.stdout.strip() == sys.executable
 
 
 def test_a_local_cluster_that_carries_the_runner_gets_a_job_that_ships_no_jars(
