@@ -13,7 +13,16 @@ setup(
     python_requires=">=3.11,<3.12",
     packages=[
         *find_packages(
-            include=["pipelines", "pipelines.*", "transforms", "transforms.*", "ml", "ml.*"]
+            include=[
+                "pipelines",
+                "pipelines.*",
+                "transforms",
+                "transforms.*",
+                "ml",
+                "ml.*",
+                "console",
+                "console.*",
+            ]
         ),
         # The warehouse's SQL, kept at the top of the checkout, ships inside the package.
         "pipelines.warehouse.sql",
@@ -22,6 +31,7 @@ setup(
     package_data={
         "transforms.domain": ["default_rules.yaml"],
         "pipelines.warehouse.sql": ["*/*.sql", "*/*/*.sql"],
+        "console": ["templates/*.html", "static/*", "static/vendor/*"],
     },
     install_requires=[
         "apache-beam==2.62.0",
@@ -41,6 +51,10 @@ setup(
             "kubernetes-validate>=1.33",
             # The evaluation protocol's plots are tested too.
             "matplotlib>=3.8",
+            # The console's API tests (Starlette's TestClient) and browser tests.
+            "httpx>=0.28",
+            "httpx2>=2.17",
+            "selenium>=4.30",
         ],
         "postgres": [
             "psycopg[binary]>=3.2",
@@ -53,6 +67,17 @@ setup(
             "scikit-learn>=1.5",
             "joblib>=1.4",
             "numpy>=1.26",
+        ],
+        # python -m console: the analyst console and its outbox relay (not needed by the workers).
+        "console": [
+            "fastapi>=0.115",
+            "uvicorn>=0.30",
+            "jinja2>=3.1",
+            "python-multipart>=0.0.18",
+            "argon2-cffi>=23.1",
+            "psycopg[binary]>=3.2",
+            "psycopg-pool>=3.2",
+            "confluent-kafka>=2.6",
         ],
         # python -m pipelines.evaluate_protocol draws its curves (not needed by the workers).
         "evaluate": [

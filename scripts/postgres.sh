@@ -50,6 +50,9 @@ start() {
   fi
   psql_admin -tAc "SELECT 1 FROM pg_roles WHERE rolname = '$ROLE'" | grep -q 1 \
     || psql_admin -c "CREATE ROLE $ROLE LOGIN CREATEDB"
+  # The warehouse migrations create the console's own role (V011): idempotent, for clusters
+  # created before that.
+  psql_admin -c "ALTER ROLE $ROLE CREATEROLE"
   psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1 \
     || psql_admin -c "CREATE DATABASE $DB OWNER $ROLE"
   echo "PostgreSQL ready: $(dsn)"

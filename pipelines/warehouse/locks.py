@@ -13,6 +13,8 @@ from typing import Any
 
 MIGRATION_LOCK = 7_246_817_001
 REFRESH_LOCK = 7_246_817_002
+# The console relay: one replica publishes the outbox, in order; the others stand by.
+CONSOLE_RELAY_LOCK = 7_246_817_003
 
 
 @contextmanager

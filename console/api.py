@@ -1,0 +1,236 @@
+"""The JSON API other systems integrate with (its OpenAPI document: ``/api/openapi.json``).
+
+Every call carries ``Authorization: Bearer TOKEN`` (``python -m console users token NAME``).
+No or a bad token is 401, a role that may not act 403, an unknown alert 404, a malformed
+request 422; the body of an error is ``{"detail": "..."}``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+
+from console import actions, evidence
+from console.deps import ApiUser, Connection
+from console.queue import (
+    MAX_LIMIT,
+    STATUSES,
+    BadCursorError,
+    QueueFilter,
+    case,
+    counts,
+    page,
+)
+from console.queue import take_next as take_next_alert
+
+router = APIRouter(prefix="/api", tags=["alerts"])
+
+
+class AlertSummary(BaseModel):
+    alert_id: uuid.UUID
+    transaction_id: str
+    customer_id: str
+    store_id: str
+    amount: Decimal
+    currency: str
+    event_time: datetime
+    fraud_score: float
+    rules_triggered: list[str]
+    detected_at: datetime
+    status: Literal["open", "escalated", "confirmed", "dismissed"]
+    assignee: str | None
+    decided_at: datetime | None
+
+
+class AlertList(BaseModel):
+    alerts: list[AlertSummary]
+    next: str | None = Field(description="The cursor of the next page, or null on the last.")
+    counts: dict[str, int] = Field(description="Alerts per status under the other filters.")
+
+
+class CaseEvent(BaseModel):
+    event_id: int
+    alert_id: uuid.UUID
+    at: datetime
+    actor: str
+    kind: str
+    label: str | None = None
+    assignee: str | None = None
+    note: str = ""
+    feedback_id: uuid.UUID | None = None
+
+
+class AlertDetail(AlertSummary):
+    evidence: dict[str, Any] | None = Field(
+        description="The alert as the pipeline wrote it (rule_details, ml_score, ...); null "
+        "once past the warehouse's retention."
+    )
+    transaction: dict[str, Any] | None
+    history: list[CaseEvent]
+
+
+class VerdictRequest(BaseModel):
+    label: Literal["fraud", "genuine"]
+    note: str = Field(default="", max_length=actions.MAX_NOTE)
+
+
+class NoteRequest(BaseModel):
+    note: str = Field(default="", max_length=actions.MAX_NOTE)
+
+
+class AssignRequest(BaseModel):
+    assignee: str | None = Field(description="A user name, or null to unassign.")
+
+
+class BulkRequest(BaseModel):
+    label: Literal["fraud", "genuine"]
+    note: str = Field(default="", max_length=actions.MAX_NOTE)
+    status: Literal["open", "escalated"] = "open"
+    rule: str | None = None
+    store_id: str | None = None
+    customer_id: str | None = None
+    min_score: float | None = None
+    max_score: float | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class BulkResult(BaseModel):
+    decided: int
+
+
+def _filter(
+    status: str | None,
+    rule: str | None,
+    store_id: str | None,
+    customer_id: str | None,
+    min_score: float | None,
+    max_score: float | None,
+    since: datetime | None,
+    until: datetime | None,
+    assignee: str | None,
+) -> QueueFilter:
+    return QueueFilter(
+        status=None if status == "all" else status,
+        rule=rule,
+        store_id=store_id,
+        customer_id=customer_id,
+        min_score=min_score,
+        max_score=max_score,
+        since=since,
+        until=until,
+        assignee=assignee,
+    )
+
+
+@router.get("/alerts", response_model=AlertList)
+def list_alerts(
+    user: ApiUser,
+    held: Connection,
+    status: Annotated[Literal["open", "escalated", "confirmed", "dismissed", "all"], Query()] = (
+        "open"
+    ),
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
+    rule: Annotated[str | None, Query(max_length=20)] = None,
+    store_id: Annotated[str | None, Query(max_length=50)] = None,
+    customer_id: Annotated[str | None, Query(max_length=100)] = None,
+    min_score: Annotated[float | None, Query(ge=0, le=1)] = None,
+    max_score: Annotated[float | None, Query(ge=0, le=1)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    assignee: Annotated[str | None, Query(max_length=63, description="a name, or none")] = None,
+) -> dict[str, Any]:
+    """Alerts in queue order (riskiest, then newest first), a page at a time."""
+    where = _filter(
+        status, rule, store_id, customer_id, min_score, max_score, since, until, assignee
+    )
+    try:
+        found = page(held, where, limit, cursor)
+    except BadCursorError as error:
+        raise HTTPException(422, f"cursor: {error}") from None
+    return {"alerts": found.alerts, "next": found.next, "counts": counts(held, where)}
+
+
+@router.get("/alerts/{alert_id}", response_model=AlertDetail)
+def get_alert(alert_id: uuid.UUID, user: ApiUser, held: Connection) -> dict[str, Any]:
+    found = case(held, alert_id)
+    if found is None:
+        raise HTTPException(404, f"no alert {alert_id}")
+    return {
+        **found,
+        "evidence": evidence.alert_evidence(held, alert_id, found["event_time"]),
+        "transaction": evidence.transaction(held, found["transaction_id"]),
+        "history": actions.history(held, alert_id),
+    }
+
+
+@router.post("/alerts/{alert_id}/verdict", response_model=CaseEvent)
+def give_verdict(
+    alert_id: uuid.UUID, body: VerdictRequest, user: ApiUser, held: Connection, request: Request
+) -> dict[str, Any]:
+    """Confirm fraud or mark genuine. A later verdict supersedes an earlier one; only a
+    supervisor changes a decided alert."""
+    topic = request.app.state.settings.feedback_topic
+    return actions.verdict(held, user, alert_id, body.label, body.note, topic)
+
+
+@router.post("/alerts/{alert_id}/escalate", response_model=CaseEvent)
+def escalate(alert_id: uuid.UUID, body: NoteRequest, user: ApiUser, held: Connection) -> Any:
+    return actions.escalate(held, user, alert_id, body.note)
+
+
+@router.post("/alerts/{alert_id}/reopen", response_model=CaseEvent)
+def reopen(alert_id: uuid.UUID, body: NoteRequest, user: ApiUser, held: Connection) -> Any:
+    return actions.reopen(held, user, alert_id, body.note)
+
+
+@router.post("/alerts/{alert_id}/assign", response_model=CaseEvent)
+def assign(alert_id: uuid.UUID, body: AssignRequest, user: ApiUser, held: Connection) -> Any:
+    return actions.assign(held, user, alert_id, body.assignee)
+
+
+@router.post("/alerts/{alert_id}/comment", response_model=CaseEvent)
+def comment(alert_id: uuid.UUID, body: NoteRequest, user: ApiUser, held: Connection) -> Any:
+    return actions.comment(held, user, alert_id, body.note)
+
+
+@router.post("/alerts/take-next", response_model=AlertSummary | None)
+def take_next(user: ApiUser, held: Connection) -> Any:
+    """Assign me the riskiest unassigned open alert (null when there is none). Two analysts
+    taking at once never get the same alert."""
+    if not user.may("analyst"):
+        raise HTTPException(403, "a viewer cannot take alerts")
+    taken = take_next_alert(held, user.user_id)
+    return case(held, taken) if taken else None
+
+
+@router.post("/alerts/bulk-verdict", response_model=BulkResult)
+def bulk_verdict(body: BulkRequest, user: ApiUser, held: Connection, request: Request) -> Any:
+    """Decide every alert the filter matches, up to 1,000 per call (supervisors)."""
+    where = QueueFilter(
+        status=body.status,
+        rule=body.rule,
+        store_id=body.store_id,
+        customer_id=body.customer_id,
+        min_score=body.min_score,
+        max_score=body.max_score,
+        since=body.since,
+        until=body.until,
+    )
+    topic = request.app.state.settings.feedback_topic
+    return {"decided": actions.bulk_verdict(held, user, where, body.label, body.note, topic)}
+
+
+@router.get("/openapi.json", include_in_schema=False)
+def openapi_document(user: ApiUser, request: Request) -> dict[str, Any]:
+    document: dict[str, Any] = request.app.openapi()
+    return document
+
+
+__all__ = ["STATUSES", "router"]

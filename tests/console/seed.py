@@ -1,0 +1,107 @@
+"""Seeding the warehouse for the console's tests: alerts in bronze, their transactions in
+silver, and the cases the intake opens for them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from console.intake import intake
+
+BASE_TIME = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class SeededAlert:
+    alert_id: str
+    transaction_id: str
+    customer_id: str
+    store_id: str
+    fraud_score: float
+    event_time: datetime
+    rules: list[str] = field(default_factory=list)
+
+
+def seed_alerts(
+    dsn: str,
+    count: int,
+    *,
+    prefix: str = "t",
+    store_id: str = "s1",
+    customer_of: Any = None,
+    score_of: Any = None,
+    rules: tuple[str, ...] = ("FR-001",),
+    start: datetime = BASE_TIME,
+) -> list[SeededAlert]:
+    """``count`` alerts (and their transactions in silver) one minute apart, cases opened."""
+    seeded = []
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute(
+            "SELECT bronze.ensure_daily_partitions('bronze.fraud_alerts', %s, %s)",
+            (start.date() - timedelta(days=1), (start + timedelta(minutes=count)).date()),
+        )
+        with connection.transaction():
+            for i in range(count):
+                transaction_id = f"{prefix}{i}"
+                customer_id = customer_of(i) if customer_of else f"c{i % 5}"
+                score = score_of(i) if score_of else round(0.5 + (i % 10) / 20, 3)
+                event_time = start + timedelta(minutes=i)
+                details = {rule: {"score": 0.9, "amount": 1500 + i} for rule in rules}
+                row = connection.execute(
+                    "INSERT INTO bronze.fraud_alerts (alert_id, transaction_id, customer_id, "
+                    "store_id, amount, currency, event_time, fraud_score, rule_score, ml_score, "
+                    "rules_triggered, rule_details, explanation, model_version, rules_version, "
+                    "detected_at) VALUES (gen_random_uuid(), %s, %s, %s, %s, 'BRL', %s, %s, "
+                    "%s, 0.7, %s, %s, %s, 'm1', 'r1', %s) RETURNING alert_id",
+                    (
+                        transaction_id,
+                        customer_id,
+                        store_id,
+                        100 + i,
+                        event_time,
+                        score,
+                        score,
+                        list(rules),
+                        json.dumps(details),
+                        f"rules {', '.join(rules)} fired",
+                        event_time + timedelta(seconds=2),
+                    ),
+                ).fetchone()
+                assert row is not None
+                connection.execute(
+                    "INSERT INTO silver.clean_transactions (transaction_id, customer_id, "
+                    "store_id, amount, currency, latitude, longitude, event_time, "
+                    "schema_version, fraud_score, rule_score, rules_triggered, is_alert, "
+                    "rules_version) VALUES (%s, %s, %s, %s, 'BRL', %s, %s, %s, 2, %s, %s, %s, "
+                    "true, 'r1')",
+                    (
+                        transaction_id,
+                        customer_id,
+                        store_id,
+                        100 + i,
+                        -23.5 + i / 1000,
+                        -46.6 - i / 1000,
+                        event_time,
+                        score,
+                        score,
+                        list(rules),
+                    ),
+                )
+                seeded.append(
+                    SeededAlert(
+                        str(row[0]),
+                        transaction_id,
+                        customer_id,
+                        store_id,
+                        score,
+                        event_time,
+                        list(rules),
+                    )
+                )
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        intake(connection)
+    return seeded
