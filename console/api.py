@@ -27,6 +27,8 @@ from console.queue import (
     page,
 )
 from console.queue import take_next as take_next_alert
+from console.reasons import reasons as model_reasons
+from console.reasons import recomputed
 
 router = APIRouter(prefix="/api", tags=["alerts"])
 
@@ -71,7 +73,20 @@ class AlertDetail(AlertSummary):
         "once past the warehouse's retention."
     )
     transaction: dict[str, Any] | None
+    model_reasons: dict[str, Any] | None = Field(
+        description="The model's top reasons: {method, reasons: [{feature, value, "
+        "contribution}]}, as the pipeline stored them or computed on demand."
+    )
+    model_reasons_source: Literal["pipeline", "on demand", "none"]
     history: list[CaseEvent]
+
+
+class ModelReasons(BaseModel):
+    stored: dict[str, Any] | None
+    recomputed: dict[str, Any] | None = Field(
+        description="Computed now from the alert's stored inputs with the console's model "
+        "(null without that model version)."
+    )
 
 
 class VerdictRequest(BaseModel):
@@ -158,15 +173,42 @@ def list_alerts(
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertDetail)
-def get_alert(alert_id: uuid.UUID, user: ApiUser, held: Connection) -> dict[str, Any]:
+def get_alert(
+    alert_id: uuid.UUID, user: ApiUser, held: Connection, request: Request
+) -> dict[str, Any]:
     found = case(held, alert_id)
     if found is None:
         raise HTTPException(404, f"no alert {alert_id}")
+    scored = evidence.alert_evidence(held, alert_id, found["event_time"])
+    shown, source = model_reasons(scored, request.app.state.settings.model)
     return {
         **found,
-        "evidence": evidence.alert_evidence(held, alert_id, found["event_time"]),
+        "evidence": _without_explanation(scored),
         "transaction": evidence.transaction(held, found["transaction_id"]),
+        "model_reasons": shown,
+        "model_reasons_source": source,
         "history": actions.history(held, alert_id),
+    }
+
+
+def _without_explanation(scored: dict[str, Any] | None) -> dict[str, Any] | None:
+    if scored is None:
+        return None
+    return {k: v for k, v in scored.items() if k not in ("model_inputs", "model_reasons")}
+
+
+@router.get("/alerts/{alert_id}/reasons", response_model=ModelReasons)
+def get_reasons(
+    alert_id: uuid.UUID, user: ApiUser, held: Connection, request: Request
+) -> dict[str, Any]:
+    """The model's reasons as stored with the alert beside the same computed now."""
+    found = case(held, alert_id)
+    if found is None:
+        raise HTTPException(404, f"no alert {alert_id}")
+    scored = evidence.alert_evidence(held, alert_id, found["event_time"]) or {}
+    return {
+        "stored": scored.get("model_reasons"),
+        "recomputed": recomputed(scored, request.app.state.settings.model),
     }
 
 

@@ -135,7 +135,8 @@ def bars(
         y = 12 + row * 24
         length = _scale(value, 0, top, 0, WIDTH - 260)
         body.append(
-            f'<text x="150" y="{y + 13}" text-anchor="end" font-size="12">{escape(name)}</text>'
+            f'<text x="150" y="{y + 13}" text-anchor="end" font-size="12">'
+            f"<title>{escape(name)}</title>{escape(_short(name))}</text>"
             f'<rect x="160" y="{y}" width="{max(length, 1):.1f}" height="16" fill="{colour}"/>'
             f'<text x="{166 + length:.1f}" y="{y + 13}" font-size="12">'
             f"{escape(_number(value))}{escape(unit)}</text>"
@@ -186,6 +187,11 @@ def shares(values: Sequence[tuple[str, float]], label: str) -> Markup:
         )
         x += width
     return _svg("".join(body), label, height=140)
+
+
+def _short(name: str, limit: int = 22) -> str:
+    """A label that fits its column; the whole name stays in the element's title."""
+    return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
 def _number(value: float) -> str:

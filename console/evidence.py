@@ -43,7 +43,8 @@ def alert_evidence(
     return _one(
         connection,
         "SELECT fraud_score, rule_score, ml_score, rules_triggered, rule_details, explanation, "
-        "model_version, rules_version, detected_at FROM bronze.fraud_alerts "
+        "model_version, rules_version, detected_at, model_inputs, model_reasons "
+        "FROM bronze.fraud_alerts "
         "WHERE alert_id = %s AND event_time = %s",
         (alert_id, event_time),
     )

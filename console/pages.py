@@ -30,6 +30,7 @@ from console.queue import (
     page,
     take_next,
 )
+from console.reasons import reasons as model_reasons
 from console.sessions import COOKIE, Session
 from console.users import authenticate
 from console.web_paths import TEMPLATES
@@ -271,13 +272,17 @@ def alert_page(
     if found is None:
         raise actions.ActionError(f"no alert {alert_id}", 404)
     timeline = evidence.customer_timeline(held, found["customer_id"], found["event_time"])
+    scored = evidence.alert_evidence(held, found["alert_id"], found["event_time"])
+    shown, source = model_reasons(scored, request.app.state.settings.model)
     return render(
         request,
         "alert.html",
         {
             "session": session,
             "case": found,
-            "evidence": evidence.alert_evidence(held, found["alert_id"], found["event_time"]),
+            "evidence": scored,
+            "reasons": shown,
+            "reasons_source": source,
             "transaction": evidence.transaction(held, found["transaction_id"]),
             "timeline": timeline,
             "timeline_svg": charts.timeline(timeline, found["transaction_id"]),

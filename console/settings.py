@@ -9,6 +9,7 @@ from pipelines.cli import CommandError
 
 DSN_VARIABLE = "STREAMFLOW_CONSOLE_PG_DSN"
 KAFKA_VARIABLE = "STREAMFLOW_KAFKA_BOOTSTRAP"
+MODEL_VARIABLE = "STREAMFLOW_CONSOLE_MODEL"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 58090
 FEEDBACK_TOPIC = "fraud.feedback"
@@ -19,6 +20,8 @@ class Settings:
     dsn: str
     kafka_bootstrap: str | None = None
     feedback_topic: str = FEEDBACK_TOPIC
+    # A model folder the console explains alerts with on demand (console/reasons.py).
+    model: str | None = None
 
 
 def settings_from_environment(*, kafka: bool = False) -> Settings:
@@ -30,4 +33,5 @@ def settings_from_environment(*, kafka: bool = False) -> Settings:
     if kafka and not bootstrap:
         raise CommandError(f"set {KAFKA_VARIABLE} to the Kafka bootstrap servers")
     topic = os.environ.get("STREAMFLOW_FEEDBACK_TOPIC") or FEEDBACK_TOPIC
-    return Settings(dsn=dsn, kafka_bootstrap=bootstrap, feedback_topic=topic)
+    model = os.environ.get(MODEL_VARIABLE) or None
+    return Settings(dsn=dsn, kafka_bootstrap=bootstrap, feedback_topic=topic, model=model)

@@ -38,27 +38,31 @@ class _ScoreBatchFn(beam.DoFn):  # type: ignore[misc]
 
     def setup(self) -> None:
         self._scorer: Any = None
+        self._explainer: Any = None
         if self._model is not None:
             # Imported only when a model is used: numpy and scikit-learn are heavy imports.
+            from ml.reasons import explainer_for
             from ml.scorer import load_scorer
 
             self._scorer = load_scorer(self._model)
+            if self._scorer is not None:
+                self._explainer = explainer_for(self._scorer)
 
     def process(self, batch: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         rules, scorer = self._rules, self._scorer
+        matrix: list[list[float]] = []
         if scorer is None:
             scores: list[float | None] = [None] * len(batch)
             version = None
         else:
-            names = scorer.feature_names
-            matrix = [model_inputs(record, names) for record in batch]
+            matrix = [model_inputs(record, scorer.feature_names) for record in batch]
             scores = [float(score) for score in scorer.score_batch(matrix)]
             version = scorer.model_version
         # A model that learnt from confirmed fraud has earned more say than an anomaly score.
         supervised = scorer is not None and scorer.kind == "supervised"
         alpha = rules.ml_supervised_alpha if supervised else rules.ml_alpha
-        for record, ml_score in zip(batch, scores, strict=True):
-            scored = apply_anomaly_score(
+        outputs = [
+            apply_anomaly_score(
                 record,
                 ml_score,
                 model_version=version,
@@ -66,10 +70,27 @@ class _ScoreBatchFn(beam.DoFn):  # type: ignore[misc]
                 ml_threshold=rules.ml_threshold,
                 alert_threshold=rules.alert_threshold,
             )
-            self._scored.inc()
-            if scored["is_alert"]:
-                self._alerts.inc()
-            yield scored
+            for record, ml_score in zip(batch, scores, strict=True)
+        ]
+        if matrix:
+            self._explain_alerts(outputs, matrix)
+        self._scored.inc(len(outputs))
+        self._alerts.inc(sum(1 for scored in outputs if scored["is_alert"]))
+        yield from outputs
+
+    def _explain_alerts(self, outputs: list[dict[str, Any]], matrix: list[list[float]]) -> None:
+        """The model's inputs and top reasons on each alert, in one pass over the alerts: the
+        analyst's "why" (ml.reasons), recomputable from the inputs the alert carries."""
+        from ml.reasons import top_reasons
+
+        alerts = [i for i, scored in enumerate(outputs) if scored["is_alert"]]
+        if not alerts:
+            return
+        names = self._scorer.feature_names
+        reasons = top_reasons(self._explainer, names, [matrix[i] for i in alerts])
+        for i, explained in zip(alerts, reasons, strict=True):
+            outputs[i]["model_inputs"] = dict(zip(names, matrix[i], strict=True))
+            outputs[i]["model_reasons"] = explained
 
 
 class ScoreAnomalies(beam.PTransform):  # type: ignore[misc]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from transforms.domain.outputs import ALERT_FIELDS
+from transforms.domain.outputs import ALERT_FIELDS, MODEL_EXPLANATION_FIELDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,13 +212,22 @@ CLEAN_TRANSACTIONS = TableWrite(
 )
 
 # The alert as transforms.domain.outputs builds it, with its id and detection time.
-_ALERT_COLUMNS = ("alert_id", *ALERT_FIELDS, "detected_at")
+_ALERT_COLUMNS = ("alert_id", *ALERT_FIELDS, *MODEL_EXPLANATION_FIELDS, "detected_at")
+_ALERT_JSON = {"rule_details", *MODEL_EXPLANATION_FIELDS}
+
+
+def _alert_value(alert: dict[str, Any], column: str) -> Any:
+    if column not in _ALERT_JSON:
+        return alert[column]
+    value = alert.get(column)  # an alert scored without a model has no explanation
+    return None if value is None else _json(value)
+
 
 FRAUD_ALERTS = TableWrite(
     name="bronze.fraud_alerts",
     key="alert_id",
     columns=_ALERT_COLUMNS,
-    row=lambda r: tuple(_json(r[c]) if c == "rule_details" else r[c] for c in _ALERT_COLUMNS),
+    row=lambda r: tuple(_alert_value(r, c) for c in _ALERT_COLUMNS),
     statement=_claim(
         "bronze.fraud_alert_keys", "alert_id", "event_time", "bronze.fraud_alerts", _ALERT_COLUMNS
     ),

@@ -105,3 +105,40 @@ def seed_alerts(
     with psycopg.connect(dsn, autocommit=True) as connection:
         intake(connection)
     return seeded
+
+
+def seed_transactions(
+    dsn: str,
+    *,
+    hours: int,
+    per_hour: int,
+    stores: tuple[str, ...],
+    cards: tuple[str, ...],
+    start: datetime = BASE_TIME,
+) -> None:
+    """Ordinary (not alerted) transactions spread over ``hours``: the background an alert
+    is seen against (timelines, maps, store counts, the DLQ rate's denominator)."""
+    rows = []
+    for hour in range(hours):
+        for n in range(per_hour):
+            i = hour * per_hour + n
+            rows.append(
+                (
+                    f"ok-{i}",
+                    cards[i % len(cards)],
+                    stores[(i // 3) % len(stores)],
+                    round(20 + (i * 37) % 180 + 0.5, 2),
+                    -23.55 + ((i * 7) % 50) / 1000,
+                    -46.63 + ((i * 11) % 50) / 1000,
+                    start + timedelta(hours=hour, minutes=(n * 59) // per_hour),
+                    round(0.05 + (i % 20) / 100, 2),
+                )
+            )
+    with psycopg.connect(dsn, autocommit=True) as connection, connection.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO silver.clean_transactions (transaction_id, customer_id, store_id, "
+            "amount, currency, payment_method, latitude, longitude, event_time, schema_version, "
+            "fraud_score, rule_score, is_alert, rules_version) "
+            "VALUES (%s, %s, %s, %s, 'BRL', 'credit_card', %s, %s, %s, 2, %s, %s, false, 'r1')",
+            [(*row[:7], row[7], row[7]) for row in rows],
+        )

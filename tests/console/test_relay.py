@@ -10,44 +10,19 @@ from typing import Any
 
 import psycopg
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
 from console import actions
 from console.relay import RelayError, producer_config, publish_pending, run_relay
 from console.users import User, add_user
 from pipelines.warehouse.locks import CONSOLE_RELAY_LOCK
 from tests.console.conftest import PASSWORD
+from tests.console.relay_check import read_topic
 from tests.console.seed import seed_alerts
 from tests.kafka.live import Topics, wait_until
 from transforms.domain.feedback import Feedback, parse_feedback
 
 pytestmark = pytest.mark.kafka
-
-
-def read_topic(bootstrap: str, topic: str, expected: int, timeout_s: float = 60) -> list[Any]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"console-check-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([topic])
-    found: list[Any] = []
-    try:
-        wait_until(lambda: _poll_into(consumer, found) >= expected, timeout_s)
-        _poll_into(consumer, found)  # and nothing more
-    finally:
-        consumer.close()
-    return found
-
-
-def _poll_into(consumer: Consumer, found: list[Any]) -> int:
-    for message in consumer.consume(100, timeout=1.0):
-        if not message.error():
-            found.append(message)
-    return len(found)
 
 
 def decide(console_dsn: str, user: User, alert_ids: list[str], topic: str) -> list[dict[str, Any]]:

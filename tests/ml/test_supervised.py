@@ -18,6 +18,7 @@ from ml.train import main as train_main
 from pipelines.fraud import run
 from pipelines.synthetic import generate_dataset
 from tests.factories import feedback
+from tests.ml.reasons_check import assert_alerts_explained
 from transforms.domain.features import SUPERVISED_FEATURE_NAMES
 
 
@@ -97,6 +98,7 @@ def test_the_pipeline_blends_the_supervised_model_and_ranks_better(
     )
 
     assert str(summary["model"]).startswith("supervised-")
+    assert_alerts_explained(tmp_path / "out", str(model))
     # In-sample, so only the wiring is proved here: the model's ranking is used and helps.
     rules_only = scored_run["summary"]["quality"]["average_precision"]
     assert summary["quality"]["average_precision"] > rules_only

@@ -25,6 +25,7 @@ from pipelines.synthetic import generate_dataset
 from pipelines.train_default import train_model
 from tests import memory_filesystem
 from tests.collect import new_collector, take
+from tests.ml.reasons_check import assert_alerts_explained
 from tests.output_files import read_records
 from transforms.anomaly import ScoreAnomalies
 from transforms.domain.config import default_rules, rules_from_text
@@ -72,6 +73,7 @@ def test_scored_output_carries_the_blended_ml_score_and_model_version(
     assert all(a["model_version"] == version for a in read_records(tmp_path, "alerts"))
     assert summary["quality_rules_only"]["labelled"] == summary["quality"]["labelled"]
     assert summary["model"] == version
+    assert_alerts_explained(tmp_path, model_dir)
 
 
 def _broken_copy(model_dir: str, folder: Path) -> Path:

@@ -124,9 +124,15 @@ ALERT_FIELDS = (
 )
 
 
+# Why the model scored the alert so (transforms.anomaly, ml.reasons): on alerts scored by a
+# model, null otherwise.
+MODEL_EXPLANATION_FIELDS = ("model_inputs", "model_reasons")
+
+
 def alert_from_scored(scored: dict[str, Any], detected_at: str) -> dict[str, Any]:
     alert_key = f"{scored['transaction_id']}|{scored['rules_version']}"
-    alert = {"alert_id": str(uuid.uuid5(_ALERT_NAMESPACE, alert_key))}
+    alert: dict[str, Any] = {"alert_id": str(uuid.uuid5(_ALERT_NAMESPACE, alert_key))}
     alert.update({name: scored[name] for name in ALERT_FIELDS})
+    alert.update({name: scored.get(name) for name in MODEL_EXPLANATION_FIELDS})
     alert["detected_at"] = detected_at
     return alert

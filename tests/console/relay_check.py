@@ -1,0 +1,38 @@
+"""Reading back what the relay published, with keys, timestamps and headers."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from confluent_kafka import Consumer
+
+from tests.kafka.live import wait_until
+
+
+def read_topic(bootstrap: str, topic: str, expected: int, timeout_s: float = 60) -> list[Any]:
+    """Every record on ``topic`` once ``expected`` have arrived (or the time is up), and a
+    second more: a duplicate would show."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"console-check-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    found: list[Any] = []
+    try:
+        wait_until(lambda: _poll_into(consumer, found) >= expected, timeout_s)
+        _poll_into(consumer, found)
+    finally:
+        consumer.close()
+    return found
+
+
+def _poll_into(consumer: Consumer, found: list[Any]) -> int:
+    for message in consumer.consume(100, timeout=1.0):
+        if not message.error():
+            found.append(message)
+    return len(found)
