@@ -31,7 +31,7 @@ setup(
     package_data={
         "transforms.domain": ["default_rules.yaml"],
         "pipelines.warehouse.sql": ["*/*.sql", "*/*/*.sql"],
-        "console": ["templates/*.html", "static/*", "static/vendor/*"],
+        "console": ["templates/*.html", "static/*"],
     },
     install_requires=[
         "apache-beam==2.62.0",

@@ -19,7 +19,6 @@ from console import actions, evidence
 from console.deps import ApiUser, Connection
 from console.queue import (
     MAX_LIMIT,
-    STATUSES,
     BadCursorError,
     QueueFilter,
     case,
@@ -273,6 +272,3 @@ def bulk_verdict(body: BulkRequest, user: ApiUser, held: Connection, request: Re
 def openapi_document(user: ApiUser, request: Request) -> dict[str, Any]:
     document: dict[str, Any] = request.app.openapi()
     return document
-
-
-__all__ = ["STATUSES", "router"]

@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -46,7 +47,13 @@ def build_parser() -> OneLineParser:
         help="proxies trusted for X-Forwarded-For/-Proto (the client address that login "
         "throttling counts, and https for Secure cookies)",
     )
-    commands.add_parser("relay", help="open cases for new alerts, publish verdicts")
+    relay_command = commands.add_parser("relay", help="open cases for new alerts, publish verdicts")
+    relay_command.add_argument(
+        "--heartbeat-file",
+        type=Path,
+        default=None,
+        help="a file touched at every round, for a liveness probe",
+    )
     users = commands.add_parser("users", help="manage users and API tokens")
     user_commands = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
     add = user_commands.add_parser("add", help="add a user (password from a prompt or stdin)")
@@ -114,7 +121,7 @@ def serve(args: Any) -> int:
     return 0
 
 
-def relay(_: Any) -> int:
+def relay(args: Any) -> int:
     from confluent_kafka import Producer
 
     from console.relay import producer_config, run_relay
@@ -125,7 +132,7 @@ def relay(_: Any) -> int:
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signal_number, lambda *_: stop.set())
     config = producer_config(settings.kafka_bootstrap)
-    run_relay(settings.dsn, lambda: Producer(config), stop)
+    run_relay(settings.dsn, lambda: Producer(config), stop, heartbeat=args.heartbeat_file)
     return 0
 
 

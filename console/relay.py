@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -87,10 +88,19 @@ def run_relay(
     make_producer: Callable[[], Any],
     stop: threading.Event,
     poll_s: float = POLL_S,
+    heartbeat: Path | None = None,
 ) -> None:
-    """Relay until ``stop`` is set; a lost database or broker is retried, never fatal."""
+    """Relay until ``stop`` is set; a lost database or broker is retried, never fatal.
+    ``heartbeat``: a file touched at every round, waiting for the lock included, for a
+    liveness probe (a relay stuck anywhere stops touching it)."""
     producer = make_producer()
+
+    def beat() -> None:
+        if heartbeat is not None:
+            heartbeat.touch()
+
     while not stop.is_set():
+        beat()
         try:
             with psycopg.connect(dsn, autocommit=True) as connection:
                 LOGGER.info("waiting for the relay lock")
@@ -100,9 +110,11 @@ def run_relay(
                     ).fetchone()
                     if taken and taken[0]:
                         break
+                    beat()
                     stop.wait(RETRY_S)
                 LOGGER.info("relaying")
                 while not stop.is_set():
+                    beat()
                     opened = intake(connection)
                     sent = publish_pending(connection, producer)
                     if opened or sent:

@@ -116,6 +116,10 @@ with DAG(
         arguments = ["--archive", params["archive"], "--output_dir", output_dir]
         arguments += ["--start", params["start"], "--end", params["end"]]
         arguments += ["--model", chosen_model(params["model"])]
+        if params["feedback_archive"] is not None:
+            # The warehouse's confirmed outcomes (analysts' verdicts) join the archive's files.
+            export = ["export-feedback", "--archive", params["feedback_archive"]]
+            run_pipeline_command("pipelines.warehouse", export)
         for name in ("rules", "blacklist", "warmup_days", "feedback_archive"):
             if params[name] is not None:
                 arguments += [f"--{name}", str(params[name])]

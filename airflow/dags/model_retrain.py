@@ -10,6 +10,8 @@ the end of the run's data interval (the evaluation's moment): the ``holdout_days
 labelled as known when the held-out window starts (the training window's end plus the delay:
 the moment a team training then would know them, never later than the evaluation's). Tasks:
 
+* ``export_feedback``: the warehouse's feedback (analysts' verdicts, ``silver.feedback``) into
+  ``feedback_archive`` as ``date=YYYY-MM-DD/warehouse.jsonl``, beside the other sources' files;
 * ``current_model``: what runs use today (the promoted model, else ``fallback_model``) and its
   kind (``model_kind`` in its metadata);
 * ``train``: the served kind again. An Isolation Forest: ``python -m ml.train --events`` on the
@@ -272,10 +274,21 @@ with DAG(
             task_id=context["ti"].task_id,
         )
 
+    @task
+    def export_feedback(**context: Any) -> dict[str, int]:
+        """The warehouse's confirmed outcomes (analysts' verdicts) into the feedback archive,
+        beside the files: training and both evaluations then read them too."""
+        arguments = ["export-feedback", "--archive", context["params"]["feedback_archive"]]
+        exported: dict[str, int] = run_pipeline_command("pipelines.warehouse", arguments)
+        return exported
+
     window = windows()
     served = current_model()
+    exported = export_feedback()
     candidate = train(window, served)
+    exported >> candidate
     candidate_metrics = evaluate.override(task_id="evaluate_candidate")(candidate["model"], window)
     current_metrics = evaluate.override(task_id="evaluate_current")(served["model"], window)
+    exported >> current_metrics
     decision = promote(candidate, candidate_metrics, current_metrics)
     notify(decision, register(decision))

@@ -13,6 +13,8 @@ COPY requirements/constraints.txt requirements/
 COPY pipelines pipelines/
 COPY transforms transforms/
 COPY ml ml/
+# The console ships in the same package (setup.py); the workers never import it.
+COPY console console/
 # The warehouse SQL: setup.py ships it inside the package (pipelines.warehouse.sql).
 COPY sql sql/
 # The project with its model libraries, pinned like CI; Beam is the image's own 2.62.0 (the

@@ -19,6 +19,7 @@ import psycopg
 from pipelines.cli import RUN_ERROR, CommandError, OneLineParser, run_command
 from pipelines.warehouse import (
     dlq_report,
+    export_feedback,
     maintain,
     migrate,
     quality,
@@ -46,6 +47,7 @@ COMMANDS: dict[str, ModuleType] = {
     "maintain": maintain,
     "dlq-report": dlq_report,
     "register-model": register_model,
+    "export-feedback": export_feedback,
 }
 
 

@@ -162,10 +162,12 @@ def test_model_retrain_evaluates_both_models_before_it_promotes(dags: dict[str, 
     }
     assert upstream == {
         "windows": set(),
-        "train": {"current_model", "windows"},  # it retrains the served kind
+        # The analysts' verdicts join the feedback archive before anything reads it.
+        "export_feedback": set(),
+        "train": {"current_model", "windows", "export_feedback"},  # it retrains the served kind
         "evaluate_candidate": {"train", "windows"},
         "current_model": set(),
-        "evaluate_current": {"current_model", "windows"},
+        "evaluate_current": {"current_model", "windows", "export_feedback"},
         "promote": {"train", "evaluate_candidate", "evaluate_current"},
         "register": {"promote"},
         "notify": {"promote", "register"},

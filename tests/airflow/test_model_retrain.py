@@ -15,11 +15,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from ml.supervised import train_supervised
+from ml.supervised import confirmed_frauds, read_lines, train_supervised, training_set
 from pipelines.fraud import run
 from pipelines.synthetic import generate_dataset
 from pipelines.synthetic.archive import archive_file, write_feedback_archive
 from tests.airflow.dag_runs import assert_run, ops_events, run_dag, task_states
+from transforms.domain.event_time import parse_timestamp
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
@@ -156,6 +157,7 @@ def test_a_served_supervised_model_is_retrained_as_one_with_the_feedback(
     conf: dict[str, Any] = {**archive, "train_days": 5, "holdout_days": 3}
     conf["model_dir"] = str(model_dir)
     conf["fallback_model"] = str(champion)
+    verdict = _analyst_confirms_a_genuine_training_day_transaction(warehouse, dataset)
     started = time.time()
     assert_run(run_dag("model_retrain", LOGICAL_DATE, warehouse, conf))
 
@@ -175,6 +177,20 @@ def test_a_served_supervised_model_is_retrained_as_one_with_the_feedback(
     )
     assert training["fraud_rows"] > 0
     assert training["feedback"] == [f"{archive['feedback_archive']}/date=*/*.jsonl"]
+    # The analyst's verdict from the warehouse is one of the labels the training counted.
+    exported = Path(archive["feedback_archive"]) / "date=2026-10-10" / "warehouse.jsonl"
+    assert json.loads(exported.read_text())["feedback_id"] == verdict["feedback_id"]
+    labels_at = parse_timestamp(training["labels_at"], None)
+    bounds = [parse_timestamp(training[k], None) for k in ("train_from", "train_until")]
+    with_verdict = confirmed_frauds(read_lines(training["feedback"]), labels_at)
+    assert verdict["transaction_id"] in with_verdict
+    counted = training_set(read_lines(training["scored"]), with_verdict, *bounds)
+    assert verdict["transaction_id"] in counted.transaction_ids
+    assert int(counted.labels.sum()) == training["fraud_rows"]
+    without = training_set(
+        read_lines(training["scored"]), with_verdict - {verdict["transaction_id"]}, *bounds
+    )
+    assert training["fraud_rows"] == int(without.labels.sum()) + 1
     # Both evaluations were fed the feedback: the store step counted confirmed fraud.
     evaluations = _written_since("evaluations/*", started)
     assert evaluations.name == candidate_dir.name  # the same run's
@@ -207,6 +223,46 @@ def test_a_served_supervised_model_is_retrained_as_one_with_the_feedback(
     ]
     assert held_out_reports
     assert max(held_out_reports) < "2026-10-26T04:00:00+00:00"
+
+
+def _analyst_confirms_a_genuine_training_day_transaction(
+    warehouse: str, dataset: dict[str, str]
+) -> dict[str, str]:
+    """A verdict given in the console (a silver.feedback row): fraud, on a transaction of the
+    training days (Oct 2-6) the generated feedback never reported, reported on Oct 10."""
+    labels = [json.loads(line) for line in Path(dataset["labels"]).read_text().splitlines()]
+    events = {}
+    for line in Path(dataset["events"]).read_bytes().splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue  # the generator's malformed lines, some not UTF-8
+        if isinstance(event, dict) and isinstance(event.get("transaction_id"), str):
+            events[event["transaction_id"]] = event
+    genuine = next(
+        events[label["transaction_id"]]
+        for label in labels
+        if not label["is_fraud"]
+        and label["transaction_id"] in events
+        and "2026-10-03" <= events[label["transaction_id"]]["timestamp"][:10] <= "2026-10-05"
+    )
+    verdict = {
+        "feedback_id": "6f2d0c7e-3d1b-4a55-9a8e-1d3c8f0b9a01",
+        "transaction_id": genuine["transaction_id"],
+    }
+    with psycopg.connect(warehouse, autocommit=True) as connection:
+        connection.execute(
+            "INSERT INTO silver.feedback (feedback_id, transaction_id, customer_id, store_id, "
+            "label, reported_at, source) VALUES (%s, %s, %s, %s, 'fraud', "
+            "'2026-10-10T12:00:00Z', 'console')",
+            (
+                verdict["feedback_id"],
+                genuine["transaction_id"],
+                genuine["customer_id"],
+                genuine["store_id"],
+            ),
+        )
+    return verdict
 
 
 def test_an_evaluation_without_fraud_fails_the_promotion_without_retry_and_notifies(

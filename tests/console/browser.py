@@ -12,11 +12,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.wait import WebDriverWait
 
 from console.settings import Settings
 from console.web import create_app
@@ -85,6 +87,11 @@ def log_in(driver: webdriver.Chrome, base: str, name: str, password: str) -> Non
     driver.find_element(By.ID, "name").send_keys(name)
     driver.find_element(By.ID, "password").send_keys(password)
     driver.find_element(By.ID, "login").click()
+    # The click only starts the navigation: wait for the page the session opens, or a next
+    # driver.get races the login's response and lands on the login page again.
+    WebDriverWait(driver, 15).until(
+        lambda d: d.find_elements(By.ID, "user") or d.find_elements(By.ID, "login-error")
+    )
 
 
 def screenshot(driver: webdriver.Chrome, path: Path) -> None:
@@ -102,3 +109,12 @@ def screenshot(driver: webdriver.Chrome, path: Path) -> None:
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(base64.b64decode(shot["data"]))
+
+
+def element(driver: webdriver.Chrome, element_id: str) -> Any:
+    """The element with this id; a missing one fails with the page's text (what was shown
+    instead: a refusal, an error)."""
+    found = driver.find_elements(By.ID, element_id)
+    shown = driver.find_element(By.TAG_NAME, "body").text[:2000]
+    assert found, f"no #{element_id} on {driver.current_url}: {shown}"
+    return found[0]

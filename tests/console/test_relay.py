@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -46,6 +47,7 @@ def test_verdicts_reach_the_topic_as_the_pipelines_feedback(
     console_dsn: str,
     bootstrap_servers: str,
     topics: Topics,
+    tmp_path: Path,
 ) -> None:
     seeded = seed_alerts(warehouse_dsn, 6, prefix="relay")
     with psycopg.connect(console_dsn, autocommit=True) as connection:
@@ -53,12 +55,16 @@ def test_verdicts_reach_the_topic_as_the_pipelines_feedback(
     events = decide(console_dsn, user, [a.alert_id for a in seeded], topics.feedback)
     stop = threading.Event()
     config = producer_config(bootstrap_servers)
+    heartbeat = tmp_path / "heartbeat"
     relay = threading.Thread(
-        target=run_relay, args=(console_dsn, lambda: Producer(config), stop, 0.1)
+        target=run_relay,
+        args=(console_dsn, lambda: Producer(config), stop, 0.1),
+        kwargs={"heartbeat": heartbeat},
     )
     relay.start()
     try:
         assert wait_until(lambda: pending(console_dsn) == 0, 60)
+        assert heartbeat.exists()  # what the Kubernetes liveness probe looks at
         # Another replica waits for the lock instead of publishing beside it.
         with psycopg.connect(console_dsn, autocommit=True) as other:
             taken = other.execute("SELECT pg_try_advisory_lock(%s)", (CONSOLE_RELAY_LOCK,))

@@ -129,7 +129,7 @@ def test_the_worker_image_copies_every_folder_the_package_is_built_from() -> Non
         mapped.get(name, name.replace(".", "/")).split("/")[0] for name in distribution.packages
     }
     copied = {source.rstrip("/") for source, _ in dockerfile_copies(WORKER_DOCKERFILE)}
-    assert folders == {"pipelines", "transforms", "ml", "sql"}
+    assert folders == {"pipelines", "transforms", "ml", "console", "sql"}
     assert folders <= copied
     assert folders <= _dockerignore_keeps(WORKER_DOCKERFILE)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -81,3 +82,26 @@ def test_every_command_runs_from_the_wheel(installed: Path, empty_dsn: str) -> N
     for command in (["refresh"], ["quality", "--check", "null_rate"], ["maintain"]):
         result = _warehouse(installed, *command, "--dsn", empty_dsn)
         assert result.returncode == 0, (command, result.stderr)
+
+
+def test_the_console_serves_its_pages_from_the_wheel(installed: Path) -> None:
+    # Templates and static files are package data: a wheel without them serves nothing.
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json\n"
+            "from console.web_paths import STATIC, TEMPLATES\n"
+            "print(json.dumps([str(TEMPLATES), sorted(p.name for p in TEMPLATES.glob('*.html')),"
+            " sorted(p.name for p in STATIC.iterdir())]))",
+        ],
+        cwd=installed.parent,
+        env={**os.environ, "PYTHONPATH": str(installed)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    folder, templates, static = json.loads(probe.stdout)
+    assert Path(folder) == installed / "console" / "templates"
+    assert templates == sorted(p.name for p in (REPO / "console" / "templates").glob("*.html"))
+    assert static == sorted(p.name for p in (REPO / "console" / "static").iterdir())
