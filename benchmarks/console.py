@@ -7,7 +7,8 @@
 Seeds a scratch warehouse (migrated; ``--keep`` keeps it and names it, for a rerun with
 ``--reuse NAME``): ``--transactions`` in silver over about 58 days, every tenth an alert in
 bronze, and the cases the intake opens for them. Then, through real HTTP against the console
-served by uvicorn in this process (the console's own database role, a pool of 8 connections):
+served by ``python -m console serve --workers 2`` in processes of their own (as the two replicas
+of k8s/console.yaml; the console's own database role, a pool of 8 connections each):
 
 * ``queue``: ``GET /api/alerts`` pages: the first page of open alerts, a page deep into the
   queue (by its cursor), and filtered by store, rule and score;
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -49,14 +51,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from console.intake import intake  # noqa: E402
-from console.settings import Settings  # noqa: E402
+from console.settings import DSN_VARIABLE  # noqa: E402
 from console.users import add_user, new_token  # noqa: E402
 from pipelines.warehouse.migrate import migrate  # noqa: E402
 from pipelines.warehouse.scratch import drop_database, project_server_dsn  # noqa: E402
-from tests.console.browser import served  # noqa: E402
+from tests.console.browser import free_port  # noqa: E402
 
 START = "2026-09-01T00:00:00Z"
 ANALYSTS = 20
+# As deployed: k8s/console.yaml runs two replicas, one process each.
+WORKERS = 2
 PASSWORD = "benchmark password 1"
 
 
@@ -85,11 +89,17 @@ def seed(dsn: str, transactions: int, alerts_every: int) -> dict[str, float]:
                 "'s' || (g * 104729 %% 1000), 10 + g %% 500, 'BRL', 'pix', "
                 "-23.5 + (g %% 97) / 1000.0, -46.6 - (g %% 89) / 1000.0, "
                 "%s::timestamptz + interval '0.5 second' * g, 2, "
-                "CASE WHEN g %% %s = 0 THEN 0.7 + (g * 31 %% 300) / 1000.0 "
+                # Scores spread by a hash: independent of the rule and of time.
+                "CASE WHEN g %% %s = 0 THEN 0.7 + ((hashtext(g::text) & 2147483647) %% 300) "
+                "/ 1000.0 "
                 "ELSE (g * 31 %% 600) / 1000.0 END, 0.5, "
-                "CASE WHEN g %% %s = 0 THEN ARRAY['FR-00' || (1 + g %% 5)] ELSE '{}' END, "
+                # Alerts by rule: FR-001 35%, FR-002 25%, FR-003 20%, FR-004 15%, FR-005 5%.
+                "CASE WHEN g %% %s = 0 THEN ARRAY[(ARRAY['FR-001', 'FR-001', 'FR-001', "
+                "'FR-001', 'FR-001', 'FR-001', 'FR-001', 'FR-002', 'FR-002', 'FR-002', "
+                "'FR-002', 'FR-002', 'FR-003', 'FR-003', 'FR-003', 'FR-003', 'FR-004', "
+                "'FR-004', 'FR-004', 'FR-005'])[1 + (g / %s) %% 20]] ELSE '{}' END, "
                 "g %% %s = 0, 'r1' FROM generate_series(%s::bigint, %s::bigint) g",
-                (START, alerts_every, alerts_every, alerts_every, low, high),
+                (START, alerts_every, alerts_every, alerts_every, alerts_every, low, high),
             )
             log(f"transactions {high:,}")
         timings["transactions_s"] = round(time.perf_counter() - began, 1)
@@ -138,7 +148,9 @@ def timed(requests: int, call: Callable[[int], httpx.Response]) -> dict[str, flo
 def scratch(server: str, reuse: str | None, keep: bool) -> Iterator[tuple[str, bool]]:
     """The benchmark's database: reused as named, or created (and dropped unless kept)."""
     if reuse:
-        yield make_conninfo(server, dbname=reuse), False
+        dsn = make_conninfo(server, dbname=reuse)
+        migrate(dsn)  # a database kept by an earlier release of the benchmark
+        yield dsn, False
         return
     name = f"streamflow_console_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(server, autocommit=True) as admin:
@@ -152,6 +164,36 @@ def scratch(server: str, reuse: str | None, keep: bool) -> Iterator[tuple[str, b
             log(f"kept database {name}: rerun with --reuse {name}")
         else:
             drop_database(server, name)
+
+
+@contextmanager
+def serving(console_dsn: str) -> Iterator[str]:
+    """``python -m console serve`` in a process of its own (as in production: the clients'
+    threads here must not share its interpreter lock); its base URL."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "console", "serve", "--port", str(port), "--workers", str(WORKERS)],
+        cwd=ROOT,
+        env={**os.environ, DSN_VARIABLE: console_dsn},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError("the console did not start")
+            time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def measure(dsn: str, requests: int) -> dict[str, Any]:
@@ -173,7 +215,7 @@ def measure(dsn: str, requests: int) -> dict[str, Any]:
     rng = random.Random(7)
     rng.shuffle(ids)
     results: dict[str, Any] = {}
-    with served(Settings(dsn=console_dsn)) as base:
+    with serving(console_dsn) as base:
         headers = {"Authorization": f"Bearer {tokens[0]}"}
         with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
             deep = client.get("/api/alerts", params={"limit": 50})
@@ -192,12 +234,15 @@ def measure(dsn: str, requests: int) -> dict[str, Any]:
             filters = [
                 {"store_id": "s17"},
                 {"rule": "FR-003"},
+                {"rule": "FR-005"},
                 {"min_score": 0.95},
                 {"customer_id": "c4242", "status": "all"},
             ]
             results["queue_filtered"] = timed(
                 requests,
-                lambda i: client.get("/api/alerts", params={"limit": 50, **filters[i % 4]}),
+                lambda i: client.get(
+                    "/api/alerts", params={"limit": 50, **filters[i % len(filters)]}
+                ),
             )
             login = client.get("/login")
             csrf = login.text.split('name="csrf_token" value="')[1].split('"')[0]

@@ -180,22 +180,48 @@ def verdict(
         return _decide(connection, case, user, label, note, topic)
 
 
+def _move(
+    connection: psycopg.Connection,
+    alert_id: uuid.UUID,
+    user: User,
+    note: str,
+    *,
+    from_statuses: tuple[str, ...],
+    to_status: str,
+    kind: str,
+) -> dict[str, Any]:
+    """A case from one of ``from_statuses`` to ``to_status`` (409 from any other), with its
+    event; a case back to a status before a decision forgets the decision."""
+    note = _checked_note(note)
+    with connection.transaction():
+        case = _locked_case(connection, alert_id)
+        if case["status"] not in from_statuses:
+            expected = " or ".join(from_statuses)
+            raise ActionError(f"the alert is {case['status']}, not {expected}", 409)
+        connection.execute(
+            "UPDATE console.alert_cases SET status = %s, updated_at = now(), "
+            "decided_at = CASE WHEN %s IN ('confirmed', 'dismissed') THEN decided_at END, "
+            "decided_by = CASE WHEN %s IN ('confirmed', 'dismissed') THEN decided_by END "
+            "WHERE alert_id = %s",
+            (to_status, to_status, to_status, alert_id),
+        )
+        return _event(connection, alert_id, user, kind, note=note)
+
+
 def escalate(
     connection: psycopg.Connection, user: User, alert_id: uuid.UUID, note: str
 ) -> dict[str, Any]:
     if not user.may("analyst"):
         raise forbidden("a viewer cannot escalate")
-    note = _checked_note(note)
-    with connection.transaction():
-        case = _locked_case(connection, alert_id)
-        if case["status"] != "open":
-            raise ActionError(f"the alert is {case['status']}, not open", 409)
-        connection.execute(
-            "UPDATE console.alert_cases SET status = 'escalated', updated_at = now() "
-            "WHERE alert_id = %s",
-            (alert_id,),
-        )
-        return _event(connection, alert_id, user, "escalated", note=note)
+    return _move(
+        connection,
+        alert_id,
+        user,
+        note,
+        from_statuses=("open",),
+        to_status="escalated",
+        kind="escalated",
+    )
 
 
 def reopen(
@@ -205,17 +231,9 @@ def reopen(
     withdrawn) until a new verdict supersedes it."""
     if not user.may("supervisor"):
         raise forbidden("only a supervisor reopens a decided alert")
-    note = _checked_note(note)
-    with connection.transaction():
-        case = _locked_case(connection, alert_id)
-        if case["status"] not in DECIDED:
-            raise ActionError(f"the alert is {case['status']}, not decided", 409)
-        connection.execute(
-            "UPDATE console.alert_cases SET status = 'open', decided_at = NULL, "
-            "decided_by = NULL, updated_at = now() WHERE alert_id = %s",
-            (alert_id,),
-        )
-        return _event(connection, alert_id, user, "reopened", note=note)
+    return _move(
+        connection, alert_id, user, note, from_statuses=DECIDED, to_status="open", kind="reopened"
+    )
 
 
 def assign(

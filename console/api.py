@@ -51,7 +51,10 @@ class AlertSummary(BaseModel):
 class AlertList(BaseModel):
     alerts: list[AlertSummary]
     next: str | None = Field(description="The cursor of the next page, or null on the last.")
-    counts: dict[str, int] = Field(description="Alerts per status under the other filters.")
+    counts: dict[str, int] = Field(
+        description="Alerts per status under the other filters. With a filter, a count stops "
+        "at 10,001: that value means more than 10,000."
+    )
 
 
 class CaseEvent(BaseModel):
@@ -101,71 +104,48 @@ class AssignRequest(BaseModel):
     assignee: str | None = Field(description="A user name, or null to unassign.")
 
 
-class BulkRequest(BaseModel):
+class AlertFilters(BaseModel):
+    """What narrows the queue, beside the status (the same for listing and bulk verdicts)."""
+
+    rule: str | None = Field(default=None, max_length=20, description="e.g. FR-002")
+    store_id: str | None = Field(default=None, max_length=50)
+    customer_id: str | None = Field(default=None, max_length=100)
+    min_score: float | None = Field(default=None, ge=0, le=1)
+    max_score: float | None = Field(default=None, ge=0, le=1)
+    since: datetime | None = Field(default=None, description="event time, inclusive")
+    until: datetime | None = Field(default=None, description="event time, exclusive")
+    assignee: str | None = Field(
+        default=None, max_length=63, description="a user name, or none for unassigned"
+    )
+
+    def queue_filter(self, status: str | None) -> QueueFilter:
+        return QueueFilter(status=status, **self.model_dump(include=set(AlertFilters.model_fields)))
+
+
+class AlertQuery(AlertFilters):
+    status: Literal["open", "escalated", "confirmed", "dismissed", "all"] = "open"
+    limit: int = Field(default=50, ge=1, le=MAX_LIMIT)
+    cursor: str | None = Field(default=None, max_length=400, description="the last page's next")
+
+
+class BulkRequest(AlertFilters):
     label: Literal["fraud", "genuine"]
     note: str = Field(default="", max_length=actions.MAX_NOTE)
     status: Literal["open", "escalated"] = "open"
-    rule: str | None = None
-    store_id: str | None = None
-    customer_id: str | None = None
-    min_score: float | None = None
-    max_score: float | None = None
-    since: datetime | None = None
-    until: datetime | None = None
 
 
 class BulkResult(BaseModel):
     decided: int
 
 
-def _filter(
-    status: str | None,
-    rule: str | None,
-    store_id: str | None,
-    customer_id: str | None,
-    min_score: float | None,
-    max_score: float | None,
-    since: datetime | None,
-    until: datetime | None,
-    assignee: str | None,
-) -> QueueFilter:
-    return QueueFilter(
-        status=None if status == "all" else status,
-        rule=rule,
-        store_id=store_id,
-        customer_id=customer_id,
-        min_score=min_score,
-        max_score=max_score,
-        since=since,
-        until=until,
-        assignee=assignee,
-    )
-
-
 @router.get("/alerts", response_model=AlertList)
 def list_alerts(
-    user: ApiUser,
-    held: Connection,
-    status: Annotated[Literal["open", "escalated", "confirmed", "dismissed", "all"], Query()] = (
-        "open"
-    ),
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
-    cursor: Annotated[str | None, Query(max_length=400)] = None,
-    rule: Annotated[str | None, Query(max_length=20)] = None,
-    store_id: Annotated[str | None, Query(max_length=50)] = None,
-    customer_id: Annotated[str | None, Query(max_length=100)] = None,
-    min_score: Annotated[float | None, Query(ge=0, le=1)] = None,
-    max_score: Annotated[float | None, Query(ge=0, le=1)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    assignee: Annotated[str | None, Query(max_length=63, description="a name, or none")] = None,
+    user: ApiUser, held: Connection, query: Annotated[AlertQuery, Query()]
 ) -> dict[str, Any]:
     """Alerts in queue order (riskiest, then newest first), a page at a time."""
-    where = _filter(
-        status, rule, store_id, customer_id, min_score, max_score, since, until, assignee
-    )
+    where = query.queue_filter(None if query.status == "all" else query.status)
     try:
-        found = page(held, where, limit, cursor)
+        found = page(held, where, query.limit, query.cursor)
     except BadCursorError as error:
         raise HTTPException(422, f"cursor: {error}") from None
     return {"alerts": found.alerts, "next": found.next, "counts": counts(held, where)}
@@ -247,23 +227,13 @@ def take_next(user: ApiUser, held: Connection) -> Any:
     taking at once never get the same alert."""
     if not user.may("analyst"):
         raise HTTPException(403, "a viewer cannot take alerts")
-    taken = take_next_alert(held, user.user_id)
-    return case(held, taken) if taken else None
+    return take_next_alert(held, user.user_id)
 
 
 @router.post("/alerts/bulk-verdict", response_model=BulkResult)
 def bulk_verdict(body: BulkRequest, user: ApiUser, held: Connection, request: Request) -> Any:
     """Decide every alert the filter matches, up to 1,000 per call (supervisors)."""
-    where = QueueFilter(
-        status=body.status,
-        rule=body.rule,
-        store_id=body.store_id,
-        customer_id=body.customer_id,
-        min_score=body.min_score,
-        max_score=body.max_score,
-        since=body.since,
-        until=body.until,
-    )
+    where = body.queue_filter(body.status)
     topic = request.app.state.settings.feedback_topic
     return {"decided": actions.bulk_verdict(held, user, where, body.label, body.note, topic)}
 

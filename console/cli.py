@@ -42,6 +42,12 @@ def build_parser() -> OneLineParser:
     serve.add_argument("--host", default=DEFAULT_HOST)
     serve.add_argument("--port", type=Range(int, low=1, high=65_535), default=DEFAULT_PORT)
     serve.add_argument(
+        "--workers",
+        type=Range(int, low=1, high=64),
+        default=1,
+        help="worker processes (each with its own pool of database connections)",
+    )
+    serve.add_argument(
         "--forwarded-allow-ips",
         default=None,
         help="proxies trusted for X-Forwarded-For/-Proto (the client address that login "
@@ -105,11 +111,11 @@ def users_command(dsn: str, args: Any) -> int:
 def serve(args: Any) -> int:
     import uvicorn
 
-    from console.web import create_app
-
-    app = create_app(settings_from_environment())
+    settings_from_environment()  # a missing setting is one line here, not in every worker
     uvicorn.run(
-        app,
+        "console.web:app_from_environment",
+        factory=True,
+        workers=args.workers,
         host=args.host,
         port=args.port,
         log_level="info",

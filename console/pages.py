@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from console import actions, charts, dashboard, evidence, sessions
 from console.deps import Connection
 from console.queue import (
+    COUNT_CAP,
     MAX_LIMIT,
     STATUSES,
     BadCursorError,
@@ -219,6 +220,8 @@ def queue_page(request: Request, held: Connection, session: PageSession) -> HTML
             "session": session,
             "alerts": found.alerts,
             "counts": counts(held, where),
+            "capped": bool(where.conditions(with_status=False)[0]),
+            "count_cap": COUNT_CAP,
             "where": where,
             "status": request.query_params.get("status") or "open",
             "filters": kept,
@@ -237,7 +240,7 @@ def take_next_page(
     if not session.user.may("analyst"):
         raise actions.ActionError("a viewer cannot take alerts", 403)
     taken = take_next(held, session.user.user_id)
-    return see_other(f"/alerts/{taken}" if taken else "/queue?empty=1")
+    return see_other(f"/alerts/{taken['alert_id']}" if taken else "/queue?empty=1")
 
 
 @router.post("/queue/bulk")

@@ -21,6 +21,8 @@ from psycopg.rows import dict_row
 STATUSES = ("open", "escalated", "confirmed", "dismissed")
 DECIDED = ("confirmed", "dismissed")
 MAX_LIMIT = 200
+# Filtered counts stop here; a count above it means "more than COUNT_CAP".
+COUNT_CAP = 10_000
 
 CASE_COLUMNS = (
     "c.alert_id, c.transaction_id, c.customer_id, c.store_id, c.amount, c.currency, "
@@ -124,12 +126,28 @@ def page(
 
 
 def counts(connection: psycopg.Connection, where: QueueFilter) -> dict[str, int]:
-    """Alerts per status under every filter but the status."""
+    """Alerts per status under every filter but the status: without one, the counters the
+    database keeps (V013); with one, counted."""
     conditions, params = where.conditions(with_status=False)
-    query = sql.SQL(
-        "SELECT c.status, count(*) FROM console.alert_cases c WHERE {where} GROUP BY c.status"
-    ).format(where=sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("true"))
-    found = {str(status): int(n) for status, n in connection.execute(query, params).fetchall()}
+    if not conditions:
+        kept = connection.execute("SELECT status, alerts FROM console.status_counts").fetchall()
+        return dict.fromkeys(STATUSES, 0) | {str(s): int(n) for s, n in kept}
+    # Counted per status up to COUNT_CAP + 1: a broad filter over a million cases would
+    # otherwise count them all on every page; past the cap the page says "10,000+".
+    counted = sql.SQL(" UNION ALL ").join(
+        sql.SQL(
+            "SELECT {status}, count(*) FROM (SELECT 1 FROM console.alert_cases c "
+            "WHERE c.status = {status} AND {where} LIMIT {cap}) AS matched"
+        ).format(
+            status=sql.Literal(status),
+            where=sql.SQL(" AND ").join(conditions),
+            cap=sql.Literal(COUNT_CAP + 1),
+        )
+        for status in STATUSES
+    )
+    found = {
+        str(status): int(n) for status, n in connection.execute(counted, params * len(STATUSES))
+    }
     return {status: found.get(status, 0) for status in STATUSES}
 
 
@@ -141,25 +159,26 @@ def case(connection: psycopg.Connection, alert_id: uuid.UUID) -> dict[str, Any] 
         return rows.execute(query, (alert_id,)).fetchone()
 
 
-def take_next(connection: psycopg.Connection, user_id: int) -> uuid.UUID | None:
-    """Assign the riskiest unassigned open alert to ``user_id``; its id, or ``None`` if there
-    is none. Rows another analyst is taking are skipped, never waited for or shared."""
-    with connection.transaction():
-        row = connection.execute(
-            "WITH next AS ("
-            "  SELECT alert_id FROM console.alert_cases"
-            "  WHERE status = 'open' AND assignee IS NULL"
-            "  ORDER BY fraud_score DESC, event_time DESC, alert_id DESC"
-            "  LIMIT 1 FOR UPDATE SKIP LOCKED)"
-            " UPDATE console.alert_cases c SET assignee = %s, updated_at = now()"
-            " FROM next WHERE c.alert_id = next.alert_id RETURNING c.alert_id",
-            (user_id,),
-        ).fetchone()
-        if row is None:
-            return None
-        connection.execute(
-            "INSERT INTO console.case_events (alert_id, actor, kind, assignee) "
-            "VALUES (%s, %s, 'assigned', %s)",
-            (row[0], user_id, user_id),
-        )
-    return uuid.UUID(str(row[0]))
+def take_next(connection: psycopg.Connection, user_id: int) -> dict[str, Any] | None:
+    """Assign the riskiest unassigned open alert to ``user_id`` and log it, in one statement;
+    the case as :func:`case` gives it, or ``None`` if there is none. Rows another analyst is
+    taking are skipped, never waited for or shared."""
+    query = sql.SQL(
+        "WITH next AS ("
+        "  SELECT alert_id FROM console.alert_cases"
+        "  WHERE status = 'open' AND assignee IS NULL"
+        "  ORDER BY fraud_score DESC, event_time DESC, alert_id DESC"
+        "  LIMIT 1 FOR UPDATE SKIP LOCKED),"
+        " c AS ("
+        "  UPDATE console.alert_cases c SET assignee = %(user)s, updated_at = now()"
+        "  FROM next WHERE c.alert_id = next.alert_id RETURNING c.*),"
+        " logged AS ("
+        "  INSERT INTO console.case_events (alert_id, actor, kind, assignee)"
+        "  SELECT alert_id, %(user)s, 'assigned', %(user)s FROM c)"
+        " SELECT {columns} FROM {source}"
+    ).format(
+        columns=sql.SQL(CASE_COLUMNS),
+        source=sql.SQL(CASE_FROM.replace("console.alert_cases c", "c")),
+    )
+    with connection.cursor(row_factory=dict_row) as rows:
+        return rows.execute(query, {"user": user_id}).fetchone()

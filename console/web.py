@@ -20,7 +20,7 @@ from psycopg_pool import ConnectionPool
 
 from console import api, pages
 from console.actions import ActionError
-from console.settings import Settings
+from console.settings import Settings, settings_from_environment
 from console.web_paths import STATIC
 
 CONTENT_SECURITY_POLICY = (
@@ -37,6 +37,12 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
 }
 POOL_SIZE = 8
+
+
+def app_from_environment() -> FastAPI:
+    """The application as ``python -m console serve`` runs it (uvicorn's factory, so that
+    each worker process builds its own, with its own connection pool)."""
+    return create_app(settings_from_environment())
 
 
 def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> FastAPI:

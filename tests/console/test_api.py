@@ -282,3 +282,19 @@ def test_the_openapi_document_describes_the_contract(
     paths = document["paths"]
     assert {"/api/alerts", "/api/alerts/{alert_id}", "/api/alerts/{alert_id}/verdict"} <= set(paths)
     assert not any(path.startswith(("/login", "/queue")) for path in paths)
+
+
+def test_filtered_counts_stop_at_the_cap(
+    client: TestClient,
+    accounts: dict[str, Account],
+    alerts: list[SeededAlert],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import console.queue
+
+    monkeypatch.setattr(console.queue, "COUNT_CAP", 3)
+    headers = accounts["vera"].headers
+    capped = client.get("/api/alerts", params={"rule": "FR-001"}, headers=headers).json()
+    assert capped["counts"]["open"] == 4  # more than 3
+    exact = client.get("/api/alerts", headers=headers).json()
+    assert exact["counts"]["open"] > 4  # the kept counters are exact

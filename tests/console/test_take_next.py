@@ -29,8 +29,8 @@ def test_twenty_analysts_never_share_an_alert(warehouse_dsn: str, console_dsn: s
     def work(user_id: int) -> None:
         with psycopg.connect(console_dsn, autocommit=True) as connection:
             start.wait()
-            while (alert_id := take_next(connection, user_id)) is not None:
-                taken[user_id].append(alert_id)
+            while (taken_case := take_next(connection, user_id)) is not None:
+                taken[user_id].append(taken_case["alert_id"])
 
     threads = [threading.Thread(target=work, args=(user,)) for user in analysts]
     for thread in threads:
@@ -66,7 +66,10 @@ def test_take_next_gives_the_riskiest_first(warehouse_dsn: str, console_dsn: str
         warehouse_dsn, 5, prefix="ord", score_of=lambda i: [0.6, 0.95, 0.7, 0.95, 0.8][i]
     )
     with psycopg.connect(console_dsn, autocommit=True) as connection:
-        order = [take_next(connection, user) for _ in range(6)]
+        order = [
+            (taken["alert_id"] if taken else None)
+            for taken in (take_next(connection, user) for _ in range(6))
+        ]
     by_id = {a.alert_id: a for a in seeded}
     picked = [by_id[str(alert_id)].transaction_id for alert_id in order[:5]]
     assert picked == ["ord3", "ord1", "ord4", "ord2", "ord0"]  # riskiest, then newest
