@@ -109,7 +109,7 @@ def _decide(
     row = connection.execute(
         "INSERT INTO silver.feedback (feedback_id, transaction_id, customer_id, store_id, "
         "label, reported_at, source) "
-        "VALUES (%s, %s, %s, %s, %s, date_trunc('milliseconds', now()), 'console') "
+        "VALUES (%s, %s, %s, %s, %s, date_trunc('milliseconds', clock_timestamp()), 'console') "
         "RETURNING reported_at",
         (feedback_id, case["transaction_id"], case["customer_id"], case["store_id"], label),
     ).fetchone()
@@ -259,7 +259,7 @@ def assign(
             (assignee,),
         ).fetchone()
         if row is None:
-            raise ActionError(f"no analyst named {assignee!r}", 422)
+            raise ActionError("assignee: no enabled analyst or supervisor of that name", 422)
         target = int(row[0])
         if target != user.user_id and not user.may("supervisor"):
             raise forbidden("only a supervisor assigns an alert to someone else")

@@ -101,7 +101,7 @@ class NoteRequest(BaseModel):
 
 
 class AssignRequest(BaseModel):
-    assignee: str | None = Field(description="A user name, or null to unassign.")
+    assignee: str | None = Field(max_length=63, description="A user name, or null to unassign.")
 
 
 class AlertFilters(BaseModel):

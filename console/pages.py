@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -112,7 +112,7 @@ def login(
     next: Annotated[str, Form(max_length=2000)] = "/queue",
 ) -> Response:
     expected = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
-    if not expected or not secrets.compare_digest(expected, csrf_token):
+    if not expected or not secrets.compare_digest(expected.encode(), csrf_token.encode()):
         return refused_page(request, "the login form is stale: reload it", 403)
     client = request.client.host if request.client else "unknown"
     if sessions.throttled(held, name, client):
@@ -167,38 +167,48 @@ def home(session: PageSession) -> Response:
     return see_other("/queue")
 
 
-def _optional_float(text: str | None) -> float | None:
-    try:
-        return float(text) if text else None
-    except ValueError:
-        return None
-
-
-def _optional_time(text: str | None) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text) if text else None
-    except ValueError:
-        return None
-
-
 def queue_filter(request: Request) -> QueueFilter:
-    """The queue's filters from its form (an unusable value is no filter)."""
+    """The queue's filters from its form. A value that does not parse is refused (422), never
+    dropped: a bulk verdict on a filter that silently lost a part would decide other alerts."""
     query = request.query_params
 
     def text(name: str, limit: int) -> str | None:
         value = (query.get(name) or "").strip()
-        return value[:limit] or None
+        if len(value) > limit:
+            raise actions.ActionError(f"{name}: at most {limit} characters", 422)
+        return value or None
+
+    def number(name: str) -> float | None:
+        value = text(name, 20)
+        try:
+            score = float(value) if value else None
+        except ValueError:
+            raise actions.ActionError(f"{name}: not a number", 422) from None
+        if score is not None and not 0.0 <= score <= 1.0:
+            raise actions.ActionError(f"{name}: a score from 0 to 1", 422)
+        return score
+
+    def instant(name: str) -> datetime | None:
+        value = text(name, 40)
+        try:
+            when = datetime.fromisoformat(value) if value else None
+        except ValueError:
+            raise actions.ActionError(f"{name}: not a date (YYYY-MM-DD)", 422) from None
+        # A date from the form's date picker is a UTC day.
+        return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
 
     status = query.get("status") or "open"
+    if status not in (*STATUSES, "all"):
+        raise actions.ActionError("status: not a status", 422)
     return QueueFilter(
-        status=None if status == "all" else status if status in STATUSES else "open",
+        status=None if status == "all" else status,
         rule=text("rule", 20),
         store_id=text("store_id", 50),
         customer_id=text("customer_id", 100),
-        min_score=_optional_float(query.get("min_score")),
-        max_score=_optional_float(query.get("max_score")),
-        since=_optional_time(query.get("since")),
-        until=_optional_time(query.get("until")),
+        min_score=number("min_score"),
+        max_score=number("max_score"),
+        since=instant("since"),
+        until=instant("until"),
         assignee=text("assignee", 63),
     )
 
@@ -208,7 +218,7 @@ def queue_page(request: Request, held: Connection, session: PageSession) -> HTML
     where = queue_filter(request)
     cursor = request.query_params.get("cursor")
     try:
-        found = page(held, where, PAGE_SIZE, cursor)
+        found = page(held, where, PAGE_SIZE, cursor if cursor and len(cursor) <= 400 else None)
     except BadCursorError:
         found = page(held, where, PAGE_SIZE)
     kept = {key: value for key, value in request.query_params.items() if key != "cursor" and value}

@@ -99,7 +99,7 @@ def decode_cursor(cursor: str) -> tuple[float, datetime, uuid.UUID]:
         padded = cursor + "=" * (-len(cursor) % 4)
         score, when, alert_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
         return float(score), datetime.fromisoformat(when), uuid.UUID(alert_id)
-    except (ValueError, TypeError, UnicodeDecodeError):
+    except (ValueError, TypeError, UnicodeDecodeError, OverflowError, RecursionError):
         raise BadCursorError("not a cursor this console made") from None
 
 

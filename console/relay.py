@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
 from console.intake import intake
 from pipelines.warehouse.locks import CONSOLE_RELAY_LOCK
@@ -25,6 +27,18 @@ BATCH = 500
 POLL_S = 0.5
 FLUSH_TIMEOUT_S = 30.0
 RETRY_S = 5.0
+LOOKBACK_EVERY_S = 30.0
+CLIENT_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+SERVER_KEEPALIVES = {
+    "tcp_keepalives_idle": 30,
+    "tcp_keepalives_interval": 10,
+    "tcp_keepalives_count": 3,
+}
 
 
 class RelayError(Exception):
@@ -102,7 +116,14 @@ def run_relay(
     while not stop.is_set():
         beat()
         try:
-            with psycopg.connect(dsn, autocommit=True) as connection:
+            with psycopg.connect(
+                make_conninfo(dsn, **CLIENT_KEEPALIVES), autocommit=True
+            ) as connection:
+                # The lock lives as long as the server's session: a connection that died
+                # half-open must end on the server side too, within a minute, or the lock
+                # would outlive it for the OS's two hours.
+                for setting, value in SERVER_KEEPALIVES.items():
+                    connection.execute(f"SET {setting} = {int(value)}")
                 LOGGER.info("waiting for the relay lock")
                 while not stop.is_set():
                     taken = connection.execute(
@@ -113,9 +134,15 @@ def run_relay(
                     beat()
                     stop.wait(RETRY_S)
                 LOGGER.info("relaying")
+                last_lookback = 0.0
                 while not stop.is_set():
                     beat()
-                    opened = intake(connection)
+                    # Late sink commits are looked for now and then: each look re-reads
+                    # the look-back's alerts.
+                    lookback = time.monotonic() - last_lookback >= LOOKBACK_EVERY_S
+                    if lookback:
+                        last_lookback = time.monotonic()
+                    opened = intake(connection, lookback=lookback)
                     sent = publish_pending(connection, producer)
                     if opened or sent:
                         LOGGER.info("opened %d cases, published %d verdicts", opened, sent)

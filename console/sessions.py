@@ -2,7 +2,7 @@
 
 A session id is 256 random bits in an HttpOnly, SameSite=Strict cookie; the database keeps its
 SHA-256, with the session's CSRF token, which every form carries back. Failed logins are
-counted per name and per client address over ``THROTTLE_WINDOW``, in the database, so every
+counted per name and client address over ``THROTTLE_WINDOW``, in the database, so every
 replica of the console sees them.
 """
 
@@ -22,6 +22,7 @@ SESSION_LIFETIME = timedelta(hours=12)
 THROTTLE_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_NAME = 5
 MAX_FAILURES_PER_CLIENT = 20
+MAX_FAILURES_FOR_A_NAME = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +31,8 @@ class Session:
     csrf_token: str
 
     def csrf_matches(self, given: str | None) -> bool:
-        return bool(given) and hmac.compare_digest(self.csrf_token, given or "")
+        # As bytes: compare_digest refuses a str that is not ASCII.
+        return bool(given) and hmac.compare_digest(self.csrf_token.encode(), (given or "").encode())
 
 
 def open_session(connection: psycopg.Connection, user: User) -> str:
@@ -68,14 +70,24 @@ def close_session(connection: psycopg.Connection, session_id: str | None) -> Non
 
 
 def throttled(connection: psycopg.Connection, name: str, client: str) -> bool:
-    """Whether a login for ``name`` from ``client`` must wait: too many recent failures."""
+    """Whether a login for ``name`` from ``client`` must wait: too many recent failures for
+    that name from that client, from that client for any name, or for that name from
+    everywhere (a guess spread over many addresses). The per-name bar is high: a low one
+    would let anyone lock an analyst out by typing wrong passwords under their name."""
     row = connection.execute(
-        "SELECT count(*) FILTER (WHERE name = %s), count(*) FILTER (WHERE client = %s) "
-        "FROM console.login_failures WHERE failed_at > now() - %s AND (name = %s OR client = %s)",
-        (name, client, THROTTLE_WINDOW, name, client),
+        "SELECT count(*) FILTER (WHERE name = %(name)s AND client = %(client)s), "
+        "count(*) FILTER (WHERE client = %(client)s), count(*) FILTER (WHERE name = %(name)s) "
+        "FROM console.login_failures WHERE failed_at > now() - %(window)s "
+        "AND (name = %(name)s OR client = %(client)s)",
+        {"name": name, "client": client, "window": THROTTLE_WINDOW},
     ).fetchone()
     assert row is not None
-    return int(row[0]) >= MAX_FAILURES_PER_NAME or int(row[1]) >= MAX_FAILURES_PER_CLIENT
+    pair, per_client, per_name = (int(n) for n in row)
+    return (
+        pair >= MAX_FAILURES_PER_NAME
+        or per_client >= MAX_FAILURES_PER_CLIENT
+        or per_name >= MAX_FAILURES_FOR_A_NAME
+    )
 
 
 def record_failure(connection: psycopg.Connection, name: str, client: str) -> None:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from urllib.parse import urlencode
 
+import psycopg
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -118,6 +119,14 @@ def install_error_handlers(app: FastAPI) -> None:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": str(error)}, status_code=error.status)
         return pages.refused_page(request, str(error), error.status)
+
+    @app.exception_handler(psycopg.DataError)
+    def unstorable(request: Request, _: psycopg.DataError) -> Response:
+        # A value PostgreSQL cannot hold (a NUL character in a text): the request's fault.
+        message = "a value the warehouse cannot store (a NUL character?)"
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": message}, status_code=422)
+        return pages.refused_page(request, message, 422)
 
     @app.exception_handler(RequestValidationError)
     def malformed(request: Request, error: RequestValidationError) -> Response:

@@ -5,7 +5,8 @@ console) from the inputs the alert carries: deterministic, so the same numbers e
 
 * **Supervised model** (``HistGradientBoostingClassifier``): per-feature contributions in
   log-odds, by the path each tree takes (Saabas): every split on the path credits its feature
-  with the change in the tree's expected value from the node to the child taken. The bias
+  with the change in the tree's expected value (the training-sample-weighted mean of the
+  leaves below) from the node to the child taken. The bias
   plus the contributions is exactly the model's ``decision_function``. Positive pushes towards
   fraud.
 * **Isolation Forest**: the features that isolated the transaction. A split on the row's path
@@ -26,8 +27,33 @@ from ml.scorer import AnomalyScorer, FlatForest, Scorer, SupervisedScorer
 
 TOP_REASONS = 5
 DECIMALS = 4
-SUPERVISED_METHOD = "path-contributions (log-odds)"
+SUPERVISED_METHOD = "path contributions (log-odds, sample-weighted)"
 ISOLATION_METHOD = "isolation-path shares"
+
+
+def _expected_values(nodes: Any, leaf: list[bool]) -> list[float]:
+    """Each node's expected output: a leaf's (shrunk) value, and for a split the mean of its
+    children's weighted by their training samples. scikit-learn keeps no such value for a
+    split (its root's is 0), and crediting from it would give the first split's feature the
+    whole tree's output."""
+    values = [float(v) for v in nodes["value"]]
+    counts = [float(c) for c in nodes["count"]]
+    left = [int(n) for n in nodes["left"]]
+    right = [int(n) for n in nodes["right"]]
+    expected = [0.0] * len(values)
+    # Children have higher indices than their parent in scikit-learn's node table.
+    for node in range(len(values) - 1, -1, -1):
+        if leaf[node]:
+            expected[node] = values[node]
+        else:
+            a, b = left[node], right[node]
+            total = counts[a] + counts[b]
+            expected[node] = (
+                (counts[a] * expected[a] + counts[b] * expected[b]) / total
+                if total > 0
+                else (expected[a] + expected[b]) / 2
+            )
+    return expected
 
 
 # A tree as lists by node: is leaf, feature, threshold, missing goes left, left, right, and
@@ -41,18 +67,13 @@ class SupervisedExplainer:
     method = SUPERVISED_METHOD
 
     def __init__(self, model: Any) -> None:
-        rate = float(model.learning_rate)
         self.bias = float(np.ravel(model._baseline_prediction)[0])
         # Each tree as plain lists, walked per row: a few hundred list lookups per alert.
         self.trees: list[_Tree] = []
         for predictors in model._predictors:
             nodes = predictors[0].nodes
             leaf = [bool(v) for v in nodes["is_leaf"]]
-            # Internal values are the unshrunk Newton step; leaves hold the shrunk one.
-            expected = [
-                float(value) if is_leaf else rate * float(value)
-                for value, is_leaf in zip(nodes["value"], leaf, strict=True)
-            ]
+            expected = _expected_values(nodes, leaf)
             self.bias += expected[0]
             self.trees.append(
                 (

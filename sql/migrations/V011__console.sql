@@ -138,8 +138,9 @@ BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'streamflow_console') THEN
         CREATE ROLE streamflow_console LOGIN;
     END IF;
-EXCEPTION WHEN duplicate_object THEN
-    NULL;  -- created by a concurrent migration of another database
+EXCEPTION WHEN duplicate_object OR unique_violation THEN
+    NULL;  -- created by a concurrent migration of another database (advisory locks are per
+           -- database): the loser of that race gets either error
 END
 $$;
 DO $$
@@ -148,8 +149,11 @@ BEGIN
 END
 $$;
 GRANT USAGE ON SCHEMA console, silver, bronze TO streamflow_console;
-GRANT SELECT, INSERT, UPDATE ON console.users, console.alert_cases, console.outbox,
-    console.intake_mark TO streamflow_console;
+GRANT SELECT, INSERT, UPDATE ON console.alert_cases, console.outbox, console.intake_mark
+    TO streamflow_console;
+-- A user's role changes only through a migration or an administrator, not the console.
+GRANT SELECT, INSERT ON console.users TO streamflow_console;
+GRANT UPDATE (password_hash, disabled) ON console.users TO streamflow_console;
 GRANT SELECT, INSERT, UPDATE, DELETE ON console.sessions, console.api_tokens,
     console.login_failures TO streamflow_console;
 GRANT SELECT, INSERT ON console.case_events, silver.feedback TO streamflow_console;

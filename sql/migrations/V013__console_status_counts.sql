@@ -2,6 +2,9 @@
 -- every queue page (benchmarks/console.py). Kept by statement-level triggers with transition
 -- tables: an intake batch or a bulk verdict is one update of the counters, and an update that
 -- changes no status (taking, assigning) does not touch them.
+-- No case may change between the count below and the triggers: a change in between would
+-- never be counted.
+LOCK TABLE console.alert_cases IN SHARE ROW EXCLUSIVE MODE;
 CREATE TABLE console.status_counts (
     status text   PRIMARY KEY CHECK (status IN ('open', 'escalated', 'confirmed', 'dismissed')),
     alerts bigint NOT NULL CHECK (alerts >= 0)

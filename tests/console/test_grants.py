@@ -25,6 +25,7 @@ from pipelines.warehouse.scratch import scratch_database
         "SELECT * FROM bronze.raw_transactions",
         "CREATE TABLE console.mine (x int)",
         "DROP TABLE console.users",
+        "UPDATE console.users SET role = 'supervisor'",
     ],
 )
 def test_the_console_role_cannot(console_dsn: str, statement: str) -> None:

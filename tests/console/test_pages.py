@@ -3,6 +3,7 @@ security headers. (tests/console/test_browser.py drives them in a real browser.)
 
 from __future__ import annotations
 
+import base64
 import re
 
 import psycopg
@@ -230,3 +231,35 @@ def test_the_dashboard_draws_its_panels(
     page = client.get("/dashboard").text
     assert page.count("<svg") == 6
     assert "precision per rule" in page
+
+
+def test_a_filter_that_does_not_parse_is_refused_not_dropped(
+    client: TestClient, accounts: dict[str, Account], alerts: list[SeededAlert]
+) -> None:
+    logged_in(client, "sofia")
+    queue = client.get("/queue")
+    token = csrf_of(queue.text)
+    for query in ("min_score=0,9", "since=yesterday", "status=maybe", "max_score=7"):
+        assert client.get(f"/queue?{query}").status_code == 422, query
+        # A bulk verdict on a filter that lost a part would decide other alerts.
+        bulk = client.post(f"/queue/bulk?{query}", data={"csrf_token": token, "label": "genuine"})
+        assert bulk.status_code == 422, query
+    assert client.get("/queue?since=2026-11-20&until=2026-11-21").status_code == 200
+
+
+def test_hostile_values_get_a_4xx_not_a_500(
+    client: TestClient, accounts: dict[str, Account], alerts: list[SeededAlert]
+) -> None:
+    headers = accounts["ana"].headers
+    nul = client.get("/api/alerts", params={"store_id": "s\x001"}, headers=headers)
+    assert nul.status_code == 422
+    comment = client.post(
+        f"/api/alerts/{alerts[0].alert_id}/comment", json={"note": "a\x00b"}, headers=headers
+    )
+    assert comment.status_code == 422
+    logged_in(client, "ana")
+    assert client.get("/queue?cursor=" + "W" * 5000).status_code == 200  # ignored
+    deep = base64.urlsafe_b64encode(b"[" * 5000).decode()
+    assert client.get(f"/queue?cursor={deep}").status_code == 200
+    refused = client.post("/logout", data={"csrf_token": "é"}, follow_redirects=False)
+    assert refused.status_code == 403

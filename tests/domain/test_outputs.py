@@ -15,6 +15,7 @@ import pytest
 from transforms.domain.detector import RuleAssessment
 from transforms.domain.events import Transaction
 from transforms.domain.outputs import (
+    MODEL_EXPLANATION_FIELDS,
     alert_from_scored,
     apply_anomaly_score,
     explain,
@@ -191,7 +192,9 @@ def alert(assessment: RuleAssessment, **kwargs: Any) -> dict[str, Any]:
 def test_alert_carries_the_contract_fields() -> None:
     record = alert(RuleAssessment((TRAVEL,), 0.9))
 
-    assert set(record) == CONTRACT_ALERT_FIELDS | {"explanation"}
+    # Why the model scored it so: null without a model (transforms/anomaly.py fills them).
+    assert set(record) == CONTRACT_ALERT_FIELDS | {"explanation", *MODEL_EXPLANATION_FIELDS}
+    assert [record[name] for name in MODEL_EXPLANATION_FIELDS] == [None, None]
     assert record["transaction_id"] == "tx-42"
     assert record["amount"] == "1250.00"
     assert record["event_time"] == "2026-10-01T13:00:00.000Z"

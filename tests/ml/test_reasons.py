@@ -33,16 +33,24 @@ def test_supervised_contributions_add_up_to_the_decision_function(
     data: tuple[np.ndarray, np.ndarray],
 ) -> None:
     rows, labels = data
-    model = HistGradientBoostingClassifier(max_iter=60, learning_rate=0.1, random_state=0)
+    model = HistGradientBoostingClassifier(
+        max_iter=60, learning_rate=0.1, random_state=0, class_weight="balanced"
+    )
     model.fit(rows, labels)
     explainer = SupervisedExplainer(model)
     parts = explainer.contributions(rows[:80])
     assert np.allclose(
         parts.sum(axis=1) + explainer.bias, model.decision_function(rows[:80]), atol=1e-9
     )
-    # The features the label was made of lead; the unused ones say little.
+    # The features the label was made of lead; the unused ones say little, and on average
+    # nothing: a tree's expected output is its bias, not its first split's feature's credit.
     mean = np.abs(parts).mean(axis=0)
     assert set(np.argsort(mean)[-2:]) == {0, 1}
+    # Over the rows the trees were grown on, every feature's credits cancel out: each split's
+    # expected value is its children's sample-weighted mean. (Crediting from scikit-learn's
+    # own split values, 0 at the root, gave the root's feature each tree's whole output.)
+    everything = explainer.contributions(rows)
+    assert np.abs(everything.mean(axis=0)).max() < 1e-9
 
 
 def test_isolation_shares_sum_to_one_and_favour_the_deviant_feature(

@@ -172,6 +172,7 @@ WAREHOUSE_COMMANDS = {
     "quality": ["--check", "null_rate"],
     "maintain": ["--prune"],
     "dlq-report": [],
+    "export-feedback": ["--archive", "feedback-archive"],
     "register-model": [
         "--decision",
         json.dumps(
