@@ -24,6 +24,7 @@ from psycopg.rows import dict_row
 
 from console.queue import DECIDED, QueueFilter
 from console.users import User
+from transforms.domain.feedback import feedback_document
 
 LABELS = ("fraud", "genuine")
 STATUS_OF_LABEL = {"fraud": "confirmed", "genuine": "dismissed"}
@@ -146,18 +147,18 @@ def _decide(
 def feedback_record(
     feedback_id: uuid.UUID, case: dict[str, Any], label: str, reported_at: datetime
 ) -> dict[str, str]:
-    """The record on ``fraud.feedback``: the pipeline's feedback contract
-    (transforms/domain/feedback.py) with the stable ``feedback_id`` and where it came from."""
-    return {
-        "feedback_id": str(feedback_id),
-        "transaction_id": case["transaction_id"],
-        "customer_id": case["customer_id"],
-        "store_id": case["store_id"],
-        "label": label,
-        "reported_at": reported_at.isoformat(timespec="milliseconds"),
-        "source": "console",
-        "alert_id": str(case["alert_id"]),
-    }
+    """The record on ``fraud.feedback``: the pipeline's feedback document, from the console,
+    with the alert it decides."""
+    document = feedback_document(
+        feedback_id=str(feedback_id),
+        transaction_id=case["transaction_id"],
+        customer_id=case["customer_id"],
+        store_id=case["store_id"],
+        label=label,
+        reported_at=reported_at,
+        source="console",
+    )
+    return {**document, "alert_id": str(case["alert_id"])}
 
 
 def verdict(

@@ -87,6 +87,7 @@ def timeline(transactions: Sequence[dict[str, Any]], alert_transaction: str) -> 
     if not transactions:
         return _empty(label)
     times = [t["event_time"].timestamp() for t in transactions]
+    earliest, latest = min(times), max(times)
     amounts = [float(t["amount"]) for t in transactions]
     top = max(amounts) or 1.0
     body = [
@@ -94,7 +95,7 @@ def timeline(transactions: Sequence[dict[str, Any]], alert_transaction: str) -> 
         f'y2="{HEIGHT - MARGIN}" stroke="{MUTED}"/>'
     ]
     for t, when, amount in zip(transactions, times, amounts, strict=True):
-        x = _scale(when, min(times), max(times), MARGIN, WIDTH - MARGIN)
+        x = _scale(when, earliest, latest, MARGIN, WIDTH - MARGIN)
         y = _scale(amount, 0, top, HEIGHT - MARGIN, MARGIN)
         mine = t["transaction_id"] == alert_transaction
         colour = ALERT if t.get("is_alert") else NORMAL
@@ -105,8 +106,8 @@ def timeline(transactions: Sequence[dict[str, Any]], alert_transaction: str) -> 
             f"<title>{escape(str(t['amount']))} {escape(str(t.get('currency', '')))} at "
             f"{escape(str(t['store_id']))}, {escape(str(t['event_time']))}</title></circle>"
         )
-    first = datetime.fromtimestamp(min(times)).strftime("%Y-%m-%d %H:%M")
-    last = datetime.fromtimestamp(max(times)).strftime("%Y-%m-%d %H:%M")
+    first = datetime.fromtimestamp(earliest).strftime("%Y-%m-%d %H:%M")
+    last = datetime.fromtimestamp(latest).strftime("%Y-%m-%d %H:%M")
     body.append(
         f'<text x="{MARGIN}" y="{HEIGHT - 10}" font-size="11" fill="{MUTED}">{first}</text>'
         f'<text x="{WIDTH - MARGIN}" y="{HEIGHT - 10}" font-size="11" fill="{MUTED}" '

@@ -41,10 +41,11 @@ class _ScoreBatchFn(beam.DoFn):  # type: ignore[misc]
         self._explainer: Any = None
         if self._model is not None:
             # Imported only when a model is used: numpy and scikit-learn are heavy imports.
-            from ml.reasons import explainer_for
+            from ml.reasons import explainer_for, top_reasons
             from ml.scorer import load_scorer
 
             self._scorer = load_scorer(self._model)
+            self._top_reasons = top_reasons
             if self._scorer is not None:
                 self._explainer = explainer_for(self._scorer)
 
@@ -81,13 +82,11 @@ class _ScoreBatchFn(beam.DoFn):  # type: ignore[misc]
     def _explain_alerts(self, outputs: list[dict[str, Any]], matrix: list[list[float]]) -> None:
         """The model's inputs and top reasons on each alert, in one pass over the alerts: the
         analyst's "why" (ml.reasons), recomputable from the inputs the alert carries."""
-        from ml.reasons import top_reasons
-
         alerts = [i for i, scored in enumerate(outputs) if scored["is_alert"]]
         if not alerts:
             return
         names = self._scorer.feature_names
-        reasons = top_reasons(self._explainer, names, [matrix[i] for i in alerts])
+        reasons = self._top_reasons(self._explainer, names, [matrix[i] for i in alerts])
         for i, explained in zip(alerts, reasons, strict=True):
             outputs[i]["model_inputs"] = dict(zip(names, matrix[i], strict=True))
             outputs[i]["model_reasons"] = explained

@@ -11,6 +11,8 @@ DAG reads such an archive a day at a time.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -49,9 +51,13 @@ def write_daily_archive(lines: Iterable[bytes], archive_dir: str | Path) -> dict
     return {name: len(day_lines) for name, day_lines in sorted(by_day.items())}
 
 
-def write_feedback_archive(lines: Iterable[bytes], archive_dir: str | Path) -> dict[str, int]:
+def write_feedback_archive(
+    lines: Iterable[bytes], archive_dir: str | Path, file_name: str = "feedback.jsonl"
+) -> dict[str, int]:
     """Writes confirmed outcomes into per-day files by the UTC day they were reported (a
-    backfill reads the days its range and warm-up cover); returns the records per day."""
+    backfill reads the days its range and warm-up cover); returns the records per day. A
+    day's ``file_name`` is replaced whole, by a rename: a reader never sees half of one, and
+    other files of the day (another source's) stay."""
     by_day: dict[str, list[bytes]] = {}
     for line in lines:
         record = parse_feedback(line)
@@ -61,7 +67,10 @@ def write_feedback_archive(lines: Iterable[bytes], archive_dir: str | Path) -> d
     for name, day_lines in by_day.items():
         folder = day_folder(archive_dir, name)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "feedback.jsonl").write_bytes(b"".join(line + b"\n" for line in day_lines))
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{file_name}-", suffix=".tmp")
+        with os.fdopen(handle, "wb") as out:
+            out.write(b"".join(line + b"\n" for line in day_lines))
+        os.replace(temporary, folder / file_name)
     return {name: len(day_lines) for name, day_lines in sorted(by_day.items())}
 
 

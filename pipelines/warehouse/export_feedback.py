@@ -14,46 +14,40 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
-from collections import defaultdict
-from datetime import UTC
 from pathlib import Path
 
 import psycopg
 
 from pipelines.cli import RUN_ERROR, CommandError, os_error_reason
+from pipelines.synthetic.archive import write_feedback_archive
+from transforms.domain.feedback import feedback_document
 
 EXPORT_FILE = "warehouse.jsonl"
 
 
 def export_feedback(dsn: str, archive: Path) -> dict[str, int]:
-    by_day: dict[str, list[str]] = defaultdict(list)
     with psycopg.connect(dsn) as connection:
         rows = connection.execute(
             "SELECT feedback_id, transaction_id, customer_id, store_id, label, reported_at, "
             "source FROM silver.feedback ORDER BY reported_at, feedback_id"
-        )
-        for feedback_id, transaction, customer, store, label, reported_at, source in rows:
-            record = {
-                "feedback_id": str(feedback_id),
-                "transaction_id": transaction,
-                "customer_id": customer,
-                "store_id": store,
-                "label": label,
-                "reported_at": reported_at.isoformat(timespec="milliseconds"),
-                "source": source,
-            }
-            day = reported_at.astimezone(UTC).date().isoformat()
-            by_day[day].append(json.dumps(record, ensure_ascii=False))
-    for day, lines in by_day.items():
-        folder = archive / f"date={day}"
-        folder.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".warehouse-", suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write("\n".join(lines) + "\n")
-        os.replace(temporary, folder / EXPORT_FILE)
-    return {"days": len(by_day), "records": sum(len(lines) for lines in by_day.values())}
+        ).fetchall()
+    lines = [
+        json.dumps(
+            feedback_document(
+                feedback_id=str(feedback_id),
+                transaction_id=transaction,
+                customer_id=customer,
+                store_id=store,
+                label=label,
+                reported_at=reported_at,
+                source=source,
+            ),
+            ensure_ascii=False,
+        ).encode("utf-8")
+        for feedback_id, transaction, customer, store, label, reported_at, source in rows
+    ]
+    per_day = write_feedback_archive(lines, archive, file_name=EXPORT_FILE)
+    return {"days": len(per_day), "records": sum(per_day.values())}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -54,7 +54,7 @@ def test_each_report_day_gets_its_file_and_the_readers_agree(
     assert confirmed_frauds(read_lines(pattern), at) == {"t1", "t2"}
     # A rerun rewrites the same files, and leaves no temporary file behind.
     assert export_feedback(warehouse, tmp_path) == {"days": 2, "records": 3}
-    assert not list(tmp_path.rglob(".warehouse-*"))
+    assert not list(tmp_path.rglob(".*.tmp"))
 
 
 def test_the_command_prints_its_counts_and_fails_in_one_line(

@@ -15,6 +15,7 @@ never raises.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from transforms.domain.json_fields import (
@@ -44,6 +45,30 @@ class Feedback:
     @property
     def is_fraud(self) -> bool:
         return self.label == "fraud"
+
+
+def feedback_document(
+    *,
+    feedback_id: str,
+    transaction_id: str,
+    customer_id: str,
+    store_id: str,
+    label: str,
+    reported_at: datetime,
+    source: str,
+) -> dict[str, str]:
+    """A confirmed outcome as the topic and the feedback archive carry it: the contract's
+    fields (``reported_at`` with its offset, to the millisecond), a stable ``feedback_id`` and
+    where it came from (fields the parser ignores)."""
+    return {
+        "feedback_id": feedback_id,
+        "transaction_id": transaction_id,
+        "customer_id": customer_id,
+        "store_id": store_id,
+        "label": label,
+        "reported_at": reported_at.isoformat(timespec="milliseconds"),
+        "source": source,
+    }
 
 
 def parse_feedback(
