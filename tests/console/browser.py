@@ -18,6 +18,8 @@ import uvicorn
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
 from console.settings import Settings
@@ -86,12 +88,19 @@ def log_in(driver: webdriver.Chrome, base: str, name: str, password: str) -> Non
     driver.get(f"{base}/login")
     driver.find_element(By.ID, "name").send_keys(name)
     driver.find_element(By.ID, "password").send_keys(password)
-    driver.find_element(By.ID, "login").click()
-    # The click only starts the navigation: wait for the page the session opens, or a next
-    # driver.get races the login's response and lands on the login page again.
-    WebDriverWait(driver, 15).until(
-        lambda d: d.find_elements(By.ID, "user") or d.find_elements(By.ID, "login-error")
-    )
+    submit(driver, driver.find_element(By.ID, "login"))
+
+
+def submit(driver: webdriver.Chrome, button: WebElement) -> None:
+    """Click a button that sends a form, and wait for the page the server answers with.
+
+    The click only starts the navigation: reading an element right after it may find the old
+    page's copy (stale a moment later), and a next ``driver.get`` may race the response."""
+    old_page = driver.find_element(By.TAG_NAME, "html")
+    button.click()
+    wait = WebDriverWait(driver, 15)
+    wait.until(expected_conditions.staleness_of(old_page))
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def screenshot(driver: webdriver.Chrome, path: Path) -> None:

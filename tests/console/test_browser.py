@@ -17,12 +17,14 @@ import pytest
 from confluent_kafka import Producer
 from selenium.common.exceptions import NoAlertPresentException, NoSuchElementException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 
 from console import actions
 from console.relay import producer_config, run_relay
 from console.settings import Settings
 from console.users import User, add_user
-from tests.console.browser import chromium, log_in, screenshot, served
+from tests.console.browser import chromium, log_in, screenshot, served, submit
 from tests.console.conftest import PASSWORD
 from tests.console.relay_check import read_topic
 from tests.console.seed import BASE_TIME, SeededAlert, seed_alerts, seed_transactions
@@ -146,7 +148,7 @@ def test_an_analyst_confirms_fraud_and_the_pipeline_gets_it_once(
         rows = driver.find_elements(By.CSS_SELECTOR, "#queue tbody tr")
         assert rows[0].get_attribute("data-alert-id") == top.alert_id  # riskiest, newest first
         screenshot(driver, PICTURES / "queue.png")
-        driver.find_element(By.ID, "take-next").click()
+        submit(driver, driver.find_element(By.ID, "take-next"))
         assert driver.current_url.endswith(f"/alerts/{top.alert_id}")
         assert driver.find_element(By.ID, "assignee").text == "ana"
         assert driver.find_element(By.ID, "transaction-id").text == top.transaction_id
@@ -155,7 +157,7 @@ def test_an_analyst_confirms_fraud_and_the_pipeline_gets_it_once(
         assert driver.find_elements(By.CSS_SELECTOR, "figure svg circle")  # the map's points
         screenshot(driver, PICTURES / "alert.png")
         driver.find_element(By.ID, "note").send_keys("customer confirmed the card was stolen")
-        driver.find_element(By.ID, "confirm-fraud").click()
+        submit(driver, driver.find_element(By.ID, "confirm-fraud"))
         assert driver.find_element(By.ID, "status").text == "confirmed"
         assert (
             "customer confirmed the card was stolen" in driver.find_element(By.ID, "history").text
@@ -225,9 +227,12 @@ def test_two_browsers_never_take_the_same_alert(
     with chromium() as first, chromium() as second:
         log_in(first, base_url, "ana", PASSWORD)
         log_in(second, base_url, "bruno", PASSWORD)
-        takes = [first.find_element(By.ID, "take-next"), second.find_element(By.ID, "take-next")]
-        for button in takes:
+        buttons = [first.find_element(By.ID, "take-next"), second.find_element(By.ID, "take-next")]
+        pages = [first.find_element(By.TAG_NAME, "html"), second.find_element(By.TAG_NAME, "html")]
+        for button in buttons:  # both clicks sent before either page answers
             button.click()
+        for driver, page in zip((first, second), pages, strict=True):
+            WebDriverWait(driver, 15).until(expected_conditions.staleness_of(page))
         taken = {first.current_url, second.current_url}
         assert len(taken) == 2
         assert first.find_element(By.ID, "assignee").text == "ana"

@@ -22,7 +22,7 @@ from console.relay import producer_config, run_relay
 from console.settings import Settings
 from console.users import add_user
 from pipelines import produce
-from tests.console.browser import chromium, element, log_in, served
+from tests.console.browser import chromium, element, log_in, served, submit
 from tests.console.conftest import PASSWORD
 from tests.console.relay_check import read_topic
 from tests.flink.conftest import flink_master  # noqa: F401  (the live job runs on Flink)
@@ -109,7 +109,7 @@ def test_a_verdict_given_in_the_browser_reaches_the_live_jobs_next_transaction(
             with served(settings) as base, chromium() as driver:
                 log_in(driver, base, "lena", PASSWORD)
                 driver.get(f"{base}/alerts/{alert_id}")
-                element(driver, "confirm-fraud").click()
+                submit(driver, element(driver, "confirm-fraud"))
                 assert element(driver, "status").text == "confirmed"
             unsent = "SELECT count(*) FROM console.outbox WHERE sent_at IS NULL"
             assert wait_until(lambda: one(console_dsn, unsent, ())[0] == 0, 60)
