@@ -63,20 +63,26 @@ def script(service: str, command: str) -> str:
     return done.stdout.strip()
 
 
+def metric_lines(urls: list[str]) -> list[str]:
+    """The lines of every Prometheus endpoint that answers."""
+    lines: list[str] = []
+    for url in urls:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                lines += response.read().decode().splitlines()
+        except OSError:
+            continue
+    return lines
+
+
 def accounted(urls: list[str], job_name: str) -> float:
     """Events scored or dead-lettered so far, summed over the job's tasks."""
     wanted = re.sub(r"[^A-Za-z0-9:_]", "_", job_name)
     total = 0.0
-    for url in urls:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                text = response.read().decode()
-        except OSError:
-            continue
-        for line in text.splitlines():
-            match = COUNTER.match(line)
-            if match and wanted in match.group(2):
-                total += float(match.group(3))
+    for line in metric_lines(urls):
+        match = COUNTER.match(line)
+        if match and wanted in match.group(2):
+            total += float(match.group(3))
     return total
 
 
@@ -133,6 +139,22 @@ def publish(
         producer.poll(0)
     producer.flush(60)
     return started
+
+
+def stop_job(master: str, job_name: str, launcher: subprocess.Popen[bytes]) -> None:
+    """Cancel the running job named ``job_name`` in Flink and wait for its launcher, which
+    ends once its job is cancelled (and stops the job server it started)."""
+    jobs = json.load(urllib.request.urlopen(f"http://{master}/jobs/overview"))["jobs"]
+    for job in jobs:
+        if job["name"].startswith(job_name) and job["state"] == "RUNNING":
+            request = urllib.request.Request(
+                f"http://{master}/jobs/{job['jid']}?mode=cancel", method="PATCH"
+            )
+            urllib.request.urlopen(request).close()
+    try:
+        launcher.wait(90)
+    except subprocess.TimeoutExpired:
+        launcher.kill()
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -253,18 +275,7 @@ def main() -> None:
             offset += len(phase)
     finally:
         watcher.stop.set()
-        jobs = json.load(urllib.request.urlopen(f"http://{master}/jobs/overview"))["jobs"]
-        for job in jobs:
-            if job["name"].startswith(job_name) and job["state"] == "RUNNING":
-                request = urllib.request.Request(
-                    f"http://{master}/jobs/{job['jid']}?mode=cancel", method="PATCH"
-                )
-                urllib.request.urlopen(request).close()
-        # The launcher ends once its job is cancelled, and stops the job server it started.
-        try:
-            launcher.wait(90)
-        except subprocess.TimeoutExpired:
-            launcher.kill()
+        stop_job(master, job_name, launcher)
         launcher_log.close()
         for future in admin.delete_topics(list(topics.values())).values():
             future.result()

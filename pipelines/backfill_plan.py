@@ -8,7 +8,8 @@ the archive and reference data as absolute locations (the run may start in anoth
 directory, as Airflow's Beam operator starts it). With ``--feedback_archive`` (confirmed
 outcomes, one folder per day they were reported), the reports of the warm-up and range days
 (``--feedback``), so that a backfilled day scores as the live run, fed the same chargebacks,
-scored it.
+scored it. With ``--rules_changes`` (the registry, as ``python -m pipelines.rules export`` writes
+it), each event is scored by the rules version the live job used at its time.
 
 The warm-up is the rules' longest look-back: ``inactivity_days``, after which a customer's
 history is forgotten (``--warmup_days`` overrides it). It makes a backfilled day score as the
@@ -64,6 +65,7 @@ def plan(
     model: str | None = None,
     blacklist: str | None = None,
     feedback_archive: str | None = None,
+    rules_changes: str | None = None,
     output_dir: str,
 ) -> dict[str, Any]:
     archive = absolute(archive) or archive
@@ -95,6 +97,8 @@ def plan(
     for name, location in (("rules", rules), ("blacklist", blacklist)):
         if location:
             options[name] = absolute(location)
+    if rules_changes:
+        options["rules_changes"] = [absolute(rules_changes)]
     if model == "none":
         options["no_model"] = True
     elif model:
@@ -132,6 +136,9 @@ def build_parser() -> OneLineParser:
     parser.add_argument("--rules", help="Rules YAML (default: the built-in rules).")
     parser.add_argument("--blacklist", help="Blacklist CSV.")
     parser.add_argument(
+        "--rules_changes", help="The rules registry (python -m pipelines.rules export)."
+    )
+    parser.add_argument(
         "--feedback_archive",
         help="Root of the confirmed outcomes archived by report day (date=YYYY-MM-DD folders).",
     )
@@ -157,6 +164,7 @@ def print_plan(argv: Sequence[str] | None) -> int:
             model=args.model,
             blacklist=args.blacklist,
             feedback_archive=args.feedback_archive,
+            rules_changes=args.rules_changes,
             output_dir=args.output_dir,
         )
     except OSError as error:

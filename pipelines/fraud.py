@@ -67,7 +67,12 @@ from transforms.emit_from import DropWarmupDeadLetters, EmitFrom
 from transforms.fraud_detection import DetectFraud
 from transforms.kafka_io import ReadKafkaRecords, WriteKafkaRecords
 from transforms.parse import ParseEvents
-from transforms.parse_controls import BLACKLIST_CHANGES_INPUT, FEEDBACK_INPUT, ParseControls
+from transforms.parse_controls import (
+    BLACKLIST_CHANGES_INPUT,
+    FEEDBACK_INPUT,
+    ParseControls,
+    rules_changes_input,
+)
 from transforms.postgres_sink import (
     CLEAN_TRANSACTIONS,
     DLQ_EVENTS,
@@ -118,7 +123,7 @@ def build_pipeline(
     rules = reference.rules
     detector_inputs = {"events": parsed[EVENTS_TAG]}
     dead_letters = [parsed[DLQ_TAG]]
-    for name, kind, files, topic in (
+    control_inputs: list[tuple[str, Any, list[str] | None, str]] = [
         ("feedback", FEEDBACK_INPUT, options.feedback, kafka.feedback_topic),
         (
             "blacklist_changes",
@@ -126,11 +131,21 @@ def build_pipeline(
             options.blacklist_changes,
             kafka.blacklist_changes_topic,
         ),
-    ):
+    ]
+    if live:  # files of versions are read by the launcher (reference.rules_changes)
+        control_inputs.append(
+            ("rules_changes", rules_changes_input(rules), None, kafka.rules_topic)
+        )
+    for name, kind, files, topic in control_inputs:
         step = "".join(part.title() for part in name.split("_"))
         if live:
             raw_controls = pipeline | f"Read{step}" >> ReadKafkaRecords(
-                topic, consumer_config(kafka), expansion, control=True
+                topic,
+                consumer_config(kafka),
+                expansion,
+                control=True,
+                # The registry is read whole at every fresh start: never committed.
+                commit_offsets=name != "rules_changes",
             )
         elif files:
             raw_controls = pipeline | f"Read{step}" >> ReadJsonLines(files)
@@ -142,7 +157,7 @@ def build_pipeline(
         detector_inputs[name] = controls[ACCEPTED_TAG]
         dead_letters.append(controls[DLQ_TAG])
     detected = detector_inputs | "DetectFraud" >> DetectFraud(
-        rules,
+        reference.rules_registry(),
         options.business_timezone,
         reference.blacklist,
         PIPELINE_VERSION,

@@ -43,6 +43,7 @@ DEFAULT_ALERTS_TOPIC = "fraud.alerts"
 DEFAULT_DLQ_TOPIC = "streamflow.dlq"
 DEFAULT_FEEDBACK_TOPIC = "fraud.feedback"
 DEFAULT_BLACKLIST_CHANGES_TOPIC = "reference.blacklist"
+DEFAULT_RULES_TOPIC = "reference.rules"
 DEFAULT_CONSUMER_GROUP = "streamflow-fraud"
 # Client settings that would hold a secret: they must come through a config provider.
 _SECRET_SETTINGS = ("password", "sasl.jaas.config", "secret", "token")
@@ -85,6 +86,13 @@ class KafkaOptions(PipelineOptions):  # type: ignore[misc]
             default=DEFAULT_BLACKLIST_CHANGES_TOPIC,
             help="Blacklist changes (the --blacklist_changes contract) on a compacted topic "
             "keyed kind:id; each record's create time should be its effective_at.",
+        )
+        parser.add_argument(
+            "--rules_topic",
+            default=DEFAULT_RULES_TOPIC,
+            help="Registered rules versions (python -m pipelines.rules register) on a compacted "
+            "topic, read whole at every fresh start; each scores the events from its "
+            "effective_from on.",
         )
         parser.add_argument(
             "--kafka_consumer_group",
@@ -166,6 +174,11 @@ def check_live_options(argv_options: PipelineOptions) -> None:
         )
 
 
+def control_topics(options: KafkaOptions) -> tuple[str, ...]:
+    """The topics that tell the job something at a time: read beside the events, anchored."""
+    return options.feedback_topic, options.blacklist_changes_topic, options.rules_topic
+
+
 def check_broker(options: KafkaOptions, timeout_s: float = 10.0) -> None:
     """The broker answers and holds the job's topics; else one line saying which is wrong."""
     try:
@@ -188,8 +201,7 @@ def check_broker(options: KafkaOptions, timeout_s: float = 10.0) -> None:
         topic
         for topic in (
             options.input_topic,
-            options.feedback_topic,
-            options.blacklist_changes_topic,
+            *control_topics(options),
             options.alerts_topic,
             options.dlq_topic,
         )
@@ -205,8 +217,8 @@ def check_broker(options: KafkaOptions, timeout_s: float = 10.0) -> None:
 def anchor_control_topics(
     options: KafkaOptions, timeout_s: float = 30, producer: Any = None
 ) -> dict[str, int]:
-    """Append one anchor record, stamped now, to every partition of the feedback and blacklist
-    change topics; the partitions anchored per topic. :class:`LaunchError` if the broker
+    """Append one anchor record, stamped now, to every partition of the control topics
+    (:func:`control_topics`); the partitions anchored per topic. :class:`LaunchError` if the broker
     refuses them: without its anchor a quiet partition would stall the job.
 
     Why: the control topics are read with the create-time policy (their records' own times,
@@ -224,7 +236,7 @@ def anchor_control_topics(
     anchored: dict[str, int] = {}
     if producer is None:
         producer = _anchor_producer(options)
-    for topic in (options.feedback_topic, options.blacklist_changes_topic):
+    for topic in control_topics(options):
         try:
             metadata = producer.list_topics(topic, timeout=timeout_s).topics[topic]
             if metadata.error is not None:

@@ -41,12 +41,15 @@ from transforms.counters import (
     FEEDBACK_READ,
     NAMESPACE,
     READ,
+    RULES_CHANGES_ACCEPTED,
+    RULES_CHANGES_READ,
     SCORED,
 )
 from transforms.domain.blacklist import Blacklist
 from transforms.domain.config import RulesConfig
 from transforms.domain.event_time import business_timezone, parse_timestamp
-from transforms.read import read_blacklist, read_bytes, read_rules
+from transforms.domain.rules_registry import RulesChange, RulesRegistry
+from transforms.read import read_blacklist, read_bytes, read_rules, read_rules_changes
 from transforms.sinks import read_json_file, temp_directory
 from transforms.summary import SummarizeFn
 from transforms.version import PIPELINE_VERSION
@@ -73,6 +76,11 @@ class ReferenceData:
     kafka_expansion_service: str | None = None
     # The files --warmup_input matched, as the read names them: their dead letters are dropped.
     warmup_files: frozenset[str] = frozenset()
+    # Registered versions after ``rules`` (--rules_changes), each from its effective time.
+    rules_changes: tuple[RulesChange, ...] = ()
+
+    def rules_registry(self) -> RulesRegistry:
+        return RulesRegistry(self.rules, self.rules_changes)
 
 
 def prepare_run(options: FraudOptions) -> ReferenceData:
@@ -83,6 +91,7 @@ def prepare_run(options: FraudOptions) -> ReferenceData:
     check_business_timezone(options.business_timezone)
     emit_from_ms(options)
     rules = checked_rules(options)
+    rules_changes = checked_rules_changes(options, rules)
     if options.postgres_dsn:
         check_no_password_in_options(options)
         check_warehouse(options.postgres_dsn)
@@ -104,7 +113,9 @@ def prepare_run(options: FraudOptions) -> ReferenceData:
     model, version = choose_model(options, train_if_missing=embedded_default)
     clear_previous_outputs(options.output_dir)
     blacklist = checked_blacklist(options)
-    return ReferenceData(rules, blacklist, model, version, expansion_service, warmup_files)
+    return ReferenceData(
+        rules, blacklist, model, version, expansion_service, warmup_files, rules_changes
+    )
 
 
 def emit_from_ms(options: FraudOptions) -> int | None:
@@ -144,8 +155,9 @@ def read_reference_data(options: FraudOptions) -> ReferenceData:
     running it (a production image); :class:`LaunchError` if unusable."""
     check_business_timezone(options.business_timezone)
     rules, blacklist = checked_rules(options), checked_blacklist(options)
+    rules_changes = checked_rules_changes(options, rules)
     model, version = choose_model(options, train_if_missing=False)
-    return ReferenceData(rules, blacklist, model, version)
+    return ReferenceData(rules, blacklist, model, version, rules_changes=rules_changes)
 
 
 def checked_rules(options: FraudOptions) -> RulesConfig:
@@ -153,6 +165,17 @@ def checked_rules(options: FraudOptions) -> RulesConfig:
         return read_rules(options.rules)
     except (OSError, UnicodeDecodeError, ValueError) as error:
         raise LaunchError(f"--rules {options.rules}: {error}") from None
+
+
+def checked_rules_changes(options: FraudOptions, base: RulesConfig) -> tuple[RulesChange, ...]:
+    """The versions of every --rules_changes file, each checked as registration checks it."""
+    changes: list[RulesChange] = []
+    for path in options.rules_changes or []:
+        try:
+            changes += read_rules_changes(path, base)
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            raise LaunchError(f"--rules_changes {path}: {error}") from None
+    return tuple(changes)
 
 
 def checked_blacklist(options: FraudOptions) -> Blacklist:
@@ -321,6 +344,10 @@ def run_info(reference: ReferenceData, detector: str) -> dict[str, Any]:
     """What the summary says about the run besides its tally (which reports the model)."""
     return {
         "rules_version": reference.rules.rules_version,
+        "rules_changes": [
+            {"rules_version": change.rules_version, "effective_from_ms": change.effective_from_ms}
+            for change in reference.rules_registry().changes
+        ],
         "pipeline_version": PIPELINE_VERSION,
         "detector": detector,
     }
@@ -370,8 +397,14 @@ def conservation(counters: dict[str, int]) -> tuple[bool | None, str | None]:
         # Beam reports no counter that was never incremented: an empty input shows none too.
         return None, "not checked: no counters were reported (none for an empty input)"
     read, scored = counters.get(READ, 0), counters.get(SCORED, 0)
-    controls_read = counters.get(FEEDBACK_READ, 0) + counters.get(BLACKLIST_CHANGES_READ, 0)
-    accepted = counters.get(FEEDBACK_ACCEPTED, 0) + counters.get(BLACKLIST_CHANGES_ACCEPTED, 0)
+    controls_read = sum(
+        counters.get(name, 0)
+        for name in (FEEDBACK_READ, BLACKLIST_CHANGES_READ, RULES_CHANGES_READ)
+    )
+    accepted = sum(
+        counters.get(name, 0)
+        for name in (FEEDBACK_ACCEPTED, BLACKLIST_CHANGES_ACCEPTED, RULES_CHANGES_ACCEPTED)
+    )
     dead = sum(value for name, value in counters.items() if name.startswith(DLQ_PREFIX))
     if read + controls_read == scored + accepted + dead:
         return True, None

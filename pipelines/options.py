@@ -96,6 +96,13 @@ class FraudOptions(PipelineOptions):  # type: ignore[misc]
             help="YAML file (any Beam filesystem) overriding the default rule settings.",
         )
         parser.add_argument(
+            "--rules_changes",
+            action="append",
+            help="JSONL file (any Beam filesystem; repeatable) of registered rules versions, "
+            "as python -m pipelines.rules export writes them: each scores the events from its "
+            "effective_from on, so a replay scores as the live job did. Checked at launch.",
+        )
+        parser.add_argument(
             "--postgres_dsn",
             default=dsn_from_environment(),
             help="Also write to the PostgreSQL warehouse (bronze raw/alerts/DLQ, silver "

@@ -51,6 +51,7 @@ TOPICS=(
   "transactions.raw 3 $((7 * DAY_MS))"
   "fraud.feedback 3 $((90 * DAY_MS))"
   "reference.blacklist 1 -1 compact"
+  "reference.rules 1 -1 compact"
   "fraud.alerts 3 $((30 * DAY_MS))"
   "streamflow.dlq 1 $((30 * DAY_MS))"
 )

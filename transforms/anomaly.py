@@ -21,7 +21,7 @@ from apache_beam.metrics import Metrics
 from transforms.counters import ALERTS, NAMESPACE, SCORED
 from transforms.domain.config import RulesConfig
 from transforms.domain.features import model_inputs
-from transforms.domain.outputs import apply_anomaly_score
+from transforms.domain.outputs import BLEND_FIELD, apply_anomaly_score
 
 if TYPE_CHECKING:  # numpy and joblib come with it: import them only where a model is used
     from ml.artifact import ArtifactFiles
@@ -61,18 +61,22 @@ class _ScoreBatchFn(beam.DoFn):  # type: ignore[misc]
             version = scorer.model_version
         # A model that learnt from confirmed fraud has earned more say than an anomaly score.
         supervised = scorer is not None and scorer.kind == "supervised"
-        alpha = rules.ml_supervised_alpha if supervised else rules.ml_alpha
-        outputs = [
-            apply_anomaly_score(
-                record,
-                ml_score,
-                model_version=version,
-                alpha=alpha,
-                ml_threshold=rules.ml_threshold,
-                alert_threshold=rules.alert_threshold,
+        outputs = []
+        for record, ml_score in zip(batch, scores, strict=True):
+            # Each record by the rules version that scored it (transforms.domain.rules_registry).
+            alpha, supervised_alpha, ml_threshold, alert_threshold = (
+                record.get(BLEND_FIELD) or rules.blend
             )
-            for record, ml_score in zip(batch, scores, strict=True)
-        ]
+            outputs.append(
+                apply_anomaly_score(
+                    record,
+                    ml_score,
+                    model_version=version,
+                    alpha=supervised_alpha if supervised else alpha,
+                    ml_threshold=ml_threshold,
+                    alert_threshold=alert_threshold,
+                )
+            )
         if matrix:
             self._explain_alerts(outputs, matrix)
         self._scored.inc(len(outputs))

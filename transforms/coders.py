@@ -23,6 +23,11 @@ from transforms.domain.events import (
 )
 from transforms.domain.feedback import Feedback, FeedbackLabel
 from transforms.domain.precedence import CONTROL, EVENT
+from transforms.domain.rules_registry import (
+    RulesChange,
+    encode_rules_change,
+    parse_rules_change,
+)
 from transforms.domain.state import CustomerProfile, decode_profile, encode_profile
 from transforms.domain.store_risk import (
     NO_STORE_RISK,
@@ -47,7 +52,7 @@ class TransactionCoder(coders.Coder):  # type: ignore[misc]
 
 
 BufferedEvent = tuple[Transaction, BlacklistHit, StoreRisk]
-Buffered = BufferedEvent | Feedback | BlacklistChange
+Buffered = BufferedEvent | Feedback | BlacklistChange | RulesChange
 
 # Events and feedback cross the shuffles and wait in the ordering buffers in this encoded form:
 # one encode and one decode per record, and the stateful DoFns read the time without decoding.
@@ -56,6 +61,10 @@ Buffered = BufferedEvent | Feedback | BlacklistChange
 _EVENT = 0x10  # | blacklist flags; then the store's counts, then the transaction
 _FEEDBACK = 0x20  # then the report time, the label, and the three ids
 _BLACKLIST_CHANGE = 0x30  # then the effective time, the action and kind, and the id
+# Then the effective time and the contract's JSON. A rules change is told to every shard of
+# the customer step and kept there (transforms.sharded_step), never buffered by a customer.
+_RULES_CHANGE = 0x40
+_RULES_HEADER = struct.Struct("<B q")
 _CUSTOMER_BLACKLISTED, _STORE_BLACKLISTED = 1, 2
 _RISK = struct.Struct(f"<{2 * len(WINDOW_DAYS)}I")
 _EVENT_OFFSET = 1 + _RISK.size
@@ -106,6 +115,21 @@ def encode_blacklist_change(change: BlacklistChange) -> bytes:
     )
 
 
+def encode_buffered_rules_change(change: RulesChange) -> bytes:
+    return _RULES_HEADER.pack(_RULES_CHANGE, change.effective_from_ms) + encode_rules_change(change)
+
+
+def is_rules_change(data: bytes) -> bool:
+    return data[0] == _RULES_CHANGE
+
+
+def _decode_rules_change(data: bytes) -> RulesChange:
+    change = parse_rules_change(data[_RULES_HEADER.size :])
+    if not isinstance(change, RulesChange):  # it was one when it was encoded
+        raise ValueError(f"undecodable rules change: {change.message}")
+    return change
+
+
 def _decode_blacklist_change(data: bytes) -> BlacklistChange:
     _, effective_at, flags = _CHANGE_HEADER.unpack_from(data)
     (length,) = _ID_LENGTH.unpack_from(data, _CHANGE_HEADER.size)
@@ -134,6 +158,8 @@ def decode_buffered(data: bytes) -> Buffered:
         return _decode_feedback(data)
     if kind == _BLACKLIST_CHANGE:
         return _decode_blacklist_change(data)
+    if kind == _RULES_CHANGE:
+        return _decode_rules_change(data)
     raise ValueError(f"unknown buffered record kind {kind}")
 
 

@@ -13,6 +13,13 @@ FEEDBACK_ACCEPTED = "feedback_accepted"
 BLACKLIST_CHANGES_READ = "blacklist_changes_read"
 BLACKLIST_CHANGES_ACCEPTED = "blacklist_changes_accepted"
 STORE_CHANGES_UNAPPLIED = "store_blacklist_changes_unapplied"
+# Registered rules versions read from --rules_topic: read = accepted + their dlq_* records.
+RULES_CHANGES_READ = "rules_changes_read"
+RULES_CHANGES_ACCEPTED = "rules_changes_accepted"
+# Per customer shard: versions it learned, and those it learned after it had scored past
+# their effective time (they did not score what came before their arrival: docs/rules.md).
+RULES_CHANGES_LEARNED = "rules_changes_learned_by_shards"
+RULES_CHANGES_LATE = "rules_changes_late_in_shards"
 # Scored only to warm the state (before --emit_from), not emitted: part of "scored".
 WARMUP_EVENTS = "warmup_events"
 # Dead letters of the warm-up input, written by the run that read it first: not emitted.

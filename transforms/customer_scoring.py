@@ -28,6 +28,7 @@ from transforms.domain.features import named_features, store_features
 from transforms.domain.feedback import Feedback
 from transforms.domain.json_fields import ErrorType
 from transforms.domain.outputs import scored_transaction
+from transforms.domain.rules_registry import RulesChange, RulesRegistry
 from transforms.domain.state import CustomerProfile
 from transforms.tags import DLQ_TAG, SCORED_TAG
 
@@ -35,13 +36,26 @@ _LOG = logging.getLogger(__name__)
 
 
 class CustomerScorer:
-    """Built in a DoFn's ``setup``: the detector resolves the time zone once per worker."""
+    """Built in a DoFn's ``setup``: the detector resolves the time zone once per worker.
 
-    def __init__(self, rules: RulesConfig, timezone_name: str, pipeline_version: str) -> None:
-        self._rules = rules
+    Each event is judged by the rules in effect at its time (``registry``, which the shard's
+    step may replace with one that knows more versions). Every version keeps the state alike
+    (:data:`transforms.domain.rules_registry.STATE_SHAPING`), so the base's detector learns
+    and forgets for all of them."""
+
+    def __init__(self, registry: RulesRegistry, timezone_name: str, pipeline_version: str) -> None:
+        self.registry = registry
         self._pipeline_version = pipeline_version
-        self._detector = FraudDetector(rules, business_timezone(timezone_name))
+        self._zone = business_timezone(timezone_name)
+        self._detector = FraudDetector(registry.base, self._zone)
+        self._detectors = {registry.base.rules_version: self._detector}
         self._failed = Metrics.counter(NAMESPACE, DLQ_PREFIX + ErrorType.PROCESSING_ERROR.value)
+
+    def _detector_for(self, rules: RulesConfig) -> FraudDetector:
+        detector = self._detectors.get(rules.rules_version)
+        if detector is None:
+            detector = self._detectors[rules.rules_version] = FraudDetector(rules, self._zone)
+        return detector
 
     def score_in_order(
         self, profile: CustomerProfile, records: Iterable[Buffered]
@@ -49,7 +63,7 @@ class CustomerScorer:
         """``(tag, event, record)`` per event: ``SCORED_TAG`` and the scored record, or
         ``DLQ_TAG`` and a processing-error record. The profile learns each scored event, and
         each feedback record and blacklist change in its place."""
-        rules = self._rules
+        registry = self.registry
         for buffered in records:
             if isinstance(buffered, Feedback):
                 self._detector.learn_feedback(profile, buffered)
@@ -57,9 +71,12 @@ class CustomerScorer:
             if isinstance(buffered, BlacklistChange):
                 self._detector.learn_change(profile, buffered)
                 continue
+            if isinstance(buffered, RulesChange):  # told to the shard, never to a customer
+                continue
             event, hit, risk = buffered
             try:
-                judgement = self._detector.judge(profile, event, hit, risk)
+                rules = registry.at(event.event_time_ms)
+                judgement = self._detector_for(rules).judge(profile, event, hit, risk)
                 record = scored_transaction(
                     event,
                     judgement.assessment,
@@ -69,6 +86,7 @@ class CustomerScorer:
                         **named_features(judgement.features),
                         **store_features(judgement.store_risk),
                     },
+                    blend=rules.blend,
                 )
                 # Only a scored event joins the history; a failed one is in the DLQ instead.
                 self._detector.learn(profile, event, judgement)

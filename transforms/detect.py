@@ -30,10 +30,16 @@ from typing import Any
 
 import apache_beam as beam
 
-from transforms.coders import DetectorCell, DetectorCellCoder, decode_buffered
-from transforms.counters import LATE_EVENTS
+from transforms.coders import (
+    DetectorCell,
+    DetectorCellCoder,
+    buffered_event_time,
+    decode_buffered,
+    is_rules_change,
+)
+from transforms.counters import LATE_EVENTS, RULES_CHANGES_LATE, RULES_CHANGES_LEARNED
 from transforms.customer_scoring import CustomerScorer
-from transforms.domain.config import RulesConfig
+from transforms.domain.rules_registry import RulesChange, RulesRegistry
 from transforms.domain.state import CustomerProfile
 from transforms.ordered_step import ordered_step
 from transforms.sharded_step import sharded_step
@@ -43,16 +49,48 @@ CUSTOMERS_EXPIRED = "customers_expired"
 
 
 class CustomerHandler:
-    """The customer step on the streaming path (:mod:`transforms.ordered_step`)."""
+    """The customer step on the streaming path (:mod:`transforms.ordered_step`).
 
-    def __init__(self, rules: RulesConfig, timezone_name: str, pipeline_version: str) -> None:
-        self._rules = rules
+    Rules versions registered while the job runs reach it as records told to every shard
+    (:mod:`transforms.sharded_step`, "shared records"): the shard keeps them, and each event is
+    scored by the version in effect at its time (:mod:`transforms.domain.rules_registry`)."""
+
+    def __init__(self, rules: RulesRegistry, timezone_name: str, pipeline_version: str) -> None:
+        self._registry = rules
+        self._rules = rules.base  # what shapes the state: alike in every version
         self._timezone_name = timezone_name
         self._pipeline_version = pipeline_version
 
     def setup(self) -> None:
         # The detector resolves the time zone: once per worker.
-        self._scorer = CustomerScorer(self._rules, self._timezone_name, self._pipeline_version)
+        self._scorer = CustomerScorer(self._registry, self._timezone_name, self._pipeline_version)
+        self._shared: list[bytes] = []
+        self._shared_length = 0
+        # Registries by the changes they were built from: shards tell the same changes, and a
+        # bundle moves between shards (each rules file is parsed once per worker).
+        self._registries: dict[tuple[bytes, ...], RulesRegistry] = {(): self._registry}
+
+    def shared_time_ms(self, encoded: bytes) -> int | None:
+        """A record for every customer of a shard (a rules change), with its effective time;
+        None for a customer's own record."""
+        return buffered_event_time(encoded) if is_rules_change(encoded) else None
+
+    def share(self, shared: list[bytes]) -> None:
+        """The rules changes the shard was told, before its customers' records are handled.
+        Looked up again only when the list is another or has grown (it is only appended to)."""
+        if shared is self._shared and len(shared) == self._shared_length:
+            return
+        told = tuple(shared)
+        registry = self._registries.get(told)
+        if registry is None:
+            registry = RulesRegistry(self._registry.base, self._registry.changes)
+            for encoded in told:
+                change = decode_buffered(encoded)
+                assert isinstance(change, RulesChange)
+                registry.learn(change)
+            self._registries[told] = registry
+        self._scorer.registry = registry
+        self._shared, self._shared_length = shared, len(shared)
 
     def new_cell(self) -> DetectorCell:
         return DetectorCell()
@@ -103,4 +141,6 @@ ShardedDetectFraudFn = sharded_step(
     DetectorCellCoder(),
     LATE_EVENTS,
     CUSTOMERS_EXPIRED,
+    shared_learned_counter=RULES_CHANGES_LEARNED,
+    shared_late_counter=RULES_CHANGES_LATE,
 )

@@ -20,6 +20,7 @@ from transforms.coders import (
     decode_buffered,
     encode_blacklist_change,
     encode_buffered,
+    encode_buffered_rules_change,
     encode_feedback,
 )
 from transforms.counters import NAMESPACE, STORE_CHANGES_UNAPPLIED
@@ -30,6 +31,7 @@ from transforms.domain.blacklist_changes import BlacklistChange
 from transforms.domain.config import RulesConfig
 from transforms.domain.events import Transaction
 from transforms.domain.feedback import Feedback
+from transforms.domain.rules_registry import RulesRegistry
 from transforms.sharded_step import shard_of
 from transforms.store_step import TrackStores
 from transforms.tags import DLQ_TAG, SCORED_TAG
@@ -40,7 +42,8 @@ class DetectFraud(beam.PTransform):  # type: ignore[misc]
     anomaly model's ``ml_features``) plus a ``dlq`` output. ``ScoreAnomalies`` blends in the
     model next.
 
-    Input: the events, or ``{"events": ..., "feedback": ..., "blacklist_changes": ...}``.
+    Input: the events, or ``{"events": ..., "feedback": ..., "blacklist_changes": ...,
+    "rules_changes": ...}``.
     Events pass the store step (:mod:`transforms.store_step`: their store's counts) and then
     the customer step. Feedback goes to both (a store counts frauds only), a blacklist change
     to its store or customer; each is stamped at its own time and counts from then on.
@@ -62,11 +65,17 @@ class DetectFraud(beam.PTransform):  # type: ignore[misc]
 
     ``customer_shards``: on the stateful path, key the customer step by shard of customers
     (:mod:`transforms.sharded_step`) instead of by customer (0). The same records either way.
+
+    ``rules``: one version, or a registry of versions each effective from its time
+    (:mod:`transforms.domain.rules_registry`): every event is scored by the version in effect
+    at its time. ``rules_changes`` (versions registered while the job runs) are told to every
+    customer shard, so they need the stateful path with shards; a bounded run is given its
+    versions in ``rules``.
     """
 
     def __init__(
         self,
-        rules: RulesConfig,
+        rules: RulesConfig | RulesRegistry,
         timezone_name: str,
         blacklist: Blacklist,
         pipeline_version: str,
@@ -78,6 +87,8 @@ class DetectFraud(beam.PTransform):  # type: ignore[misc]
         customer_shards: int = 0,
     ) -> None:
         super().__init__()
+        if isinstance(rules, RulesConfig):
+            rules = RulesRegistry(rules)
         self._break_fusion = break_fusion
         self._grouped = not streaming if grouped is None else grouped
         self._streaming = streaming
@@ -156,6 +167,8 @@ class DetectFraud(beam.PTransform):  # type: ignore[misc]
             # then loses the timers the customer step sets while the store's timers emit.
             # Flink's fuser never fuses a stateful step into a stage: no shuffle needed.
             keyed = keyed | "SeparateSteps" >> beam.Reshuffle()
+        if inputs.get("rules_changes") is not None:
+            to_customers.append(self._to_every_shard(inputs["rules_changes"]))
         if to_customers:
             keyed = (keyed, *to_customers) | "CustomerRecords" >> beam.Flatten()
         if self._grouped:
@@ -164,6 +177,20 @@ class DetectFraud(beam.PTransform):  # type: ignore[misc]
         else:
             step = "ScoreInEventTimeOrder"
         return keyed | step >> beam.ParDo(self._fn).with_outputs(DLQ_TAG, main=SCORED_TAG)
+
+    def _to_every_shard(self, changes: Any) -> Any:
+        if self._grouped or not self._shards:
+            raise ValueError(
+                "rules changes while the job runs need the stateful path with customer shards "
+                "(--customer_shards > 0); a bounded run takes its versions with the rules"
+            )
+        return (
+            changes
+            | "EncodeRulesChanges"
+            >> beam.Map(encode_buffered_rules_change).with_output_types(bytes)
+            | "ToEveryShard"
+            >> beam.FlatMap(_to_every_shard, self._shards).with_output_types(tuple[str, bytes])
+        )
 
     def _by_shard(self, keyed: Any, label: str) -> Any:
         """Customer-keyed records keyed by their customer's shard (as they are without shards)."""
@@ -214,6 +241,11 @@ def _screen_and_key(event: Transaction, blacklist: Blacklist, by_store: bool) ->
     return event.customer_id, encode_buffered(
         event, blacklist.check(event.customer_id, event.store_id)
     )
+
+
+def _to_every_shard(encoded: bytes, shards: int) -> Iterator[tuple[str, bytes]]:
+    for shard in range(shards):
+        yield str(shard), encoded
 
 
 def _to_shard(keyed: tuple[str, bytes], shards: int) -> tuple[str, bytes]:

@@ -44,15 +44,15 @@ def is_data(record: Any) -> bool:
 class ReadKafkaRecords(beam.PTransform):  # type: ignore[misc]
     """The records of ``topic``, stamped with their create time, the watermark following it.
 
-    ``control=True`` (feedback, blacklist changes): the launcher anchors the topic's partitions
-    before the job starts (``pipelines.kafka.anchor_control_topics``),
-    so that one without traffic does not hold the job at the minimum watermark; the read drops
-    the anchors. Following the records' times (not the wall clock) is what
-    makes a control record already on the topic when the job starts count from its own time:
-    its partition holds the watermark until the record is read, so the events it precedes
-    wait for it in the stateful steps' buffers, whatever the order the topics were filled in
-    and however fast each is read. A record published after the job started finds its
-    partition caught up, its watermark at the wall clock, and counts from its arrival
+    ``control=True`` (feedback, blacklist and rules changes): the launcher anchors the topic's
+    partitions before the job starts (``pipelines.kafka.anchor_control_topics``), so that one
+    without traffic does not hold the job at the minimum watermark; the read drops the anchors.
+    Following the records' times (not the wall clock) is what makes a control record already on
+    the topic when the job starts count from its own time: its partition holds the watermark
+    until the record is read, so the events it precedes wait for it in the stateful steps'
+    buffers, whatever the order the topics were filled in and however fast each is read. A
+    record published after the job started finds its partition caught up, its watermark at the
+    wall clock, and counts from its arrival
     (docs/kafka.md, "Feedback and blacklist changes")."""
 
     def __init__(
@@ -61,12 +61,14 @@ class ReadKafkaRecords(beam.PTransform):  # type: ignore[misc]
         consumer_config: dict[str, str],
         expansion_service: str,
         control: bool = False,
+        commit_offsets: bool = True,
     ):
         super().__init__()
         self._topic = topic
         self._consumer_config = consumer_config
         self._expansion_service = expansion_service
         self._control = control
+        self._commit_offsets = commit_offsets
 
     def expand(self, pipeline: Any) -> Any:
         records = pipeline | "Read" >> ReadFromKafka(
@@ -75,8 +77,9 @@ class ReadKafkaRecords(beam.PTransform):  # type: ignore[misc]
             with_metadata=True,
             timestamp_policy=ReadFromKafka.create_time_policy,
             # Offsets are committed to the consumer group once a checkpoint completes, and
-            # a restore from a checkpoint reads from the checkpoint's own.
-            commit_offset_in_finalize=True,
+            # a restore from a checkpoint reads from the checkpoint's own. Without commits a
+            # fresh start reads the topic from its beginning (the rules registry: all of it).
+            commit_offset_in_finalize=self._commit_offsets,
             expansion_service=self._expansion_service,
         )
         if self._control:

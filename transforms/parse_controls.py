@@ -1,11 +1,14 @@
-"""ParseControls: raw feedback or blacklist-change records to domain records, or dead letters.
+"""ParseControls: raw feedback, blacklist-change or rules-change records to domain records, or
+dead letters.
 
 The pipeline's inputs besides the events tell its state something at a given time: confirmed
-outcomes (``--feedback``, :mod:`transforms.domain.feedback`) and blacklist changes
-(``--blacklist_changes``, :mod:`transforms.domain.blacklist_changes`). Each kind is parsed
-here the same way: every record ends in exactly one output and the counters prove it
-(``<kind>_read = <kind>_accepted + its dlq_<ERROR_TYPE> records``; the pipeline's conservation
-law adds both sides to the events'). Accepted records are stamped at the time they take effect.
+outcomes (``--feedback``, :mod:`transforms.domain.feedback`), blacklist changes
+(``--blacklist_changes``, :mod:`transforms.domain.blacklist_changes`) and, on the live path,
+registered rules versions (``--rules_topic``, :mod:`transforms.domain.rules_registry`). Each
+kind is parsed here the same way: every record ends in exactly one output and the counters
+prove it (``<kind>_read = <kind>_accepted + its dlq_<ERROR_TYPE> records``; the pipeline's
+conservation law adds both sides to the events'). Accepted records are stamped at the time they
+take effect.
 """
 
 from __future__ import annotations
@@ -26,11 +29,20 @@ from transforms.counters import (
     FEEDBACK_ACCEPTED,
     FEEDBACK_READ,
     NAMESPACE,
+    RULES_CHANGES_ACCEPTED,
+    RULES_CHANGES_READ,
 )
 from transforms.domain.blacklist_changes import BlacklistChange, parse_blacklist_change
+from transforms.domain.config import RulesConfig
 from transforms.domain.dlq import build_dlq_record
 from transforms.domain.feedback import Feedback, parse_feedback
-from transforms.domain.json_fields import ErrorType
+from transforms.domain.json_fields import ErrorType, InvalidRecord
+from transforms.domain.rules_registry import (
+    IncompatibleRulesError,
+    RulesChange,
+    check_compatible,
+    parse_rules_change,
+)
 from transforms.tags import ACCEPTED_TAG, DLQ_TAG
 
 
@@ -65,7 +77,43 @@ BLACKLIST_CHANGES_INPUT = ControlInput(
     BLACKLIST_CHANGES_READ,
     BLACKLIST_CHANGES_ACCEPTED,
 )
-CONTROL_STAGES = frozenset((FEEDBACK_INPUT.stage, BLACKLIST_CHANGES_INPUT.stage))
+RULES_CHANGES_STAGE = "parse_rules_change"
+CONTROL_STAGES = frozenset(
+    (FEEDBACK_INPUT.stage, BLACKLIST_CHANGES_INPUT.stage, RULES_CHANGES_STAGE)
+)
+
+
+def _effective_from(record: RulesChange) -> int:
+    return record.effective_from_ms
+
+
+@dataclass(frozen=True)
+class _CompatibleRulesChange:
+    """A rules change, refused unless the job's state can honour it (a picklable parser)."""
+
+    base: RulesConfig
+
+    def __call__(self, payload: bytes, _max_payload_bytes: int) -> RulesChange | InvalidRecord:
+        # A rules file may outgrow an event: its own limit (MAX_RULES_CHANGE_BYTES).
+        change = parse_rules_change(payload)
+        if isinstance(change, RulesChange):
+            try:
+                check_compatible(self.base, change.rules)
+            except IncompatibleRulesError as error:
+                return InvalidRecord(ErrorType.INVALID_FIELD, f"rules: {error}")
+        return change
+
+
+def rules_changes_input(base: RulesConfig) -> ControlInput:
+    """Registered rules versions, checked against the job's base rules."""
+    return ControlInput(
+        RULES_CHANGES_STAGE,
+        _CompatibleRulesChange(base),
+        RulesChange,
+        _effective_from,
+        RULES_CHANGES_READ,
+        RULES_CHANGES_ACCEPTED,
+    )
 
 
 class ParseControlsFn(beam.DoFn):  # type: ignore[misc]

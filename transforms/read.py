@@ -20,6 +20,12 @@ from apache_beam.metrics import Metrics
 from transforms.counters import BLANK_LINES, NAMESPACE
 from transforms.domain.blacklist import EMPTY_BLACKLIST, Blacklist, parse_blacklist_lines
 from transforms.domain.config import RulesConfig, default_rules, rules_from_text
+from transforms.domain.rules_registry import (
+    IncompatibleRulesError,
+    RulesChange,
+    check_compatible,
+    parse_rules_change,
+)
 
 RawRecord = tuple[str, bytes]
 
@@ -60,6 +66,24 @@ def read_rules(path: str | None) -> RulesConfig:
     if not path:
         return default_rules()
     return rules_from_text(read_bytes(path).decode("utf-8"))
+
+
+def read_rules_changes(path: str, base: RulesConfig) -> list[RulesChange]:
+    """The registered rules versions in the JSONL file at ``path`` (any Beam filesystem), as
+    ``python -m pipelines.rules export`` writes them; ``ValueError`` names the first bad line."""
+    changes = []
+    for number, line in enumerate(read_bytes(path).decode("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        change = parse_rules_change(line)
+        if not isinstance(change, RulesChange):
+            raise ValueError(f"line {number}: {change.message}")
+        try:
+            check_compatible(base, change.rules)
+        except IncompatibleRulesError as error:
+            raise ValueError(f"line {number}: {change.rules_version} {error}") from None
+        changes.append(change)
+    return changes
 
 
 def read_blacklist(path: str | None) -> Blacklist:

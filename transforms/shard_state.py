@@ -168,6 +168,8 @@ class ShardCell:
     buffer: list[bytes] = field(default_factory=list, compare=False)
     waiting: Waiting | None = field(default=None, compare=False, repr=False)
     members: Members | None = field(default=None, compare=False, repr=False)
+    # Records for every member (transforms.sharded_step), as told; persisted in a bag of their own.
+    shared: list[bytes] | None = field(default=None, compare=False, repr=False)
     # The estimate when the cell was last written, which is when the state cache weighs it.
     weighed_bytes: int = field(default=0, compare=False, repr=False)
 

@@ -16,6 +16,14 @@ a customer expires when the handler says and none of its records waits. A record
 shard's time but ahead of its customer's is not late: it waits for the next round like any
 other.
 
+Shared records: a record the handler says is for every member (``shared_time_ms`` gives its
+effective time; a rules change, :mod:`transforms.detect`) is not buffered: the shard keeps it at
+once (in memory and in a bag of its own) and gives the list to the handler's ``share`` before
+any member's records are handled. Its effect depends on the records' own times, so it only has
+to arrive before the watermark passes its effective time; one that arrives after the shard was
+released past that time is counted as late (its members' records in between were handled
+without it).
+
 Where things live: the records waiting for the watermark in a bag and, sorted, in memory
 (:class:`~transforms.event_time_buffer.Waiting`, shared with the ordered step); the customers'
 cells in memory and in an append-only log (:mod:`transforms.shard_state`); the shard's own
@@ -28,10 +36,11 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import apache_beam as beam
 from apache_beam import coders
+from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import (
     BagStateSpec,
@@ -41,9 +50,20 @@ from apache_beam.transforms.userstate import (
 )
 
 from transforms.coders import buffered_order
+from transforms.counters import NAMESPACE
 from transforms.event_time_buffer import Waiting, to_millis, to_timestamp
 from transforms.ordered_step import KeyHandler, OrderingFn
 from transforms.shard_state import Members, ShardCell, ShardCellCoder
+
+
+class ShardHandler(KeyHandler[Any], Protocol):
+    """A :class:`KeyHandler` that may be told records for every member of a shard."""
+
+    def shared_time_ms(self, encoded: bytes) -> int | None:
+        """The effective time of a record for every member; None for a member's own."""
+
+    def share(self, shared: list[bytes]) -> None:
+        """The shard's shared records, before its members' records are handled."""
 
 
 def shard_of(member: str, shards: int) -> str:
@@ -58,6 +78,8 @@ def sharded_step(
     member_coder: coders.Coder,
     late_counter: str,
     expired_counter: str,
+    shared_learned_counter: str = "shared_records_learned",
+    shared_late_counter: str = "shared_records_late",
 ) -> type[beam.DoFn]:
     """A DoFn class that hands a :class:`KeyHandler` each member's records in event-time
     order, with the members of a shard under one key.
@@ -71,6 +93,7 @@ def sharded_step(
     shard_spec = ReadModifyWriteStateSpec(f"{state_id}_shard", ShardCellCoder())
     waiting_spec = BagStateSpec(f"{state_id}_waiting", coders.BytesCoder())
     members_spec = BagStateSpec(f"{state_id}_members", coders.BytesCoder())
+    shared_spec = BagStateSpec(f"{state_id}_shared", coders.BytesCoder())
     # Named apart from the ordered step's timers: Python's FnApiRunner keeps the timers a stage
     # writes by family name, and mixes up those of two fused steps that share one.
     flush_spec = TimerSpec("shard_flush", TimeDomain.WATERMARK)
@@ -80,7 +103,7 @@ def sharded_step(
     class ShardedStepFn(OrderingFn):
         def __init__(
             self,
-            handler: KeyHandler[Any],
+            handler: ShardHandler,
             member_of: Callable[[bytes], str],
             shards: int,
             streaming: bool,
@@ -97,6 +120,9 @@ def sharded_step(
             )
             self._member_of = member_of
             self._shards = shards
+            self._shard_handler = handler
+            self._shared_learned = Metrics.counter(NAMESPACE, shared_learned_counter)
+            self._shared_late = Metrics.counter(NAMESPACE, shared_late_counter)
 
         def process(
             self,
@@ -104,18 +130,56 @@ def sharded_step(
             shard_state: Any = beam.DoFn.StateParam(shard_spec),
             waiting_bag: Any = beam.DoFn.StateParam(waiting_spec),
             members_bag: Any = beam.DoFn.StateParam(members_spec),
+            shared_bag: Any = beam.DoFn.StateParam(shared_spec),
             flush: Any = beam.DoFn.TimerParam(flush_spec),
             sweep: Any = beam.DoFn.TimerParam(sweep_spec),
             expiry: Any = beam.DoFn.TimerParam(expiry_spec),
         ) -> Iterator[Any]:
             encoded = element[1]
             shard, members, waiting, rebuilt = self._load(
-                shard_state, waiting_bag, members_bag, expiry
+                shard_state, waiting_bag, members_bag, shared_bag, expiry
             )
+            shared_at = self._shard_handler.shared_time_ms(encoded)
+            if shared_at is not None:
+                self._keep_shared(shard, shared_bag, encoded, shared_at)
+            else:
+                yield from self._hold_or_handle_late(
+                    shard, members, waiting, encoded, waiting_bag, members_bag, flush, sweep, expiry
+                )
+            if rebuilt or shard.outgrew_its_weight():
+                self._write(shard_state, shard)
+
+        def _keep_shared(
+            self, shard: ShardCell, shared_bag: Any, encoded: bytes, effective_ms: int
+        ) -> None:
+            assert shard.shared is not None
+            if encoded in shard.shared:  # told again (a re-read of its topic)
+                return
+            shard.shared.append(encoded)
+            shared_bag.add(encoded)
+            self._shared_learned.inc()
+            released = shard.evaluated_through_ms
+            if released is not None and effective_ms <= released:
+                self._shared_late.inc()
+
+        def _hold_or_handle_late(
+            self,
+            shard: ShardCell,
+            members: Members,
+            waiting: Waiting,
+            encoded: bytes,
+            waiting_bag: Any,
+            members_bag: Any,
+            flush: Any,
+            sweep: Any,
+            expiry: Any,
+        ) -> Iterator[Any]:
             member = self._member_of(encoded)
             cell = members.cells.get(member)
             if cell is not None and self._buffer.is_late(cell, buffered_order(encoded)[0]):
                 self._late.inc()
+                assert shard.shared is not None
+                self._shard_handler.share(shard.shared)
                 yield from self._handler.handle(member, cell, [encoded])
                 members.changed(member)
                 self._arm_expiry(shard, member, cell, expiry)
@@ -125,8 +189,6 @@ def sharded_step(
                 if wake_at is not None:
                     flush.set(to_timestamp(wake_at))
                 self._arm_sweep(waiting, sweep)
-            if rebuilt or shard.outgrew_its_weight():
-                self._write(shard_state, shard)
 
         @on_timer(flush_spec)  # type: ignore[untyped-decorator]
         def release_in_order(
@@ -135,13 +197,13 @@ def sharded_step(
             shard_state: Any = beam.DoFn.StateParam(shard_spec),
             waiting_bag: Any = beam.DoFn.StateParam(waiting_spec),
             members_bag: Any = beam.DoFn.StateParam(members_spec),
+            shared_bag: Any = beam.DoFn.StateParam(shared_spec),
             flush: Any = beam.DoFn.TimerParam(flush_spec),
             sweep: Any = beam.DoFn.TimerParam(sweep_spec),
             expiry: Any = beam.DoFn.TimerParam(expiry_spec),
         ) -> Iterator[Any]:
-            yield from self._release(
-                fired_at, shard_state, waiting_bag, members_bag, flush, sweep, expiry, False
-            )
+            bags = (waiting_bag, members_bag, shared_bag)
+            yield from self._release(fired_at, shard_state, bags, flush, sweep, expiry, False)
 
         @on_timer(sweep_spec)  # type: ignore[untyped-decorator]
         def release_swept(
@@ -150,20 +212,19 @@ def sharded_step(
             shard_state: Any = beam.DoFn.StateParam(shard_spec),
             waiting_bag: Any = beam.DoFn.StateParam(waiting_spec),
             members_bag: Any = beam.DoFn.StateParam(members_spec),
+            shared_bag: Any = beam.DoFn.StateParam(shared_spec),
             flush: Any = beam.DoFn.TimerParam(flush_spec),
             sweep: Any = beam.DoFn.TimerParam(sweep_spec),
             expiry: Any = beam.DoFn.TimerParam(expiry_spec),
         ) -> Iterator[Any]:
-            yield from self._release(
-                fired_at, shard_state, waiting_bag, members_bag, flush, sweep, expiry, True
-            )
+            bags = (waiting_bag, members_bag, shared_bag)
+            yield from self._release(fired_at, shard_state, bags, flush, sweep, expiry, True)
 
         def _release(
             self,
             fired_at: Any,
             shard_state: Any,
-            waiting_bag: Any,
-            members_bag: Any,
+            bags: tuple[Any, Any, Any],
             flush: Any,
             sweep: Any,
             expiry: Any,
@@ -171,13 +232,17 @@ def sharded_step(
         ) -> Iterator[Any]:
             """Either timer: release what waits through its time, each member's records in
             order with its cell, and re-arm."""
+            waiting_bag, members_bag, shared_bag = bags
             shard, members, waiting, rebuilt = self._load(
-                shard_state, waiting_bag, members_bag, expiry
+                shard_state, waiting_bag, members_bag, shared_bag, expiry
             )
             due = self._buffer.take_due(shard, waiting, to_millis(fired_at), swept=swept)
             by_member: dict[str, list[bytes]] = {}
             for encoded in due:
                 by_member.setdefault(self._member_of(encoded), []).append(encoded)
+            if by_member:
+                assert shard.shared is not None
+                self._shard_handler.share(shard.shared)
             for member, records in by_member.items():
                 cell = members.cells.get(member)
                 if cell is None:
@@ -203,10 +268,11 @@ def sharded_step(
             shard_state: Any = beam.DoFn.StateParam(shard_spec),
             waiting_bag: Any = beam.DoFn.StateParam(waiting_spec),
             members_bag: Any = beam.DoFn.StateParam(members_spec),
+            shared_bag: Any = beam.DoFn.StateParam(shared_spec),
             expiry: Any = beam.DoFn.TimerParam(expiry_spec),
         ) -> None:
             shard, members, waiting, rebuilt = self._load(
-                shard_state, waiting_bag, members_bag, expiry
+                shard_state, waiting_bag, members_bag, shared_bag, expiry
             )
             shard.expiry_at_ms = None
             # The watermark has passed this timer and every release's time: one firing expires
@@ -242,7 +308,12 @@ def sharded_step(
                 self._write(shard_state, shard)
 
         def _load(
-            self, shard_state: Any, waiting_bag: Any, members_bag: Any, expiry: Any
+            self,
+            shard_state: Any,
+            waiting_bag: Any,
+            members_bag: Any,
+            shared_bag: Any,
+            expiry: Any,
         ) -> tuple[ShardCell, Members, Waiting, bool]:
             """The shard's cell with its members and waiting records in memory; True when they
             were rebuilt from the bags (a new shard, a restore, a cache eviction)."""
@@ -267,6 +338,7 @@ def sharded_step(
 
             waiting = self._buffer.rebuild(waiting_bag.read(), released)
             shard.members, shard.waiting = members, waiting
+            shard.shared = list(shared_bag.read())
             # Where the shard was released through, near enough: the sweep's reach is measured
             # from it (unknown, the first sweep would wait for the farthest record).
             shard.evaluated_through_ms = max(

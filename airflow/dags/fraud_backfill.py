@@ -6,7 +6,8 @@ folder per UTC day (``<archive>/date=YYYY-MM-DD/*.jsonl``, any Beam file system)
 * ``plan`` asks the pipeline's environment for the run's options
   (``python -m pipelines.backfill_plan``): the range's files, the warm-up days before it
   (the rules' longest look-back, ``inactivity_days``), ``--emit_from`` at the range's start,
-  absolute locations of the rules, blacklist and model;
+  absolute locations of the rules, blacklist and model, and the rules registry it exports
+  first (``python -m pipelines.rules export``: each day scored by the version live used);
 * ``score`` runs ``python -m pipelines.fraud`` through Beam's Airflow operator
   (``BeamRunPythonPipelineOperator``) with the pipeline's own interpreter, on ``FnApiRunner``
   or ``FlinkRunner``: the warm-up days warm the per-customer state and emit nothing, the range
@@ -123,6 +124,10 @@ with DAG(
         for name in ("rules", "blacklist", "warmup_days", "feedback_archive"):
             if params[name] is not None:
                 arguments += [f"--{name}", str(params[name])]
+        # The registered rules versions: each day is scored by the version live used then.
+        registry = f"{output_dir.rstrip('/')}.rules.jsonl"
+        run_pipeline_command("pipelines.rules", ["export", "--output", registry])
+        arguments += ["--rules_changes", registry]
         result: dict[str, Any] = run_pipeline_command(
             "pipelines.backfill_plan", arguments, fail_fast_on=(PLAN_REFUSED,)
         )

@@ -27,13 +27,7 @@ from pipelines.warehouse import (
     register_model,
 )
 from pipelines.warehouse.migrate import MigrationError
-from pipelines.warehouse.options import (
-    DSN_VARIABLE,
-    InvalidDsnError,
-    add_dsn_argument,
-    redacted,
-    with_connect_timeout,
-)
+from pipelines.warehouse.options import add_dsn_argument, connectable_dsn, database_error
 from pipelines.warehouse.sql_files import MissingSqlError
 
 TOOL = "pipelines.warehouse"
@@ -69,19 +63,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    if not args.dsn:
-        raise CommandError(f"{args.command}: give --dsn or set {DSN_VARIABLE}")
-    try:
-        dsn = with_connect_timeout(args.dsn, CONNECT_TIMEOUT_S)
-    except InvalidDsnError as error:
-        raise CommandError(f"{args.command}: {error}") from None
+    dsn = connectable_dsn(args.command, args.dsn, CONNECT_TIMEOUT_S)
     try:
         status: int = args.module.command(dsn, args)
     except CommandError as error:
         raise CommandError(f"{args.command}: {error}", error.status) from None
     except psycopg.Error as error:
-        reason = redacted(str(error), args.dsn) or type(error).__name__
-        raise CommandError(f"{args.command}: {reason}", RUN_ERROR) from None
+        raise database_error(args.command, error, args.dsn) from None
     except MigrationError as error:
         raise CommandError(f"{args.command}: migration refused: {error}", RUN_ERROR) from None
     except MissingSqlError as error:

@@ -12,7 +12,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pipelines.cli import CommandError
+from pipelines.cli import RUN_ERROR, CommandError
 
 DSN_VARIABLE = "STREAMFLOW_PG_DSN"
 DEFAULT_WINDOW = timedelta(days=1)
@@ -37,6 +37,22 @@ def add_dsn_argument(parser: argparse.ArgumentParser) -> None:
         default=dsn_from_environment(),
         help=f"PostgreSQL connection string (default: ${DSN_VARIABLE}).",
     )
+
+
+def connectable_dsn(command: str, dsn: str | None, timeout_s: int) -> str:
+    """``dsn`` with a connection timeout, or a :class:`CommandError` naming what is wrong."""
+    if not dsn:
+        raise CommandError(f"{command}: give --dsn or set {DSN_VARIABLE}")
+    try:
+        return with_connect_timeout(dsn, timeout_s)
+    except InvalidDsnError as error:
+        raise CommandError(f"{command}: {error}") from None
+
+
+def database_error(command: str, error: Exception, dsn: str) -> CommandError:
+    """A server's or driver's error as one line without the DSN's password; a retry may do."""
+    reason = redacted(str(error), dsn) or type(error).__name__
+    return CommandError(f"{command}: {reason}", RUN_ERROR)
 
 
 def iso_instant(text: str) -> datetime:

@@ -397,6 +397,7 @@ def test_the_anchor_command_reads_the_kafka_options_of_the_jar() -> None:
     assert options.kafka_bootstrap_servers == args["--kafka_bootstrap_servers"]
     assert options.feedback_topic == args["--feedback_topic"]
     assert options.blacklist_changes_topic == args["--blacklist_changes_topic"]
+    assert options.rules_topic == args["--rules_topic"]
 
 
 def test_the_pipeline_jar_sends_python_work_to_the_sidecar(deployment: Manifest) -> None:

@@ -36,10 +36,18 @@ class Topics:
     dlq: str
     feedback: str
     blacklist_changes: str
+    rules: str
 
     @property
     def names(self) -> list[str]:
-        return [self.input, self.alerts, self.dlq, self.feedback, self.blacklist_changes]
+        return [
+            self.input,
+            self.alerts,
+            self.dlq,
+            self.feedback,
+            self.blacklist_changes,
+            self.rules,
+        ]
 
     def options(self) -> list[str]:
         return [
@@ -48,6 +56,7 @@ class Topics:
             f"--dlq_topic={self.dlq}",
             f"--feedback_topic={self.feedback}",
             f"--blacklist_changes_topic={self.blacklist_changes}",
+            f"--rules_topic={self.rules}",
         ]
 
 
@@ -68,12 +77,16 @@ def fresh_topics(bootstrap_servers: str) -> Topics:
         f"it-dlq-{suffix}",
         f"it-feedback-{suffix}",
         f"it-blacklist-{suffix}",
+        f"it-rules-{suffix}",
     )
     admin = AdminClient({"bootstrap.servers": bootstrap_servers})
     partitions = {topics.input: 3, topics.alerts: 3, topics.dlq: 1, topics.feedback: 3}
     created = admin.create_topics(
         [NewTopic(name, count, 1, config=KEEP_FOREVER) for name, count in partitions.items()]
-        + [NewTopic(topics.blacklist_changes, 1, 1, config={**KEEP_FOREVER, **COMPACTED})]
+        + [
+            NewTopic(name, 1, 1, config={**KEEP_FOREVER, **COMPACTED})
+            for name in (topics.blacklist_changes, topics.rules)
+        ]
     )
     for future in created.values():
         future.result(timeout=30)
@@ -86,10 +99,17 @@ def delete_topics(bootstrap_servers: str, topics: Topics) -> None:
         future.result(timeout=30)
 
 
-def publish_raw(bootstrap_servers: str, topic: str, values: list[bytes], timestamp_ms: int) -> None:
+def publish_raw(
+    bootstrap_servers: str,
+    topic: str,
+    values: list[bytes],
+    timestamp_ms: int,
+    key: bytes | None = None,
+) -> None:
+    """``key``: a compacted topic refuses records without one."""
     producer = Producer({"bootstrap.servers": bootstrap_servers, "enable.idempotence": True})
     for value in values:
-        producer.produce(topic, value=value, timestamp=timestamp_ms)
+        producer.produce(topic, key=key, value=value, timestamp=timestamp_ms)
     assert producer.flush(30) == 0
 
 

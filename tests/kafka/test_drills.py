@@ -20,6 +20,7 @@ watermark it computed before reading the partition's anchor). The launcher's hea
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -37,12 +38,17 @@ from pipelines import fraud, produce
 from pipelines.synthetic import generate_dataset
 from pipelines.warehouse.scratch import project_server_dsn, scratch_database
 from tests.flink.rest import flink_get
-from tests.kafka.live import Topics, consume_until, live_job, wait_until
+from tests.kafka.live import Topics, consume_until, live_job, publish_raw, wait_until
 from tests.output_files import read_records
 from tests.services import service_script
+from transforms.domain.config import default_rules
+from transforms.domain.event_time import business_timezone, parse_timestamp
+from transforms.domain.rules_registry import RulesChange, encode_rules_change, new_rules_change
 
 pytestmark = [pytest.mark.kafka, pytest.mark.flink, pytest.mark.chaos, pytest.mark.slow]
 
+ZONE = business_timezone("America/Sao_Paulo")
+LOWER_THRESHOLD = "alert_threshold: 0.45\n"
 RATE = 40  # events per second: the stream of ~1,000 events lasts ~25 s, several checkpoints
 
 
@@ -51,14 +57,44 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("drill-data")
     data = generate_dataset(str(folder), seed=23, customers=120, days=10)
     out = tmp_path_factory.mktemp("drill-bounded")
+    # A rules version registered before the job starts, effective two thirds through the
+    # stream: the restored job must still score by it from its time on.
+    times = sorted(
+        parse_timestamp(json.loads(line)["timestamp"], ZONE)
+        for line in Path(data.events).read_bytes().decode("utf-8", "replace").splitlines()
+        if _is_event(line)
+    )
+    change = new_rules_change(LOWER_THRESHOLD, times[2 * len(times) // 3], times[0], "t", "drill")
+    registry = folder / "rules.jsonl"
+    registry.write_bytes(encode_rules_change(change) + b"\n")
     options = [f"--input={data.events}", f"--blacklist={data.blacklist}", "--no_model"]
-    fraud.run([*options, f"--output_dir={out}"])
+    fraud.run([*options, f"--rules_changes={registry}", f"--output_dir={out}"])
     alerts = {a["alert_id"] for a in read_records(out, "alerts")}
     dlq = {d["raw_payload"] for d in read_records(out, "dlq")}
     scored = {s["transaction_id"] for s in read_records(out, "scored")}
     assert alerts
     assert dlq
-    return {"data": data, "alerts": alerts, "dlq_payloads": dlq, "scored": scored}
+    return {
+        "data": data,
+        "alerts": alerts,
+        "dlq_payloads": dlq,
+        "scored": scored,
+        "rules_change": change,
+    }
+
+
+def _is_event(line: str) -> bool:
+    try:
+        document = json.loads(line)
+    except ValueError:
+        return False
+    if not isinstance(document, dict) or not isinstance(document.get("timestamp"), str):
+        return False
+    try:
+        parse_timestamp(document["timestamp"], ZONE)
+    except ValueError:
+        return False
+    return True
 
 
 @pytest.fixture
@@ -89,6 +125,14 @@ def _drill(
     args = [f"--kafka_bootstrap_servers={bootstrap_servers}", *topics.options()]
     args += [f"--blacklist={data.blacklist}", "--no_model", f"--postgres_dsn={dsn}"]
     args += [f"--kafka_consumer_group={job_name}", f"--output_dir={tmp_path / 'live'}"]
+    change: RulesChange = dataset["rules_change"]
+    publish_raw(
+        bootstrap_servers,
+        topics.rules,
+        [encode_rules_change(change)],
+        change.registered_at_ms,
+        key=b"1",
+    )
     with live_job(flink_master, job_name, args, tmp_path / "logs") as job_id:
         to_topic = [f"--bootstrap_servers={bootstrap_servers}", f"--topic={topics.input}"]
         producing = threading.Thread(
@@ -138,6 +182,10 @@ def _drill(
         "alert_rows": _rows(dsn, "SELECT alert_id::text FROM bronze.fraud_alerts"),
         "dlq_rows": _rows(dsn, "SELECT raw_payload FROM bronze.dlq_events"),
         "job_scored": {s["transaction_id"] for s in read_records(live, "scored")},
+        "job_versions": {
+            (parse_timestamp(s["event_time"], None) >= change.effective_from_ms, s["rules_version"])
+            for s in read_records(live, "scored")
+        },
         "job_alerts": {a["alert_id"] for a in read_records(live, "alerts")},
         # Set when the job was restored from a checkpoint (after a failure).
         "restored": checkpoints["latest"]["restored"],
@@ -154,6 +202,12 @@ def _assert_nothing_lost_or_doubled(dataset: dict[str, Any], outcome: dict[str, 
     # Nothing lost: every transaction the bounded run scored was scored by the job, and every
     # dead letter is the bounded run's.
     assert outcome["job_scored"] == dataset["scored"]
+    # Each scored by the rules version of its time, the registered one kept through a restore.
+    change: RulesChange = dataset["rules_change"]
+    assert outcome["job_versions"] == {
+        (False, default_rules().rules_version),
+        (True, change.rules_version),
+    }
     assert Counter(dlq_rows) == Counter(dataset["dlq_payloads"])
     # The alerts are what the job decided. They are the bounded run's unless events arrived
     # after the watermark had passed them and were scored late, on arrival: a broker outage

@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 
 from pipelines import fraud, produce
+from pipelines.options import DEFAULT_CUSTOMER_SHARDS
 from pipelines.synthetic import generate_dataset
 from pipelines.train_default import train_model
 from tests.flink import prometheus
@@ -39,6 +40,7 @@ from tests.kafka.live import ROOT, Topics, consume_until, live_job, publish_raw,
 from tests.output_files import read_records
 from transforms.domain.event_time import business_timezone, format_utc
 from transforms.domain.events import Transaction, parse_event
+from transforms.domain.rules_registry import RulesChange, encode_rules_change, new_rules_change
 
 pytestmark = [pytest.mark.kafka, pytest.mark.flink, pytest.mark.slow]
 
@@ -78,6 +80,18 @@ def _blacklist_changes(events: list[Transaction], path: Path) -> str:
         )
     )
     return str(path)
+
+
+# Two thirds of the way through the data, a lower alert threshold takes effect.
+LOWER_THRESHOLD = "alert_threshold: 0.45\n"
+
+
+def _rules_change(events: list[Transaction], path: Path) -> tuple[str, RulesChange]:
+    """A version registered an hour before it takes effect, two thirds through the data."""
+    effective = sorted(e.event_time_ms for e in events)[2 * len(events) // 3]
+    change = new_rules_change(LOWER_THRESHOLD, effective, effective - 3_600_000, "test", "lower")
+    path.write_bytes(encode_rules_change(change) + b"\n")
+    return str(path), change
 
 
 # Long enough that the job's Python workers take seconds over it, while the events' topic
@@ -137,11 +151,13 @@ def test_the_live_job_publishes_what_a_bounded_run_finds(
     changes = _blacklist_changes(events, tmp_path / "changes.jsonl")
     first_event_ms = min(e.event_time_ms for e in events)
     feedback = _with_history(data.feedback, first_event_ms, tmp_path / "feedback.jsonl")
+    rules_changes, rules_change = _rules_change(events, tmp_path / "rules.jsonl")
     bounded = fraud.run(
         [
             f"--input={data.events}",
             f"--feedback={feedback}",
             f"--blacklist_changes={changes}",
+            f"--rules_changes={rules_changes}",
             f"--output_dir={tmp_path / 'bounded'}",
             *common,
         ]
@@ -163,6 +179,10 @@ def test_the_live_job_publishes_what_a_bounded_run_finds(
         a["rule_details"].get("FR-005", {}).get("store_blacklisted")
         for a in expected_alerts.values()
     )
+    # And the registered version scores from its time on: the alerts it adds say so.
+    lowered = [a for a in expected_alerts.values() if a["fraud_score"] < 0.7]
+    assert lowered
+    assert {a["rules_version"] for a in lowered} == {rules_change.rules_version}
 
     def publish_events() -> None:
         produce.main(
@@ -186,6 +206,14 @@ def test_the_live_job_publishes_what_a_bounded_run_finds(
                     f"--kind={kind}",
                 ]
             )
+        # As pipelines.rules register publishes it: stamped at its registration.
+        publish_raw(
+            bootstrap_servers,
+            topics.rules,
+            [encode_rules_change(rules_change)],
+            rules_change.registered_at_ms,
+            key=b"1",
+        )
 
     for publish in (
         (publish_controls, publish_events)
@@ -255,6 +283,9 @@ def test_the_live_job_publishes_what_a_bounded_run_finds(
     feedback_count = data.counts["feedback"] + HISTORY
     assert seen["feedback_read"] == seen["feedback_accepted"] == feedback_count, seen
     assert seen["blacklist_changes_read"] == seen["blacklist_changes_accepted"] == 2, seen
+    assert seen["rules_changes_read"] == seen["rules_changes_accepted"] == 1, seen
+    assert seen["rules_changes_learned_by_shards"] == DEFAULT_CUSTOMER_SHARDS, seen
+    assert "rules_changes_late_in_shards" not in seen, seen
 
 
 def test_ctrl_c_in_the_launchers_terminal_cancels_the_job(

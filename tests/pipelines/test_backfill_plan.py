@@ -114,3 +114,19 @@ def test_the_feedback_of_the_warm_up_and_the_range_is_read(archive: Path, tmp_pa
         output_dir="out",
     )
     assert "feedback" not in empty["pipeline_options"]
+
+
+def test_the_rules_registry_is_passed_by_its_absolute_location(
+    archive: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    planned = plan(
+        str(archive),
+        date(2026, 10, 5),
+        date(2026, 10, 5),
+        rules_changes="registry.jsonl",
+        output_dir="out",
+    )
+    assert planned["pipeline_options"]["rules_changes"] == [str(tmp_path / "registry.jsonl")]
+    without = plan(str(archive), date(2026, 10, 5), date(2026, 10, 5), output_dir="out")
+    assert "rules_changes" not in without["pipeline_options"]

@@ -183,7 +183,7 @@ def test_a_blacklist_change_round_trips(kind: str, listed: bool) -> None:
 
 def test_an_unknown_record_kind_fails_loudly() -> None:
     with pytest.raises(ValueError, match="kind"):
-        decode_buffered(b"\x40" + bytes(20))
+        decode_buffered(b"\x70" + bytes(20))
 
 
 def test_records_are_ordered_by_time_then_controls_then_events_by_id() -> None:

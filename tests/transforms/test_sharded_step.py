@@ -149,6 +149,12 @@ class Ordered:
     def expire(self, cell: DetectorCell) -> bool:
         return False
 
+    def shared_time_ms(self, encoded: bytes) -> int | None:
+        return None  # shared records: tests/transforms/test_rules_versions.py
+
+    def share(self, shared: list[bytes]) -> None:
+        pass
+
 
 ShardedTestFn = sharded_step(__name__, "ShardedTestFn", "test", CODER, "late_t", "expired_t")
 
@@ -193,6 +199,7 @@ class ShardOnTheRunner:
     def __init__(self) -> None:
         self.fn = ShardedTestFn(Ordered(), buffered_customer_key, 1, streaming=True)
         self.cell, self.waiting, self.log = CachedCell(), ListBag(), ListBag()
+        self.shared = ListBag()
         self.timers: dict[str, int] = {}
         self.set_in_round: set[str] = set()
         self.handled: list[tuple[str, str, int]] = []
@@ -203,6 +210,7 @@ class ShardOnTheRunner:
             "shard_state": self.cell,
             "waiting_bag": self.waiting,
             "members_bag": self.log,
+            "shared_bag": self.shared,
             "expiry": Timer(self, "expiry"),
         }
 

@@ -107,6 +107,12 @@ class RulesConfig:
     rules_version: str
 
     @property
+    def blend(self) -> tuple[float, float, float, float]:
+        """What blending in the model needs of this version (transforms.anomaly): the anomaly
+        model's and a supervised model's weight, FR-006's threshold, the alert threshold."""
+        return self.ml_alpha, self.ml_supervised_alpha, self.ml_threshold, self.alert_threshold
+
+    @property
     def inactivity_ms(self) -> int:
         return int(self.inactivity_days * 86_400_000)
 

@@ -14,6 +14,11 @@ from transforms.domain.detector import RuleAssessment
 from transforms.domain.events import Transaction
 from transforms.domain.scoring import blend
 
+# The scoring version's blend settings (RulesConfig.blend), carried from the customer step to
+# the model's step (transforms.anomaly) on each record, never output: a version registered
+# while the job runs is known to the customer step only.
+BLEND_FIELD = "_blend"
+
 _ALERT_NAMESPACE = uuid.UUID("6f1c3a52-8d1e-4f3e-9a57-2b1f0c9e7d41")
 SCORE_DECIMALS = 6
 
@@ -43,6 +48,7 @@ def scored_transaction(
     alert_threshold: float,
     rules_version: str,
     features: dict[str, float] | None = None,
+    blend: tuple[float, float, float, float] | None = None,
 ) -> dict[str, Any]:
     """The record of one event as the rules scored it; :func:`apply_anomaly_score` then adds
     the model's verdict. ``features`` (the anomaly model's inputs) are kept in the output as
@@ -67,6 +73,8 @@ def scored_transaction(
             "ml_features": features,
         }
     )
+    if blend is not None:
+        record[BLEND_FIELD] = blend
     return record
 
 
@@ -86,7 +94,9 @@ def apply_anomaly_score(
     (no model), the record keeps its rules-only verdict.
     """
     if ml_score is None:
-        return {**record, "ml_score": None, "model_version": model_version}
+        kept = {**record, "ml_score": None, "model_version": model_version}
+        kept.pop(BLEND_FIELD, None)
+        return kept
     ml_score = round(ml_score, SCORE_DECIMALS)
     triggered = [rule_id for rule_id in record["rules_triggered"] if rule_id != ML_RULE_ID]
     details = {k: v for k, v in record["rule_details"].items() if k != ML_RULE_ID}
@@ -94,7 +104,7 @@ def apply_anomaly_score(
         triggered.append(ML_RULE_ID)
         details[ML_RULE_ID] = {"score": ml_score, "threshold": ml_threshold}
     fraud_score = round(blend(record["rule_score"], ml_score, alpha), SCORE_DECIMALS)
-    return {
+    blended = {
         **record,
         "fraud_score": fraud_score,
         "ml_score": ml_score,
@@ -104,6 +114,8 @@ def apply_anomaly_score(
         "is_alert": fraud_score >= alert_threshold,
         "model_version": model_version,
     }
+    blended.pop(BLEND_FIELD, None)
+    return blended
 
 
 ALERT_FIELDS = (

@@ -1,0 +1,5 @@
+import sys
+
+from pipelines.rules.cli import main
+
+sys.exit(main())

@@ -1,0 +1,47 @@
+"""Publishing a registered version to the rules topic, synchronously: it is registered only
+once the broker has it (``acks=all``, idempotent)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.cli import RUN_ERROR, CommandError
+from transforms.domain.rules_registry import RulesChange, encode_rules_change
+
+PUBLISH_TIMEOUT_S = 30
+
+
+def publish(bootstrap_servers: str, topic: str, registration_id: int, change: RulesChange) -> None:
+    """The change on ``topic``, keyed by its registration (the compacted topic keeps every
+    registration), stamped at its registration time; :class:`CommandError` if not delivered."""
+    from confluent_kafka import KafkaException, Producer
+
+    failures: list[str] = []
+
+    def delivered(error: Any, _message: Any) -> None:
+        if error is not None:
+            failures.append(error.str())
+
+    try:
+        producer = Producer(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "enable.idempotence": True,
+                "acks": "all",
+                "log_level": 0,  # librdkafka would print every failed attempt
+                "message.timeout.ms": PUBLISH_TIMEOUT_S * 1000,
+            }
+        )
+        producer.produce(
+            topic,
+            key=str(registration_id).encode(),
+            value=encode_rules_change(change),
+            timestamp=change.registered_at_ms,
+            on_delivery=delivered,
+        )
+        undelivered = producer.flush(PUBLISH_TIMEOUT_S + 5)
+    except (KafkaException, BufferError) as error:
+        raise CommandError(f"publishing to {topic}: {error}", RUN_ERROR) from None
+    if undelivered or failures:
+        reason = ", ".join(failures) or f"not delivered in {PUBLISH_TIMEOUT_S} s"
+        raise CommandError(f"publishing to {topic}: {reason}", RUN_ERROR)
