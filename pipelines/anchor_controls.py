@@ -4,11 +4,12 @@
     python -m pipelines.anchor_controls --kafka_bootstrap_servers=HOST:PORT [--feedback_topic=...]
     python -m pipelines.anchor_controls --args_file ... --every 15
 
-Appends one anchor record to every partition of the feedback and blacklist change topics
-(:func:`pipelines.kafka.anchor_control_topics`; why: docs/kafka.md, "Feedback and blacklist
-changes") and prints ``anchored TOPIC: N partitions`` per topic. ``python -m pipelines.fraud``
-does this itself at launch; this command is for a job started without it: the pre-built jar on
-Kubernetes, whose JobManager pod runs it as an init container (k8s/flinkdeployment.yaml).
+Appends one anchor record to every partition of the control topics (feedback, blacklist and
+rules changes; :func:`pipelines.kafka.anchor_control_topics`; why: docs/kafka.md, "Feedback
+and blacklist changes") and prints ``anchored TOPIC: N partitions`` per topic.
+``python -m pipelines.fraud`` does this itself at launch; this command is for a job started
+without it: the pre-built jar on Kubernetes, whose JobManager pod runs it as an init container
+(k8s/flinkdeployment.yaml).
 
 With ``--every SECONDS`` it anchors at once and then at that interval until SIGTERM or
 SIGINT, as the launcher does while its job runs (:func:`pipelines.kafka.keep_anchoring`: a job

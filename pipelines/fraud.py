@@ -87,6 +87,8 @@ from transforms.summary import Summarize
 from transforms.tags import ACCEPTED_TAG, DLQ_TAG, EVENTS_TAG, RAW_TAG, SCORED_TAG
 from transforms.version import PIPELINE_VERSION
 
+_LOG = logging.getLogger(__name__)
+
 # Named explicitly, so that a run never switches runner behind the user's back.
 DEFAULT_RUNNER = FN_API_RUNNER
 
@@ -132,9 +134,16 @@ def build_pipeline(
             kafka.blacklist_changes_topic,
         ),
     ]
-    if live:  # files of versions are read by the launcher (reference.rules_changes)
+    # Versions registered while the job runs are told to every customer shard: the live job
+    # reads them when it has shards (files of versions are the launcher's: reference.rules_changes).
+    if live and options.customer_shards > 0 and detector != "grouped":
         control_inputs.append(
             ("rules_changes", rules_changes_input(rules), None, kafka.rules_topic)
+        )
+    elif live:
+        _LOG.warning(
+            "--customer_shards=0: registered rules versions (--rules_topic) are not read; "
+            "the job scores with --rules and --rules_changes only"
         )
     for name, kind, files, topic in control_inputs:
         step = "".join(part.title() for part in name.split("_"))

@@ -20,6 +20,9 @@ RULES_CHANGES_ACCEPTED = "rules_changes_accepted"
 # their effective time (they did not score what came before their arrival: docs/rules.md).
 RULES_CHANGES_LEARNED = "rules_changes_learned_by_shards"
 RULES_CHANGES_LATE = "rules_changes_late_in_shards"
+# A version kept in a shard's state that no longer fits the job (a new --rules changed what the
+# state keeps): skipped at each rebuild of the shard's registry.
+RULES_CHANGES_UNUSABLE = "rules_changes_unusable_in_shards"
 # Scored only to warm the state (before --emit_from), not emitted: part of "scored".
 WARMUP_EVENTS = "warmup_events"
 # Dead letters of the warm-up input, written by the run that read it first: not emitted.

@@ -25,10 +25,12 @@ aged out of FR-008; a blacklist change outlives it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.metrics import Metrics
 
 from transforms.coders import (
     DetectorCell,
@@ -37,15 +39,24 @@ from transforms.coders import (
     decode_buffered,
     is_rules_change,
 )
-from transforms.counters import LATE_EVENTS, RULES_CHANGES_LATE, RULES_CHANGES_LEARNED
+from transforms.counters import (
+    LATE_EVENTS,
+    NAMESPACE,
+    RULES_CHANGES_LATE,
+    RULES_CHANGES_LEARNED,
+    RULES_CHANGES_UNUSABLE,
+)
 from transforms.customer_scoring import CustomerScorer
-from transforms.domain.rules_registry import RulesChange, RulesRegistry
+from transforms.domain.rules_registry import IncompatibleRulesError, RulesChange, RulesRegistry
 from transforms.domain.state import CustomerProfile
 from transforms.ordered_step import ordered_step
 from transforms.sharded_step import sharded_step
 from transforms.tags import SCORED_TAG
 
 CUSTOMERS_EXPIRED = "customers_expired"
+# More than any worker's shards: lists of shards whose cells were evicted and rebuilt.
+_MAX_SHARD_LISTS = 4096
+_LOG = logging.getLogger(__name__)
 
 
 class CustomerHandler:
@@ -64,11 +75,12 @@ class CustomerHandler:
     def setup(self) -> None:
         # The detector resolves the time zone: once per worker.
         self._scorer = CustomerScorer(self._registry, self._timezone_name, self._pipeline_version)
-        self._shared: list[bytes] = []
-        self._shared_length = 0
-        # Registries by the changes they were built from: shards tell the same changes, and a
-        # bundle moves between shards (each rules file is parsed once per worker).
-        self._registries: dict[tuple[bytes, ...], RulesRegistry] = {(): self._registry}
+        # Per shard's list of told changes (by identity): the list, the registry built from
+        # it, and how many of its entries that registry has learnt. Each told record is
+        # decoded once per worker (shards are told the same ones).
+        self._by_list: dict[int, tuple[list[bytes], RulesRegistry, list[int]]] = {}
+        self._decoded: dict[bytes, RulesChange | None] = {}
+        self._unusable = Metrics.counter(NAMESPACE, RULES_CHANGES_UNUSABLE)
 
     def shared_time_ms(self, encoded: bytes) -> int | None:
         """A record for every customer of a shard (a rules change), with its effective time;
@@ -77,20 +89,40 @@ class CustomerHandler:
 
     def share(self, shared: list[bytes]) -> None:
         """The rules changes the shard was told, before its customers' records are handled.
-        Looked up again only when the list is another or has grown (it is only appended to)."""
-        if shared is self._shared and len(shared) == self._shared_length:
-            return
-        told = tuple(shared)
-        registry = self._registries.get(told)
-        if registry is None:
-            registry = RulesRegistry(self._registry.base, self._registry.changes)
-            for encoded in told:
-                change = decode_buffered(encoded)
-                assert isinstance(change, RulesChange)
-                registry.learn(change)
-            self._registries[told] = registry
+        The list is only appended to: its registry learns the new entries alone."""
+        entry = self._by_list.get(id(shared))
+        if entry is None or entry[0] is not shared:
+            if len(self._by_list) >= _MAX_SHARD_LISTS:  # lists of shards evicted and rebuilt
+                self._by_list.clear()
+            entry = (shared, RulesRegistry(self._registry.base, self._registry.changes), [0])
+            self._by_list[id(shared)] = entry
+        _, registry, learnt = entry
+        while learnt[0] < len(shared):
+            self._learn(registry, shared[learnt[0]])
+            learnt[0] += 1
         self._scorer.registry = registry
-        self._shared, self._shared_length = shared, len(shared)
+
+    def _learn(self, registry: RulesRegistry, encoded: bytes) -> None:
+        """A told change into the registry. One kept in state that no longer fits (a release
+        or a new --rules since: it was checked when it was told) is skipped and counted, never
+        raised: it would fail every release of the shard."""
+        if encoded not in self._decoded:
+            try:
+                decoded = decode_buffered(encoded)
+                assert isinstance(decoded, RulesChange)
+                self._decoded[encoded] = decoded
+            except ValueError as error:
+                _LOG.warning("a kept rules change is unusable and skipped: %s", error)
+                self._decoded[encoded] = None
+        change = self._decoded[encoded]
+        if change is None:
+            self._unusable.inc()
+            return
+        try:
+            registry.learn(change)
+        except IncompatibleRulesError as error:
+            _LOG.warning("rules change %s skipped: %s", change.rules_version, error)
+            self._unusable.inc()
 
     def new_cell(self) -> DetectorCell:
         return DetectorCell()

@@ -170,6 +170,7 @@ class ShardCell:
     members: Members | None = field(default=None, compare=False, repr=False)
     # Records for every member (transforms.sharded_step), as told; persisted in a bag of their own.
     shared: list[bytes] | None = field(default=None, compare=False, repr=False)
+    shared_bytes: int = field(default=0, compare=False, repr=False)
     # The estimate when the cell was last written, which is when the state cache weighs it.
     weighed_bytes: int = field(default=0, compare=False, repr=False)
 
@@ -178,7 +179,7 @@ class ShardCell:
         copy in the cached bag), customers at ``MEMBER_BYTES``."""
         waiting = 2 * self.waiting.size_bytes() if self.waiting is not None else 0
         members = MEMBER_BYTES * len(self.members) if self.members is not None else 0
-        return 128 + waiting + members
+        return 128 + waiting + members + self.shared_bytes
 
     def outgrew_its_weight(self) -> bool:
         return self.estimated_bytes() >= 2 * max(self.weighed_bytes, 64 * 1024)

@@ -156,6 +156,7 @@ def sharded_step(
             if encoded in shard.shared:  # told again (a re-read of its topic)
                 return
             shard.shared.append(encoded)
+            shard.shared_bytes += len(encoded)
             shared_bag.add(encoded)
             self._shared_learned.inc()
             released = shard.evaluated_through_ms
@@ -339,6 +340,7 @@ def sharded_step(
             waiting = self._buffer.rebuild(waiting_bag.read(), released)
             shard.members, shard.waiting = members, waiting
             shard.shared = list(shared_bag.read())
+            shard.shared_bytes = sum(len(encoded) for encoded in shard.shared)
             # Where the shard was released through, near enough: the sweep's reach is measured
             # from it (unknown, the first sweep would wait for the farthest record).
             shard.evaluated_through_ms = max(

@@ -103,6 +103,12 @@ def write_json_file(document: dict[str, Any], path: str) -> str:
     return path
 
 
+def write_text(path: str, text: str) -> None:
+    """A whole text file on any Beam filesystem."""
+    with FileSystems.create(path) as handle:
+        handle.write(text.encode("utf-8"))
+
+
 def read_json_file(path: str) -> dict[str, Any]:
     with FileSystems.open(path) as handle:
         document: dict[str, Any] = json.loads(handle.read().decode("utf-8"))

@@ -22,6 +22,7 @@ import argparse
 import difflib
 import getpass
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -30,18 +31,20 @@ from typing import Any
 
 import psycopg
 
-from pipelines.cli import CommandError, OneLineParser, os_error_reason, run_command
+from pipelines.cli import RUN_ERROR, CommandError, OneLineParser, os_error_reason, run_command
 from pipelines.kafka import DEFAULT_RULES_TOPIC
 from pipelines.rules import store
 from pipelines.rules.publish import publish
 from pipelines.warehouse.options import add_dsn_argument, connectable_dsn, database_error
 from transforms.domain.config import RulesConfig, default_rules, rules_from_text
 from transforms.domain.rules_registry import (
-    IncompatibleRulesError,
+    RulesChange,
     check_compatible,
     encode_rules_change,
     new_rules_change,
+    parse_rules_change,
 )
+from transforms.sinks import write_text
 
 TOOL = "pipelines.rules"
 GRACE_VARIABLE = "STREAMFLOW_RULES_GRACE_S"
@@ -55,7 +58,9 @@ def grace() -> timedelta:
     try:
         seconds = float(text) if text else DEFAULT_GRACE_S
     except ValueError:
-        raise CommandError(f"${GRACE_VARIABLE} {text!r} is not a number of seconds") from None
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise CommandError(f"${GRACE_VARIABLE} {text!r} is not a number of seconds")
     return timedelta(seconds=seconds)
 
 
@@ -110,7 +115,7 @@ def run(argv: Sequence[str] | None) -> int:
     dsn = connectable_dsn(args.command, args.dsn, CONNECT_TIMEOUT_S)
     commands = {"register": register, "list": list_, "show": show, "diff": diff, "export": export}
     try:
-        with psycopg.connect(dsn) as connection:
+        with psycopg.connect(dsn, autocommit=True) as connection:
             commands[args.command](connection, args)
     except CommandError as error:
         raise CommandError(f"{args.command}: {error}", error.status) from None
@@ -135,12 +140,21 @@ def _base(connection: psycopg.Connection[Any], base_file: str | None) -> RulesCo
             return rules_from_text(_read_text(base_file))
         except ValueError as error:
             raise CommandError(f"--base {base_file}: {error}") from None
-    registered = store.registrations(connection)
-    return rules_from_text(registered[-1].rules_text) if registered else default_rules()
+    registered = store.registrations(connection, published_only=True)
+    return _stored(registered[-1]) if registered else default_rules()
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container's user without a name
+        raise CommandError("give --author: this process's user has no name") from None
 
 
 def register(connection: psycopg.Connection[Any], args: argparse.Namespace) -> None:
+    # Milliseconds, as the job compares event times: the registry keeps what the job applies.
     effective_from: datetime = args.effective_from
+    effective_from = effective_from.replace(microsecond=effective_from.microsecond // 1000 * 1000)
     earliest = datetime.now(UTC) + grace()
     if effective_from < earliest:
         raise CommandError(
@@ -150,20 +164,26 @@ def register(connection: psycopg.Connection[Any], args: argparse.Namespace) -> N
     if not args.kafka_bootstrap_servers:
         raise CommandError(f"give --kafka_bootstrap_servers or set {KAFKA_VARIABLE}")
     text = _read_text(args.file)
-    author = args.author or getpass.getuser()
+    author = args.author or _os_user()
+    millis = int(effective_from.timestamp() * 1000)
     try:
-        candidate = new_rules_change(text, 0, 0, author, args.note)
+        candidate = new_rules_change(text, millis, millis - 1, author, args.note)
         check_compatible(_base(connection, args.base), candidate.rules)
-    except IncompatibleRulesError as error:
+    except ValueError as error:  # IncompatibleRulesError too
         raise CommandError(f"{args.file}: {error}") from None
-    except ValueError as error:
-        raise CommandError(f"{args.file}: {error}") from None
-    with connection.transaction():
-        row = store.insert(connection, candidate, effective_from, args.backtest)
-        change = row.change()
-        # Published before the row commits: a version the broker refused is not registered.
-        publish(args.kafka_bootstrap_servers, args.rules_topic, row.registration_id, change)
-        store.mark_published(connection, row.registration_id)
+    # What the job will read: refused here, never dead-lettered there.
+    told = parse_rules_change(encode_rules_change(candidate))
+    if not isinstance(told, RulesChange):
+        raise CommandError(f"{args.file}: {told.message}")
+    # Committed first, then published, then marked: a version on the topic is always in the
+    # registry; one the broker refused is deleted again (export reads published rows only).
+    row = store.insert(connection, candidate, effective_from, args.backtest)
+    try:
+        publish(args.kafka_bootstrap_servers, args.rules_topic, row.registration_id, row.change())
+    except CommandError:
+        store.delete(connection, row.registration_id)
+        raise
+    store.mark_published(connection, row.registration_id)
     print(
         f"registered {row.rules_version} as {row.registration_id}, effective from "
         f"{row.effective_from.isoformat()}, published to {args.rules_topic}"
@@ -174,10 +194,26 @@ def list_(connection: psycopg.Connection[Any], _args: argparse.Namespace) -> Non
     print("id\trules_version\teffective_from\tregistered_at\tauthor\tpublished\tnote")
     for row in store.registrations(connection):
         published = "yes" if row.published_at else "no"
+        note = " ".join(row.note.split())  # one line, no tab: a row per version
         print(
             f"{row.registration_id}\t{row.rules_version}\t{row.effective_from.isoformat()}\t"
-            f"{row.registered_at.isoformat()}\t{row.author}\t{published}\t{row.note}"
+            f"{row.registered_at.isoformat()}\t{row.author}\t{published}\t{note}"
         )
+
+
+def _stored(row: store.Registration) -> RulesConfig:
+    """A stored version's rules; one line if this release can no longer read its text."""
+    try:
+        return rules_from_text(row.rules_text)
+    except ValueError as error:
+        raise CommandError(f"registration {row.registration_id}: {error}", RUN_ERROR) from None
+
+
+def _change(row: store.Registration) -> RulesChange:
+    try:
+        return row.change()
+    except ValueError as error:
+        raise CommandError(f"registration {row.registration_id}: {error}", RUN_ERROR) from None
 
 
 def _found(connection: psycopg.Connection[Any], reference: str) -> store.Registration:
@@ -193,11 +229,7 @@ def show(connection: psycopg.Connection[Any], args: argparse.Namespace) -> None:
 
 def _settings(connection: psycopg.Connection[Any], reference: str) -> list[str]:
     """The version's effective settings (defaults merged) as sorted ``name: value`` lines."""
-    config = (
-        default_rules()
-        if reference == "defaults"
-        else rules_from_text(_found(connection, reference).rules_text)
-    )
+    config = default_rules() if reference == "defaults" else _stored(_found(connection, reference))
     lines: list[str] = []
 
     def walk(prefix: str, value: Any) -> None:
@@ -218,14 +250,14 @@ def diff(connection: psycopg.Connection[Any], args: argparse.Namespace) -> None:
 
 
 def export(connection: psycopg.Connection[Any], args: argparse.Namespace) -> None:
-    lines = [encode_rules_change(row.change()).decode() for row in store.registrations(connection)]
-    text = "".join(f"{line}\n" for line in lines)
+    """The versions live jobs were told (published), as a --rules_changes file."""
+    rows = store.registrations(connection, published_only=True)
+    text = "".join(f"{encode_rules_change(_change(row)).decode()}\n" for row in rows)
     if args.output == "-":
         sys.stdout.write(text)
         return
     try:
-        with open(args.output, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        write_text(args.output, text)
     except OSError as error:
         raise CommandError(os_error_reason(error)) from None
-    print(json.dumps({"exported": len(lines), "output": args.output}))
+    print(json.dumps({"exported": len(rows), "output": args.output}))

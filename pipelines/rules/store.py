@@ -78,10 +78,21 @@ def mark_published(connection: psycopg.Connection[Any], registration_id: int) ->
     )
 
 
-def registrations(connection: psycopg.Connection[Any]) -> list[Registration]:
-    """Every version, in the order they take effect (then of registration)."""
+def delete(connection: psycopg.Connection[Any], registration_id: int) -> None:
+    connection.execute(
+        "DELETE FROM silver.rules_registry WHERE registration_id = %s", (registration_id,)
+    )
+
+
+def registrations(
+    connection: psycopg.Connection[Any], published_only: bool = False
+) -> list[Registration]:
+    """Every version (or every one published), in the order they take effect (then of
+    registration)."""
+    where = "WHERE published_at IS NOT NULL " if published_only else ""
     rows = connection.execute(
-        f"SELECT {_COLUMNS} FROM silver.rules_registry ORDER BY effective_from, registered_at"
+        f"SELECT {_COLUMNS} FROM silver.rules_registry {where}"
+        "ORDER BY effective_from, registered_at"
     ).fetchall()
     return [Registration(*row) for row in rows]
 

@@ -32,6 +32,7 @@ def test_the_folder_holds_the_project_dags(dags: dict[str, Any]) -> None:
         "fraud_backfill",
         "maintenance",
         "model_retrain",
+        "rules_backtest",
         "silver_to_gold",
     }
 
@@ -55,6 +56,7 @@ def test_schedules_are_data_intervals(dags: dict[str, Any]) -> None:
         "maintenance": ("CronDataIntervalTimetable", "30 3 * * *"),
         "silver_to_gold": ("CronDataIntervalTimetable", "0 * * * *"),
         "fraud_backfill": ("NullTimetable", None),  # triggered by hand
+        "rules_backtest": ("NullTimetable", None),
         "model_retrain": ("CronDataIntervalTimetable", "0 4 * * 1"),
     }
 

@@ -90,3 +90,23 @@ def test_a_bad_record_is_an_invalid_record_never_an_exception(
     assert isinstance(parsed, InvalidRecord)
     assert parsed.error_type in (ErrorType.INVALID_FIELD, ErrorType.MISSING_FIELD)
     assert message in parsed.message
+
+
+def test_what_the_cli_may_write_the_job_reads() -> None:
+    """No note, no author, an empty rules file (the defaults): a valid record."""
+    change = new_rules_change("", T, T - 1, "", "")
+    parsed = parse_rules_change(encode_rules_change(change))
+    assert parsed == change
+    assert isinstance(parsed, RulesChange)
+    assert parsed.rules.rules_version == default_rules().rules_version
+
+
+@pytest.mark.parametrize(
+    "rules", ["alert_threshold: 1" + "0" * 400 + "\n", "[" * 5000, "rules: {FR-001: {weight: {}}}"]
+)
+def test_a_hostile_rules_text_is_an_invalid_record(rules: str) -> None:
+    document = {"rules": rules, "effective_from": "2027-01-01T00:00:00Z"}
+    document["registered_at"] = "2026-12-01T00:00:00Z"
+    parsed = parse_rules_change(json.dumps(document))
+    assert isinstance(parsed, InvalidRecord)
+    assert parsed.error_type == ErrorType.INVALID_FIELD

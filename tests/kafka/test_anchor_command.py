@@ -56,7 +56,7 @@ def _keys_by_partition(bootstrap_servers: str, topic: str, expected: int) -> dic
 
 
 @pytest.mark.kafka
-def test_the_command_anchors_every_partition_of_both_control_topics(
+def test_the_command_anchors_every_partition_of_every_control_topic(
     bootstrap_servers: str, topics: Topics
 ) -> None:
     # The production options, with this machine's broker and the test's topics.
@@ -71,6 +71,7 @@ def test_the_command_anchors_every_partition_of_both_control_topics(
     assert result.stdout.splitlines() == [
         f"anchored {topics.feedback}: 3 partitions",
         f"anchored {topics.blacklist_changes}: 1 partitions",
+        f"anchored {topics.rules}: 1 partitions",
     ]
     assert _keys_by_partition(bootstrap_servers, topics.feedback, 3) == {
         0: ANCHOR_KEY,
@@ -78,6 +79,7 @@ def test_the_command_anchors_every_partition_of_both_control_topics(
         2: ANCHOR_KEY,
     }
     assert _keys_by_partition(bootstrap_servers, topics.blacklist_changes, 1) == {0: ANCHOR_KEY}
+    assert _keys_by_partition(bootstrap_servers, topics.rules, 1) == {0: ANCHOR_KEY}
 
 
 @pytest.mark.kafka

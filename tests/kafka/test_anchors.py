@@ -45,27 +45,30 @@ def test_every_partition_of_a_control_topic_gets_one_anchor_stamped_now(
     bootstrap_servers: str, topics: Topics
 ) -> None:
     before_ms = int(time.time() * 1000)
-    options = _options(bootstrap_servers, topics.feedback, topics.blacklist_changes)
+    options = _options(bootstrap_servers, topics.feedback, topics.blacklist_changes, topics.rules)
 
     anchored = anchor_control_topics(options)
 
-    assert anchored == {topics.feedback: 3, topics.blacklist_changes: 1}  # compacted: keyed
+    # The compacted topics too: their anchors are keyed.
+    assert anchored == {topics.feedback: 3, topics.blacklist_changes: 1, topics.rules: 1}
 
     feedback = _records(bootstrap_servers, topics.feedback, 3)
     assert sorted(partition for partition, _, _ in feedback) == [0, 1, 2]
     assert {key for _, key, _ in feedback} == {ANCHOR_KEY}
     assert all(stamp >= before_ms for _, _, stamp in feedback)
-    assert [key for _, key, _ in _records(bootstrap_servers, topics.blacklist_changes, 1)] == [
-        ANCHOR_KEY
-    ]
+    for compacted in (topics.blacklist_changes, topics.rules):
+        assert [key for _, key, _ in _records(bootstrap_servers, compacted, 1)] == [ANCHOR_KEY]
 
 
-def _options(bootstrap_servers: str, feedback: str, blacklist_changes: str) -> KafkaOptions:
+def _options(
+    bootstrap_servers: str, feedback: str, blacklist_changes: str, rules: str = "reference.rules"
+) -> KafkaOptions:
     return PipelineOptions(
         [
             f"--kafka_bootstrap_servers={bootstrap_servers}",
             f"--feedback_topic={feedback}",
             f"--blacklist_changes_topic={blacklist_changes}",
+            f"--rules_topic={rules}",
         ]
     ).view_as(KafkaOptions)
 
@@ -82,7 +85,7 @@ def test_while_the_job_runs_its_control_topics_get_an_anchor_at_every_beat(
 ) -> None:
     # A job restored from a checkpoint can restart a control partition at the minimum
     # watermark (pipelines.kafka.keep_anchoring): the launcher anchors again at every beat.
-    options = _options(bootstrap_servers, topics.feedback, topics.blacklist_changes)
+    options = _options(bootstrap_servers, topics.feedback, topics.blacklist_changes, topics.rules)
     with control_heartbeat(options, every_s=1.0):
         blacklist = _records(bootstrap_servers, topics.blacklist_changes, 3)
     assert [key for _, key, _ in blacklist] == [ANCHOR_KEY] * 3

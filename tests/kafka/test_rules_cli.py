@@ -130,3 +130,40 @@ def test_mistakes_in_the_other_commands_are_one_line(
     monkeypatch.delenv(DSN_VARIABLE)
     assert main(["list"]) == 2
     assert "give --dsn or set STREAMFLOW_PG_DSN" in capsys.readouterr().err
+
+
+def test_a_version_the_broker_refuses_is_not_registered(
+    registry: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("pipelines.rules.publish.PUBLISH_TIMEOUT_S", 2)
+    rules = tmp_path / "lower.yaml"
+    rules.write_text(LOWER)
+    status = main(
+        [
+            "register",
+            str(rules),
+            f"--effective_from={_soon(120)}",
+            "--kafka_bootstrap_servers=127.0.0.1:9",  # nothing listens there
+        ]
+    )
+    assert status == 1
+    error = capsys.readouterr().err
+    assert error.startswith("pipelines.rules: register: publishing to reference.rules: ")
+    assert error.count("\n") == 1
+    assert _rows(registry) == 0
+
+
+def test_a_version_without_a_note_reaches_the_export(
+    registry: str, topics: Topics, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "defaults.yaml"
+    empty.write_text("")  # the packaged defaults, registered as a version of their own
+    assert _register(empty, topics, f"--effective_from={_soon(120)}") == 0
+    exported = tmp_path / "registry.jsonl"
+    assert main(["export", f"--output={exported}"]) == 0
+    [change] = read_rules_changes(str(exported), default_rules())
+    assert change.note == ""
+    assert change.rules.rules_version == default_rules().rules_version

@@ -246,3 +246,27 @@ def test_a_told_version_needs_customer_shards() -> None:
         _ = {"events": events[EVENTS_TAG], "rules_changes": told} | DetectFraud(
             BASE, ZONE, EMPTY_BLACKLIST, "test", grouped=True
         )
+
+
+def test_a_kept_version_that_no_longer_fits_is_skipped_never_raised() -> None:
+    """A shard's bag may hold a version told under another --rules (a redeploy since): the
+    registry is built without it, and the customers' records are still scored."""
+    from transforms.coders import encode_buffered_rules_change
+    from transforms.detect import CustomerHandler
+
+    handler = CustomerHandler(RulesRegistry(BASE), ZONE, "test")
+    handler.setup()
+    incompatible = _change("inactivity_days: 10\n", AT_MS)
+    fitting = _change(LOOSER, AT_MS + 1)
+    told = [
+        encode_buffered_rules_change(incompatible),
+        b"\x40" + bytes(8) + b"not json",
+        encode_buffered_rules_change(fitting),
+    ]
+    handler.share(told)
+    registry = handler._scorer.registry
+    assert [c.rules_version for c in registry.changes] == [fitting.rules_version]
+    told.append(encode_buffered_rules_change(_change(LOOSER, AT_MS + 2)))
+    handler.share(told)  # the same list, grown: the new entry alone is learnt
+    assert handler._scorer.registry is registry
+    assert len(registry.changes) == 2

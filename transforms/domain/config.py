@@ -138,7 +138,17 @@ def default_rules() -> RulesConfig:
 
 
 def rules_from_text(override_yaml: str | None) -> RulesConfig:
-    """The packaged defaults overridden by ``override_yaml``; ``ValueError`` says what is wrong."""
+    """The packaged defaults overridden by ``override_yaml``; ``ValueError`` says what is wrong
+    (whatever the text: a rules version may come from a topic)."""
+    try:
+        return _rules_from_text(override_yaml)
+    except RecursionError:  # the YAML parser on thousands of nested brackets
+        raise ValueError("not valid YAML: nested too deeply") from None
+    except (OverflowError, TypeError) as error:  # a number too large for a float, a bad key
+        raise ValueError(f"unusable value: {error}") from None
+
+
+def _rules_from_text(override_yaml: str | None) -> RulesConfig:
     effective = yaml.safe_load(default_rules_text())
     if override_yaml:
         try:

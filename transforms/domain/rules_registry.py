@@ -37,14 +37,15 @@ from transforms.domain.json_fields import (
     ErrorType,
     InvalidRecord,
     InvalidRecordError,
+    checked_text,
     decode_object,
     optional_text,
-    text,
     timestamp,
 )
 
 MAX_RULES_CHANGE_BYTES = 256 * 1024
 MAX_RULES_TEXT = 128 * 1024
+MAX_AUTHOR, MAX_NOTE = 200, 2000
 
 # Settings that shape the kept state, as (name, how to read it from a RulesConfig).
 STATE_SHAPING: tuple[tuple[str, Any], ...] = (
@@ -136,36 +137,52 @@ def encode_rules_change(change: RulesChange) -> bytes:
     return json.dumps(rules_change_document(change), sort_keys=True).encode("utf-8")
 
 
+def _plain_text(document: dict[str, Any], field: str, max_length: int) -> str:
+    """A text field that may be empty or absent (a note, an empty rules file: the defaults)."""
+    value = document.get(field)
+    if value is None or value == "":
+        return ""
+    return checked_text(field, value, max_length)
+
+
 def parse_rules_change(
     payload: bytes | str, max_payload_bytes: int = MAX_RULES_CHANGE_BYTES
 ) -> RulesChange | InvalidRecord:
     """Parse one change record. Never raises: what is wrong is an ``InvalidRecord``."""
     try:
-        document = decode_object(payload, max_payload_bytes)
-        rules_text = text(document, "rules", MAX_RULES_TEXT)
-        try:
-            rules = rules_from_text(rules_text)
-        except ValueError as error:
-            raise InvalidRecordError(ErrorType.INVALID_FIELD, f"rules: {error}") from None
-        for name, expected in (
-            ("sha256", rules_sha256(rules_text)),
-            ("rules_version", rules.rules_version),
-        ):
-            given = optional_text(document, name, 100)
-            if given is not None and given != expected:
-                raise InvalidRecordError(
-                    ErrorType.INVALID_FIELD, f"{name} {given} is not the rules text's {expected}"
-                )
-        return RulesChange(
-            effective_from_ms=timestamp(document, "effective_from", None),
-            rules=rules,
-            rules_text=rules_text,
-            registered_at_ms=timestamp(document, "registered_at", None),
-            author=optional_text(document, "author", 200) or "",
-            note=optional_text(document, "note", 2000) or "",
-        )
+        return _parse_rules_change(payload, max_payload_bytes)
     except InvalidRecordError as invalid:
         return InvalidRecord(invalid.error_type, invalid.message)
+    except Exception as error:  # a last resort: a record on a topic must never stop a worker
+        return InvalidRecord(ErrorType.INVALID_FIELD, f"{type(error).__name__}: {error}")
+
+
+def _parse_rules_change(payload: bytes | str, max_payload_bytes: int) -> RulesChange:
+    document = decode_object(payload, max_payload_bytes)
+    if not isinstance(document.get("rules"), str):
+        raise InvalidRecordError(ErrorType.MISSING_FIELD, "rules: missing or not a string")
+    rules_text = _plain_text(document, "rules", MAX_RULES_TEXT)
+    try:
+        rules = rules_from_text(rules_text)
+    except ValueError as error:
+        raise InvalidRecordError(ErrorType.INVALID_FIELD, f"rules: {error}") from None
+    for name, expected in (
+        ("sha256", rules_sha256(rules_text)),
+        ("rules_version", rules.rules_version),
+    ):
+        given = optional_text(document, name, 100)
+        if given is not None and given != expected:
+            raise InvalidRecordError(
+                ErrorType.INVALID_FIELD, f"{name} {given} is not the rules text's {expected}"
+            )
+    return RulesChange(
+        effective_from_ms=timestamp(document, "effective_from", None),
+        rules=rules,
+        rules_text=rules_text,
+        registered_at_ms=timestamp(document, "registered_at", None),
+        author=_plain_text(document, "author", MAX_AUTHOR),
+        note=_plain_text(document, "note", MAX_NOTE),
+    )
 
 
 class RulesRegistry:
