@@ -119,6 +119,19 @@ def plan(
     return result
 
 
+def pipeline_argv(options: dict[str, Any]) -> list[str]:
+    """``pipelines.fraud``'s command line for a plan's ``pipeline_options``."""
+    argv: list[str] = []
+    for name, value in options.items():
+        if value is True:
+            argv.append(f"--{name}")
+        elif isinstance(value, list):
+            argv += [f"--{name}={item}" for item in value]
+        else:
+            argv.append(f"--{name}={value}")
+    return argv
+
+
 TOOL = "pipelines.backfill_plan"
 # Ten years: a longer warm-up is a typo, and the plan would list a file pattern per day.
 WARMUP_DAYS = Range(int, low=0, high=3660)

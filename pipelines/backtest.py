@@ -26,12 +26,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pipelines.backfill_plan import absolute, plan
-from pipelines.cli import CommandError, OneLineParser, Range, day, os_error_reason, run_command
+from pipelines.backfill_plan import WARMUP_DAYS, absolute, pipeline_argv, plan
+from pipelines.cli import CommandError, OneLineParser, day, os_error_reason, run_command
 from pipelines.options import FN_API_RUNNER, LaunchError
 
 TOOL = "pipelines.backtest"
-WARMUP_DAYS = Range(int, low=0, high=3660)
 
 
 def build_parser() -> OneLineParser:
@@ -55,19 +54,6 @@ def build_parser() -> OneLineParser:
     parser.add_argument("--warmup_days", type=WARMUP_DAYS, help="Default: the rules' look-back.")
     parser.add_argument("--output_dir", default="backtest", help="Where runs and report go.")
     return parser
-
-
-def pipeline_argv(options: dict[str, Any]) -> list[str]:
-    """``pipelines.fraud``'s command line for a plan's options."""
-    argv: list[str] = []
-    for name, value in options.items():
-        if value is True:
-            argv.append(f"--{name}")
-        elif isinstance(value, list):
-            argv += [f"--{name}={item}" for item in value]
-        else:
-            argv.append(f"--{name}={value}")
-    return argv
 
 
 def score(options: dict[str, Any]) -> dict[str, Any]:

@@ -37,12 +37,7 @@ from transforms.domain.config import RulesConfig
 from transforms.domain.dlq import build_dlq_record
 from transforms.domain.feedback import Feedback, parse_feedback
 from transforms.domain.json_fields import ErrorType, InvalidRecord
-from transforms.domain.rules_registry import (
-    IncompatibleRulesError,
-    RulesChange,
-    check_compatible,
-    parse_rules_change,
-)
+from transforms.domain.rules_registry import RulesChange, parse_compatible_rules_change
 from transforms.tags import ACCEPTED_TAG, DLQ_TAG
 
 
@@ -95,13 +90,7 @@ class _CompatibleRulesChange:
 
     def __call__(self, payload: bytes, _max_payload_bytes: int) -> RulesChange | InvalidRecord:
         # A rules file may outgrow an event: its own limit (MAX_RULES_CHANGE_BYTES).
-        change = parse_rules_change(payload)
-        if isinstance(change, RulesChange):
-            try:
-                check_compatible(self.base, change.rules)
-            except IncompatibleRulesError as error:
-                return InvalidRecord(ErrorType.INVALID_FIELD, f"rules: {error}")
-        return change
+        return parse_compatible_rules_change(payload, self.base)
 
 
 def rules_changes_input(base: RulesConfig) -> ControlInput:

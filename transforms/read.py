@@ -20,12 +20,7 @@ from apache_beam.metrics import Metrics
 from transforms.counters import BLANK_LINES, NAMESPACE
 from transforms.domain.blacklist import EMPTY_BLACKLIST, Blacklist, parse_blacklist_lines
 from transforms.domain.config import RulesConfig, default_rules, rules_from_text
-from transforms.domain.rules_registry import (
-    IncompatibleRulesError,
-    RulesChange,
-    check_compatible,
-    parse_rules_change,
-)
+from transforms.domain.rules_registry import RulesChange, parse_compatible_rules_change
 
 RawRecord = tuple[str, bytes]
 
@@ -75,13 +70,9 @@ def read_rules_changes(path: str, base: RulesConfig) -> list[RulesChange]:
     for number, line in enumerate(read_bytes(path).decode("utf-8").splitlines(), start=1):
         if not line.strip():
             continue
-        change = parse_rules_change(line)
+        change = parse_compatible_rules_change(line, base)
         if not isinstance(change, RulesChange):
             raise ValueError(f"line {number}: {change.message}")
-        try:
-            check_compatible(base, change.rules)
-        except IncompatibleRulesError as error:
-            raise ValueError(f"line {number}: {change.rules_version} {error}") from None
         changes.append(change)
     return changes
 

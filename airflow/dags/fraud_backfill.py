@@ -22,7 +22,6 @@ machine (FnApiRunner, a local Flink); remote Flink workers need a ``.pgpass`` of
 from __future__ import annotations
 
 import os
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,6 +33,8 @@ from streamflow_tasks import (
     DEFAULT_ARGS,
     PIPELINE_PYTHON,
     REPO,
+    export_rules_registry,
+    run_folder,
     run_pipeline_command,
     served_model,
 )
@@ -112,8 +113,9 @@ with DAG(
     @task
     def plan(**context: Any) -> dict[str, Any]:
         params = context["params"]
-        run_folder = re.sub(r"[^A-Za-z0-9_.-]", "_", context["run_id"])
-        output_dir = params["output_dir"] or str(REPO / ".cache" / "backfills" / run_folder)
+        output_dir = params["output_dir"] or str(
+            REPO / ".cache" / "backfills" / run_folder(context)
+        )
         arguments = ["--archive", params["archive"], "--output_dir", output_dir]
         arguments += ["--start", params["start"], "--end", params["end"]]
         arguments += ["--model", chosen_model(params["model"])]
@@ -125,9 +127,7 @@ with DAG(
             if params[name] is not None:
                 arguments += [f"--{name}", str(params[name])]
         # The registered rules versions: each day is scored by the version live used then.
-        registry = f"{output_dir.rstrip('/')}.rules.jsonl"
-        run_pipeline_command("pipelines.rules", ["export", "--output", registry])
-        arguments += ["--rules_changes", registry]
+        arguments += ["--rules_changes", export_rules_registry(output_dir)]
         result: dict[str, Any] = run_pipeline_command(
             "pipelines.backfill_plan", arguments, fail_fast_on=(PLAN_REFUSED,)
         )

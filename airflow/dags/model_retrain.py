@@ -38,7 +38,6 @@ the moment a team training then would know them, never later than the evaluation
 from __future__ import annotations
 
 import json
-import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -50,16 +49,12 @@ from airflow.sdk import (
     task,
 )
 from streamflow_notify import alert_when_late, send
-from streamflow_tasks import DEFAULT_ARGS, REPO, run_pipeline_command, served_model
+from streamflow_tasks import DEFAULT_ARGS, REPO, run_folder, run_pipeline_command, served_model
 
 # ml.promote's exit status when an evaluation has no scores (ml.promote.NOT_MEASURED): a retry
 # would refuse again. Airflow's interpreter cannot import ml, hence the copy.
 PROMOTE_NOT_MEASURED = 3
 ISOLATION_FOREST, SUPERVISED = "isolation_forest", "supervised"
-
-
-def run_folder(context: Any) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", context["run_id"])
 
 
 def pipeline_arguments(options: dict[str, Any]) -> list[str]:

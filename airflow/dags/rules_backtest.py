@@ -17,13 +17,19 @@ or to a topic. Three tasks:
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
 from airflow.sdk import DAG, Param, task
 from airflow.sdk.exceptions import AirflowFailException
-from streamflow_tasks import DEFAULT_ARGS, REPO, run_pipeline_command, served_model
+from streamflow_tasks import (
+    DEFAULT_ARGS,
+    REPO,
+    export_rules_registry,
+    run_folder,
+    run_pipeline_command,
+    served_model,
+)
 
 # pipelines.backtest's exit status for a backtest that cannot be made: a retry would repeat it.
 BACKTEST_REFUSED = 2
@@ -79,10 +85,7 @@ with DAG(
 
     @task
     def export_registry(**context: Any) -> str:
-        output_dir = _output_dir(context)
-        registry = f"{output_dir.rstrip('/')}.rules.jsonl"
-        run_pipeline_command("pipelines.rules", ["export", "--output", registry])
-        return registry
+        return export_rules_registry(_output_dir(context))
 
     @task
     def backtest(registry: str, **context: Any) -> dict[str, Any]:
@@ -111,7 +114,6 @@ with DAG(
 
     def _output_dir(context: dict[str, Any]) -> str:
         requested: str | None = context["params"]["output_dir"]
-        run_folder = re.sub(r"[^A-Za-z0-9_.-]", "_", context["run_id"])
-        return requested or str(REPO / ".cache" / "backtests" / run_folder)
+        return requested or str(REPO / ".cache" / "backtests" / run_folder(context))
 
     export_feedback() >> backtest(export_registry())

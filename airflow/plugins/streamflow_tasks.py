@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from datetime import timedelta
 from pathlib import Path
@@ -39,6 +40,20 @@ DEFAULT_ARGS: dict[str, Any] = {
     "max_retry_delay": timedelta(minutes=10),
     "on_failure_callback": StreamFlowNotifier("task_failed", "error"),
 }
+
+
+def run_folder(context: Any) -> str:
+    """The run's id as a folder name: where a run's files go."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", context["run_id"])
+
+
+def export_rules_registry(output_dir: str) -> str:
+    """The rules registry (``python -m pipelines.rules export``) beside ``output_dir``, which the
+    run clears: a run given it as ``--rules_changes`` scores each event by the version live
+    used at its time. Returns the file."""
+    registry = f"{output_dir.rstrip('/')}.rules.jsonl"
+    run_pipeline_command("pipelines.rules", ["export", "--output", registry])
+    return registry
 
 
 def served_model(

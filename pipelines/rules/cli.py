@@ -39,10 +39,9 @@ from pipelines.warehouse.options import add_dsn_argument, connectable_dsn, datab
 from transforms.domain.config import RulesConfig, default_rules, rules_from_text
 from transforms.domain.rules_registry import (
     RulesChange,
-    check_compatible,
     encode_rules_change,
     new_rules_change,
-    parse_rules_change,
+    parse_compatible_rules_change,
 )
 from transforms.sinks import write_text
 
@@ -168,11 +167,12 @@ def register(connection: psycopg.Connection[Any], args: argparse.Namespace) -> N
     millis = int(effective_from.timestamp() * 1000)
     try:
         candidate = new_rules_change(text, millis, millis - 1, author, args.note)
-        check_compatible(_base(connection, args.base), candidate.rules)
-    except ValueError as error:  # IncompatibleRulesError too
+    except ValueError as error:
         raise CommandError(f"{args.file}: {error}") from None
-    # What the job will read: refused here, never dead-lettered there.
-    told = parse_rules_change(encode_rules_change(candidate))
+    # Read as the job will read it: refused here, never dead-lettered there.
+    told = parse_compatible_rules_change(
+        encode_rules_change(candidate), _base(connection, args.base)
+    )
     if not isinstance(told, RulesChange):
         raise CommandError(f"{args.file}: {told.message}")
     # Committed first, then published, then marked: a version on the topic is always in the

@@ -157,6 +157,20 @@ def parse_rules_change(
         return InvalidRecord(ErrorType.INVALID_FIELD, f"{type(error).__name__}: {error}")
 
 
+def parse_compatible_rules_change(
+    payload: bytes | str, base: RulesConfig
+) -> RulesChange | InvalidRecord:
+    """Parse one change record and refuse it unless a job with rules ``base`` can honour it
+    (:data:`STATE_SHAPING`): what a job reads, and so what registration checks. Never raises."""
+    change = parse_rules_change(payload)
+    if isinstance(change, RulesChange):
+        try:
+            check_compatible(base, change.rules)
+        except IncompatibleRulesError as error:
+            return InvalidRecord(ErrorType.INVALID_FIELD, f"rules: {error}")
+    return change
+
+
 def _parse_rules_change(payload: bytes | str, max_payload_bytes: int) -> RulesChange:
     document = decode_object(payload, max_payload_bytes)
     if not isinstance(document.get("rules"), str):
