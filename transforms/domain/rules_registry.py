@@ -25,7 +25,6 @@ registration and dead-lettered if it reaches a job. Changing them is a new job a
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from transforms.domain.config import RulesConfig, rules_from_text
+from transforms.domain.effective import EffectiveTimeline
 from transforms.domain.json_fields import (
     ErrorType,
     InvalidRecord,
@@ -207,32 +207,25 @@ class RulesRegistry:
 
     def __init__(self, base: RulesConfig, changes: tuple[RulesChange, ...] = ()) -> None:
         self.base = base
-        self._changes: list[RulesChange] = []
-        self._starts: list[tuple[int, int, str]] = []
+        self._timeline: EffectiveTimeline[RulesChange] = EffectiveTimeline()
         for change in changes:
             self.learn(change)
 
     @property
     def changes(self) -> tuple[RulesChange, ...]:
-        return tuple(self._changes)
+        return self._timeline.values()
 
     def learn(self, change: RulesChange) -> bool:
         """Add ``change``; False if it was known. :class:`IncompatibleRulesError` if it changes
         what the state keeps."""
         check_compatible(self.base, change.rules)
-        start = change.precedence()
-        index = bisect.bisect_left(self._starts, start)
-        if index < len(self._starts) and self._starts[index] == start:
-            return False
-        self._starts.insert(index, start)
-        self._changes.insert(index, change)
-        return True
+        return self._timeline.learn(*change.precedence(), change)
 
     def at(self, time_ms: int) -> RulesConfig:
         """The rules in effect at ``time_ms``: the latest change effective at or before it."""
-        index = bisect.bisect_right(self._starts, (time_ms, 2**63, "\U0010ffff"))
-        return self._changes[index - 1].rules if index else self.base
+        change = self._timeline.at(time_ms)
+        return change.rules if change is not None else self.base
 
     def versions(self) -> list[RulesConfig]:
         """Every version this registry can answer with, the base first."""
-        return [self.base, *(change.rules for change in self._changes)]
+        return [self.base, *(change.rules for change in self.changes)]

@@ -1,0 +1,44 @@
+"""Model versions by event time: the record and the lookup (the wiring is to come)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from transforms.domain.json_fields import InvalidRecord
+from transforms.domain.model_registry import (
+    ModelChange,
+    ModelRegistry,
+    encode_model_change,
+    parse_model_change,
+)
+
+T = 1_800_000_000_000
+
+
+def _change(version: str, at: int, registered: int = 1, digest: str = "a" * 64) -> ModelChange:
+    return ModelChange(version, digest, f"/models/{version}", at, registered)
+
+
+def test_before_the_first_version_the_jobs_own_model_scores() -> None:
+    registry = ModelRegistry((_change("m2", T + 10), _change("m1", T)))
+    assert registry.at(T - 1) is None
+    assert registry.at(T).model_version == "m1"  # type: ignore[union-attr]
+    assert registry.at(T + 10).model_version == "m2"  # type: ignore[union-attr]
+    assert not registry.learn(_change("m1", T))
+
+
+def test_the_record_round_trips_and_a_bad_one_is_invalid() -> None:
+    change = _change("supervised-0123456789ab", T, T - 1000, "b" * 64)
+    assert parse_model_change(encode_model_change(change)) == change
+    document = json.loads(encode_model_change(change))
+    assert document["kind"] == "model"
+    for edit in ({"sha256": "xyz"}, {"location": ""}, {"effective_from": "soon"}):
+        assert isinstance(parse_model_change(json.dumps({**document, **edit})), InvalidRecord)
+    assert isinstance(parse_model_change(b"\xff"), InvalidRecord)
+
+
+@pytest.mark.parametrize("payload", ["[", "{}", '{"sha256": 5}'])
+def test_garbage_is_an_invalid_record(payload: str) -> None:
+    assert isinstance(parse_model_change(payload), InvalidRecord)
