@@ -176,7 +176,9 @@ def build_pipeline(
         break_fusion=not is_flink(options.view_as(StandardOptions).runner),
         customer_shards=options.customer_shards,
     )
-    scored = detected[SCORED_TAG] | "ScoreAnomalies" >> ScoreAnomalies(reference.model, rules)
+    scored = detected[SCORED_TAG] | "ScoreAnomalies" >> ScoreAnomalies(
+        reference.model, rules, registered_models=reference.registered_models
+    )
     if progress:
         scored | "ProgressScored" >> progress.scored()
     raw_valid = parsed[RAW_TAG] if options.postgres_dsn else None

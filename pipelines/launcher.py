@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
@@ -48,7 +48,8 @@ from transforms.counters import (
 from transforms.domain.blacklist import Blacklist
 from transforms.domain.config import RulesConfig
 from transforms.domain.event_time import business_timezone, parse_timestamp
-from transforms.domain.rules_registry import RulesChange, RulesRegistry
+from transforms.domain.model_registry import ModelChange
+from transforms.domain.scoring_registry import RegisteredChange, ScoringRegistry
 from transforms.read import read_blacklist, read_bytes, read_rules, read_rules_changes
 from transforms.sinks import read_json_file, temp_directory
 from transforms.summary import SummarizeFn
@@ -76,11 +77,13 @@ class ReferenceData:
     kafka_expansion_service: str | None = None
     # The files --warmup_input matched, as the read names them: their dead letters are dropped.
     warmup_files: frozenset[str] = frozenset()
-    # Registered versions after ``rules`` (--rules_changes), each from its effective time.
-    rules_changes: tuple[RulesChange, ...] = ()
+    # Registered rules and model versions (--rules_changes), each from its effective time.
+    rules_changes: tuple[RegisteredChange, ...] = ()
+    # The artifacts of the model versions among them, by ModelChange.reference().
+    registered_models: dict[tuple[str, str, str], ArtifactFiles] = field(default_factory=dict)
 
-    def rules_registry(self) -> RulesRegistry:
-        return RulesRegistry(self.rules, self.rules_changes)
+    def rules_registry(self) -> ScoringRegistry:
+        return ScoringRegistry.of(self.rules, self.rules_changes)
 
 
 def prepare_run(options: FraudOptions) -> ReferenceData:
@@ -111,10 +114,18 @@ def prepare_run(options: FraudOptions) -> ReferenceData:
     if options.blacklist_changes:
         check_inputs(options.blacklist_changes, "--blacklist_changes")
     model, version = choose_model(options, train_if_missing=embedded_default)
+    registered_models = registered_model_files(rules_changes)
     clear_previous_outputs(options.output_dir)
     blacklist = checked_blacklist(options)
     return ReferenceData(
-        rules, blacklist, model, version, expansion_service, warmup_files, rules_changes
+        rules,
+        blacklist,
+        model,
+        version,
+        expansion_service,
+        warmup_files,
+        rules_changes,
+        registered_models,
     )
 
 
@@ -157,7 +168,14 @@ def read_reference_data(options: FraudOptions) -> ReferenceData:
     rules, blacklist = checked_rules(options), checked_blacklist(options)
     rules_changes = checked_rules_changes(options, rules)
     model, version = choose_model(options, train_if_missing=False)
-    return ReferenceData(rules, blacklist, model, version, rules_changes=rules_changes)
+    return ReferenceData(
+        rules,
+        blacklist,
+        model,
+        version,
+        rules_changes=rules_changes,
+        registered_models=registered_model_files(rules_changes),
+    )
 
 
 def checked_rules(options: FraudOptions) -> RulesConfig:
@@ -167,15 +185,43 @@ def checked_rules(options: FraudOptions) -> RulesConfig:
         raise LaunchError(f"--rules {options.rules}: {error}") from None
 
 
-def checked_rules_changes(options: FraudOptions, base: RulesConfig) -> tuple[RulesChange, ...]:
-    """The versions of every --rules_changes file, each checked as registration checks it."""
-    changes: list[RulesChange] = []
+def checked_rules_changes(options: FraudOptions, base: RulesConfig) -> tuple[RegisteredChange, ...]:
+    """The versions of every --rules_changes file, each checked as registration checks it: a
+    model version's artifact must load and match its SHA-256 here, never fail on a worker."""
+    changes: list[RegisteredChange] = []
     for path in options.rules_changes or []:
         try:
             changes += read_rules_changes(path, base)
         except (OSError, UnicodeDecodeError, ValueError) as error:
             raise LaunchError(f"--rules_changes {path}: {error}") from None
     return tuple(changes)
+
+
+def registered_model_files(
+    changes: tuple[RegisteredChange, ...],
+) -> dict[tuple[str, str, str], ArtifactFiles]:
+    """The artifact of every model version in ``changes``, read and verified here as the
+    base model is: a bad one stops the launch with one line, never a worker; the bytes ship
+    with the job, so workers need not reach the locations."""
+    files = {}
+    for change in changes:
+        if isinstance(change, ModelChange) and change.reference() not in files:
+            files[change.reference()] = checked_model_change(change)
+    return files
+
+
+def checked_model_change(change: ModelChange) -> ArtifactFiles:
+    """The version's artifact, if it loads from its location and is the model registered."""
+    named = f"--rules_changes: model version {change.model_version} at"
+    files, version = read_model(change.location, named)
+    from ml.artifact import sha256_hex
+
+    if sha256_hex(files.model) != change.sha256 or version != change.model_version:
+        raise LaunchError(
+            f"{named} {change.location}: holds {version}, not the registered "
+            f"{change.model_version} ({change.sha256[:12]}...): the artifact was replaced"
+        )
+    return files
 
 
 def checked_blacklist(options: FraudOptions) -> Blacklist:
@@ -346,7 +392,11 @@ def run_info(reference: ReferenceData, detector: str) -> dict[str, Any]:
         "rules_version": reference.rules.rules_version,
         "rules_changes": [
             {"rules_version": change.rules_version, "effective_from_ms": change.effective_from_ms}
-            for change in reference.rules_registry().changes
+            for change in reference.rules_registry().rules.changes
+        ],
+        "model_changes": [
+            {"model_version": change.model_version, "effective_from_ms": change.effective_from_ms}
+            for change in reference.rules_registry().models.changes
         ],
         "pipeline_version": PIPELINE_VERSION,
         "detector": detector,

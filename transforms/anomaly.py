@@ -1,96 +1,194 @@
-"""ScoreAnomalies: the Isolation Forest's verdict (FR-006), blended into each scored record.
+"""ScoreAnomalies: the anomaly model's verdict (FR-006), blended into each scored record.
 
-The model travels inside the pipeline as the artifact's bytes (``ml.artifact.ArtifactFiles``,
-read by the launcher), so workers on any runner get exactly the model the job was built with
-and never need the launcher's files. It is verified and loaded once per worker (``setup``) and
-scores *batches* of records in one vectorised call: per-event calls to a tree ensemble cost
-~12 ms each (docs/runners/direct.md, "ML scoring cost"). Without
-a model, or with an unusable one (one warning at load), records keep their rules-only score
-and ``ml_score`` is null. Every record passes through here, so this is where the ``scored``
-and ``alerts`` counters live.
+The job's own model travels inside the pipeline as the artifact's bytes
+(``ml.artifact.ArtifactFiles``, read by the launcher), so workers on any runner get exactly the
+model the job was built with and never need the launcher's files. A registered model version
+(:mod:`transforms.domain.model_registry`) scores the records the customer step marked with it
+(``MODEL_FIELD``): its bytes shipped with the job when the launcher knew it (``--rules_changes``),
+else read by the worker from its location on any Beam file system, checked against its SHA-256,
+and kept for the next records. Each is verified and loaded once per worker, and scores
+*batches* of records in one vectorised call: per-event calls to a tree ensemble cost ~12 ms each
+(docs/runners/direct.md, "ML scoring cost"). Without a model, or with an unusable one (one
+warning and ``model_loads_failed``), records keep their rules-only score and ``ml_score`` is
+null. Every record passes through here, so this is where the ``scored`` and ``alerts``
+counters live.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.counters import ALERTS, NAMESPACE, SCORED
+from transforms.counters import ALERTS, MODEL_LOADS_FAILED, NAMESPACE, SCORED
 from transforms.domain.config import RulesConfig
 from transforms.domain.features import model_inputs
-from transforms.domain.outputs import BLEND_FIELD, apply_anomaly_score
+from transforms.domain.outputs import BLEND_FIELD, MODEL_FIELD, apply_anomaly_score
+from transforms.read import read_bytes
 
 if TYPE_CHECKING:  # numpy and joblib come with it: import them only where a model is used
     from ml.artifact import ArtifactFiles
 
 MAX_BATCH = 1024
+# Registered versions kept loaded per worker: late events and replays reach back a few.
+MAX_LOADED_VERSIONS = 8
+# A version that failed to load is tried again after this long (a file system's outage).
+RETRY_LOAD_S = 60.0
+ModelReference = tuple[str, str, str]  # (model_version, location, sha256)
+_LOG = logging.getLogger(__name__)
+
+
+class _Model:
+    """A loaded scorer and its explainer."""
+
+    def __init__(self, scorer: Any) -> None:
+        from ml.reasons import explainer_for
+
+        self.scorer = scorer
+        self.explainer = explainer_for(scorer)
+        # A model that learnt from confirmed fraud has earned more say than an anomaly score.
+        self.supervised = scorer.kind == "supervised"
+
+
+def _loaded(files: ArtifactFiles | None) -> _Model | None:
+    from ml.scorer import load_scorer
+
+    scorer = load_scorer(files)
+    return None if scorer is None else _Model(scorer)
 
 
 class _ScoreBatchFn(beam.DoFn):  # type: ignore[misc]
-    def __init__(self, model: ArtifactFiles | None, rules: RulesConfig) -> None:
+    def __init__(
+        self,
+        model: ArtifactFiles | None,
+        rules: RulesConfig,
+        registered: dict[ModelReference, ArtifactFiles] | None = None,
+    ) -> None:
         self._model = model
         self._rules = rules
+        self._registered = dict(registered or {})
         self._scored = Metrics.counter(NAMESPACE, SCORED)
         self._alerts = Metrics.counter(NAMESPACE, ALERTS)
+        self._load_failures = Metrics.counter(NAMESPACE, MODEL_LOADS_FAILED)
 
     def setup(self) -> None:
-        self._scorer: Any = None
-        self._explainer: Any = None
-        if self._model is not None:
-            # Imported only when a model is used: numpy and scikit-learn are heavy imports.
-            from ml.reasons import explainer_for, top_reasons
-            from ml.scorer import load_scorer
+        # Imported only when a model is used: numpy and scikit-learn are heavy imports.
+        self._base = _loaded(self._model) if self._model is not None else None
+        self._versions: OrderedDict[ModelReference, _Model] = OrderedDict()
+        self._failed_at: dict[ModelReference, float] = {}
+        if self._base is not None or self._registered:
+            from ml.reasons import top_reasons
 
-            self._scorer = load_scorer(self._model)
             self._top_reasons = top_reasons
-            if self._scorer is not None:
-                self._explainer = explainer_for(self._scorer)
+
+    def _model_for(self, reference: ModelReference | None) -> _Model | None:
+        """The job's model (None) or a registered version, loaded once; None if unusable."""
+        if reference is None:
+            return self._base
+        loaded = self._versions.get(reference)
+        if loaded is not None:
+            self._versions.move_to_end(reference)
+            return loaded
+        failed_at = self._failed_at.get(reference)
+        if failed_at is not None and time.monotonic() - failed_at < RETRY_LOAD_S:
+            return None
+        loaded = self._load(reference)
+        if loaded is None:
+            self._failed_at[reference] = time.monotonic()
+            self._load_failures.inc()
+            return None
+        self._failed_at.pop(reference, None)
+        self._versions[reference] = loaded
+        if len(self._versions) > MAX_LOADED_VERSIONS:
+            self._versions.popitem(last=False)
+        return loaded
+
+    def _load(self, reference: ModelReference) -> _Model | None:
+        from ml.artifact import ArtifactError, read_artifact_files, sha256_hex
+
+        version, location, sha256 = reference
+        try:
+            files = self._registered.get(reference) or read_artifact_files(location, read_bytes)
+        except ArtifactError as error:
+            _LOG.warning("model version %s not loaded: %s", version, error.message)
+            return None
+        if sha256_hex(files.model) != sha256:
+            _LOG.warning(
+                "model version %s not loaded: %s holds another model than the registered %s...",
+                version,
+                location,
+                sha256[:12],
+            )
+            return None
+        loaded = _loaded(files)
+        if loaded is not None and loaded.scorer.model_version != version:
+            _LOG.warning("model version %s not loaded: %s holds another", version, location)
+            return None
+        return loaded
 
     def process(self, batch: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        rules, scorer = self._rules, self._scorer
-        matrix: list[list[float]] = []
-        if scorer is None:
-            scores: list[float | None] = [None] * len(batch)
-            version = None
-        else:
-            matrix = [model_inputs(record, scorer.feature_names) for record in batch]
-            scores = [float(score) for score in scorer.score_batch(matrix)]
-            version = scorer.model_version
-        # A model that learnt from confirmed fraud has earned more say than an anomaly score.
-        supervised = scorer is not None and scorer.kind == "supervised"
-        outputs = []
-        for record, ml_score in zip(batch, scores, strict=True):
-            # Each record by the rules version that scored it (transforms.domain.rules_registry).
-            alpha, supervised_alpha, ml_threshold, alert_threshold = (
-                record.get(BLEND_FIELD) or rules.blend
-            )
-            outputs.append(
-                apply_anomaly_score(
-                    record,
-                    ml_score,
-                    model_version=version,
-                    alpha=supervised_alpha if supervised else alpha,
-                    ml_threshold=ml_threshold,
-                    alert_threshold=alert_threshold,
-                )
-            )
-        if matrix:
-            self._explain_alerts(outputs, matrix)
+        # Records of one batch may name different model versions: one vectorised call each.
+        groups: dict[ModelReference | None, list[int]] = {}
+        for index, record in enumerate(batch):
+            reference = record.get(MODEL_FIELD)
+            groups.setdefault(None if reference is None else tuple(reference), []).append(index)
+        outputs: list[dict[str, Any]] = [{}] * len(batch)
+        for reference, indices in groups.items():
+            self._score_group(batch, indices, self._model_for(reference), outputs)
         self._scored.inc(len(outputs))
         self._alerts.inc(sum(1 for scored in outputs if scored["is_alert"]))
         yield from outputs
 
-    def _explain_alerts(self, outputs: list[dict[str, Any]], matrix: list[list[float]]) -> None:
+    def _score_group(
+        self,
+        batch: list[dict[str, Any]],
+        indices: list[int],
+        model: _Model | None,
+        outputs: list[dict[str, Any]],
+    ) -> None:
+        rules = self._rules
+        matrix: list[list[float]] = []
+        if model is None:
+            scores: list[float | None] = [None] * len(indices)
+            version = None
+        else:
+            names = model.scorer.feature_names
+            matrix = [model_inputs(batch[i], names) for i in indices]
+            scores = [float(score) for score in model.scorer.score_batch(matrix)]
+            version = model.scorer.model_version
+        supervised = model is not None and model.supervised
+        for i, ml_score in zip(indices, scores, strict=True):
+            record = batch[i]
+            # Each record by the rules version that scored it (transforms.domain.rules_registry).
+            alpha, supervised_alpha, ml_threshold, alert_threshold = (
+                record.get(BLEND_FIELD) or rules.blend
+            )
+            outputs[i] = apply_anomaly_score(
+                record,
+                ml_score,
+                model_version=version,
+                alpha=supervised_alpha if supervised else alpha,
+                ml_threshold=ml_threshold,
+                alert_threshold=alert_threshold,
+            )
+        if model is not None:
+            self._explain_alerts(model, [outputs[i] for i in indices], matrix)
+
+    def _explain_alerts(
+        self, model: _Model, outputs: list[dict[str, Any]], matrix: list[list[float]]
+    ) -> None:
         """The model's inputs and top reasons on each alert, in one pass over the alerts: the
         analyst's "why" (ml.reasons), recomputable from the inputs the alert carries."""
         alerts = [i for i, scored in enumerate(outputs) if scored["is_alert"]]
         if not alerts:
             return
-        names = self._scorer.feature_names
-        reasons = self._top_reasons(self._explainer, names, [matrix[i] for i in alerts])
+        names = model.scorer.feature_names
+        reasons = self._top_reasons(model.explainer, names, [matrix[i] for i in alerts])
         for i, explained in zip(alerts, reasons, strict=True):
             outputs[i]["model_inputs"] = dict(zip(names, matrix[i], strict=True))
             outputs[i]["model_reasons"] = explained
@@ -100,10 +198,14 @@ class ScoreAnomalies(beam.PTransform):  # type: ignore[misc]
     """Rule-scored records in; records with ``ml_score``, FR-006 and the blended score out."""
 
     def __init__(
-        self, model: ArtifactFiles | None, rules: RulesConfig, max_batch_size: int = MAX_BATCH
+        self,
+        model: ArtifactFiles | None,
+        rules: RulesConfig,
+        max_batch_size: int = MAX_BATCH,
+        registered_models: dict[ModelReference, ArtifactFiles] | None = None,
     ) -> None:
         super().__init__()
-        self._fn = _ScoreBatchFn(model, rules)
+        self._fn = _ScoreBatchFn(model, rules, registered_models)
         self._max_batch_size = max_batch_size
 
     def expand(self, records: Any) -> Any:

@@ -22,6 +22,7 @@ from transforms.domain.events import (
     encoded_transaction_id,
 )
 from transforms.domain.feedback import Feedback, FeedbackLabel
+from transforms.domain.model_registry import ModelChange, encode_model_change, parse_model_change
 from transforms.domain.precedence import CONTROL, EVENT
 from transforms.domain.rules_registry import (
     RulesChange,
@@ -52,7 +53,7 @@ class TransactionCoder(coders.Coder):  # type: ignore[misc]
 
 
 BufferedEvent = tuple[Transaction, BlacklistHit, StoreRisk]
-Buffered = BufferedEvent | Feedback | BlacklistChange | RulesChange
+Buffered = BufferedEvent | Feedback | BlacklistChange | RulesChange | ModelChange
 
 # Events and feedback cross the shuffles and wait in the ordering buffers in this encoded form:
 # one encode and one decode per record, and the stateful DoFns read the time without decoding.
@@ -61,9 +62,11 @@ Buffered = BufferedEvent | Feedback | BlacklistChange | RulesChange
 _EVENT = 0x10  # | blacklist flags; then the store's counts, then the transaction
 _FEEDBACK = 0x20  # then the report time, the label, and the three ids
 _BLACKLIST_CHANGE = 0x30  # then the effective time, the action and kind, and the id
-# Then the effective time and the contract's JSON. A rules change is told to every shard of
-# the customer step and kept there (transforms.sharded_step), never buffered by a customer.
+# Then the effective time and the contract's JSON. A rules or model version is told to every
+# shard of the customer step and kept there (transforms.sharded_step), never buffered by a
+# customer.
 _RULES_CHANGE = 0x40
+_MODEL_CHANGE = 0x50
 _RULES_HEADER = struct.Struct("<B q")
 _CUSTOMER_BLACKLISTED, _STORE_BLACKLISTED = 1, 2
 _RISK = struct.Struct(f"<{2 * len(WINDOW_DAYS)}I")
@@ -119,14 +122,32 @@ def encode_buffered_rules_change(change: RulesChange) -> bytes:
     return _RULES_HEADER.pack(_RULES_CHANGE, change.effective_from_ms) + encode_rules_change(change)
 
 
-def is_rules_change(data: bytes) -> bool:
-    return data[0] == _RULES_CHANGE
+def encode_buffered_model_change(change: ModelChange) -> bytes:
+    return _RULES_HEADER.pack(_MODEL_CHANGE, change.effective_from_ms) + encode_model_change(change)
+
+
+def encode_buffered_registered_change(change: RulesChange | ModelChange) -> bytes:
+    if isinstance(change, ModelChange):
+        return encode_buffered_model_change(change)
+    return encode_buffered_rules_change(change)
+
+
+def is_registered_change(data: bytes) -> bool:
+    """A rules or model version, told to every shard."""
+    return data[0] in (_RULES_CHANGE, _MODEL_CHANGE)
 
 
 def _decode_rules_change(data: bytes) -> RulesChange:
     change = parse_rules_change(data[_RULES_HEADER.size :])
     if not isinstance(change, RulesChange):  # it was one when it was encoded
         raise ValueError(f"undecodable rules change: {change.message}")
+    return change
+
+
+def _decode_model_change(data: bytes) -> ModelChange:
+    change = parse_model_change(data[_RULES_HEADER.size :])
+    if not isinstance(change, ModelChange):  # it was one when it was encoded
+        raise ValueError(f"undecodable model change: {change.message}")
     return change
 
 
@@ -160,6 +181,8 @@ def decode_buffered(data: bytes) -> Buffered:
         return _decode_blacklist_change(data)
     if kind == _RULES_CHANGE:
         return _decode_rules_change(data)
+    if kind == _MODEL_CHANGE:
+        return _decode_model_change(data)
     raise ValueError(f"unknown buffered record kind {kind}")
 
 

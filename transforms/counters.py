@@ -13,7 +13,8 @@ FEEDBACK_ACCEPTED = "feedback_accepted"
 BLACKLIST_CHANGES_READ = "blacklist_changes_read"
 BLACKLIST_CHANGES_ACCEPTED = "blacklist_changes_accepted"
 STORE_CHANGES_UNAPPLIED = "store_blacklist_changes_unapplied"
-# Registered rules versions read from --rules_topic: read = accepted + their dlq_* records.
+# Registered versions (rules and models) read from --rules_topic: read = accepted + their
+# dlq_* records. The rules_changes_* names predate model versions and count both kinds.
 RULES_CHANGES_READ = "rules_changes_read"
 RULES_CHANGES_ACCEPTED = "rules_changes_accepted"
 # Per customer shard: versions it learned, and those it learned after it had scored past
@@ -23,6 +24,9 @@ RULES_CHANGES_LATE = "rules_changes_late_in_shards"
 # A version kept in a shard's state that no longer fits the job (a new --rules changed what the
 # state keeps): skipped at each rebuild of the shard's registry.
 RULES_CHANGES_UNUSABLE = "rules_changes_unusable_in_shards"
+# A registered model version a worker could not load (unreachable, replaced): the records it
+# should have scored keep their rules-only score (docs/rules.md, "Model versions").
+MODEL_LOADS_FAILED = "model_loads_failed"
 # Scored only to warm the state (before --emit_from), not emitted: part of "scored".
 WARMUP_EVENTS = "warmup_events"
 # Dead letters of the warm-up input, written by the run that read it first: not emitted.

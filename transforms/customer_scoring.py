@@ -27,8 +27,10 @@ from transforms.domain.events import Transaction
 from transforms.domain.features import named_features, store_features
 from transforms.domain.feedback import Feedback
 from transforms.domain.json_fields import ErrorType
+from transforms.domain.model_registry import ModelChange
 from transforms.domain.outputs import scored_transaction
-from transforms.domain.rules_registry import RulesChange, RulesRegistry
+from transforms.domain.rules_registry import RulesChange
+from transforms.domain.scoring_registry import ScoringRegistry
 from transforms.domain.state import CustomerProfile
 from transforms.tags import DLQ_TAG, SCORED_TAG
 
@@ -39,11 +41,14 @@ class CustomerScorer:
     """Built in a DoFn's ``setup``: the detector resolves the time zone once per worker.
 
     Each event is judged by the rules in effect at its time (``registry``, which the shard's
-    step may replace with one that knows more versions). Every version keeps the state alike
-    (:data:`transforms.domain.rules_registry.STATE_SHAPING`), so the base's detector learns
-    and forgets for all of them."""
+    step may replace with one that knows more versions), and its record names the registered
+    model version in effect then, if any, for the model's step. Every rules version keeps the
+    state alike (:data:`transforms.domain.rules_registry.STATE_SHAPING`), so the base's
+    detector learns and forgets for all of them."""
 
-    def __init__(self, registry: RulesRegistry, timezone_name: str, pipeline_version: str) -> None:
+    def __init__(
+        self, registry: ScoringRegistry, timezone_name: str, pipeline_version: str
+    ) -> None:
         self.registry = registry
         self._pipeline_version = pipeline_version
         self._zone = business_timezone(timezone_name)
@@ -71,11 +76,12 @@ class CustomerScorer:
             if isinstance(buffered, BlacklistChange):
                 self._detector.learn_change(profile, buffered)
                 continue
-            if isinstance(buffered, RulesChange):  # told to the shard, never to a customer
+            if isinstance(buffered, RulesChange | ModelChange):  # told to shards, not customers
                 continue
             event, hit, risk = buffered
             try:
-                rules = registry.at(event.event_time_ms)
+                rules = registry.rules_at(event.event_time_ms)
+                model = registry.model_at(event.event_time_ms)
                 judgement = self._detector_for(rules).judge(profile, event, hit, risk)
                 record = scored_transaction(
                     event,
@@ -87,6 +93,7 @@ class CustomerScorer:
                         **store_features(judgement.store_risk),
                     },
                     blend=rules.blend,
+                    model=None if model is None else model.reference(),
                 )
                 # Only a scored event joins the history; a failed one is in the DLQ instead.
                 self._detector.learn(profile, event, judgement)

@@ -37,7 +37,7 @@ from transforms.coders import (
     DetectorCellCoder,
     buffered_event_time,
     decode_buffered,
-    is_rules_change,
+    is_registered_change,
 )
 from transforms.counters import (
     LATE_EVENTS,
@@ -47,7 +47,9 @@ from transforms.counters import (
     RULES_CHANGES_UNUSABLE,
 )
 from transforms.customer_scoring import CustomerScorer
-from transforms.domain.rules_registry import IncompatibleRulesError, RulesChange, RulesRegistry
+from transforms.domain.model_registry import ModelChange
+from transforms.domain.rules_registry import IncompatibleRulesError, RulesChange
+from transforms.domain.scoring_registry import RegisteredChange, ScoringRegistry
 from transforms.domain.state import CustomerProfile
 from transforms.ordered_step import ordered_step
 from transforms.sharded_step import sharded_step
@@ -62,11 +64,12 @@ _LOG = logging.getLogger(__name__)
 class CustomerHandler:
     """The customer step on the streaming path (:mod:`transforms.ordered_step`).
 
-    Rules versions registered while the job runs reach it as records told to every shard
-    (:mod:`transforms.sharded_step`, "shared records"): the shard keeps them, and each event is
-    scored by the version in effect at its time (:mod:`transforms.domain.rules_registry`)."""
+    Rules and model versions registered while the job runs reach it as records told to every
+    shard (:mod:`transforms.sharded_step`, "shared records"): the shard keeps them, and each
+    event is scored by the versions in effect at its time
+    (:mod:`transforms.domain.scoring_registry`)."""
 
-    def __init__(self, rules: RulesRegistry, timezone_name: str, pipeline_version: str) -> None:
+    def __init__(self, rules: ScoringRegistry, timezone_name: str, pipeline_version: str) -> None:
         self._registry = rules
         self._rules = rules.base  # what shapes the state: alike in every version
         self._timezone_name = timezone_name
@@ -78,23 +81,23 @@ class CustomerHandler:
         # Per shard's list of told changes (by identity): the list, the registry built from
         # it, and how many of its entries that registry has learnt. Each told record is
         # decoded once per worker (shards are told the same ones).
-        self._by_list: dict[int, tuple[list[bytes], RulesRegistry, list[int]]] = {}
-        self._decoded: dict[bytes, RulesChange | None] = {}
+        self._by_list: dict[int, tuple[list[bytes], ScoringRegistry, list[int]]] = {}
+        self._decoded: dict[bytes, RegisteredChange | None] = {}
         self._unusable = Metrics.counter(NAMESPACE, RULES_CHANGES_UNUSABLE)
 
     def shared_time_ms(self, encoded: bytes) -> int | None:
-        """A record for every customer of a shard (a rules change), with its effective time;
-        None for a customer's own record."""
-        return buffered_event_time(encoded) if is_rules_change(encoded) else None
+        """A record for every customer of a shard (a registered version), with its effective
+        time; None for a customer's own record."""
+        return buffered_event_time(encoded) if is_registered_change(encoded) else None
 
     def share(self, shared: list[bytes]) -> None:
-        """The rules changes the shard was told, before its customers' records are handled.
+        """The versions the shard was told, before its customers' records are handled.
         The list is only appended to: its registry learns the new entries alone."""
         entry = self._by_list.get(id(shared))
         if entry is None or entry[0] is not shared:
             if len(self._by_list) >= _MAX_SHARD_LISTS:  # lists of shards evicted and rebuilt
                 self._by_list.clear()
-            entry = (shared, RulesRegistry(self._registry.base, self._registry.changes), [0])
+            entry = (shared, self._registry.copy(), [0])
             self._by_list[id(shared)] = entry
         _, registry, learnt = entry
         while learnt[0] < len(shared):
@@ -102,17 +105,17 @@ class CustomerHandler:
             learnt[0] += 1
         self._scorer.registry = registry
 
-    def _learn(self, registry: RulesRegistry, encoded: bytes) -> None:
-        """A told change into the registry. One kept in state that no longer fits (a release
+    def _learn(self, registry: ScoringRegistry, encoded: bytes) -> None:
+        """A told version into the registry. One kept in state that no longer fits (a release
         or a new --rules since: it was checked when it was told) is skipped and counted, never
         raised: it would fail every release of the shard."""
         if encoded not in self._decoded:
             try:
                 decoded = decode_buffered(encoded)
-                assert isinstance(decoded, RulesChange)
+                assert isinstance(decoded, RulesChange | ModelChange)
                 self._decoded[encoded] = decoded
             except ValueError as error:
-                _LOG.warning("a kept rules change is unusable and skipped: %s", error)
+                _LOG.warning("a kept registered version is unusable and skipped: %s", error)
                 self._decoded[encoded] = None
         change = self._decoded[encoded]
         if change is None:
@@ -121,7 +124,7 @@ class CustomerHandler:
         try:
             registry.learn(change)
         except IncompatibleRulesError as error:
-            _LOG.warning("rules change %s skipped: %s", change.rules_version, error)
+            _LOG.warning("rules version skipped: %s", error)
             self._unusable.inc()
 
     def new_cell(self) -> DetectorCell:

@@ -26,7 +26,7 @@ from apache_beam.utils.timestamp import Timestamp
 from transforms.coders import buffered_order, decode_buffered
 from transforms.counters import NAMESPACE
 from transforms.customer_scoring import CustomerScorer
-from transforms.domain.rules_registry import RulesRegistry
+from transforms.domain.scoring_registry import ScoringRegistry
 from transforms.domain.state import CustomerProfile
 from transforms.tags import SCORED_TAG
 
@@ -34,7 +34,7 @@ HISTORY_EVENTS = "customer_history_events"
 
 
 class ScoreCustomerHistoryFn(beam.DoFn):  # type: ignore[misc]
-    def __init__(self, rules: RulesRegistry, timezone_name: str, pipeline_version: str) -> None:
+    def __init__(self, rules: ScoringRegistry, timezone_name: str, pipeline_version: str) -> None:
         self._rules = rules
         self._timezone_name = timezone_name
         self._pipeline_version = pipeline_version

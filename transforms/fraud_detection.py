@@ -20,7 +20,7 @@ from transforms.coders import (
     decode_buffered,
     encode_blacklist_change,
     encode_buffered,
-    encode_buffered_rules_change,
+    encode_buffered_registered_change,
     encode_feedback,
 )
 from transforms.counters import NAMESPACE, STORE_CHANGES_UNAPPLIED
@@ -32,6 +32,7 @@ from transforms.domain.config import RulesConfig
 from transforms.domain.events import Transaction
 from transforms.domain.feedback import Feedback
 from transforms.domain.rules_registry import RulesRegistry
+from transforms.domain.scoring_registry import ScoringRegistry
 from transforms.sharded_step import shard_of
 from transforms.store_step import TrackStores
 from transforms.tags import DLQ_TAG, SCORED_TAG
@@ -66,16 +67,17 @@ class DetectFraud(beam.PTransform):  # type: ignore[misc]
     ``customer_shards``: on the stateful path, key the customer step by shard of customers
     (:mod:`transforms.sharded_step`) instead of by customer (0). The same records either way.
 
-    ``rules``: one version, or a registry of versions each effective from its time
-    (:mod:`transforms.domain.rules_registry`): every event is scored by the version in effect
-    at its time. ``rules_changes`` (versions registered while the job runs) are told to every
+    ``rules``: one version, or a registry of rules (and model) versions each effective from its
+    time (:mod:`transforms.domain.scoring_registry`): every event is scored by the rules in
+    effect at its time, and names the model version in effect then for ``ScoreAnomalies``.
+    ``rules_changes`` (versions of either kind registered while the job runs) are told to every
     customer shard, so they need the stateful path with shards; a bounded run is given its
     versions in ``rules``.
     """
 
     def __init__(
         self,
-        rules: RulesConfig | RulesRegistry,
+        rules: RulesConfig | RulesRegistry | ScoringRegistry,
         timezone_name: str,
         blacklist: Blacklist,
         pipeline_version: str,
@@ -87,8 +89,8 @@ class DetectFraud(beam.PTransform):  # type: ignore[misc]
         customer_shards: int = 0,
     ) -> None:
         super().__init__()
-        if isinstance(rules, RulesConfig):
-            rules = RulesRegistry(rules)
+        if not isinstance(rules, ScoringRegistry):
+            rules = ScoringRegistry.of(rules)
         self._break_fusion = break_fusion
         self._grouped = not streaming if grouped is None else grouped
         self._streaming = streaming
@@ -181,13 +183,13 @@ class DetectFraud(beam.PTransform):  # type: ignore[misc]
     def _to_every_shard(self, changes: Any) -> Any:
         if self._grouped or not self._shards:
             raise ValueError(
-                "rules changes while the job runs need the stateful path with customer shards "
-                "(--customer_shards > 0); a bounded run takes its versions with the rules"
+                "versions registered while the job runs need the stateful path with customer "
+                "shards (--customer_shards > 0); a bounded run takes its versions with the rules"
             )
         return (
             changes
             | "EncodeRulesChanges"
-            >> beam.Map(encode_buffered_rules_change).with_output_types(bytes)
+            >> beam.Map(encode_buffered_registered_change).with_output_types(bytes)
             | "ToEveryShard"
             >> beam.FlatMap(_to_every_shard, self._shards).with_output_types(tuple[str, bytes])
         )

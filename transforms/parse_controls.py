@@ -4,7 +4,8 @@ dead letters.
 The pipeline's inputs besides the events tell its state something at a given time: confirmed
 outcomes (``--feedback``, :mod:`transforms.domain.feedback`), blacklist changes
 (``--blacklist_changes``, :mod:`transforms.domain.blacklist_changes`) and, on the live path,
-registered rules versions (``--rules_topic``, :mod:`transforms.domain.rules_registry`). Each
+registered rules and model versions (``--rules_topic``,
+:mod:`transforms.domain.scoring_registry`). Each
 kind is parsed here the same way: every record ends in exactly one output and the counters
 prove it (``<kind>_read = <kind>_accepted + its dlq_<ERROR_TYPE> records``; the pipeline's
 conservation law adds both sides to the events'). Accepted records are stamped at the time they
@@ -37,7 +38,9 @@ from transforms.domain.config import RulesConfig
 from transforms.domain.dlq import build_dlq_record
 from transforms.domain.feedback import Feedback, parse_feedback
 from transforms.domain.json_fields import ErrorType, InvalidRecord
-from transforms.domain.rules_registry import RulesChange, parse_compatible_rules_change
+from transforms.domain.model_registry import ModelChange
+from transforms.domain.rules_registry import RulesChange
+from transforms.domain.scoring_registry import RegisteredChange, parse_registered_change
 from transforms.tags import ACCEPTED_TAG, DLQ_TAG
 
 
@@ -55,7 +58,7 @@ class ControlInput:
 
     stage: str
     parse: Callable[[bytes, int], Any]  # the record, or an invalid one with error_type/message
-    accepted_type: type
+    accepted_type: type | tuple[type, ...]
     takes_effect_at: Callable[[Any], int]
     read_counter: str
     accepted_counter: str
@@ -78,27 +81,28 @@ CONTROL_STAGES = frozenset(
 )
 
 
-def _effective_from(record: RulesChange) -> int:
+def _effective_from(record: RegisteredChange) -> int:
     return record.effective_from_ms
 
 
 @dataclass(frozen=True)
-class _CompatibleRulesChange:
-    """A rules change, refused unless the job's state can honour it (a picklable parser)."""
+class _CompatibleChange:
+    """A registered version, refused unless the job's state can honour it (a picklable
+    parser)."""
 
     base: RulesConfig
 
-    def __call__(self, payload: bytes, _max_payload_bytes: int) -> RulesChange | InvalidRecord:
+    def __call__(self, payload: bytes, _max_payload_bytes: int) -> RegisteredChange | InvalidRecord:
         # A rules file may outgrow an event: its own limit (MAX_RULES_CHANGE_BYTES).
-        return parse_compatible_rules_change(payload, self.base)
+        return parse_registered_change(payload, self.base)
 
 
 def rules_changes_input(base: RulesConfig) -> ControlInput:
-    """Registered rules versions, checked against the job's base rules."""
+    """Registered rules and model versions, rules checked against the job's base rules."""
     return ControlInput(
         RULES_CHANGES_STAGE,
-        _CompatibleRulesChange(base),
-        RulesChange,
+        _CompatibleChange(base),
+        (RulesChange, ModelChange),
         _effective_from,
         RULES_CHANGES_READ,
         RULES_CHANGES_ACCEPTED,

@@ -20,7 +20,8 @@ from apache_beam.metrics import Metrics
 from transforms.counters import BLANK_LINES, NAMESPACE
 from transforms.domain.blacklist import EMPTY_BLACKLIST, Blacklist, parse_blacklist_lines
 from transforms.domain.config import RulesConfig, default_rules, rules_from_text
-from transforms.domain.rules_registry import RulesChange, parse_compatible_rules_change
+from transforms.domain.json_fields import InvalidRecord
+from transforms.domain.scoring_registry import RegisteredChange, parse_registered_change
 
 RawRecord = tuple[str, bytes]
 
@@ -63,15 +64,16 @@ def read_rules(path: str | None) -> RulesConfig:
     return rules_from_text(read_bytes(path).decode("utf-8"))
 
 
-def read_rules_changes(path: str, base: RulesConfig) -> list[RulesChange]:
-    """The registered rules versions in the JSONL file at ``path`` (any Beam filesystem), as
-    ``python -m pipelines.rules export`` writes them; ``ValueError`` names the first bad line."""
+def read_rules_changes(path: str, base: RulesConfig) -> list[RegisteredChange]:
+    """The registered rules and model versions in the JSONL file at ``path`` (any Beam
+    filesystem), as ``python -m pipelines.rules export`` writes them; ``ValueError`` names the
+    first bad line."""
     changes = []
     for number, line in enumerate(read_bytes(path).decode("utf-8").splitlines(), start=1):
         if not line.strip():
             continue
-        change = parse_compatible_rules_change(line, base)
-        if not isinstance(change, RulesChange):
+        change = parse_registered_change(line, base)
+        if isinstance(change, InvalidRecord):
             raise ValueError(f"line {number}: {change.message}")
         changes.append(change)
     return changes

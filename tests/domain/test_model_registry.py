@@ -42,3 +42,38 @@ def test_the_record_round_trips_and_a_bad_one_is_invalid() -> None:
 @pytest.mark.parametrize("payload", ["[", "{}", '{"sha256": 5}'])
 def test_garbage_is_an_invalid_record(payload: str) -> None:
     assert isinstance(parse_model_change(payload), InvalidRecord)
+
+
+def test_the_registry_stream_carries_both_kinds() -> None:
+    from transforms.domain.config import default_rules
+    from transforms.domain.rules_registry import (
+        RulesChange,
+        encode_rules_change,
+        new_rules_change,
+    )
+    from transforms.domain.scoring_registry import ScoringRegistry, parse_registered_change
+
+    base = default_rules()
+    model = _change("m1", T)
+    rules = new_rules_change("alert_threshold: 0.5\n", T + 5, T - 1, "ana", "")
+    assert parse_registered_change(encode_model_change(model), base) == model
+    parsed_rules = parse_registered_change(encode_rules_change(rules), base)
+    assert isinstance(parsed_rules, RulesChange)
+    assert parsed_rules.rules_version == rules.rules_version
+    labelled = json.dumps({**json.loads(encode_rules_change(rules)), "kind": "rules"})
+    assert isinstance(parse_registered_change(labelled, base), RulesChange)
+    unknown = json.dumps({**json.loads(encode_model_change(model)), "kind": "feature"})
+    invalid = parse_registered_change(unknown, base)
+    assert isinstance(invalid, InvalidRecord)
+    assert "kind" in invalid.message
+    assert isinstance(parse_registered_change(b"[1", base), InvalidRecord)
+
+    registry = ScoringRegistry.of(base, (model, rules))
+    assert registry.rules_at(T).rules_version == base.rules_version
+    assert registry.rules_at(T + 5).rules_version == rules.rules_version
+    assert registry.model_at(T - 1) is None
+    assert registry.model_at(T) == model
+    copy = registry.copy()
+    assert copy.learn(_change("m2", T + 9))
+    assert registry.model_at(T + 9) == model  # the copy learns alone
+    assert set(registry.changes) < set(copy.changes)

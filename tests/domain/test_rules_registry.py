@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from transforms.coders import decode_buffered, encode_buffered_rules_change, is_rules_change
+from transforms.coders import decode_buffered, encode_buffered_rules_change, is_registered_change
 from transforms.domain.config import default_rules, rules_from_text
 from transforms.domain.json_fields import ErrorType, InvalidRecord
 from transforms.domain.rules_registry import (
@@ -65,7 +65,7 @@ def test_the_record_round_trips_and_its_checks_hold() -> None:
     document = json.loads(encode_rules_change(change))
     assert document["effective_from"] == "2027-01-15T08:00:00.000+00:00"
     buffered = encode_buffered_rules_change(change)
-    assert is_rules_change(buffered)
+    assert is_registered_change(buffered)
     assert decode_buffered(buffered) == change
 
 

@@ -34,6 +34,7 @@ from transforms.domain.rules_registry import (
     encode_rules_change,
     new_rules_change,
 )
+from transforms.domain.scoring_registry import ScoringRegistry
 from transforms.fraud_detection import DetectFraud
 from transforms.parse import ParseEvents
 from transforms.parse_controls import ParseControls, rules_changes_input
@@ -254,7 +255,7 @@ def test_a_kept_version_that_no_longer_fits_is_skipped_never_raised() -> None:
     from transforms.coders import encode_buffered_rules_change
     from transforms.detect import CustomerHandler
 
-    handler = CustomerHandler(RulesRegistry(BASE), ZONE, "test")
+    handler = CustomerHandler(ScoringRegistry.of(BASE), ZONE, "test")
     handler.setup()
     incompatible = _change("inactivity_days: 10\n", AT_MS)
     fitting = _change(LOOSER, AT_MS + 1)

@@ -50,6 +50,10 @@ class ModelChange:
     def precedence(self) -> tuple[int, int, str]:
         return self.effective_from_ms, self.registered_at_ms, self.sha256
 
+    def reference(self) -> tuple[str, str, str]:
+        """What the model's step needs to load and check the artifact."""
+        return self.model_version, self.location, self.sha256
+
 
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")

@@ -18,6 +18,11 @@ from transforms.domain.scoring import blend
 # the model's step (transforms.anomaly) on each record, never output: a version registered
 # while the job runs is known to the customer step only.
 BLEND_FIELD = "_blend"
+# Likewise the registered model version in effect at the event's time, as (model_version,
+# location, sha256): absent while the job's own model scores (transforms.domain.model_registry).
+MODEL_FIELD = "_model"
+# What the customer step tells the model's step, never output.
+_INTERNAL_FIELDS = (BLEND_FIELD, MODEL_FIELD)
 
 _ALERT_NAMESPACE = uuid.UUID("6f1c3a52-8d1e-4f3e-9a57-2b1f0c9e7d41")
 SCORE_DECIMALS = 6
@@ -49,6 +54,7 @@ def scored_transaction(
     rules_version: str,
     features: dict[str, float] | None = None,
     blend: tuple[float, float, float, float] | None = None,
+    model: tuple[str, str, str] | None = None,
 ) -> dict[str, Any]:
     """The record of one event as the rules scored it; :func:`apply_anomaly_score` then adds
     the model's verdict. ``features`` (the anomaly model's inputs) are kept in the output as
@@ -75,6 +81,8 @@ def scored_transaction(
     )
     if blend is not None:
         record[BLEND_FIELD] = blend
+    if model is not None:
+        record[MODEL_FIELD] = model
     return record
 
 
@@ -95,7 +103,8 @@ def apply_anomaly_score(
     """
     if ml_score is None:
         kept = {**record, "ml_score": None, "model_version": model_version}
-        kept.pop(BLEND_FIELD, None)
+        for internal in _INTERNAL_FIELDS:
+            kept.pop(internal, None)
         return kept
     ml_score = round(ml_score, SCORE_DECIMALS)
     triggered = [rule_id for rule_id in record["rules_triggered"] if rule_id != ML_RULE_ID]
@@ -114,7 +123,8 @@ def apply_anomaly_score(
         "is_alert": fraud_score >= alert_threshold,
         "model_version": model_version,
     }
-    blended.pop(BLEND_FIELD, None)
+    for internal in _INTERNAL_FIELDS:
+        blended.pop(internal, None)
     return blended
 
 
