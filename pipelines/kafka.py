@@ -90,9 +90,9 @@ class KafkaOptions(PipelineOptions):  # type: ignore[misc]
         parser.add_argument(
             "--rules_topic",
             default=DEFAULT_RULES_TOPIC,
-            help="Registered rules versions (python -m pipelines.rules register) on a compacted "
-            "topic, read whole at every fresh start; each scores the events from its "
-            "effective_from on.",
+            help="Registered rules and model versions (python -m pipelines.rules register, "
+            "python -m pipelines.models register) on a compacted topic, read whole at every "
+            "fresh start; each scores the events from its effective_from on.",
         )
         parser.add_argument(
             "--kafka_consumer_group",

@@ -5,13 +5,17 @@ Beam's loopback pool starts each worker process as ``python -c "...SdkHarness(..
 module with the same arguments. When Flink cancels or finishes the job, Beam's command raises
 ``Runner closed connection`` (gRPC CANCELLED), and Ctrl-C in the launcher's terminal reaches
 every worker as KeyboardInterrupt: each printed a traceback on the launcher's stderr for an
-ending that is normal. Any other failure still prints its traceback.
+ending that is normal. The worker's data-plane thread meets the same cancellation and logs it,
+then dies of it: both are silenced too. Any other failure still prints its traceback.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
+import threading
 from collections.abc import Sequence
+from typing import Any
 
 import grpc
 
@@ -23,10 +27,35 @@ def is_cancelled(error: grpc.RpcError) -> bool:
     return callable(code) and code() == grpc.StatusCode.CANCELLED
 
 
+def _cancelled(error: BaseException | None) -> bool:
+    return isinstance(error, grpc.RpcError) and is_cancelled(error)
+
+
+class _CancelledFilter(logging.Filter):
+    """Drops a log record whose exception is the runner's cancellation."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and _cancelled(record.exc_info[1]))
+
+
+def quiet_cancelled_threads() -> None:
+    """The runner's cancellation, met by the worker's other threads, ends them silently."""
+    previous = threading.excepthook
+
+    def hook(args: Any) -> None:
+        if not _cancelled(args.exc_value):
+            previous(args)
+
+    threading.excepthook = hook
+    # Beam's data plane logs the failed read (with its traceback) before its thread dies.
+    logging.getLogger("apache_beam.runners.worker.data_plane").addFilter(_CancelledFilter())
+
+
 def main(argv: Sequence[str]) -> int:
     if len(argv) != 2 or argv[0] != "-c":
         print(USAGE, file=sys.stderr)
         return 2
+    quiet_cancelled_threads()
     try:
         exec(compile(argv[1], "<beam worker>", "exec"), {"__name__": "__main__"})
     except KeyboardInterrupt:

@@ -98,9 +98,10 @@ class FraudOptions(PipelineOptions):  # type: ignore[misc]
         parser.add_argument(
             "--rules_changes",
             action="append",
-            help="JSONL file (any Beam filesystem; repeatable) of registered rules versions, "
-            "as python -m pipelines.rules export writes them: each scores the events from its "
-            "effective_from on, so a replay scores as the live job did. Checked at launch.",
+            help="JSONL file (any Beam filesystem; repeatable) of registered rules and model "
+            "versions, as python -m pipelines.rules export writes them: each scores the events "
+            "from its effective_from on, so a replay scores as the live job did. Checked at "
+            "launch (a model version's artifact must load).",
         )
         parser.add_argument(
             "--postgres_dsn",

@@ -28,7 +28,14 @@ from apache_beam.metrics import Metrics
 from transforms.counters import ALERTS, MODEL_LOADS_FAILED, NAMESPACE, SCORED
 from transforms.domain.config import RulesConfig
 from transforms.domain.features import model_inputs
-from transforms.domain.outputs import BLEND_FIELD, MODEL_FIELD, apply_anomaly_score
+from transforms.domain.outputs import (
+    BLEND_FIELD,
+    CHALLENGER_FIELD,
+    MODEL_FIELD,
+    SHADOW_FIELD,
+    apply_anomaly_score,
+    apply_challenger_score,
+)
 from transforms.read import read_bytes
 
 if TYPE_CHECKING:  # numpy and joblib come with it: import them only where a model is used
@@ -47,10 +54,11 @@ class _Model:
     """A loaded scorer and its explainer."""
 
     def __init__(self, scorer: Any) -> None:
-        from ml.reasons import explainer_for
+        from ml.reasons import explainer_for, top_reasons
 
         self.scorer = scorer
         self.explainer = explainer_for(scorer)
+        self.top_reasons = top_reasons
         # A model that learnt from confirmed fraud has earned more say than an anomaly score.
         self.supervised = scorer.kind == "supervised"
 
@@ -60,6 +68,14 @@ def _loaded(files: ArtifactFiles | None) -> _Model | None:
 
     scorer = load_scorer(files)
     return None if scorer is None else _Model(scorer)
+
+
+def _shadow_inputs(record: dict[str, Any]) -> dict[str, Any]:
+    """What a model reads of the record as the challenger's rules scored it."""
+    details = record[SHADOW_FIELD][2]
+    if details is None:
+        return record
+    return {"ml_features": record["ml_features"], "rule_details": details}
 
 
 class _ScoreBatchFn(beam.DoFn):  # type: ignore[misc]
@@ -81,10 +97,6 @@ class _ScoreBatchFn(beam.DoFn):  # type: ignore[misc]
         self._base = _loaded(self._model) if self._model is not None else None
         self._versions: OrderedDict[ModelReference, _Model] = OrderedDict()
         self._failed_at: dict[ModelReference, float] = {}
-        if self._base is not None or self._registered:
-            from ml.reasons import top_reasons
-
-            self._top_reasons = top_reasons
 
     def _model_for(self, reference: ModelReference | None) -> _Model | None:
         """The job's model (None) or a registered version, loaded once; None if unusable."""
@@ -126,7 +138,9 @@ class _ScoreBatchFn(beam.DoFn):  # type: ignore[misc]
             )
             return None
         loaded = _loaded(files)
-        if loaded is not None and loaded.scorer.model_version != version:
+        if loaded is None:
+            return None
+        if loaded.scorer.model_version != version:
             _LOG.warning("model version %s not loaded: %s holds another", version, location)
             return None
         return loaded
@@ -138,8 +152,13 @@ class _ScoreBatchFn(beam.DoFn):  # type: ignore[misc]
             reference = record.get(MODEL_FIELD)
             groups.setdefault(None if reference is None else tuple(reference), []).append(index)
         outputs: list[dict[str, Any]] = [{}] * len(batch)
+        shadowed = []
         for reference, indices in groups.items():
-            self._score_group(batch, indices, self._model_for(reference), outputs)
+            model = self._model_for(reference)
+            self._score_group(batch, indices, model, outputs)
+            shadowed += [(i, reference) for i in indices if SHADOW_FIELD in batch[i]]
+        if shadowed:
+            self._score_challengers(batch, shadowed, outputs)
         self._scored.inc(len(outputs))
         self._alerts.inc(sum(1 for scored in outputs if scored["is_alert"]))
         yield from outputs
@@ -179,6 +198,38 @@ class _ScoreBatchFn(beam.DoFn):  # type: ignore[misc]
         if model is not None:
             self._explain_alerts(model, [outputs[i] for i in indices], matrix)
 
+    def _score_challengers(
+        self,
+        batch: list[dict[str, Any]],
+        shadowed: list[tuple[int, ModelReference | None]],
+        outputs: list[dict[str, Any]],
+    ) -> None:
+        """Each challenger's verdict with its model's score (the champion's model where no
+        model challenges it), from its own rules' details: never an alert."""
+        groups: dict[ModelReference | None, list[int]] = {}
+        for i, champions_model in shadowed:
+            challenger_model = batch[i][SHADOW_FIELD][1]
+            reference = champions_model if challenger_model is None else tuple(challenger_model)
+            groups.setdefault(reference, []).append(i)
+        for reference, indices in groups.items():
+            model = self._model_for(reference)
+            scores: list[float | None] = [None] * len(indices)
+            if model is not None:
+                names = model.scorer.feature_names
+                matrix = [model_inputs(_shadow_inputs(batch[i]), names) for i in indices]
+                scores = [float(score) for score in model.scorer.score_batch(matrix)]
+            version = None if model is None else model.scorer.model_version
+            for i, ml_score in zip(indices, scores, strict=True):
+                alpha, supervised_alpha, ml_threshold, alert_threshold = batch[i][SHADOW_FIELD][0]
+                outputs[i][CHALLENGER_FIELD] = apply_challenger_score(
+                    batch[i][CHALLENGER_FIELD],
+                    ml_score,
+                    model_version=version,
+                    alpha=supervised_alpha if model is not None and model.supervised else alpha,
+                    ml_threshold=ml_threshold,
+                    alert_threshold=alert_threshold,
+                )
+
     def _explain_alerts(
         self, model: _Model, outputs: list[dict[str, Any]], matrix: list[list[float]]
     ) -> None:
@@ -188,7 +239,7 @@ class _ScoreBatchFn(beam.DoFn):  # type: ignore[misc]
         if not alerts:
             return
         names = model.scorer.feature_names
-        reasons = self._top_reasons(model.explainer, names, [matrix[i] for i in alerts])
+        reasons = model.top_reasons(model.explainer, names, [matrix[i] for i in alerts])
         for i, explained in zip(alerts, reasons, strict=True):
             outputs[i]["model_inputs"] = dict(zip(names, matrix[i], strict=True))
             outputs[i]["model_reasons"] = explained

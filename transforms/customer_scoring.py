@@ -16,11 +16,11 @@ from typing import Any
 
 from apache_beam.metrics import Metrics
 
-from transforms.coders import Buffered
+from transforms.coders import Buffered, BufferedEvent
 from transforms.counters import DLQ_PREFIX, NAMESPACE
 from transforms.domain.blacklist_changes import BlacklistChange
 from transforms.domain.config import RulesConfig
-from transforms.domain.detector import FraudDetector
+from transforms.domain.detector import FraudDetector, Judgement
 from transforms.domain.dlq import build_dlq_record
 from transforms.domain.event_time import business_timezone
 from transforms.domain.events import Transaction
@@ -28,7 +28,13 @@ from transforms.domain.features import named_features, store_features
 from transforms.domain.feedback import Feedback
 from transforms.domain.json_fields import ErrorType
 from transforms.domain.model_registry import ModelChange
-from transforms.domain.outputs import scored_transaction
+from transforms.domain.outputs import (
+    CHALLENGER_FIELD,
+    SHADOW_FIELD,
+    challenger_verdict,
+    rule_details_of,
+    scored_transaction,
+)
 from transforms.domain.rules_registry import RulesChange
 from transforms.domain.scoring_registry import ScoringRegistry
 from transforms.domain.state import CustomerProfile
@@ -95,6 +101,9 @@ class CustomerScorer:
                     blend=rules.blend,
                     model=None if model is None else model.reference(),
                 )
+                challengers = registry.challengers_at(event.event_time_ms)
+                if challengers != (None, None):
+                    self._shadow(record, profile, buffered, rules, judgement, challengers)
                 # Only a scored event joins the history; a failed one is in the DLQ instead.
                 self._detector.learn(profile, event, judgement)
             except Exception as error:  # a bug must cost one event, never the customer's stream
@@ -103,6 +112,34 @@ class CustomerScorer:
                 yield DLQ_TAG, event, self._processing_error(event, error)
                 continue
             yield SCORED_TAG, event, record
+
+    def _shadow(
+        self,
+        record: dict[str, Any],
+        profile: CustomerProfile,
+        buffered: BufferedEvent,
+        rules: RulesConfig,
+        judgement: Judgement,
+        challengers: tuple[RulesChange | None, ModelChange | None],
+    ) -> None:
+        """The challengers' verdict on the event, judged on the same history before it learns
+        the event: the champion's rules or model where no challenger of that kind is in
+        effect. The model's step blends in the model's score."""
+        event, hit, risk = buffered
+        challenger_rules, challenger_model = challengers
+        if challenger_rules is None:
+            shadow_rules, details, assessment = rules, None, judgement.assessment
+        else:
+            shadow_rules = challenger_rules.rules
+            judged = self._detector_for(shadow_rules).judge(profile, event, hit, risk)
+            assessment, details = judged.assessment, rule_details_of(judged.assessment)
+        record[CHALLENGER_FIELD] = challenger_verdict(
+            assessment,
+            rules_version=shadow_rules.rules_version,
+            alert_threshold=shadow_rules.alert_threshold,
+        )
+        model = None if challenger_model is None else challenger_model.reference()
+        record[SHADOW_FIELD] = (shadow_rules.blend, model, details)
 
     def _processing_error(self, event: Transaction, error: Exception) -> dict[str, Any]:
         return build_dlq_record(

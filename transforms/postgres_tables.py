@@ -184,6 +184,7 @@ _SILVER_COLUMNS = (
     "is_alert",
     "model_version",
     "rules_version",
+    "challenger",
 )
 _SILVER_UPDATED = _SILVER_COLUMNS[1:]
 
@@ -197,6 +198,8 @@ CLEAN_TRANSACTIONS = TableWrite(
         r["is_alert"],
         r["model_version"],
         r["rules_version"],
+        # The challenger's verdict in shadow, on the records a challenger was in effect for.
+        None if r.get("challenger") is None else _json(r["challenger"]),
     ),
     statement=(
         f"INSERT INTO silver.clean_transactions AS t ({', '.join(_SILVER_COLUMNS)}) "

@@ -32,13 +32,17 @@ the moment a team training then would know them, never later than the evaluation
   without retry and the failure notifier says why;
 * ``register``: the decision, both models' metrics and the candidate's SHA-256 into
   ``silver.model_registry``;
+* ``register_for_running_jobs``: with ``live_effective_after_minutes``, a promoted model is
+  also registered for the jobs already running (``python -m pipelines.models register`` of
+  the promoted release, published to ``rules_topic``): they switch to it at that instant,
+  by event time, without a restart. Without it, only jobs launched later read ``model_dir``;
 * ``notify``: promoted or kept, the notifier says which and why.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +147,21 @@ with DAG(
             description="What runs use while nothing is promoted (null: no model).",
         ),
         "tolerance": Param(0.0, type="number", minimum=0),
+        "live_effective_after_minutes": Param(
+            None,
+            type=["null", "integer"],
+            minimum=2,
+            description="Register a promoted model for running jobs, effective this many "
+            "minutes after promotion (at least the registration grace; null: only jobs launched "
+            "later use it).",
+        ),
+        "kafka_bootstrap_servers": Param(
+            None,
+            type=["null", "string"],
+            description="Where running jobs read registered versions (null: "
+            "STREAMFLOW_KAFKA_BOOTSTRAP in the workers' environment).",
+        ),
+        "rules_topic": Param("reference.rules", type="string"),
     },
     tags=["streamflow", "ml"],
 ) as dag:
@@ -255,6 +274,25 @@ with DAG(
         return registered
 
     @task
+    def register_for_running_jobs(
+        decision: dict[str, Any], **context: Any
+    ) -> dict[str, str] | None:
+        """The promoted release as a model version running jobs switch to at an instant;
+        what ``pipelines.models register`` printed."""
+        params = context["params"]
+        minutes = params["live_effective_after_minutes"]
+        if decision["decision"] != "promoted" or minutes is None:
+            return None
+        effective = (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat()
+        arguments = ["register", decision["model_dir"], "--effective_from", effective]
+        arguments += ["--author", "model_retrain", "--rules_topic", params["rules_topic"]]
+        arguments += ["--note", f"promoted by model_retrain {context['run_id']}"]
+        if params["kafka_bootstrap_servers"]:
+            arguments += ["--kafka_bootstrap_servers", params["kafka_bootstrap_servers"]]
+        registered: dict[str, str] = run_pipeline_command("pipelines.models", arguments)
+        return registered
+
+    @task
     def notify(decision: dict[str, Any], registered: dict[str, Any], **context: Any) -> None:
         promoted = decision["decision"] == "promoted"
         candidate = decision["candidate"]
@@ -286,4 +324,7 @@ with DAG(
     current_metrics = evaluate.override(task_id="evaluate_current")(served["model"], window)
     exported >> current_metrics
     decision = promote(candidate, candidate_metrics, current_metrics)
-    notify(decision, register(decision))
+    recorded = register(decision)
+    notify(decision, recorded)
+    # After the decision is recorded: the audit row exists before running jobs are told.
+    recorded >> register_for_running_jobs(decision)

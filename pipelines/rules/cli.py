@@ -5,7 +5,7 @@ list, show, compare and export the registered ones.
     python -m pipelines.rules list
     python -m pipelines.rules show VERSION          # a registration id or a rules-… version
     python -m pipelines.rules diff A B              # ids, versions, or "defaults"
-    python -m pipelines.rules export --output registry.jsonl
+    python -m pipelines.rules export --output registry.jsonl   # model versions too
 
 The warehouse from ``--dsn`` (else ``STREAMFLOW_PG_DSN``); ``register`` also publishes to
 ``--rules_topic`` on ``--kafka_bootstrap_servers`` (else ``STREAMFLOW_KAFKA_BOOTSTRAP``), and
@@ -20,23 +20,35 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import getpass
 import json
-import math
-import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import psycopg
 
 from pipelines.cli import RUN_ERROR, CommandError, OneLineParser, os_error_reason, run_command
 from pipelines.kafka import DEFAULT_RULES_TOPIC
+from pipelines.models import store as model_store
 from pipelines.rules import store
 from pipelines.rules.publish import publish
+from pipelines.rules.registration import (
+    add_publish_arguments,
+    add_role_arguments,
+    bootstrap_servers,
+    checked_effective_from,
+    checked_role,
+    instant,
+    millis,
+    os_user,
+    read_text,
+)
 from pipelines.warehouse.options import add_dsn_argument, connectable_dsn, database_error
 from transforms.domain.config import RulesConfig, default_rules, rules_from_text
+from transforms.domain.effective import CHAMPION
+from transforms.domain.model_registry import encode_model_change
 from transforms.domain.rules_registry import (
     RulesChange,
     encode_rules_change,
@@ -46,32 +58,7 @@ from transforms.domain.rules_registry import (
 from transforms.sinks import write_text
 
 TOOL = "pipelines.rules"
-GRACE_VARIABLE = "STREAMFLOW_RULES_GRACE_S"
-DEFAULT_GRACE_S = 60.0
-KAFKA_VARIABLE = "STREAMFLOW_KAFKA_BOOTSTRAP"
 CONNECT_TIMEOUT_S = 10
-
-
-def grace() -> timedelta:
-    text = os.environ.get(GRACE_VARIABLE)
-    try:
-        seconds = float(text) if text else DEFAULT_GRACE_S
-    except ValueError:
-        seconds = math.nan
-    if not math.isfinite(seconds) or seconds < 0:
-        raise CommandError(f"${GRACE_VARIABLE} {text!r} is not a number of seconds")
-    return timedelta(seconds=seconds)
-
-
-def instant(text: str) -> datetime:
-    """An ISO-8601 instant with its UTC offset, as an argparse ``type``."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 instant") from None
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} needs a UTC offset (say Z for UTC)")
-    return moment
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,8 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="The live job's --rules file, to check the version against (default: the latest "
         "registered version, else the packaged defaults).",
     )
-    register.add_argument("--kafka_bootstrap_servers", default=os.environ.get(KAFKA_VARIABLE))
-    register.add_argument("--rules_topic", default=DEFAULT_RULES_TOPIC)
+    add_role_arguments(register)
+    add_publish_arguments(register, DEFAULT_RULES_TOPIC)
     commands.add_parser("list", help="Every registered version, in effective order.")
     show = commands.add_parser("show", help="A version's rules file.")
     show.add_argument("version", help="A registration id or a rules-… version.")
@@ -99,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("b")
     export = commands.add_parser(
         "export",
-        help="The registry as a --rules_changes file; prints {exported, output} as JSON.",
+        help="The registry (rules and model versions) as a --rules_changes file; prints "
+        "{exported, output} as JSON.",
     )
     export.add_argument("--output", required=True, help="JSONL file to write ('-': stdout).")
     return parser
@@ -123,50 +111,28 @@ def run(argv: Sequence[str] | None) -> int:
     return 0
 
 
-def _read_text(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except OSError as error:
-        raise CommandError(os_error_reason(error)) from None
-    except UnicodeDecodeError:
-        raise CommandError(f"{path}: not UTF-8 text") from None
-
-
 def _base(connection: psycopg.Connection[Any], base_file: str | None) -> RulesConfig:
     if base_file:
         try:
-            return rules_from_text(_read_text(base_file))
+            return rules_from_text(read_text(base_file))
         except ValueError as error:
             raise CommandError(f"--base {base_file}: {error}") from None
-    registered = store.registrations(connection, published_only=True)
+    registered = store.registrations(connection, published_only=True, role=CHAMPION)
     return _stored(registered[-1]) if registered else default_rules()
 
 
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # a container's user without a name
-        raise CommandError("give --author: this process's user has no name") from None
-
-
 def register(connection: psycopg.Connection[Any], args: argparse.Namespace) -> None:
-    # Milliseconds, as the job compares event times: the registry keeps what the job applies.
-    effective_from: datetime = args.effective_from
-    effective_from = effective_from.replace(microsecond=effective_from.microsecond // 1000 * 1000)
-    earliest = datetime.now(UTC) + grace()
-    if effective_from < earliest:
-        raise CommandError(
-            f"--effective_from {effective_from.isoformat()} is sooner than the grace a live "
-            f"job needs ({grace().total_seconds():g} s): give {earliest.isoformat()} or later"
-        )
-    if not args.kafka_bootstrap_servers:
-        raise CommandError(f"give --kafka_bootstrap_servers or set {KAFKA_VARIABLE}")
-    text = _read_text(args.file)
-    author = args.author or _os_user()
-    millis = int(effective_from.timestamp() * 1000)
+    effective_from = checked_effective_from(args.effective_from)
+    role, until = checked_role(args, effective_from)
+    servers = bootstrap_servers(args)
+    text = read_text(args.file)
+    author = args.author or os_user()
+    at = millis(effective_from)
     try:
-        candidate = new_rules_change(text, millis, millis - 1, author, args.note)
+        candidate = new_rules_change(text, at, at - 1, author, args.note)
+        candidate = replace(
+            candidate, role=role, effective_until_ms=None if until is None else millis(until)
+        )
     except ValueError as error:
         raise CommandError(f"{args.file}: {error}") from None
     # Read as the job will read it: refused here, never dead-lettered there.
@@ -177,28 +143,38 @@ def register(connection: psycopg.Connection[Any], args: argparse.Namespace) -> N
         raise CommandError(f"{args.file}: {told.message}")
     # Committed first, then published, then marked: a version on the topic is always in the
     # registry; one the broker refused is deleted again (export reads published rows only).
-    row = store.insert(connection, candidate, effective_from, args.backtest)
+    row = store.insert(connection, candidate, effective_from, args.backtest, until)
     try:
-        publish(args.kafka_bootstrap_servers, args.rules_topic, row.registration_id, row.change())
+        change = row.change()
+        record = encode_rules_change(change)
+        publish(
+            servers, args.rules_topic, str(row.registration_id), record, change.registered_at_ms
+        )
     except CommandError:
         store.delete(connection, row.registration_id)
         raise
     store.mark_published(connection, row.registration_id)
+    shadow = "" if row.role == CHAMPION else " as a challenger in shadow"
     print(
-        f"registered {row.rules_version} as {row.registration_id}, effective from "
+        f"registered {row.rules_version} as {row.registration_id}{shadow}, effective from "
         f"{row.effective_from.isoformat()}, published to {args.rules_topic}"
     )
 
 
 def list_(connection: psycopg.Connection[Any], _args: argparse.Namespace) -> None:
-    print("id\trules_version\teffective_from\tregistered_at\tauthor\tpublished\tnote")
+    print("id\trules_version\teffective_from\tregistered_at\tauthor\tpublished\tnote\trole")
     for row in store.registrations(connection):
         published = "yes" if row.published_at else "no"
         note = " ".join(row.note.split())  # one line, no tab: a row per version
         print(
             f"{row.registration_id}\t{row.rules_version}\t{row.effective_from.isoformat()}\t"
-            f"{row.registered_at.isoformat()}\t{row.author}\t{published}\t{note}"
+            f"{row.registered_at.isoformat()}\t{row.author}\t{published}\t{note}\t"
+            f"{_role(row.role, row.effective_until)}"
         )
+
+
+def _role(role: str, until: datetime | None) -> str:
+    return role if until is None else f"{role} until {until.isoformat()}"
 
 
 def _stored(row: store.Registration) -> RulesConfig:
@@ -250,9 +226,18 @@ def diff(connection: psycopg.Connection[Any], args: argparse.Namespace) -> None:
 
 
 def export(connection: psycopg.Connection[Any], args: argparse.Namespace) -> None:
-    """The versions live jobs were told (published), as a --rules_changes file."""
-    rows = store.registrations(connection, published_only=True)
-    text = "".join(f"{encode_rules_change(_change(row)).decode()}\n" for row in rows)
+    """The versions live jobs were told (published), rules and models in the order they take
+    effect, as a --rules_changes file."""
+    rules = [
+        (row.effective_from, encode_rules_change(_change(row)))
+        for row in store.registrations(connection, published_only=True)
+    ]
+    models = [
+        (row.effective_from, encode_model_change(row.change()))
+        for row in model_store.registrations(connection, published_only=True)
+    ]
+    records = [record for _, record in sorted(rules + models, key=lambda pair: pair[0])]
+    text = "".join(f"{record.decode()}\n" for record in records)
     if args.output == "-":
         sys.stdout.write(text)
         return
@@ -260,4 +245,4 @@ def export(connection: psycopg.Connection[Any], args: argparse.Namespace) -> Non
         write_text(args.output, text)
     except OSError as error:
         raise CommandError(os_error_reason(error)) from None
-    print(json.dumps({"exported": len(rows), "output": args.output}))
+    print(json.dumps({"exported": len(records), "output": args.output}))

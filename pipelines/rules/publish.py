@@ -6,14 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from pipelines.cli import RUN_ERROR, CommandError
-from transforms.domain.rules_registry import RulesChange, encode_rules_change
 
 PUBLISH_TIMEOUT_S = 30
 
 
-def publish(bootstrap_servers: str, topic: str, registration_id: int, change: RulesChange) -> None:
-    """The change on ``topic``, keyed by its registration (the compacted topic keeps every
-    registration), stamped at its registration time; :class:`CommandError` if not delivered."""
+def publish(
+    bootstrap_servers: str, topic: str, key: str, record: bytes, registered_at_ms: int
+) -> None:
+    """A registered version's record on ``topic``, keyed by its registration (the compacted
+    topic keeps every registration: ``"<id>"`` for rules, ``"model-<id>"`` for models), stamped
+    at its registration time; :class:`CommandError` if not delivered."""
     from confluent_kafka import KafkaException, Producer
 
     failures: list[str] = []
@@ -34,9 +36,9 @@ def publish(bootstrap_servers: str, topic: str, registration_id: int, change: Ru
         )
         producer.produce(
             topic,
-            key=str(registration_id).encode(),
-            value=encode_rules_change(change),
-            timestamp=change.registered_at_ms,
+            key=key.encode(),
+            value=record,
+            timestamp=registered_at_ms,
             on_delivery=delivered,
         )
         undelivered = producer.flush(PUBLISH_TIMEOUT_S + 5)

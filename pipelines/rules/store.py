@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +12,7 @@ from transforms.domain.rules_registry import RulesChange, new_rules_change
 
 _COLUMNS = (
     "registration_id, rules_version, rules_sha256, rules_text, effective_from, registered_at, "
-    "author, note, backtest, published_at"
+    "author, note, backtest, published_at, role, effective_until"
 )
 
 
@@ -28,17 +28,21 @@ class Registration:
     note: str
     backtest: str | None
     published_at: datetime | None
+    role: str
+    effective_until: datetime | None
 
     def change(self) -> RulesChange:
         """The contract's record of this version (``ValueError`` if its text no longer parses
         as a rules file of this release)."""
-        return new_rules_change(
+        change = new_rules_change(
             self.rules_text,
             _millis(self.effective_from),
             _millis(self.registered_at),
             self.author,
             self.note,
         )
+        until = None if self.effective_until is None else _millis(self.effective_until)
+        return replace(change, role=self.role, effective_until_ms=until)
 
 
 def _millis(moment: datetime) -> int:
@@ -50,12 +54,13 @@ def insert(
     change: RulesChange,
     effective_from: datetime,
     backtest: str | None,
+    effective_until: datetime | None = None,
 ) -> Registration:
     """A new row, in the caller's transaction; ``registered_at`` is the server's clock."""
     row = connection.execute(
         "INSERT INTO silver.rules_registry (rules_version, rules_sha256, rules_text, "
-        "effective_from, author, note, backtest) VALUES (%s, %s, %s, %s, %s, %s, %s) "
-        f"RETURNING {_COLUMNS}",
+        "effective_from, author, note, backtest, role, effective_until) "
+        f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
         (
             change.rules_version,
             change.sha256,
@@ -64,6 +69,8 @@ def insert(
             change.author,
             change.note,
             backtest,
+            change.role,
+            effective_until,
         ),
     ).fetchone()
     assert row is not None  # INSERT ... RETURNING gives one row
@@ -85,14 +92,18 @@ def delete(connection: psycopg.Connection[Any], registration_id: int) -> None:
 
 
 def registrations(
-    connection: psycopg.Connection[Any], published_only: bool = False
+    connection: psycopg.Connection[Any], published_only: bool = False, role: str | None = None
 ) -> list[Registration]:
-    """Every version (or every one published), in the order they take effect (then of
-    registration)."""
-    where = "WHERE published_at IS NOT NULL " if published_only else ""
+    """Every version (or every one published, or of one role), in the order they take effect
+    (then of registration)."""
+    conditions = ["published_at IS NOT NULL"] if published_only else []
+    if role is not None:
+        conditions.append("role = %(role)s")
+    where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
     rows = connection.execute(
         f"SELECT {_COLUMNS} FROM silver.rules_registry {where}"
-        "ORDER BY effective_from, registered_at"
+        "ORDER BY effective_from, registered_at",
+        {"role": role},
     ).fetchall()
     return [Registration(*row) for row in rows]
 

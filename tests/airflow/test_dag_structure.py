@@ -173,4 +173,6 @@ def test_model_retrain_evaluates_both_models_before_it_promotes(dags: dict[str, 
         "promote": {"train", "evaluate_candidate", "evaluate_current"},
         "register": {"promote"},
         "notify": {"promote", "register"},
+        # Running jobs are told only once the decision is recorded.
+        "register_for_running_jobs": {"promote", "register"},
     }

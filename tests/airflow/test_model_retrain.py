@@ -2,7 +2,8 @@
 served kind of model on the training days, has the pipeline score the held-out days with it
 and with the served model (once there is one), both fed the same feedback and labelled with
 what the feedback said, promotes it when not worse, records the decision in the model registry
-and notifies; an evaluation without scores fails the promotion, without retry, and notifies."""
+and notifies (and, when asked, registers the promoted model for running jobs on a real broker);
+an evaluation without scores fails the promotion, without retry, and notifies."""
 
 from __future__ import annotations
 
@@ -20,7 +21,13 @@ from pipelines.fraud import run
 from pipelines.synthetic import generate_dataset
 from pipelines.synthetic.archive import archive_file, write_feedback_archive
 from tests.airflow.dag_runs import assert_run, ops_events, run_dag, task_states
+from tests.console.relay_check import read_topic
+from tests.kafka.conftest import bootstrap_servers, topics  # noqa: F401 (fixtures)
+from tests.kafka.live import Topics
+from transforms.domain.config import default_rules
 from transforms.domain.event_time import parse_timestamp
+from transforms.domain.model_registry import ModelChange
+from transforms.domain.scoring_registry import parse_registered_change
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
@@ -61,12 +68,17 @@ def _registry(dsn: str) -> list[tuple[Any, ...]]:
         return connection.execute(
             "SELECT model_version, model_sha256, promoted, replaced_version, "
             "(metrics -> 'blend' ->> 'average_precision')::float8 FROM silver.model_registry "
-            "ORDER BY registry_id"
+            "WHERE effective_from IS NULL ORDER BY registry_id"
         ).fetchall()
 
 
+@pytest.mark.kafka
 def test_a_candidate_is_trained_evaluated_promoted_and_registered(
-    warehouse: str, archive: dict[str, str], tmp_path: Path
+    warehouse: str,
+    archive: dict[str, str],
+    tmp_path: Path,
+    bootstrap_servers: str,  # noqa: F811
+    topics: Topics,  # noqa: F811
 ) -> None:
     model_dir = tmp_path / "production"
     conf: dict[str, Any] = {**archive, "train_days": 5, "holdout_days": 3}
@@ -91,8 +103,27 @@ def test_a_candidate_is_trained_evaluated_promoted_and_registered(
     assert "no current model" in event[4]
 
     # The same history trains the same model: not worse than itself, so promoted again,
-    # now measured against the served one.
-    assert_run(run_dag("model_retrain", LOGICAL_DATE, warehouse, conf))
+    # now measured against the served one; and this time registered for the running jobs.
+    conf["live_effective_after_minutes"] = 5
+    conf["kafka_bootstrap_servers"] = bootstrap_servers
+    conf["rules_topic"] = topics.rules
+    started = datetime.now(UTC)
+    second_run = run_dag("model_retrain", LOGICAL_DATE, warehouse, conf)
+    assert_run(second_run)
+    assert task_states(second_run)["register_for_running_jobs"] == "success"
+    [record] = read_topic(bootstrap_servers, topics.rules, 1)
+    change = parse_registered_change(record.value(), default_rules())
+    assert isinstance(change, ModelChange)
+    assert (change.model_version, change.sha256) == (version, sha256)
+    assert change.location == str(model_dir.resolve())  # the release, not the link
+    assert change.author == "model_retrain"
+    assert change.effective_from_ms >= (started.timestamp() + 5 * 60) * 1000
+    with psycopg.connect(warehouse) as connection:
+        live = connection.execute(
+            "SELECT model_version, location, published_at IS NOT NULL FROM silver.model_registry "
+            "WHERE effective_from IS NOT NULL"
+        ).fetchall()
+    assert live == [(version, change.location, True)]
     second = _registry(warehouse)[1]
     assert second[:4] == (version, sha256, True, version)
     assert second[4] == average_precision

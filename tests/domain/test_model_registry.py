@@ -77,3 +77,50 @@ def test_the_registry_stream_carries_both_kinds() -> None:
     assert copy.learn(_change("m2", T + 9))
     assert registry.model_at(T + 9) == model  # the copy learns alone
     assert set(registry.changes) < set(copy.changes)
+
+
+def test_a_challenger_shadows_from_its_time_until_its_end_and_parses_back() -> None:
+    from dataclasses import replace
+
+    from transforms.domain.config import default_rules
+    from transforms.domain.rules_registry import (
+        encode_rules_change,
+        new_rules_change,
+        parse_rules_change,
+    )
+    from transforms.domain.scoring_registry import ScoringRegistry
+
+    base = default_rules()
+    rules = replace(
+        new_rules_change("alert_threshold: 0.5\n", T, T - 1, "ana", ""),
+        role="challenger",
+        effective_until_ms=T + 100,
+    )
+    model = replace(_change("m9", T + 50), role="challenger")
+    assert parse_rules_change(encode_rules_change(rules)) == rules
+    assert parse_model_change(encode_model_change(model)) == model
+    champion = new_rules_change("alert_threshold: 0.5\n", T, T - 1, "ana", "")
+    assert "role" not in json.loads(encode_rules_change(champion))  # reads as before
+
+    registry = ScoringRegistry.of(base, (rules, model))
+    assert registry.rules_at(T + 1).rules_version == base.rules_version  # never the champion
+    assert registry.model_at(T + 60) is None
+    assert registry.challengers_at(T - 1) == (None, None)
+    assert registry.challengers_at(T) == (rules, None)
+    assert registry.challengers_at(T + 50) == (rules, model)
+    assert registry.challengers_at(T + 100) == (None, model)  # the rules' shadow ended
+    assert set(registry.copy().changes) == {rules, model}
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"role": "referee"},
+        {"effective_until": "2027-01-15T08:00:00Z"},  # a champion's
+        {"role": "challenger", "effective_until": "2020-01-01T00:00:00Z"},  # before its start
+    ],
+)
+def test_a_bad_role_is_an_invalid_record(edit: dict[str, str]) -> None:
+    document = json.loads(encode_model_change(_change("m1", T)))
+    invalid = parse_model_change(json.dumps({**document, **edit}))
+    assert isinstance(invalid, InvalidRecord)

@@ -34,8 +34,10 @@ from typing import Any
 import psycopg
 import pytest
 
+from ml.artifact import load_artifact
 from pipelines import fraud, produce
 from pipelines.synthetic import generate_dataset
+from pipelines.train_default import train_model
 from pipelines.warehouse.scratch import project_server_dsn, scratch_database
 from tests.flink.rest import flink_get
 from tests.kafka.live import Topics, consume_until, live_job, publish_raw, wait_until
@@ -43,6 +45,7 @@ from tests.output_files import read_records
 from tests.services import service_script
 from transforms.domain.config import default_rules
 from transforms.domain.event_time import business_timezone, parse_timestamp
+from transforms.domain.model_registry import ModelChange, encode_model_change
 from transforms.domain.rules_registry import RulesChange, encode_rules_change, new_rules_change
 
 pytestmark = [pytest.mark.kafka, pytest.mark.flink, pytest.mark.chaos, pytest.mark.slow]
@@ -65,8 +68,24 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         if _is_event(line)
     )
     change = new_rules_change(LOWER_THRESHOLD, times[2 * len(times) // 3], times[0], "t", "drill")
+    # And a model version from a third through: the job starts without a model, and the
+    # restored job's workers load it again from its location.
+    model_dir = tmp_path_factory.mktemp("drill-model")
+    train_model(str(model_dir), seed=4, customers=120, days=8)
+    artifact = load_artifact(str(model_dir))
+    model_change = ModelChange(
+        artifact.model_version,
+        artifact.metadata["model_sha256"],
+        str(model_dir),
+        times[len(times) // 3],
+        times[0],
+        "t",
+        "drill",
+    )
     registry = folder / "rules.jsonl"
-    registry.write_bytes(encode_rules_change(change) + b"\n")
+    registry.write_bytes(
+        encode_model_change(model_change) + b"\n" + encode_rules_change(change) + b"\n"
+    )
     options = [f"--input={data.events}", f"--blacklist={data.blacklist}", "--no_model"]
     fraud.run([*options, f"--rules_changes={registry}", f"--output_dir={out}"])
     alerts = {a["alert_id"] for a in read_records(out, "alerts")}
@@ -80,6 +99,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "dlq_payloads": dlq,
         "scored": scored,
         "rules_change": change,
+        "model_change": model_change,
     }
 
 
@@ -126,12 +146,20 @@ def _drill(
     args += [f"--blacklist={data.blacklist}", "--no_model", f"--postgres_dsn={dsn}"]
     args += [f"--kafka_consumer_group={job_name}", f"--output_dir={tmp_path / 'live'}"]
     change: RulesChange = dataset["rules_change"]
+    model_change: ModelChange = dataset["model_change"]
     publish_raw(
         bootstrap_servers,
         topics.rules,
         [encode_rules_change(change)],
         change.registered_at_ms,
         key=b"1",
+    )
+    publish_raw(
+        bootstrap_servers,
+        topics.rules,
+        [encode_model_change(model_change)],
+        model_change.registered_at_ms,
+        key=b"model-1",
     )
     with live_job(flink_master, job_name, args, tmp_path / "logs") as job_id:
         to_topic = [f"--bootstrap_servers={bootstrap_servers}", f"--topic={topics.input}"]
@@ -189,6 +217,13 @@ def _drill(
             (parse_timestamp(s["event_time"], None) >= change.effective_from_ms, s["rules_version"])
             for s in read_records(live, "scored")
         },
+        "job_models": {
+            (
+                parse_timestamp(s["event_time"], None) >= model_change.effective_from_ms,
+                s["model_version"],
+            )
+            for s in read_records(live, "scored")
+        },
         "job_alerts": {a["alert_id"] for a in read_records(live, "alerts")},
         # Set when the job was restored from a checkpoint (after a failure).
         "restored": checkpoints["latest"]["restored"],
@@ -211,6 +246,9 @@ def _assert_nothing_lost_or_doubled(dataset: dict[str, Any], outcome: dict[str, 
         (False, default_rules().rules_version),
         (True, change.rules_version),
     }
+    # And by the model version of its time: none before it, the registered one after.
+    model_change: ModelChange = dataset["model_change"]
+    assert outcome["job_models"] == {(False, None), (True, model_change.model_version)}
     assert Counter(dlq_rows) == Counter(dataset["dlq_payloads"])
     # The alerts are what the job decided. They are the bounded run's unless events arrived
     # after the watermark had passed them and were scored late, on arrival: a broker outage

@@ -6,7 +6,9 @@ future version with a field the pipeline does not know, and malformed lines, som
 plus records only a topic can hold (an empty value, one over ``--max_payload_bytes``); and the
 confirmed frauds, reported two days later on the feedback topic, and blacklist changes on the
 compacted reference topic, which pass the store step and the customer step on Flink's
-streaming path as the bounded run passes them.
+streaming path as the bounded run passes them; and on the rules topic a registered rules
+version and a retrained model's version, each scoring from its own effective time (the workers
+load the model from its location).
 
 A replay fills the topics before the job starts, in either order. The feedback topic then holds
 a long history before the data set's (20,000 outcomes of other customers): the job reads the
@@ -30,6 +32,7 @@ from typing import Any
 
 import pytest
 
+from ml.artifact import load_artifact
 from pipelines import fraud, produce
 from pipelines.options import DEFAULT_CUSTOMER_SHARDS
 from pipelines.synthetic import generate_dataset
@@ -38,8 +41,9 @@ from tests.flink import prometheus
 from tests.flink.rest import flink_get, running_job_id
 from tests.kafka.live import ROOT, Topics, consume_until, live_job, publish_raw, wait_until
 from tests.output_files import read_records
-from transforms.domain.event_time import business_timezone, format_utc
+from transforms.domain.event_time import business_timezone, format_utc, parse_timestamp
 from transforms.domain.events import Transaction, parse_event
+from transforms.domain.model_registry import ModelChange, encode_model_change
 from transforms.domain.rules_registry import RulesChange, encode_rules_change, new_rules_change
 
 pytestmark = [pytest.mark.kafka, pytest.mark.flink, pytest.mark.slow]
@@ -54,8 +58,10 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     data = generate_dataset(str(folder), seed=11, customers=150, days=10, feedback_delay_days=2)
     model = str(tmp_path_factory.mktemp("live-model"))
     train_model(model, seed=3, customers=120, days=8)
+    retrained = str(tmp_path_factory.mktemp("live-retrained"))
+    train_model(retrained, seed=4, customers=120, days=8)
     lines = [line for line in Path(data.events).read_bytes().splitlines() if line]
-    return {"data": data, "model": model, "lines": lines}
+    return {"data": data, "model": model, "retrained": retrained, "lines": lines}
 
 
 def _versions(lines: list[bytes]) -> Counter[int]:
@@ -86,12 +92,28 @@ def _blacklist_changes(events: list[Transaction], path: Path) -> str:
 LOWER_THRESHOLD = "alert_threshold: 0.45\n"
 
 
-def _rules_change(events: list[Transaction], path: Path) -> tuple[str, RulesChange]:
-    """A version registered an hour before it takes effect, two thirds through the data."""
-    effective = sorted(e.event_time_ms for e in events)[2 * len(events) // 3]
+def _rules_change(
+    events: list[Transaction], retrained: str, path: Path
+) -> tuple[str, RulesChange, ModelChange]:
+    """A rules version registered an hour before it takes effect, two thirds through the
+    data, and a retrained model's version from two fifths on (workers load it from where it
+    lies, as pipelines.models register publishes it)."""
+    times = sorted(e.event_time_ms for e in events)
+    effective = times[2 * len(events) // 3]
     change = new_rules_change(LOWER_THRESHOLD, effective, effective - 3_600_000, "test", "lower")
-    path.write_bytes(encode_rules_change(change) + b"\n")
-    return str(path), change
+    artifact = load_artifact(retrained)
+    model_from = times[2 * len(events) // 5]
+    model = ModelChange(
+        artifact.model_version,
+        artifact.metadata["model_sha256"],
+        retrained,
+        model_from,
+        model_from - 3_600_000,
+        "test",
+        "retrained",
+    )
+    path.write_bytes(encode_model_change(model) + b"\n" + encode_rules_change(change) + b"\n")
+    return str(path), change, model
 
 
 # Long enough that the job's Python workers take seconds over it, while the events' topic
@@ -151,7 +173,9 @@ def test_the_live_job_publishes_what_a_bounded_run_finds(
     changes = _blacklist_changes(events, tmp_path / "changes.jsonl")
     first_event_ms = min(e.event_time_ms for e in events)
     feedback = _with_history(data.feedback, first_event_ms, tmp_path / "feedback.jsonl")
-    rules_changes, rules_change = _rules_change(events, tmp_path / "rules.jsonl")
+    rules_changes, rules_change, model_change = _rules_change(
+        events, dataset["retrained"], tmp_path / "rules.jsonl"
+    )
     bounded = fraud.run(
         [
             f"--input={data.events}",
@@ -183,6 +207,11 @@ def test_the_live_job_publishes_what_a_bounded_run_finds(
     lowered = [a for a in expected_alerts.values() if a["fraud_score"] < 0.7]
     assert lowered
     assert {a["rules_version"] for a in lowered} == {rules_change.rules_version}
+    # The registered model scores from its time on, the job's own before.
+    own_model = load_artifact(dataset["model"]).model_version
+    for alert in expected_alerts.values():
+        after = parse_timestamp(alert["event_time"], None) >= model_change.effective_from_ms
+        assert alert["model_version"] == (model_change.model_version if after else own_model)
 
     def publish_events() -> None:
         produce.main(
@@ -213,6 +242,13 @@ def test_the_live_job_publishes_what_a_bounded_run_finds(
             [encode_rules_change(rules_change)],
             rules_change.registered_at_ms,
             key=b"1",
+        )
+        publish_raw(
+            bootstrap_servers,
+            topics.rules,
+            [encode_model_change(model_change)],
+            model_change.registered_at_ms,
+            key=b"model-1",
         )
 
     for publish in (
@@ -283,8 +319,9 @@ def test_the_live_job_publishes_what_a_bounded_run_finds(
     feedback_count = data.counts["feedback"] + HISTORY
     assert seen["feedback_read"] == seen["feedback_accepted"] == feedback_count, seen
     assert seen["blacklist_changes_read"] == seen["blacklist_changes_accepted"] == 2, seen
-    assert seen["rules_changes_read"] == seen["rules_changes_accepted"] == 1, seen
-    assert seen["rules_changes_learned_by_shards"] == DEFAULT_CUSTOMER_SHARDS, seen
+    assert seen["rules_changes_read"] == seen["rules_changes_accepted"] == 2, seen
+    assert seen["rules_changes_learned_by_shards"] == 2 * DEFAULT_CUSTOMER_SHARDS, seen
+    assert "model_loads_failed" not in seen, seen
     assert "rules_changes_late_in_shards" not in seen, seen
 
 

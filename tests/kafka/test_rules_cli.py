@@ -11,7 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pipelines.rules.cli import GRACE_VARIABLE, main
+from pipelines.rules.cli import main
+from pipelines.rules.registration import GRACE_VARIABLE
 from pipelines.warehouse.migrate import migrate
 from pipelines.warehouse.options import DSN_VARIABLE
 from tests.console.relay_check import read_topic
@@ -78,7 +79,7 @@ def test_a_version_is_registered_published_listed_shown_compared_and_exported(
     assert main(["list"]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert listed[1].split("\t")[:2] == ["1", change.rules_version]
-    assert listed[1].split("\t")[5:] == ["yes", "campaign"]
+    assert listed[1].split("\t")[5:] == ["yes", "campaign", "champion"]
     assert main(["show", "1"]) == 0
     assert capsys.readouterr().out == LOWER
     assert main(["diff", "defaults", change.rules_version]) == 0
@@ -167,3 +168,29 @@ def test_a_version_without_a_note_reaches_the_export(
     [change] = read_rules_changes(str(exported), default_rules())
     assert change.note == ""
     assert change.rules.rules_version == default_rules().rules_version
+
+
+def test_a_challenger_is_registered_to_shadow_until_its_end(
+    registry: str,
+    topics: Topics,
+    bootstrap_servers: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rules = tmp_path / "lower.yaml"
+    rules.write_text(LOWER)
+    start, end = _soon(120), _soon(7200)
+    assert _register(rules, topics, f"--effective_from={start}", "--until", end) == 2
+    assert "give --challenger too" in capsys.readouterr().err
+    shadow = [f"--effective_from={start}", "--challenger", f"--until={end}"]
+    assert _register(rules, topics, *shadow) == 0
+    assert "as a challenger in shadow" in capsys.readouterr().out
+    [record] = read_topic(bootstrap_servers, topics.rules, 1)
+    change = parse_rules_change(record.value())
+    assert isinstance(change, RulesChange)
+    assert change.role == "challenger"
+    assert change.effective_until_ms == int(datetime.fromisoformat(end).timestamp() * 1000)
+    assert main(["list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[1].split("\t")[-1].startswith("challenger until ")
+    assert _rows(registry) == 1

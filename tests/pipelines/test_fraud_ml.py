@@ -29,6 +29,7 @@ from tests.ml.reasons_check import assert_alerts_explained
 from tests.output_files import read_records
 from transforms.anomaly import ScoreAnomalies
 from transforms.domain.config import default_rules, rules_from_text
+from transforms.domain.model_registry import ModelChange, encode_model_change
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +94,55 @@ def test_a_named_model_that_is_unusable_stops_the_run_with_the_reason(
     assert str(stopped.value.code).startswith(f"pipelines.fraud: --model {broken}: ")
     assert "checksum mismatch" in str(stopped.value.code)
     assert not (tmp_path / "out").exists(), "nothing ran"
+
+
+def _model_version_file(model_dir: str, location: str, path: Path) -> Path:
+    artifact = load_artifact(model_dir)
+    change = ModelChange(
+        artifact.model_version,
+        artifact.metadata["model_sha256"],
+        location,
+        1_800_000_000_000,
+        1_700_000_000_000,
+    )
+    path.write_bytes(encode_model_change(change) + b"\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"), [("missing", "cannot read the metadata"), ("replaced", "checksum")]
+)
+def test_a_registered_model_version_that_is_unusable_stops_the_launch_in_one_line(
+    dataset: Any, model_dir: str, tmp_path: Path, damage: str, message: str
+) -> None:
+    location = tmp_path / "registered"
+    if damage == "replaced":
+        _broken_copy(model_dir, location)
+    registry = _model_version_file(model_dir, str(location), tmp_path / "registry.jsonl")
+    with pytest.raises(SystemExit) as stopped:
+        fraud.main(
+            [
+                f"--input={dataset.events}",
+                f"--output_dir={tmp_path / 'out'}",
+                f"--rules_changes={registry}",
+            ]
+        )
+    said = str(stopped.value.code)
+    assert said.startswith("pipelines.fraud: --rules_changes: model version ")
+    assert message in said
+    assert "\n" not in said
+    assert not (tmp_path / "out").exists(), "nothing ran"
+
+
+def test_the_launcher_ships_a_registered_models_bytes_with_the_job(
+    model_dir: str, tmp_path: Path
+) -> None:
+    registry = _model_version_file(model_dir, model_dir, tmp_path / "registry.jsonl")
+    options = PipelineOptions([f"--rules_changes={registry}", "--no_model"])
+    reference = launcher.read_reference_data(options.view_as(fraud.FraudOptions))
+    [(reference_key, files)] = reference.registered_models.items()
+    assert reference_key[1] == model_dir
+    assert files.model == (Path(model_dir) / MODEL_FILENAME).read_bytes()
 
 
 def test_a_named_model_folder_that_is_missing_stops_the_run(dataset: Any, tmp_path: Path) -> None:

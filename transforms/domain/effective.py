@@ -9,7 +9,10 @@ the larger digest, for determinism), whatever the order they were learnt in.
 from __future__ import annotations
 
 import bisect
-from typing import Generic, TypeVar
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from transforms.domain.json_fields import ErrorType, InvalidRecordError, timestamp
 
 Value = TypeVar("Value")
 
@@ -47,3 +50,54 @@ class EffectiveTimeline(Generic[Value]):
 
     def __len__(self) -> int:
         return len(self._values)
+
+
+# What a registered version is for. A champion scores and alerts; a challenger scores in
+# shadow beside it, recorded on each scored record, never alerting, until another challenger
+# of its kind takes over or its ``effective_until``.
+CHAMPION, CHALLENGER = "champion", "challenger"
+ROLES = (CHAMPION, CHALLENGER)
+
+
+def parse_role(document: dict[str, Any]) -> tuple[str, int | None]:
+    """``(role, effective_until_ms)`` of a registry record; a record without a role is a
+    champion's (records written before challengers existed). ``InvalidRecordError`` if wrong."""
+    role = document.get("role")
+    if role is None or role == "":
+        role = CHAMPION
+    if role not in ROLES:
+        raise InvalidRecordError(
+            ErrorType.INVALID_FIELD, f"role: {str(role)[:40]!r} is not one of {ROLES}"
+        )
+    if document.get("effective_until") in (None, ""):
+        return role, None
+    if role != CHALLENGER:
+        raise InvalidRecordError(
+            ErrorType.INVALID_FIELD, "effective_until: only a challenger's shadow ends"
+        )
+    until = timestamp(document, "effective_until", None)
+    if until <= timestamp(document, "effective_from", None):
+        raise InvalidRecordError(
+            ErrorType.INVALID_FIELD, "effective_until: not after effective_from"
+        )
+    return role, until
+
+
+def role_document(role: str, effective_until_ms: int | None) -> dict[str, Any]:
+    """The record's role fields: none for a champion, so its record reads as before."""
+    if role == CHAMPION:
+        return {}
+    document: dict[str, Any] = {"role": role}
+    if effective_until_ms is not None:
+        document["effective_until"] = iso_millis(effective_until_ms)
+    return document
+
+
+def iso_millis(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+def in_effect(value: Value | None, time_ms: int) -> Value | None:
+    """``value`` unless its shadow ended before ``time_ms``."""
+    until = getattr(value, "effective_until_ms", None)
+    return value if until is None or time_ms < until else None

@@ -17,10 +17,15 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from transforms.domain.effective import EffectiveTimeline
+from transforms.domain.effective import (
+    CHAMPION,
+    EffectiveTimeline,
+    iso_millis,
+    parse_role,
+    role_document,
+)
 from transforms.domain.json_fields import (
     ErrorType,
     InvalidRecord,
@@ -46,6 +51,9 @@ class ModelChange:
     registered_at_ms: int
     author: str = ""
     note: str = ""
+    # A challenger scores in shadow, never alerting (transforms.domain.effective).
+    role: str = CHAMPION
+    effective_until_ms: int | None = None
 
     def precedence(self) -> tuple[int, int, str]:
         return self.effective_from_ms, self.registered_at_ms, self.sha256
@@ -55,20 +63,17 @@ class ModelChange:
         return self.model_version, self.location, self.sha256
 
 
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
-
-
 def model_change_document(change: ModelChange) -> dict[str, Any]:
     return {
         "kind": "model",
         "model_version": change.model_version,
         "sha256": change.sha256,
         "location": change.location,
-        "effective_from": _iso(change.effective_from_ms),
-        "registered_at": _iso(change.registered_at_ms),
+        "effective_from": iso_millis(change.effective_from_ms),
+        "registered_at": iso_millis(change.registered_at_ms),
         "author": change.author,
         "note": change.note,
+        **role_document(change.role, change.effective_until_ms),
     }
 
 
@@ -90,7 +95,10 @@ def parse_model_change(
         sha256 = text(document, "sha256", 64)
         if not _SHA256.match(sha256):
             raise InvalidRecordError(ErrorType.INVALID_FIELD, "sha256: 64 lowercase hex digits")
+        role, until = parse_role(document)
         return ModelChange(
+            role=role,
+            effective_until_ms=until,
             model_version=text(document, "model_version", 100),
             sha256=sha256,
             location=text(document, "location", 1000),

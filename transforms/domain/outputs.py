@@ -21,8 +21,14 @@ BLEND_FIELD = "_blend"
 # Likewise the registered model version in effect at the event's time, as (model_version,
 # location, sha256): absent while the job's own model scores (transforms.domain.model_registry).
 MODEL_FIELD = "_model"
+# A challenger's verdict, in shadow (transforms.domain.scoring_registry): only on the records
+# of events a challenger was in effect for.
+CHALLENGER_FIELD = "challenger"
+# What the model's step needs for it: the challenger's blend settings, its model version's
+# reference (null: the champion's model) and its rule details (null: the champion's).
+SHADOW_FIELD = "_shadow"
 # What the customer step tells the model's step, never output.
-_INTERNAL_FIELDS = (BLEND_FIELD, MODEL_FIELD)
+_INTERNAL_FIELDS = (BLEND_FIELD, MODEL_FIELD, SHADOW_FIELD)
 
 _ALERT_NAMESPACE = uuid.UUID("6f1c3a52-8d1e-4f3e-9a57-2b1f0c9e7d41")
 SCORE_DECIMALS = 6
@@ -60,10 +66,7 @@ def scored_transaction(
     the model's verdict. ``features`` (the anomaly model's inputs) are kept in the output as
     ``ml_features``: they explain an ML score and feed retraining."""
     rule_score = round(assessment.rule_score, SCORE_DECIMALS)
-    details = {
-        r.rule_id: {"score": round(r.score, SCORE_DECIMALS), **r.evidence}
-        for r in assessment.triggered
-    }
+    details = rule_details_of(assessment)
     record = event.to_record()
     record.update(
         {
@@ -84,6 +87,58 @@ def scored_transaction(
     if model is not None:
         record[MODEL_FIELD] = model
     return record
+
+
+def challenger_verdict(
+    assessment: RuleAssessment, *, rules_version: str, alert_threshold: float
+) -> dict[str, Any]:
+    """What a challenger's rules make of an event, before its model's score is blended in
+    (:func:`apply_challenger_score`). Never an alert: recorded beside the champion's."""
+    rule_score = round(assessment.rule_score, SCORE_DECIMALS)
+    return {
+        "rules_version": rules_version,
+        "model_version": None,
+        "rule_score": rule_score,
+        "ml_score": None,
+        "fraud_score": rule_score,
+        "rules_triggered": [r.rule_id for r in assessment.triggered],
+        "is_alert": rule_score >= alert_threshold,
+    }
+
+
+def rule_details_of(assessment: RuleAssessment) -> dict[str, dict[str, Any]]:
+    return {
+        r.rule_id: {"score": round(r.score, SCORE_DECIMALS), **r.evidence}
+        for r in assessment.triggered
+    }
+
+
+def apply_challenger_score(
+    challenger: dict[str, Any],
+    ml_score: float | None,
+    *,
+    model_version: str | None,
+    alpha: float,
+    ml_threshold: float,
+    alert_threshold: float,
+) -> dict[str, Any]:
+    """The challenger's verdict with its model's score blended in, as
+    :func:`apply_anomaly_score` blends the champion's."""
+    if ml_score is None:
+        return {**challenger, "model_version": model_version}
+    ml_score = round(ml_score, SCORE_DECIMALS)
+    triggered = [rule_id for rule_id in challenger["rules_triggered"] if rule_id != ML_RULE_ID]
+    if ml_score >= ml_threshold:
+        triggered.append(ML_RULE_ID)
+    fraud_score = round(blend(challenger["rule_score"], ml_score, alpha), SCORE_DECIMALS)
+    return {
+        **challenger,
+        "model_version": model_version,
+        "ml_score": ml_score,
+        "fraud_score": fraud_score,
+        "rules_triggered": triggered,
+        "is_alert": fraud_score >= alert_threshold,
+    }
 
 
 def apply_anomaly_score(

@@ -28,11 +28,16 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from transforms.domain.config import RulesConfig, rules_from_text
-from transforms.domain.effective import EffectiveTimeline
+from transforms.domain.effective import (
+    CHAMPION,
+    EffectiveTimeline,
+    iso_millis,
+    parse_role,
+    role_document,
+)
 from transforms.domain.json_fields import (
     ErrorType,
     InvalidRecord,
@@ -93,6 +98,9 @@ class RulesChange:
     registered_at_ms: int
     author: str = ""
     note: str = ""
+    # A challenger scores in shadow, never alerting (transforms.domain.effective).
+    role: str = CHAMPION
+    effective_until_ms: int | None = None
 
     @property
     def rules_version(self) -> str:
@@ -116,20 +124,17 @@ def new_rules_change(
     )
 
 
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
-
-
 def rules_change_document(change: RulesChange) -> dict[str, Any]:
     """The contract's record of ``change``."""
     return {
         "rules_version": change.rules_version,
         "sha256": change.sha256,
-        "effective_from": _iso(change.effective_from_ms),
-        "registered_at": _iso(change.registered_at_ms),
+        "effective_from": iso_millis(change.effective_from_ms),
+        "registered_at": iso_millis(change.registered_at_ms),
         "author": change.author,
         "note": change.note,
         "rules": change.rules_text,
+        **role_document(change.role, change.effective_until_ms),
     }
 
 
@@ -189,6 +194,7 @@ def _parse_rules_change(payload: bytes | str, max_payload_bytes: int) -> RulesCh
             raise InvalidRecordError(
                 ErrorType.INVALID_FIELD, f"{name} {given} is not the rules text's {expected}"
             )
+    role, until = parse_role(document)
     return RulesChange(
         effective_from_ms=timestamp(document, "effective_from", None),
         rules=rules,
@@ -196,6 +202,8 @@ def _parse_rules_change(payload: bytes | str, max_payload_bytes: int) -> RulesCh
         registered_at_ms=timestamp(document, "registered_at", None),
         author=_plain_text(document, "author", MAX_AUTHOR),
         note=_plain_text(document, "note", MAX_NOTE),
+        role=role,
+        effective_until_ms=until,
     )
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from pipelines.models.cli import main
+
+sys.exit(main())
