@@ -10,6 +10,11 @@ from pipelines.cli import CommandError
 DSN_VARIABLE = "STREAMFLOW_CONSOLE_PG_DSN"
 KAFKA_VARIABLE = "STREAMFLOW_KAFKA_BOOTSTRAP"
 MODEL_VARIABLE = "STREAMFLOW_CONSOLE_MODEL"
+# Where the console's backtests read history and write their reports (docs/console.md).
+ARCHIVE_VARIABLE = "STREAMFLOW_ARCHIVE"
+FEEDBACK_ARCHIVE_VARIABLE = "STREAMFLOW_FEEDBACK_ARCHIVE"
+BACKTEST_DIR_VARIABLE = "STREAMFLOW_BACKTEST_DIR"
+DEFAULT_BACKTEST_DIR = "out/backtests"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 58090
 FEEDBACK_TOPIC = "fraud.feedback"
@@ -20,8 +25,18 @@ class Settings:
     dsn: str
     kafka_bootstrap: str | None = None
     feedback_topic: str = FEEDBACK_TOPIC
-    # A model folder the console explains alerts with on demand (console/reasons.py).
+    # A model folder the console explains alerts with on demand (console/reasons.py); the
+    # champion's model in its backtests too.
     model: str | None = None
+    # Backtests run when both archives are known (console/backtests.py).
+    archive: str | None = None
+    feedback_archive: str | None = None
+    backtest_dir: str = DEFAULT_BACKTEST_DIR
+    rules_topic: str = "reference.rules"
+
+    @property
+    def backtests(self) -> bool:
+        return bool(self.archive and self.feedback_archive)
 
 
 def settings_from_environment(*, kafka: bool = False) -> Settings:
@@ -34,4 +49,13 @@ def settings_from_environment(*, kafka: bool = False) -> Settings:
         raise CommandError(f"set {KAFKA_VARIABLE} to the Kafka bootstrap servers")
     topic = os.environ.get("STREAMFLOW_FEEDBACK_TOPIC") or FEEDBACK_TOPIC
     model = os.environ.get(MODEL_VARIABLE) or None
-    return Settings(dsn=dsn, kafka_bootstrap=bootstrap, feedback_topic=topic, model=model)
+    return Settings(
+        dsn=dsn,
+        kafka_bootstrap=bootstrap,
+        feedback_topic=topic,
+        model=model,
+        archive=os.environ.get(ARCHIVE_VARIABLE) or None,
+        feedback_archive=os.environ.get(FEEDBACK_ARCHIVE_VARIABLE) or None,
+        backtest_dir=os.environ.get(BACKTEST_DIR_VARIABLE) or DEFAULT_BACKTEST_DIR,
+        rules_topic=os.environ.get("STREAMFLOW_RULES_TOPIC") or "reference.rules",
+    )

@@ -19,8 +19,9 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
 
-from console import api, pages
+from console import api, pages, version_pages, versions_api
 from console.actions import ActionError
+from console.backtests import BacktestWorker
 from console.settings import Settings, settings_from_environment
 from console.web_paths import STATIC
 
@@ -61,9 +62,15 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> Fas
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if own_pool:
             connections.open(wait=True, timeout=30)
+        # Backtests run beside the pages when the console was given the archives.
+        worker = BacktestWorker(settings, connections) if settings.backtests else None
+        if worker is not None:
+            worker.start()
         try:
             yield
         finally:
+            if worker is not None:
+                worker.stop()
             if own_pool:
                 connections.close()
 
@@ -101,7 +108,9 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> Fas
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router)
+    app.include_router(versions_api.router)
     app.include_router(pages.router)
+    app.include_router(version_pages.router)
     install_error_handlers(app)
     return app
 

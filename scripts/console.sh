@@ -49,6 +49,14 @@ start() {
   export STREAMFLOW_CONSOLE_PG_DSN
   STREAMFLOW_CONSOLE_PG_DSN=$(dsn)
   export STREAMFLOW_KAFKA_BOOTSTRAP="${STREAMFLOW_KAFKA_BOOTSTRAP:-$(scripts/kafka.sh bootstrap)}"
+  # Backtests read the archives the DAGs use, when they exist (docs/console.md, "Versions").
+  if [ -z "${STREAMFLOW_ARCHIVE:-}" ] && [ -d out/archive ]; then
+    export STREAMFLOW_ARCHIVE="$PWD/out/archive"
+  fi
+  if [ -z "${STREAMFLOW_FEEDBACK_ARCHIVE:-}" ] && [ -d out/feedback ]; then
+    export STREAMFLOW_FEEDBACK_ARCHIVE="$PWD/out/feedback"
+  fi
+  export STREAMFLOW_BACKTEST_DIR="${STREAMFLOW_BACKTEST_DIR:-$ROOT/backtests}"
   if ! service_running serve; then
     nohup setsid .venv/bin/python -m console serve --host 127.0.0.1 --port "$PORT" \
       >"$ROOT/serve.log" 2>&1 &

@@ -21,7 +21,10 @@ from pipelines.warehouse.scratch import scratch_database
         "DELETE FROM console.outbox",
         "INSERT INTO bronze.fraud_alerts (alert_id) VALUES (gen_random_uuid())",
         "UPDATE silver.clean_transactions SET fraud_score = 0",
-        "SELECT * FROM silver.model_registry",
+        "DELETE FROM silver.model_registry",
+        "UPDATE silver.rules_registry SET rules_text = ''",
+        "DELETE FROM silver.rules_registry",
+        "DELETE FROM console.backtests",
         "SELECT * FROM bronze.raw_transactions",
         "CREATE TABLE console.mine (x int)",
         "DROP TABLE console.users",
@@ -45,6 +48,10 @@ def test_the_console_role_cannot(console_dsn: str, statement: str) -> None:
         "SELECT count(*) FROM silver.stores",
         "SELECT count(*) FROM silver.feedback",
         "SELECT count(*) FROM console.case_events",
+        "SELECT count(*) FROM console.backtests",
+        "SELECT count(*) FROM silver.rules_registry",
+        "SELECT count(*) FROM silver.model_registry",
+        "SELECT count(*) FROM gold.challenger_quality",
     ],
 )
 def test_the_console_role_reads_what_it_shows(console_dsn: str, query: str) -> None:
