@@ -1,7 +1,7 @@
 """How long a registered rules version takes to reach a live job, and when it first scores.
 
     scripts/flink.sh start; scripts/kafka.sh start
-    python benchmarks/rules_change.py [--rate 100] [--grace_s 60]
+    python benchmarks/rules_change.py [--rate 100] [--grace_s 60] [--model DIR]
 
 One live job (``pipelines.fraud`` on Flink, Kafka in and out, the default model if present) on
 fresh topics, its rules topic among them. Events stamped with the wall clock are published at
@@ -17,6 +17,11 @@ register`` publishes it (keyed by a registration id, stamped at its registration
 * ``alerts_by_side``: alerts of events before and after the effective time, by version (every
   one before must be the old version's, every one after the new one's);
 * ``late_in_shards``: the counter of versions that arrived after their time (0 expected).
+
+With ``--model DIR`` (an artifact other than the job's own model), a model version of it is
+registered too, as ``python -m pipelines.models register`` publishes it, effective at the same
+instant: the report adds ``first_new_model_alert_after_effective_s`` (the workers read the
+artifact from ``DIR`` the first time an event needs it) and ``alerts_by_model``.
 """
 
 from __future__ import annotations
@@ -46,13 +51,35 @@ from pipelines.options import DEFAULT_CUSTOMER_SHARDS  # noqa: E402
 from pipelines.rules.publish import publish  # noqa: E402
 from transforms.domain.config import default_rules  # noqa: E402
 from transforms.domain.event_time import parse_timestamp  # noqa: E402
-from transforms.domain.rules_registry import new_rules_change  # noqa: E402
+from transforms.domain.model_registry import ModelChange, encode_model_change  # noqa: E402
+from transforms.domain.rules_registry import (  # noqa: E402
+    RulesChange,
+    encode_rules_change,
+    new_rules_change,
+)
 
 EVERY_EVENT_ALERTS = "alert_threshold: 0.01\n"
 SHARD_COUNTER = re.compile(
     r"^flink_taskmanager_job_task_operator_streamflow_(rules_changes_\w+)"
     r'\{[^}]*job_name="([^"]*)"[^}]*\} (\S+)$'
 )
+
+
+def registered_model(location: str, change: RulesChange) -> ModelChange:
+    """A model version of the artifact at ``location``, registered and effective with
+    ``change``."""
+    from ml.artifact import load_artifact
+
+    artifact = load_artifact(location)
+    return ModelChange(
+        artifact.model_version,
+        artifact.metadata["model_sha256"],
+        str(Path(location).resolve()),
+        change.effective_from_ms,
+        change.registered_at_ms,
+        "bench",
+        "bench",
+    )
 
 
 def shard_counters(urls: list[str], job_name: str) -> dict[str, float]:
@@ -113,6 +140,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--grace_s", type=float, default=60.0)
     parser.add_argument("--after_s", type=float, default=15.0, help="how long to run after T")
+    parser.add_argument("--model", help="an artifact to register as a model version too")
     args = parser.parse_args()
 
     bootstrap = script("kafka", "bootstrap")
@@ -164,19 +192,25 @@ def main() -> None:
         change = new_rules_change(
             EVERY_EVENT_ALERTS, int(effective * 1000), int(registered * 1000), "bench", "bench"
         )
-        publish(bootstrap, topics["rules"], 1, change)
+        publish(
+            bootstrap, topics["rules"], "1", encode_rules_change(change), change.registered_at_ms
+        )
+        model = registered_model(args.model, change) if args.model else None
+        if model is not None:
+            record = encode_model_change(model)
+            publish(bootstrap, topics["rules"], "model-1", record, model.registered_at_ms)
         learned = None
+        shards = DEFAULT_CUSTOMER_SHARDS * (2 if model is not None else 1)
         while time.time() < effective + args.after_s:
             counters = shard_counters(urls, job_name)
-            if learned is None and counters.get("rules_changes_learned_by_shards", 0) >= (
-                DEFAULT_CUSTOMER_SHARDS
-            ):
+            if learned is None and counters.get("rules_changes_learned_by_shards", 0) >= shards:
                 learned = time.time() - registered
             time.sleep(0.25)
         publisher.stop.set()
         time.sleep(5)  # the last alerts reach the topic
         sides: dict[str, dict[str, int]] = {"before": {}, "after": {}}
-        first_new = None
+        by_model: dict[str, dict[str, int]] = {"before": {}, "after": {}}
+        first_new = first_new_model = None
         old, new = default_rules().rules_version, change.rules_version
         while (message := consumer.poll(2.0)) is not None:
             if message.error():
@@ -191,9 +225,18 @@ def main() -> None:
                 else ("old" if alert["rules_version"] == old else alert["rules_version"])
             )
             side[version] = side.get(version, 0) + 1
+            received = message.timestamp()[1] / 1000
             if version == "new":
-                received = message.timestamp()[1] / 1000
                 first_new = received if first_new is None else min(first_new, received)
+            if model is not None:
+                new_model = alert["model_version"] == model.model_version
+                kind = "new" if new_model else str(alert["model_version"])
+                side_of_model = by_model["after" if at_ms >= change.effective_from_ms else "before"]
+                side_of_model[kind] = side_of_model.get(kind, 0) + 1
+                if new_model:
+                    first_new_model = (
+                        received if first_new_model is None else min(first_new_model, received)
+                    )
         report.update(
             {
                 "learned_s": round(learned, 2) if learned is not None else None,
@@ -207,6 +250,11 @@ def main() -> None:
                 "events_sent": publisher.sent,
             }
         )
+        if model is not None:
+            report["first_new_model_alert_after_effective_s"] = (
+                round(first_new_model - effective, 2) if first_new_model is not None else None
+            )
+            report["alerts_by_model"] = by_model
     finally:
         publisher.stop.set()
         consumer.close()

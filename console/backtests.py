@@ -5,8 +5,9 @@ several console processes share the queue without running one twice), writes the
 and the champion's registry (the published rules and model versions, as ``python -m
 pipelines.rules export`` writes them) into the backtest's folder, runs the backtest on the
 archives the console was given, and keeps its report in the row. Nothing it runs writes to the
-warehouse or to a topic (``pipelines.backtest``). A backtest that was running when its console
-stopped is queued again at the next start.
+warehouse or to a topic (``pipelines.backtest``). While it runs, the worker renews the row's
+heartbeat; a row whose heartbeat is stale (its console died) is claimed again. A console that
+stops kills its backtest and queues it again. Any failure marks the row failed with one line.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,46 +27,27 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from console.settings import Settings
-from pipelines.models import store as model_store
-from pipelines.rules import store as rules_store
-from transforms.domain.model_registry import encode_model_change
-from transforms.domain.rules_registry import encode_rules_change
+from pipelines.rules.registry_file import registry_lines
 
 POLL_S = 2.0
+HEARTBEAT_S = 10.0
+STALE_S = 60
 BACKTEST_TIMEOUT_S = 3600
 PICTURES = ("alerts_per_day", "firings_per_rule")
 _LOG = logging.getLogger(__name__)
 
 
 def claim(held: psycopg.Connection) -> dict[str, Any] | None:
-    """The oldest queued backtest, now running; None if none is queued."""
+    """The oldest queued backtest (or one whose worker stopped renewing it), now running."""
     with held.cursor(row_factory=dict_row) as rows:
         return rows.execute(
-            "UPDATE console.backtests SET status = 'running', started_at = now() "
-            "WHERE backtest_id = (SELECT backtest_id FROM console.backtests "
-            "WHERE status = 'queued' ORDER BY requested_at, backtest_id "
-            "FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING *"
+            "UPDATE console.backtests SET status = 'running', started_at = now(), "
+            "heartbeat_at = now() WHERE backtest_id = (SELECT backtest_id "
+            "FROM console.backtests WHERE status = 'queued' OR (status = 'running' AND "
+            "heartbeat_at < now() - make_interval(secs => %s)) "
+            "ORDER BY requested_at, backtest_id FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING *",
+            (STALE_S,),
         ).fetchone()
-
-
-def requeue_interrupted(held: psycopg.Connection) -> int:
-    """Backtests left running by a console that stopped: queued again."""
-    return held.execute(
-        "UPDATE console.backtests SET status = 'queued', started_at = NULL WHERE status = 'running'"
-    ).rowcount
-
-
-def champion_registry(held: psycopg.Connection) -> str:
-    """The published rules and model versions, in the order they take effect (JSONL)."""
-    rules = [
-        (row.effective_from, encode_rules_change(row.change()))
-        for row in rules_store.registrations(held, published_only=True)
-    ]
-    models = [
-        (row.effective_from, encode_model_change(row.change()))
-        for row in model_store.registrations(held, published_only=True)
-    ]
-    return "".join(f"{record.decode()}\n" for _, record in sorted(rules + models))
 
 
 def command(settings: Settings, row: dict[str, Any], folder: Path) -> list[str]:
@@ -91,39 +74,6 @@ def command(settings: Settings, row: dict[str, Any], folder: Path) -> list[str]:
     return arguments
 
 
-def run_one(settings: Settings, held: psycopg.Connection, row: dict[str, Any]) -> None:
-    """Run ``row``'s backtest and keep its outcome in the row."""
-    folder = Path(settings.backtest_dir).resolve() / str(row["backtest_id"])
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "champion.jsonl").write_text(champion_registry(held), encoding="utf-8")
-    # The console's own DSN never reaches the pipeline: a backtest writes files only.
-    environment = {k: v for k, v in os.environ.items() if not k.endswith("_PG_DSN")}
-    try:
-        done = subprocess.run(
-            command(settings, row, folder),
-            capture_output=True,
-            text=True,
-            timeout=BACKTEST_TIMEOUT_S,
-            env=environment,
-        )
-        failure = None if done.returncode == 0 else _last_line(done.stderr, done.returncode)
-    except subprocess.TimeoutExpired:
-        failure = f"did not finish in {BACKTEST_TIMEOUT_S} s"
-    report_file = folder / "runs" / "report.json"
-    if failure is None and report_file.exists():
-        held.execute(
-            "UPDATE console.backtests SET status = 'done', finished_at = now(), "
-            "output_dir = %s, report = %s WHERE backtest_id = %s",
-            (str(folder / "runs"), report_file.read_text(encoding="utf-8"), row["backtest_id"]),
-        )
-        return
-    held.execute(
-        "UPDATE console.backtests SET status = 'failed', finished_at = now(), error = %s "
-        "WHERE backtest_id = %s",
-        (failure or "no report was written", row["backtest_id"]),
-    )
-
-
 def _last_line(stderr: str, returncode: int) -> str:
     lines = [line for line in stderr.splitlines() if line.strip()]
     return (lines[-1] if lines else f"exit status {returncode}")[:500]
@@ -139,27 +89,100 @@ class BacktestWorker:
         self._thread = threading.Thread(target=self._loop, name="backtests", daemon=True)
 
     def start(self) -> None:
-        with self._pool.connection() as held:
-            requeued = requeue_interrupted(held)
-        if requeued:
-            _LOG.info("backtests: %d interrupted ones queued again", requeued)
         self._thread.start()
 
     def stop(self) -> None:
         self._stopping.set()
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=30)
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
             try:
                 with self._pool.connection() as held:
                     row = claim(held)
-                    if row is not None:
-                        run_one(self._settings, held, row)
-                        continue
             except Exception:  # a database outage: the next poll tries again
-                _LOG.exception("backtests: the worker failed; trying again")
-            self._stopping.wait(POLL_S)
+                _LOG.exception("backtests: cannot claim; trying again")
+                row = None
+            if row is None:
+                self._stopping.wait(POLL_S)
+                continue
+            try:
+                self._run(row)
+            except Exception as error:  # whatever it is, the row says so and the loop goes on
+                _LOG.exception("backtest %s failed", row["backtest_id"])
+                self._finish(row["backtest_id"], "failed", error=f"{type(error).__name__}: {error}")
+
+    def _execute(self, statement: str, parameters: tuple[Any, ...]) -> None:
+        # A connection per statement: none is held while a backtest runs for minutes.
+        with self._pool.connection() as held:
+            held.execute(statement, parameters)
+
+    def _finish(self, backtest_id: int, status: str, **fields: Any) -> None:
+        self._execute(
+            "UPDATE console.backtests SET status = %s, finished_at = now(), error = %s, "
+            "output_dir = %s, report = %s WHERE backtest_id = %s",
+            (status, fields.get("error"), fields.get("output_dir"), fields.get("report"),
+             backtest_id),
+        )  # fmt: skip
+
+    def _run(self, row: dict[str, Any]) -> None:
+        """Run ``row``'s backtest and keep its outcome in the row."""
+        backtest_id = row["backtest_id"]
+        folder = Path(self._settings.backtest_dir).resolve() / str(backtest_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        with self._pool.connection() as held:
+            champion = b"".join(line + b"\n" for line in registry_lines(held))
+        (folder / "champion.jsonl").write_bytes(champion)
+        # No DSN reaches the pipeline: a backtest writes files only.
+        environment = {k: v for k, v in os.environ.items() if not k.endswith("_PG_DSN")}
+        log = folder / "backtest.log"
+        with log.open("w", encoding="utf-8") as stderr:
+            child = subprocess.Popen(
+                command(self._settings, row, folder),
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                env=environment,
+            )
+            outcome = self._wait(backtest_id, child)
+        if outcome == "stopped":  # the console stops: another run picks it up
+            self._execute(
+                "UPDATE console.backtests SET status = 'queued', heartbeat_at = NULL "
+                "WHERE backtest_id = %s",
+                (backtest_id,),
+            )
+            return
+        report = folder / "runs" / "report.json"
+        if outcome == "done" and report.exists():
+            text = report.read_text(encoding="utf-8")
+            json.loads(text)  # a report that does not parse fails the row below
+            self._finish(backtest_id, "done", output_dir=str(folder / "runs"), report=text)
+            return
+        error = outcome if outcome != "done" else "no report was written"
+        if outcome == "exited":
+            error = _last_line(log.read_text(encoding="utf-8"), child.returncode or 0)
+        self._finish(backtest_id, "failed", error=error)
+
+    def _wait(self, backtest_id: int, child: subprocess.Popen[bytes]) -> str:
+        """``done``, ``exited`` (non-zero), ``stopped`` (the console stops) or a timeout's
+        message; renews the heartbeat meanwhile."""
+        started = renewed = time.monotonic()
+        while child.poll() is None:
+            if self._stopping.wait(1.0) or time.monotonic() - started > BACKTEST_TIMEOUT_S:
+                child.kill()
+                child.wait()
+                if self._stopping.is_set():
+                    return "stopped"
+                return f"did not finish in {BACKTEST_TIMEOUT_S} s"
+            if time.monotonic() - renewed >= HEARTBEAT_S:
+                try:
+                    self._execute(
+                        "UPDATE console.backtests SET heartbeat_at = now() WHERE backtest_id = %s",
+                        (backtest_id,),
+                    )
+                    renewed = time.monotonic()
+                except psycopg.Error:  # an outage: the next renewal tries again
+                    _LOG.warning("backtest %s: cannot renew its heartbeat", backtest_id)
+        return "done" if child.returncode == 0 else "exited"
 
 
 def picture(row: dict[str, Any], name: str) -> bytes | None:
@@ -170,11 +193,9 @@ def picture(row: dict[str, Any], name: str) -> bytes | None:
     return path.read_bytes() if path.is_file() else None
 
 
-def summary(report: dict[str, Any] | str | None) -> dict[str, Any] | None:
-    """What the page shows of a report: both versions' figures and the gained and lost."""
-    if report is None:
-        return None
-    if isinstance(report, str):
-        report = json.loads(report)
-    assert isinstance(report, dict)
-    return report
+def parsed_report(report: dict[str, Any] | str | None) -> dict[str, Any] | None:
+    """The stored report.json as a dictionary (psycopg gives jsonb as one already)."""
+    if report is None or isinstance(report, dict):
+        return report
+    parsed = json.loads(report)
+    return parsed if isinstance(parsed, dict) else None

@@ -94,7 +94,7 @@ def backtest_page(
         {
             "session": session,
             "backtest": found,
-            "report": backtests.summary(found["report"]),  # type: ignore[arg-type]
+            "report": backtests.parsed_report(found["report"]),  # type: ignore[arg-type]
             "pictures": backtests.PICTURES,
             "earliest": versions.earliest_effective_from().strftime("%Y-%m-%dT%H:%M"),
             "max_note": MAX_NOTE,

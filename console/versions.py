@@ -22,8 +22,8 @@ from console.actions import ActionError, forbidden
 from console.users import User
 from pipelines.cli import CommandError
 from pipelines.rules import store
-from pipelines.rules.publish import publish
-from pipelines.rules.registration import grace
+from pipelines.rules.publish import publish_registration
+from pipelines.rules.registration import checked_effective_from, grace, millis
 from transforms.domain.config import RulesConfig, default_rules, rules_from_text
 from transforms.domain.effective import CHAMPION, ROLES
 from transforms.domain.rules_registry import (
@@ -36,6 +36,7 @@ from transforms.domain.rules_registry import (
 )
 
 MAX_BACKTEST_DAYS = 31
+NO_BROKER = "the console has no Kafka to publish to: set STREAMFLOW_KAFKA_BOOTSTRAP"
 
 
 def require_supervisor(user: User) -> None:
@@ -45,11 +46,11 @@ def require_supervisor(user: User) -> None:
 
 def champion_base(held: psycopg.Connection) -> RulesConfig:
     """The rules a candidate is checked against: the latest published champion version."""
-    rows = store.registrations(held, published_only=True, role=CHAMPION)
-    if not rows:
+    latest = store.latest_champion(held)
+    if latest is None:
         return default_rules()
     try:
-        return rules_from_text(rows[-1].rules_text)
+        return rules_from_text(latest.rules_text)
     except ValueError:
         return default_rules()  # a version of an earlier release: the job's check decides
 
@@ -147,63 +148,77 @@ def promote(
 ) -> int:
     """Register a finished backtest's candidate, effective from ``effective_from``, as the
     champion or as a challenger in shadow; the registration's id. Refused (4xx, one line) if
-    it cannot take effect as asked."""
+    it cannot take effect as asked. A promotion the broker refused is published again by the
+    next promotion of the same backtest, as registered the first time."""
     require_supervisor(user)
     found = backtest(held, backtest_id)
     if found is None:
         raise ActionError(f"no backtest {backtest_id}", 404)
     if found["status"] != "done":
         raise ActionError(f"backtest {backtest_id} is {found['status']}: nothing to promote", 409)
+    if not bootstrap_servers:
+        raise ActionError(
+            "the console has no Kafka to publish to: set STREAMFLOW_KAFKA_BOOTSTRAP", 503
+        )
     if found["promoted_as"] is not None:
-        raise ActionError(f"backtest {backtest_id} was promoted as {found['promoted_as']}", 409)
+        return _publish_again(held, found, bootstrap_servers, topic)
     if effective_from.tzinfo is None:
         raise ActionError("effective_from: give its UTC offset", 422)
-    effective_from = effective_from.replace(microsecond=effective_from.microsecond // 1000 * 1000)
     try:
-        wait = grace()
+        effective_from = checked_effective_from(effective_from)
     except CommandError as error:
-        raise ActionError(str(error), 503) from None
-    earliest = datetime.now(UTC) + wait
-    if effective_from < earliest:
-        raise ActionError(
-            f"effective_from is sooner than the grace a live job needs "
-            f"({wait.total_seconds():g} s): give {earliest.isoformat(timespec='seconds')} "
-            "or later",
-            422,
-        )
+        raise ActionError(str(error).removeprefix("--"), 422) from None
     if len(note) > MAX_NOTE:
         raise ActionError(f"note: at most {MAX_NOTE} characters", 422)
     if role not in ROLES:
         raise ActionError(f"role: one of {', '.join(ROLES)}", 422)
-    if not bootstrap_servers:
-        raise ActionError(
-            "the console has no Kafka to publish to (STREAMFLOW_KAFKA_BOOTSTRAP)", 503
-        )
-    at = int(effective_from.timestamp() * 1000)
-    candidate = replace(_candidate(held, found["candidate_rules"]), effective_from_ms=at)
-    candidate = replace(candidate, registered_at_ms=at - 1, author=user.name, note=note, role=role)
-    # Committed, then published, then marked; the backtest row says which registration it
-    # became. A version the broker refused stays unpublished: export and the jobs skip it.
+    at = millis(effective_from)
+    candidate = replace(
+        _candidate(held, found["candidate_rules"]),
+        effective_from_ms=at,
+        registered_at_ms=at - 1,
+        author=user.name,
+        note=note,
+        role=role,
+    )
+    # The row and the backtest's mark in one transaction; of two supervisors promoting at
+    # once, the second finds the backtest taken and registers nothing.
     with held.transaction():
         row = store.insert(held, candidate, effective_from, f"console:{backtest_id}")
-        held.execute(
+        taken = held.execute(
             "UPDATE console.backtests SET promoted_as = %s, promoted_by = %s, "
-            "promoted_at = now() WHERE backtest_id = %s",
+            "promoted_at = now() WHERE backtest_id = %s AND promoted_as IS NULL",
             (row.registration_id, user.user_id, backtest_id),
-        )
-    change = row.change()
+        ).rowcount
+        if not taken:
+            raise ActionError(f"backtest {backtest_id} was promoted meanwhile", 409)
+    _publish(held, row, bootstrap_servers, topic)
+    return row.registration_id
+
+
+def _publish(
+    held: psycopg.Connection, row: store.Registration, bootstrap_servers: str, topic: str
+) -> None:
     try:
-        publish(
-            bootstrap_servers,
-            topic,
-            str(row.registration_id),
-            encode_rules_change(change),
-            change.registered_at_ms,
-        )
+        publish_registration(held, row, bootstrap_servers, topic)
     except CommandError as error:
-        message = f"registered as {row.registration_id} but not published: {error}"
+        message = (
+            f"registered as {row.registration_id} but not published ({error}): "
+            "promote again to publish it"
+        )
         raise ActionError(message, 502) from None
-    store.mark_published(held, row.registration_id)
+
+
+def _publish_again(
+    held: psycopg.Connection, found: dict[str, Any], bootstrap_servers: str, topic: str
+) -> int:
+    """A promoted backtest: published again if the broker refused it, else 409."""
+    row = store.find_by_id(held, found["promoted_as"])
+    if row is None or row.published_at is not None:
+        raise ActionError(
+            f"backtest {found['backtest_id']} was promoted as {found['promoted_as']}", 409
+        )
+    _publish(held, row, bootstrap_servers, topic)
     return row.registration_id
 
 

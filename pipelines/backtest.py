@@ -8,7 +8,8 @@ Scores the archived days [from, to] twice on Beam's in-process runner, each afte
 backfill uses (``pipelines.backfill_plan``): the **champion** as the live job scored them (its
 base ``--rules``, the registry's versions ``--rules_changes`` as ``python -m pipelines.rules
 export`` writes them, ``--model``), and the **candidate** (``--candidate_rules`` for the whole
-range, ``--candidate_model``, default the champion's model). Nothing is written to the
+range, ``--candidate_model``, default the champion's model and its registered model versions,
+so that only the rules differ). Nothing is written to the
 warehouse or to a topic: the runs write files under ``--output_dir`` only. ``ml.backtest``
 then measures both against the feedback known now (every file of ``--feedback_archive``) and
 writes ``report.json`` and the pictures; a summary is printed as JSON.
@@ -75,9 +76,47 @@ def confirmed_frauds_now(feedback_archive: str) -> set[str]:
     return confirmed_frauds(read_lines([pattern]), None)
 
 
+def champion_models(rules_changes: str, output_dir: str) -> str | None:
+    """The champion's registered model versions alone, as a file beside the runs: the
+    candidate scores with the same model timeline unless it brings its own model, so that what
+    it gains or loses is its rules' doing."""
+    from transforms.read import read_bytes
+
+    lines = [
+        line
+        for line in read_bytes(rules_changes).splitlines()
+        if line.strip() and _is_champion_model(line)
+    ]
+    if not lines:
+        return None
+    path = os.path.join(output_dir, "champion_models.jsonl")
+    os.makedirs(output_dir, exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.write(b"".join(line + b"\n" for line in lines))
+    return path
+
+
+def _is_champion_model(line: bytes) -> bool:
+    try:
+        document = json.loads(line)
+    except ValueError:
+        return False  # the champion's run refuses it with the line's number
+    return (
+        isinstance(document, dict)
+        and document.get("kind") == "model"
+        and document.get("role", "champion") in ("champion", "", None)
+    )
+
+
 def backtest(args: Any) -> dict[str, Any]:
     output_dir = absolute(args.output_dir) or args.output_dir
     runs = {name: os.path.join(output_dir, "runs", name) for name in ("champion", "candidate")}
+    candidate_changes = None
+    if args.rules_changes and not args.candidate_model:
+        try:
+            candidate_changes = champion_models(args.rules_changes, output_dir)
+        except OSError as error:
+            raise CommandError(f"--rules_changes: {os_error_reason(error)}") from None
     try:
         planned = {
             name: plan(
@@ -89,7 +128,7 @@ def backtest(args: Any) -> dict[str, Any]:
                 model=args.model if name == "champion" else (args.candidate_model or args.model),
                 blacklist=args.blacklist,
                 feedback_archive=args.feedback_archive,
-                rules_changes=args.rules_changes if name == "champion" else None,
+                rules_changes=args.rules_changes if name == "champion" else candidate_changes,
                 output_dir=runs[name],
             )
             for name in runs

@@ -49,6 +49,7 @@ from transforms.domain.blacklist import Blacklist
 from transforms.domain.config import RulesConfig
 from transforms.domain.event_time import business_timezone, parse_timestamp
 from transforms.domain.model_registry import ModelChange
+from transforms.domain.rules_registry import RulesChange
 from transforms.domain.scoring_registry import RegisteredChange, ScoringRegistry
 from transforms.read import read_blacklist, read_bytes, read_rules, read_rules_changes
 from transforms.sinks import read_json_file, temp_directory
@@ -391,12 +392,22 @@ def run_info(reference: ReferenceData, detector: str) -> dict[str, Any]:
     return {
         "rules_version": reference.rules.rules_version,
         "rules_changes": [
-            {"rules_version": change.rules_version, "effective_from_ms": change.effective_from_ms}
-            for change in reference.rules_registry().rules.changes
+            {
+                "rules_version": change.rules_version,
+                "effective_from_ms": change.effective_from_ms,
+                "role": change.role,
+            }
+            for change in reference.rules_changes
+            if isinstance(change, RulesChange)
         ],
         "model_changes": [
-            {"model_version": change.model_version, "effective_from_ms": change.effective_from_ms}
-            for change in reference.rules_registry().models.changes
+            {
+                "model_version": change.model_version,
+                "effective_from_ms": change.effective_from_ms,
+                "role": change.role,
+            }
+            for change in reference.rules_changes
+            if isinstance(change, ModelChange)
         ],
         "pipeline_version": PIPELINE_VERSION,
         "detector": detector,

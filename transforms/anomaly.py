@@ -129,6 +129,9 @@ class _ScoreBatchFn(beam.DoFn):  # type: ignore[misc]
         except ArtifactError as error:
             _LOG.warning("model version %s not loaded: %s", version, error.message)
             return None
+        except Exception as error:  # a file system's own failure (credentials, say)
+            _LOG.warning("model version %s not loaded from %s: %r", version, location, error)
+            return None
         if sha256_hex(files.model) != sha256:
             _LOG.warning(
                 "model version %s not loaded: %s holds another model than the registered %s...",
@@ -137,7 +140,11 @@ class _ScoreBatchFn(beam.DoFn):  # type: ignore[misc]
                 sha256[:12],
             )
             return None
-        loaded = _loaded(files)
+        try:
+            loaded = _loaded(files)
+        except Exception as error:  # never stop a worker over a model (the explainer, say)
+            _LOG.warning("model version %s not loaded: %r", version, error)
+            return None
         if loaded is None:
             return None
         if loaded.scorer.model_version != version:

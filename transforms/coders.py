@@ -67,7 +67,7 @@ _BLACKLIST_CHANGE = 0x30  # then the effective time, the action and kind, and th
 # customer.
 _RULES_CHANGE = 0x40
 _MODEL_CHANGE = 0x50
-_RULES_HEADER = struct.Struct("<B q")
+_REGISTERED_HEADER = struct.Struct("<B q")
 _CUSTOMER_BLACKLISTED, _STORE_BLACKLISTED = 1, 2
 _RISK = struct.Struct(f"<{2 * len(WINDOW_DAYS)}I")
 _EVENT_OFFSET = 1 + _RISK.size
@@ -119,11 +119,15 @@ def encode_blacklist_change(change: BlacklistChange) -> bytes:
 
 
 def encode_buffered_rules_change(change: RulesChange) -> bytes:
-    return _RULES_HEADER.pack(_RULES_CHANGE, change.effective_from_ms) + encode_rules_change(change)
+    return _REGISTERED_HEADER.pack(_RULES_CHANGE, change.effective_from_ms) + encode_rules_change(
+        change
+    )
 
 
 def encode_buffered_model_change(change: ModelChange) -> bytes:
-    return _RULES_HEADER.pack(_MODEL_CHANGE, change.effective_from_ms) + encode_model_change(change)
+    return _REGISTERED_HEADER.pack(_MODEL_CHANGE, change.effective_from_ms) + encode_model_change(
+        change
+    )
 
 
 def encode_buffered_registered_change(change: RulesChange | ModelChange) -> bytes:
@@ -138,14 +142,14 @@ def is_registered_change(data: bytes) -> bool:
 
 
 def _decode_rules_change(data: bytes) -> RulesChange:
-    change = parse_rules_change(data[_RULES_HEADER.size :])
+    change = parse_rules_change(data[_REGISTERED_HEADER.size :])
     if not isinstance(change, RulesChange):  # it was one when it was encoded
         raise ValueError(f"undecodable rules change: {change.message}")
     return change
 
 
 def _decode_model_change(data: bytes) -> ModelChange:
-    change = parse_model_change(data[_RULES_HEADER.size :])
+    change = parse_model_change(data[_REGISTERED_HEADER.size :])
     if not isinstance(change, ModelChange):  # it was one when it was encoded
         raise ValueError(f"undecodable model change: {change.message}")
     return change

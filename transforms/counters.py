@@ -27,6 +27,9 @@ RULES_CHANGES_UNUSABLE = "rules_changes_unusable_in_shards"
 # A registered model version a worker could not load (unreachable, replaced): the records it
 # should have scored keep their rules-only score (docs/rules.md, "Model versions").
 MODEL_LOADS_FAILED = "model_loads_failed"
+# A challenger in shadow that failed on an event: that record has no challenger verdict, and
+# the champion's record and history are what they would be without the challenger.
+CHALLENGER_FAILURES = "challenger_failures"
 # Scored only to warm the state (before --emit_from), not emitted: part of "scored".
 WARMUP_EVENTS = "warmup_events"
 # Dead letters of the warm-up input, written by the run that read it first: not emitted.

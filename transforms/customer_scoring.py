@@ -17,7 +17,7 @@ from typing import Any
 from apache_beam.metrics import Metrics
 
 from transforms.coders import Buffered, BufferedEvent
-from transforms.counters import DLQ_PREFIX, NAMESPACE
+from transforms.counters import CHALLENGER_FAILURES, DLQ_PREFIX, NAMESPACE
 from transforms.domain.blacklist_changes import BlacklistChange
 from transforms.domain.config import RulesConfig
 from transforms.domain.detector import FraudDetector, Judgement
@@ -61,6 +61,7 @@ class CustomerScorer:
         self._detector = FraudDetector(registry.base, self._zone)
         self._detectors = {registry.base.rules_version: self._detector}
         self._failed = Metrics.counter(NAMESPACE, DLQ_PREFIX + ErrorType.PROCESSING_ERROR.value)
+        self._challenger_failed = Metrics.counter(NAMESPACE, CHALLENGER_FAILURES)
 
     def _detector_for(self, rules: RulesConfig) -> FraudDetector:
         detector = self._detectors.get(rules.rules_version)
@@ -103,7 +104,7 @@ class CustomerScorer:
                 )
                 challengers = registry.challengers_at(event.event_time_ms)
                 if challengers != (None, None):
-                    self._shadow(record, profile, buffered, rules, judgement, challengers)
+                    self._shadow_safely(record, profile, buffered, rules, judgement, challengers)
                 # Only a scored event joins the history; a failed one is in the DLQ instead.
                 self._detector.learn(profile, event, judgement)
             except Exception as error:  # a bug must cost one event, never the customer's stream
@@ -112,6 +113,17 @@ class CustomerScorer:
                 yield DLQ_TAG, event, self._processing_error(event, error)
                 continue
             yield SCORED_TAG, event, record
+
+    def _shadow_safely(self, record: dict[str, Any], *context: Any) -> None:
+        """:meth:`_shadow`, whose failure costs the challenger's verdict on this event, never
+        the champion's record or its history (counted as ``challenger_failures``)."""
+        try:
+            self._shadow(record, *context)
+        except Exception:  # a challenger's bug must not change what the champion does
+            _LOG.exception("the challenger failed on %s", record["transaction_id"])
+            record.pop(CHALLENGER_FIELD, None)
+            record.pop(SHADOW_FIELD, None)
+            self._challenger_failed.inc()
 
     def _shadow(
         self,

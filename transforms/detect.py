@@ -61,6 +61,10 @@ _MAX_SHARD_LISTS = 4096
 _LOG = logging.getLogger(__name__)
 
 
+def _version_of(change: RulesChange | ModelChange) -> str:
+    return change.model_version if isinstance(change, ModelChange) else change.rules_version
+
+
 class CustomerHandler:
     """The customer step on the streaming path (:mod:`transforms.ordered_step`).
 
@@ -124,7 +128,7 @@ class CustomerHandler:
         try:
             registry.learn(change)
         except IncompatibleRulesError as error:
-            _LOG.warning("rules version skipped: %s", error)
+            _LOG.warning("a kept version is skipped (%s): %s", _version_of(change), error)
             self._unusable.inc()
 
     def new_cell(self) -> DetectorCell:

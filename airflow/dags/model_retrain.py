@@ -33,15 +33,18 @@ the moment a team training then would know them, never later than the evaluation
 * ``register``: the decision, both models' metrics and the candidate's SHA-256 into
   ``silver.model_registry``;
 * ``register_for_running_jobs``: with ``live_effective_after_minutes``, a promoted model is
-  also registered for the jobs already running (``python -m pipelines.models register`` of
-  the promoted release, published to ``rules_topic``): they switch to it at that instant,
-  by event time, without a restart. Without it, only jobs launched later read ``model_dir``;
+  also registered for the jobs already running: copied to ``releases_dir/<model_version>``
+  (kept, unlike ml.promote's releases) and registered from there (``python -m
+  pipelines.models register``, published to ``rules_topic``): they switch to it at that
+  instant, by event time, without a restart. Without it, only jobs launched later read
+  ``model_dir``;
 * ``notify``: promoted or kept, the notifier says which and why.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -162,6 +165,12 @@ with DAG(
             "STREAMFLOW_KAFKA_BOOTSTRAP in the workers' environment).",
         ),
         "rules_topic": Param("reference.rules", type="string"),
+        "releases_dir": Param(
+            str(REPO / "models" / "releases"),
+            type="string",
+            description="Where a model registered for running jobs is kept, by version, for as "
+            "long as a replay may need it.",
+        ),
     },
     tags=["streamflow", "ml"],
 ) as dag:
@@ -284,7 +293,15 @@ with DAG(
         if decision["decision"] != "promoted" or minutes is None:
             return None
         effective = (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat()
-        arguments = ["register", decision["model_dir"], "--effective_from", effective]
+        # ml.promote keeps two releases; a registered version must outlive the replays that
+        # need it: a copy of its own, by version, that nothing deletes.
+        lasting = Path(params["releases_dir"]) / decision["candidate"]["model_version"]
+        if not lasting.exists():
+            staging = lasting.with_name(f".{lasting.name}.{context['run_id'][-12:]}")
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.copytree(decision["model_dir"], staging)
+            staging.rename(lasting)
+        arguments = ["register", str(lasting), "--effective_from", effective]
         arguments += ["--author", "model_retrain", "--rules_topic", params["rules_topic"]]
         arguments += ["--note", f"promoted by model_retrain {context['run_id']}"]
         if params["kafka_bootstrap_servers"]:

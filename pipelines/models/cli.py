@@ -4,9 +4,10 @@ list the registered ones.
     python -m pipelines.models register LOCATION --effective_from 2026-12-07T09:00:00Z --note "..."
     python -m pipelines.models list
 
-``LOCATION`` is the artifact's folder on any Beam file system (a local path is made absolute):
-workers read it from there, so it must stay unchanged; a promoted model's own folder is, the
-``model_dir`` link is not. Rolling back is registering the earlier version again. The warehouse
+``LOCATION`` is the artifact's folder on any Beam file system (a local path is made absolute,
+a link resolved): workers read it from there, so it must stay as long as a replay may need it
+(ml.promote deletes its releases two promotions later: register a lasting copy, as the
+model_retrain DAG does). Rolling back is registering the earlier version again. The warehouse
 from ``--dsn`` (else ``STREAMFLOW_PG_DSN``); ``register`` publishes to ``--rules_topic`` on
 ``--kafka_bootstrap_servers`` (else ``STREAMFLOW_KAFKA_BOOTSTRAP``), and a version is
 registered only once the broker has it; ``register`` prints it as JSON. Refused with one line
@@ -82,8 +83,9 @@ def run(argv: Sequence[str] | None) -> int:
 
 
 def _absolute(location: str) -> str:
-    """Workers resolve a location on their own machine: a local path is made absolute."""
-    return location if "://" in location else os.path.abspath(location)
+    """Workers resolve a location on their own machine: a local path is made absolute, and a
+    link is resolved (a link such as ml.promote's model_dir moves to another model later)."""
+    return location if "://" in location else os.path.realpath(location)
 
 
 def loaded_artifact(location: str) -> tuple[str, str, dict[str, Any]]:

@@ -31,9 +31,8 @@ import psycopg
 
 from pipelines.cli import RUN_ERROR, CommandError, OneLineParser, os_error_reason, run_command
 from pipelines.kafka import DEFAULT_RULES_TOPIC
-from pipelines.models import store as model_store
 from pipelines.rules import store
-from pipelines.rules.publish import publish
+from pipelines.rules.publish import publish_registration
 from pipelines.rules.registration import (
     add_publish_arguments,
     add_role_arguments,
@@ -45,10 +44,10 @@ from pipelines.rules.registration import (
     os_user,
     read_text,
 )
+from pipelines.rules.registry_file import registry_lines
 from pipelines.warehouse.options import add_dsn_argument, connectable_dsn, database_error
 from transforms.domain.config import RulesConfig, default_rules, rules_from_text
 from transforms.domain.effective import CHAMPION
-from transforms.domain.model_registry import encode_model_change
 from transforms.domain.rules_registry import (
     RulesChange,
     encode_rules_change,
@@ -117,8 +116,8 @@ def _base(connection: psycopg.Connection[Any], base_file: str | None) -> RulesCo
             return rules_from_text(read_text(base_file))
         except ValueError as error:
             raise CommandError(f"--base {base_file}: {error}") from None
-    registered = store.registrations(connection, published_only=True, role=CHAMPION)
-    return _stored(registered[-1]) if registered else default_rules()
+    latest = store.latest_champion(connection)
+    return _stored(latest) if latest else default_rules()
 
 
 def register(connection: psycopg.Connection[Any], args: argparse.Namespace) -> None:
@@ -145,15 +144,10 @@ def register(connection: psycopg.Connection[Any], args: argparse.Namespace) -> N
     # registry; one the broker refused is deleted again (export reads published rows only).
     row = store.insert(connection, candidate, effective_from, args.backtest, until)
     try:
-        change = row.change()
-        record = encode_rules_change(change)
-        publish(
-            servers, args.rules_topic, str(row.registration_id), record, change.registered_at_ms
-        )
+        publish_registration(connection, row, servers, args.rules_topic)
     except CommandError:
         store.delete(connection, row.registration_id)
         raise
-    store.mark_published(connection, row.registration_id)
     shadow = "" if row.role == CHAMPION else " as a challenger in shadow"
     print(
         f"registered {row.rules_version} as {row.registration_id}{shadow}, effective from "
@@ -181,13 +175,6 @@ def _stored(row: store.Registration) -> RulesConfig:
     """A stored version's rules; one line if this release can no longer read its text."""
     try:
         return rules_from_text(row.rules_text)
-    except ValueError as error:
-        raise CommandError(f"registration {row.registration_id}: {error}", RUN_ERROR) from None
-
-
-def _change(row: store.Registration) -> RulesChange:
-    try:
-        return row.change()
     except ValueError as error:
         raise CommandError(f"registration {row.registration_id}: {error}", RUN_ERROR) from None
 
@@ -228,15 +215,10 @@ def diff(connection: psycopg.Connection[Any], args: argparse.Namespace) -> None:
 def export(connection: psycopg.Connection[Any], args: argparse.Namespace) -> None:
     """The versions live jobs were told (published), rules and models in the order they take
     effect, as a --rules_changes file."""
-    rules = [
-        (row.effective_from, encode_rules_change(_change(row)))
-        for row in store.registrations(connection, published_only=True)
-    ]
-    models = [
-        (row.effective_from, encode_model_change(row.change()))
-        for row in model_store.registrations(connection, published_only=True)
-    ]
-    records = [record for _, record in sorted(rules + models, key=lambda pair: pair[0])]
+    try:
+        records = registry_lines(connection)
+    except ValueError as error:
+        raise CommandError(f"a stored version: {error}", RUN_ERROR) from None
     text = "".join(f"{record.decode()}\n" for record in records)
     if args.output == "-":
         sys.stdout.write(text)

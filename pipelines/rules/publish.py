@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
+
 from pipelines.cli import RUN_ERROR, CommandError
+from pipelines.rules import store
+from transforms.domain.rules_registry import encode_rules_change
 
 PUBLISH_TIMEOUT_S = 30
 
@@ -47,3 +51,17 @@ def publish(
     if undelivered or failures:
         reason = ", ".join(failures) or f"not delivered in {PUBLISH_TIMEOUT_S} s"
         raise CommandError(f"publishing to {topic}: {reason}", RUN_ERROR)
+
+
+def publish_registration(
+    connection: psycopg.Connection[Any],
+    row: store.Registration,
+    bootstrap_servers: str,
+    topic: str,
+) -> None:
+    """A committed rules registration on ``topic``, then marked published; a
+    :class:`CommandError` (and the row left unpublished) if the broker does not take it."""
+    change = row.change()
+    record = encode_rules_change(change)
+    publish(bootstrap_servers, topic, str(row.registration_id), record, change.registered_at_ms)
+    store.mark_published(connection, row.registration_id)

@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg
 
+from transforms.domain.effective import CHAMPION
 from transforms.domain.rules_registry import RulesChange, new_rules_change
 
 _COLUMNS = (
@@ -118,5 +119,20 @@ def find(connection: psycopg.Connection[Any], reference: str) -> Registration | 
         f"SELECT {_COLUMNS} FROM silver.rules_registry WHERE {where} "
         "ORDER BY registered_at DESC LIMIT 1",
         (value,),
+    ).fetchone()
+    return Registration(*row) if row else None
+
+
+def latest_champion(connection: psycopg.Connection[Any]) -> Registration | None:
+    """The published champion version that takes effect last: what a new version is checked
+    against (it must keep the same state)."""
+    rows = registrations(connection, published_only=True, role=CHAMPION)
+    return rows[-1] if rows else None
+
+
+def find_by_id(connection: psycopg.Connection[Any], registration_id: int) -> Registration | None:
+    row = connection.execute(
+        f"SELECT {_COLUMNS} FROM silver.rules_registry WHERE registration_id = %s",
+        (registration_id,),
     ).fetchone()
     return Registration(*row) if row else None

@@ -15,6 +15,9 @@ CREATE TABLE console.backtests (
     status           text        NOT NULL DEFAULT 'queued'
                      CHECK (status IN ('queued', 'running', 'done', 'failed')),
     started_at       timestamptz,
+    -- Renewed while a console's worker runs it: a stale one is claimed again (its console
+    -- stopped or died).
+    heartbeat_at     timestamptz,
     finished_at      timestamptz,
     output_dir       text,
     report           jsonb,
@@ -24,6 +27,20 @@ CREATE TABLE console.backtests (
     promoted_at      timestamptz
 );
 CREATE INDEX ON console.backtests (status, requested_at);
+
+-- Once published, a version stays published: the jobs have been told it (any role).
+CREATE FUNCTION silver.rules_registry_published_once() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.published_at IS NOT NULL AND NEW.published_at IS DISTINCT FROM OLD.published_at THEN
+        RAISE EXCEPTION 'rules registration % was published at %: it stays so',
+            OLD.registration_id, OLD.published_at;
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER published_once BEFORE UPDATE OF published_at ON silver.rules_registry
+    FOR EACH ROW EXECUTE FUNCTION silver.rules_registry_published_once();
 
 GRANT USAGE ON SCHEMA gold TO streamflow_console;
 GRANT SELECT, INSERT, UPDATE ON console.backtests TO streamflow_console;

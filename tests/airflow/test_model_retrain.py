@@ -107,6 +107,7 @@ def test_a_candidate_is_trained_evaluated_promoted_and_registered(
     conf["live_effective_after_minutes"] = 5
     conf["kafka_bootstrap_servers"] = bootstrap_servers
     conf["rules_topic"] = topics.rules
+    conf["releases_dir"] = str(tmp_path / "releases")
     started = datetime.now(UTC)
     second_run = run_dag("model_retrain", LOGICAL_DATE, warehouse, conf)
     assert_run(second_run)
@@ -115,7 +116,11 @@ def test_a_candidate_is_trained_evaluated_promoted_and_registered(
     change = parse_registered_change(record.value(), default_rules())
     assert isinstance(change, ModelChange)
     assert (change.model_version, change.sha256) == (version, sha256)
-    assert change.location == str(model_dir.resolve())  # the release, not the link
+    # A lasting copy by version, not ml.promote's release (deleted two promotions later).
+    assert change.location == str(tmp_path / "releases" / version)
+    assert (tmp_path / "releases" / version / "model.joblib").read_bytes() == (
+        model_dir / "model.joblib"
+    ).read_bytes()
     assert change.author == "model_retrain"
     assert change.effective_from_ms >= (started.timestamp() + 5 * 60) * 1000
     with psycopg.connect(warehouse) as connection:

@@ -67,3 +67,23 @@ def test_a_second_database_migrates_beside_the_existing_role(
         assert migrate(other) == []
         with psycopg.connect(make_conninfo(other, user="streamflow_console")) as connection:
             assert connection.execute("SELECT count(*) FROM console.users").fetchone() == (0,)
+
+
+def test_a_published_rules_version_stays_published(warehouse_dsn: str, console_dsn: str) -> None:
+    """The console may mark its promotion published, never take a published one back."""
+    with psycopg.connect(warehouse_dsn, autocommit=True) as connection:
+        row = connection.execute(
+            "INSERT INTO silver.rules_registry (rules_version, rules_sha256, rules_text, "
+            "effective_from, author, published_at) VALUES ('rules-000000000000', "
+            "repeat('0', 64), '', now() + interval '1 hour', 'ana', now()) "
+            "RETURNING registration_id"
+        ).fetchone()
+    assert row is not None
+    with (
+        psycopg.connect(console_dsn, autocommit=True) as connection,
+        pytest.raises(psycopg.errors.RaiseException, match="stays so"),
+    ):
+        connection.execute(
+            "UPDATE silver.rules_registry SET published_at = NULL WHERE registration_id = %s",
+            row,
+        )

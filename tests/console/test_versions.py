@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -191,7 +192,9 @@ def test_a_candidate_the_job_would_refuse_is_refused_in_one_line(
     assert message in answer
 
 
-def test_only_a_supervisor_sees_and_acts(versions_client: TestClient) -> None:
+def test_only_a_supervisor_sees_and_acts(
+    versions_client: TestClient, accounts: dict[str, Account]
+) -> None:
     for name in ("ana", "vera"):
         client = logged_in(versions_client, name)
         assert client.get("/versions").status_code == 403
@@ -208,6 +211,18 @@ def test_only_a_supervisor_sees_and_acts(versions_client: TestClient) -> None:
         )
         assert refused.status_code == 403
         assert client.get("/versions/backtests/1").status_code == 403
+        assert client.get("/versions/backtests/1/alerts_per_day.png").status_code == 403
+        promote = client.post(
+            "/versions/backtests/1/promote",
+            data={"csrf_token": csrf_of(queue.text), "effective_from": "2030-01-01T00:00"},
+        )
+        assert promote.status_code == 403
+        api = client.post(
+            "/api/backtests/1/promote",
+            json={"effective_from": "2030-01-01T00:00:00Z"},
+            headers=accounts[name].headers,
+        )
+        assert api.status_code == 403
     versions_client.cookies.clear()
     assert versions_client.get("/versions", follow_redirects=False).status_code == 303
 
@@ -248,3 +263,52 @@ def test_the_api_backtests_and_promotes_for_a_supervisors_token(
     change = parse_rules_change(record.value())
     assert isinstance(change, RulesChange)
     assert (change.role, change.author) == ("challenger", "sofia")
+
+
+def test_a_promotion_the_broker_refused_is_published_by_the_next(
+    versions_client: TestClient,
+    console_dsn: str,
+    warehouse_dsn: str,
+    bootstrap_servers: str,
+    topics: Topics,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A finished backtest, promoted while the console's broker is unreachable: the row is
+    registered but unpublished (the jobs never see it), and promoting again publishes it."""
+    from pipelines.rules import publish as publishing
+
+    monkeypatch.setattr(publishing, "PUBLISH_TIMEOUT_S", 2)
+    with psycopg.connect(console_dsn, autocommit=True) as connection:
+        row = connection.execute(
+            "INSERT INTO console.backtests (requested_by, candidate_rules, candidate_version, "
+            "from_day, to_day, status, report) SELECT user_id, %s, %s, '2026-10-03', "
+            "'2026-10-03', 'done', '{}' FROM console.users WHERE name = 'sofia' "
+            "RETURNING backtest_id",
+            (LOWER, rules_from_text(LOWER).rules_version),
+        ).fetchone()
+    assert row is not None
+    backtest_id = int(row[0])
+    client = logged_in(versions_client, "sofia")
+    page = client.get(f"/versions/backtests/{backtest_id}").text
+    effective = (datetime.now(UTC) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M")
+    form = {"csrf_token": csrf_of(page), "effective_from": effective}
+    path = f"/versions/backtests/{backtest_id}/promote"
+    app_state = versions_client.app.state  # type: ignore[attr-defined]
+    reachable = app_state.settings
+    app_state.settings = replace(reachable, kafka_bootstrap="127.0.0.1:9")  # nothing listens
+    refused = client.post(path, data=form)
+    assert refused.status_code == 502
+    assert "promote again to publish it" in refused.text
+    with psycopg.connect(warehouse_dsn) as connection:
+        [(registration, published)] = connection.execute(
+            "SELECT registration_id, published_at FROM silver.rules_registry WHERE backtest = %s",
+            (f"console:{backtest_id}",),
+        ).fetchall()
+    assert published is None
+    app_state.settings = reachable
+    again = client.post(path, data=form, follow_redirects=False)
+    assert again.status_code == 303, again.text[:500]
+    assert again.headers["location"].endswith(f"={registration}")
+    [record] = read_topic(bootstrap_servers, topics.rules, 1)
+    assert record.key() == str(registration).encode()
+    assert client.post(path, data=form).status_code == 409  # published: promoted once

@@ -130,3 +130,27 @@ def test_a_day_missing_from_the_archive_is_one_line(
     error = capsys.readouterr().err
     assert error.startswith("pipelines.backtest: no archived events for 2026-10-1")
     assert error.count("\n") == 1
+
+
+def test_the_candidate_scores_with_the_champions_registered_models(
+    history: dict[str, Path], tmp_path: Path
+) -> None:
+    """A model version registered for the champion also scores the candidate's events of its
+    time: only the rules differ between the two runs."""
+    from ml.artifact import load_artifact
+    from pipelines.train_default import train_model
+    from transforms.domain.model_registry import ModelChange, encode_model_change
+
+    model_dir = tmp_path / "model"
+    train_model(str(model_dir), seed=4, customers=120, days=8)
+    artifact = load_artifact(str(model_dir))
+    at = int(CHANGE_AT.timestamp() * 1000)
+    change = ModelChange(
+        artifact.model_version, artifact.metadata["model_sha256"], str(model_dir), at, at - 1
+    )
+    registry = tmp_path / "registry.jsonl"
+    registry.write_bytes(encode_model_change(change) + b"\n")
+    report = _backtest(history, tmp_path / "out", f"--rules_changes={registry}")
+    champion, candidate = report["champion"], report["candidate"]
+    assert set(champion["model_versions"]) == {"none", artifact.model_version}
+    assert candidate["model_versions"] == champion["model_versions"]

@@ -14,7 +14,8 @@ import pytest
 
 from ml.artifact import load_artifact
 from tests.transforms.scoring_runs import BASE, event_time, registered, score_run
-from transforms.domain.rules_registry import RulesChange, new_rules_change
+from transforms.domain.model_registry import encode_model_change
+from transforms.domain.rules_registry import RulesChange, encode_rules_change, new_rules_change
 from transforms.domain.scoring_registry import ScoringRegistry
 
 LOOSER = "alert_threshold: 0.5\nrules:\n  FR-001:\n    multiplier: 1.5\n    min_transactions: 3\n"
@@ -98,3 +99,56 @@ def test_a_challengers_shadow_ends_at_its_effective_until(
     shadowed, _ = score_run(records[:400], own, ScoringRegistry.of(BASE, (challenger,)), True)
     for record in shadowed:
         assert ("challenger" in record) == (start <= event_time(record) < end)
+
+
+@pytest.mark.parametrize("told", [False, True])
+def test_a_rules_challenger_blends_in_the_champions_registered_model_of_its_time(
+    models: tuple[str, str], records: list[tuple[str, bytes]], told: bool
+) -> None:
+    """The champion's model changes at T (a registered version); a rules challenger from T
+    scores with it, given up front or told while the job runs."""
+    own, newer = models
+    first, _ = score_run(records, own, ScoringRegistry.of(BASE), False, 3)
+    at = sorted(event_time(r) for r in first)[len(first) // 2]
+    champion_model = registered(newer, at)
+    challenger = replace(new_rules_change(LOOSER, at, at - 3_600_000, "ana", ""), role="challenger")
+    if told:
+        payloads = [encode_model_change(champion_model), encode_rules_change(challenger)]
+        shadowed, _ = score_run(
+            records, own, ScoringRegistry.of(BASE), False, 3,
+            told=[("test:rules", payload) for payload in payloads],
+        )  # fmt: skip
+    else:
+        registry = ScoringRegistry.of(BASE, (champion_model, challenger))
+        shadowed, _ = score_run(records, own, registry, False, 3)
+    promoted, _ = score_run(
+        records, own, ScoringRegistry.of(challenger.rules, (champion_model,)), False, 3
+    )
+    by_id = {r["transaction_id"]: r for r in promoted}
+    after = [r for r in shadowed if event_time(r) >= at]
+    assert after
+    for record in after:
+        assert record["model_version"] == champion_model.model_version
+        assert record["challenger"] == _as_verdict(by_id[record["transaction_id"]])
+
+
+def test_a_failing_challenger_leaves_the_champion_as_it_is(
+    models: tuple[str, str], records: list[tuple[str, bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FnApiRunner runs the step in this process: the challenger's judgement is made to fail."""
+    from transforms.counters import CHALLENGER_FAILURES
+    from transforms.customer_scoring import CustomerScorer
+
+    own, _ = models
+    champion, _ = score_run(records[:300], own, ScoringRegistry.of(BASE), True)
+    challenger = replace(new_rules_change(LOOSER, 0, -1, "ana", ""), role="challenger")
+
+    def broken(*_: Any) -> None:
+        raise RuntimeError("a challenger's bug")
+
+    monkeypatch.setattr(CustomerScorer, "_shadow", broken)
+    shadowed, counters = score_run(
+        records[:300], own, ScoringRegistry.of(BASE, (challenger,)), True
+    )
+    assert shadowed == champion
+    assert counters[CHALLENGER_FAILURES] == len(champion)
