@@ -31,21 +31,19 @@ from pipelines.kafka import DEFAULT_RULES_TOPIC
 from pipelines.models import store
 from pipelines.rules.publish import publish
 from pipelines.rules.registration import (
-    add_publish_arguments,
-    add_role_arguments,
+    add_register_arguments,
     bootstrap_servers,
     checked_effective_from,
     checked_role,
-    instant,
     millis,
     os_user,
+    run_on_warehouse,
 )
-from pipelines.warehouse.options import add_dsn_argument, connectable_dsn, database_error
+from pipelines.warehouse.options import add_dsn_argument
 from transforms.domain.model_registry import ModelChange, encode_model_change, parse_model_change
 from transforms.read import read_bytes
 
 TOOL = "pipelines.models"
-CONNECT_TIMEOUT_S = 10
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,12 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     register = commands.add_parser("register", help="Register and publish a model version.")
     register.add_argument("location", help="The artifact's folder (any Beam file system).")
-    register.add_argument("--effective_from", required=True, type=instant)
-    register.add_argument("--note", default="", help="Why (kept in the registry).")
-    register.add_argument("--author", default=None, help="Who (default: the OS user).")
-    register.add_argument("--backtest", help="The backtest report this version comes from.")
-    add_role_arguments(register)
-    add_publish_arguments(register, DEFAULT_RULES_TOPIC)
+    add_register_arguments(register, DEFAULT_RULES_TOPIC)
     commands.add_parser("list", help="Every registered version, in effective order.")
     return parser
 
@@ -70,16 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    dsn = connectable_dsn(args.command, args.dsn, CONNECT_TIMEOUT_S)
     commands = {"register": register, "list": list_}
-    try:
-        with psycopg.connect(dsn, autocommit=True) as connection:
-            commands[args.command](connection, args)
-    except CommandError as error:
-        raise CommandError(f"{args.command}: {error}", error.status) from None
-    except psycopg.Error as error:
-        raise database_error(args.command, error, args.dsn) from None
-    return 0
+    return run_on_warehouse(args, commands)
 
 
 def _absolute(location: str) -> str:

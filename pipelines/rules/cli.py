@@ -34,18 +34,17 @@ from pipelines.kafka import DEFAULT_RULES_TOPIC
 from pipelines.rules import store
 from pipelines.rules.publish import publish_registration
 from pipelines.rules.registration import (
-    add_publish_arguments,
-    add_role_arguments,
+    add_register_arguments,
     bootstrap_servers,
     checked_effective_from,
     checked_role,
-    instant,
     millis,
     os_user,
     read_text,
+    run_on_warehouse,
 )
 from pipelines.rules.registry_file import registry_lines
-from pipelines.warehouse.options import add_dsn_argument, connectable_dsn, database_error
+from pipelines.warehouse.options import add_dsn_argument
 from transforms.domain.config import RulesConfig, default_rules, rules_from_text
 from transforms.domain.effective import CHAMPION
 from transforms.domain.rules_registry import (
@@ -57,7 +56,6 @@ from transforms.domain.rules_registry import (
 from transforms.sinks import write_text
 
 TOOL = "pipelines.rules"
-CONNECT_TIMEOUT_S = 10
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,17 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     register = commands.add_parser("register", help="Register and publish a version.")
     register.add_argument("file", help="The complete rules file (YAML over the defaults).")
-    register.add_argument("--effective_from", required=True, type=instant)
-    register.add_argument("--note", default="", help="Why (kept in the registry).")
-    register.add_argument("--author", default=None, help="Who (default: the OS user).")
-    register.add_argument("--backtest", help="The backtest report this version comes from.")
     register.add_argument(
         "--base",
         help="The live job's --rules file, to check the version against (default: the latest "
         "registered version, else the packaged defaults).",
     )
-    add_role_arguments(register)
-    add_publish_arguments(register, DEFAULT_RULES_TOPIC)
+    add_register_arguments(register, DEFAULT_RULES_TOPIC)
     commands.add_parser("list", help="Every registered version, in effective order.")
     show = commands.add_parser("show", help="A version's rules file.")
     show.add_argument("version", help="A registration id or a rules-… version.")
@@ -98,16 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    dsn = connectable_dsn(args.command, args.dsn, CONNECT_TIMEOUT_S)
     commands = {"register": register, "list": list_, "show": show, "diff": diff, "export": export}
-    try:
-        with psycopg.connect(dsn, autocommit=True) as connection:
-            commands[args.command](connection, args)
-    except CommandError as error:
-        raise CommandError(f"{args.command}: {error}", error.status) from None
-    except psycopg.Error as error:
-        raise database_error(args.command, error, args.dsn) from None
-    return 0
+    return run_on_warehouse(args, commands)
 
 
 def _base(connection: psycopg.Connection[Any], base_file: str | None) -> RulesConfig:

@@ -8,9 +8,14 @@ import argparse
 import getpass
 import math
 import os
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
 
 from pipelines.cli import CommandError, os_error_reason
+from pipelines.warehouse.options import connectable_dsn, database_error
 from transforms.domain.effective import CHALLENGER, CHAMPION
 
 GRACE_VARIABLE = "STREAMFLOW_RULES_GRACE_S"
@@ -107,3 +112,30 @@ def checked_role(args: argparse.Namespace, effective_from: datetime) -> tuple[st
     if until <= effective_from:
         raise CommandError(f"--until {until.isoformat()} is not after --effective_from")
     return CHALLENGER, until
+
+
+def add_register_arguments(register: argparse.ArgumentParser, default_topic: str) -> None:
+    """What ``register`` takes besides the version itself, rules or model alike."""
+    register.add_argument("--effective_from", required=True, type=instant)
+    register.add_argument("--note", default="", help="Why (kept in the registry).")
+    register.add_argument("--author", default=None, help="Who (default: the OS user).")
+    register.add_argument("--backtest", help="The backtest report this version comes from.")
+    add_role_arguments(register)
+    add_publish_arguments(register, default_topic)
+
+
+CONNECT_TIMEOUT_S = 10
+Command = Callable[[psycopg.Connection[Any], argparse.Namespace], None]
+
+
+def run_on_warehouse(args: argparse.Namespace, commands: Mapping[str, Command]) -> int:
+    """``args.command`` on the warehouse (``--dsn``); every failure one line."""
+    dsn = connectable_dsn(args.command, args.dsn, CONNECT_TIMEOUT_S)
+    try:
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            commands[args.command](connection, args)
+    except CommandError as error:
+        raise CommandError(f"{args.command}: {error}", error.status) from None
+    except psycopg.Error as error:
+        raise database_error(args.command, error, args.dsn) from None
+    return 0
