@@ -13,8 +13,8 @@ from console import backtests, versions
 from console.actions import ActionError
 from console.deps import Connection
 from console.pages import PageSession, checked, render, see_other
-from transforms.domain.effective import CHAMPION
-from transforms.domain.rules_registry import MAX_NOTE, MAX_RULES_TEXT
+from transforms.domain.effective import CHAMPION, MAX_NOTE
+from transforms.domain.rules_registry import MAX_RULES_TEXT
 
 router = APIRouter(include_in_schema=False)
 

@@ -21,13 +21,13 @@ from psycopg.rows import dict_row
 from console.actions import ActionError, forbidden
 from console.users import User
 from pipelines.cli import CommandError
+from pipelines.models import store as model_store
 from pipelines.rules import store
 from pipelines.rules.publish import publish_registration
 from pipelines.rules.registration import checked_effective_from, grace, millis
 from transforms.domain.config import RulesConfig, default_rules, rules_from_text
-from transforms.domain.effective import CHAMPION, ROLES
+from transforms.domain.effective import CHAMPION, MAX_NOTE, ROLES
 from transforms.domain.rules_registry import (
-    MAX_NOTE,
     MAX_RULES_TEXT,
     RulesChange,
     encode_rules_change,
@@ -36,6 +36,7 @@ from transforms.domain.rules_registry import (
 )
 
 MAX_BACKTEST_DAYS = 31
+MAX_LISTED_MODELS = 200
 NO_BROKER = "the console has no Kafka to publish to: set STREAMFLOW_KAFKA_BOOTSTRAP"
 
 
@@ -57,18 +58,16 @@ def champion_base(held: psycopg.Connection) -> RulesConfig:
 
 def registry(held: psycopg.Connection) -> dict[str, list[dict[str, Any]]]:
     """Every registered rules version and model version, latest effective first."""
-    rules = [vars_of(row) for row in reversed(store.registrations(held))]
-    with held.cursor(row_factory=dict_row) as rows:
-        models = rows.execute(
-            "SELECT registry_id, model_version, location, effective_from, decided_at AS "
-            "registered_at, author, note, role, effective_until, published_at "
-            "FROM silver.model_registry WHERE effective_from IS NOT NULL "
-            "ORDER BY effective_from DESC, decided_at DESC LIMIT 200"
-        ).fetchall()
-    return {"rules": rules, "models": models}
+    return {
+        "rules": [vars_of(row) for row in reversed(store.registrations(held))],
+        "models": [vars_of(row) for row in reversed(model_store.registrations(held))][
+            :MAX_LISTED_MODELS
+        ],
+    }
 
 
-def vars_of(row: store.Registration) -> dict[str, Any]:
+def vars_of(row: Any) -> dict[str, Any]:
+    """A store's row (a dataclass) as the page reads it."""
     return {name: getattr(row, name) for name in row.__dataclass_fields__}
 
 

@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field
 from console import versions
 from console.actions import ActionError
 from console.deps import ApiUser, Connection
-from transforms.domain.rules_registry import MAX_NOTE, MAX_RULES_TEXT
+from transforms.domain.effective import MAX_NOTE
+from transforms.domain.rules_registry import MAX_RULES_TEXT
 
 router = APIRouter(prefix="/api/backtests", tags=["versions"])
 

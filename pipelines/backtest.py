@@ -97,15 +97,15 @@ def champion_models(rules_changes: str, output_dir: str) -> str | None:
 
 
 def _is_champion_model(line: bytes) -> bool:
-    try:
-        document = json.loads(line)
-    except ValueError:
-        return False  # the champion's run refuses it with the line's number
-    return (
-        isinstance(document, dict)
-        and document.get("kind") == "model"
-        and document.get("role", "champion") in ("champion", "", None)
-    )
+    """A model version that scores as champion, read as the job reads the registry (a line
+    that is not one is the champion's run to refuse, with its number)."""
+    from transforms.domain.config import default_rules
+    from transforms.domain.effective import CHAMPION
+    from transforms.domain.model_registry import ModelChange
+    from transforms.domain.scoring_registry import parse_registered_change
+
+    change = parse_registered_change(line, default_rules())
+    return isinstance(change, ModelChange) and change.role == CHAMPION
 
 
 def backtest(args: Any) -> dict[str, Any]:

@@ -155,15 +155,16 @@ class _ScoreBatchFn(beam.DoFn):  # type: ignore[misc]
     def process(self, batch: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         # Records of one batch may name different model versions: one vectorised call each.
         groups: dict[ModelReference | None, list[int]] = {}
+        shadowed: list[tuple[int, ModelReference | None]] = []
         for index, record in enumerate(batch):
-            reference = record.get(MODEL_FIELD)
-            groups.setdefault(None if reference is None else tuple(reference), []).append(index)
+            named = record.get(MODEL_FIELD)
+            reference = None if named is None else tuple(named)
+            groups.setdefault(reference, []).append(index)
+            if SHADOW_FIELD in record:
+                shadowed.append((index, reference))
         outputs: list[dict[str, Any]] = [{}] * len(batch)
-        shadowed = []
         for reference, indices in groups.items():
-            model = self._model_for(reference)
-            self._score_group(batch, indices, model, outputs)
-            shadowed += [(i, reference) for i in indices if SHADOW_FIELD in batch[i]]
+            self._score_group(batch, indices, self._model_for(reference), outputs)
         if shadowed:
             self._score_challengers(batch, shadowed, outputs)
         self._scored.inc(len(outputs))

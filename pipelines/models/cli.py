@@ -37,6 +37,7 @@ from pipelines.rules.registration import (
     checked_role,
     millis,
     os_user,
+    role_text,
     run_on_warehouse,
 )
 from pipelines.warehouse.options import add_dsn_argument
@@ -141,6 +142,5 @@ def list_(connection: psycopg.Connection[Any], _args: argparse.Namespace) -> Non
         print(
             f"model-{row.registry_id}\t{row.model_version}\t{row.effective_from.isoformat()}\t"
             f"{row.registered_at.isoformat()}\t{row.author}\t{published}\t{row.location}\t{note}"
-            f"\t{row.role}"
-            + ("" if row.effective_until is None else f" until {row.effective_until.isoformat()}")
+            f"\t{role_text(row.role, row.effective_until)}"
         )

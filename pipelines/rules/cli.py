@@ -24,7 +24,6 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -41,6 +40,7 @@ from pipelines.rules.registration import (
     millis,
     os_user,
     read_text,
+    role_text,
     run_on_warehouse,
 )
 from pipelines.rules.registry_file import registry_lines
@@ -148,12 +148,8 @@ def list_(connection: psycopg.Connection[Any], _args: argparse.Namespace) -> Non
         print(
             f"{row.registration_id}\t{row.rules_version}\t{row.effective_from.isoformat()}\t"
             f"{row.registered_at.isoformat()}\t{row.author}\t{published}\t{note}\t"
-            f"{_role(row.role, row.effective_until)}"
+            f"{role_text(row.role, row.effective_until)}"
         )
-
-
-def _role(role: str, until: datetime | None) -> str:
-    return role if until is None else f"{role} until {until.isoformat()}"
 
 
 def _stored(row: store.Registration) -> RulesConfig:

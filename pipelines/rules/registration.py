@@ -101,6 +101,11 @@ def add_role_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def role_text(role: str, until: datetime | None) -> str:
+    """A registration's role as ``list`` prints it."""
+    return role if until is None else f"{role} until {until.isoformat()}"
+
+
 def checked_role(args: argparse.Namespace, effective_from: datetime) -> tuple[str, datetime | None]:
     """``(role, effective_until)`` from ``--challenger`` and ``--until``."""
     until: datetime | None = args.until

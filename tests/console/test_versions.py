@@ -45,7 +45,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 @pytest.fixture
-def versions_client(
+def versions_settings(
     console_dsn: str,
     accounts: dict[str, Account],
     history: dict[str, str],
@@ -53,9 +53,11 @@ def versions_client(
     topics: Topics,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[TestClient]:
+) -> Settings:
+    """A console that runs backtests on the history and promotes to this test's topic, with a
+    grace of 30 s."""
     monkeypatch.setenv(GRACE_VARIABLE, "30")
-    settings = Settings(
+    return Settings(
         dsn=console_dsn,
         kafka_bootstrap=bootstrap_servers,
         feedback_topic=TOPIC,
@@ -64,7 +66,11 @@ def versions_client(
         backtest_dir=str(tmp_path / "backtests"),
         rules_topic=topics.rules,
     )
-    with TestClient(create_app(settings)) as test_client:
+
+
+@pytest.fixture
+def versions_client(versions_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(versions_settings)) as test_client:
         yield test_client
 
 

@@ -13,11 +13,14 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.wait import WebDriverWait
 
 from console.settings import Settings
-from pipelines.rules.registration import GRACE_VARIABLE
 from tests.console.browser import chromium, element, log_in, screenshot, served, submit
-from tests.console.conftest import PASSWORD, TOPIC, Account
+from tests.console.conftest import PASSWORD
 from tests.console.relay_check import read_topic
-from tests.console.test_versions import LOWER, history  # noqa: F401 (a fixture)
+from tests.console.test_versions import (  # noqa: F401 (fixtures)
+    LOWER,
+    history,
+    versions_settings,
+)
 from tests.kafka.live import Topics
 from tests.services import service_script
 from transforms.domain.rules_registry import RulesChange, parse_rules_change
@@ -41,24 +44,11 @@ def _status(driver: object) -> str | None:
 
 def test_a_supervisor_backtests_and_promotes_in_the_browser(
     browser_installed: None,
-    console_dsn: str,
-    accounts: dict[str, Account],
-    history: dict[str, str],  # noqa: F811
+    versions_settings: Settings,  # noqa: F811
     bootstrap_servers: str,
     topics: Topics,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv(GRACE_VARIABLE, "30")
-    settings = Settings(
-        dsn=console_dsn,
-        kafka_bootstrap=bootstrap_servers,
-        feedback_topic=TOPIC,
-        archive=history["archive"],
-        feedback_archive=history["feedback"],
-        backtest_dir=str(tmp_path / "backtests"),
-        rules_topic=topics.rules,
-    )
+    settings = versions_settings
     with served(settings) as base, chromium() as driver:
         log_in(driver, base, "sofia", PASSWORD)
         driver.get(f"{base}/queue")

@@ -62,3 +62,20 @@ def topics(bootstrap_servers: str) -> Iterator[Topics]:
     created = fresh_topics(bootstrap_servers)
     yield created
     delete_topics(bootstrap_servers, created)
+
+
+@pytest.fixture
+def registry(
+    empty_dsn: str, bootstrap_servers: str, topics: Topics, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """A migrated warehouse and the broker, as the registry commands find them in the
+    environment, with a grace of 30 s."""
+    from pipelines.rules.registration import GRACE_VARIABLE, KAFKA_VARIABLE
+    from pipelines.warehouse.migrate import migrate
+    from pipelines.warehouse.options import DSN_VARIABLE
+
+    migrate(empty_dsn)
+    monkeypatch.setenv(DSN_VARIABLE, empty_dsn)
+    monkeypatch.setenv(KAFKA_VARIABLE, bootstrap_servers)
+    monkeypatch.setenv(GRACE_VARIABLE, "30")
+    return empty_dsn

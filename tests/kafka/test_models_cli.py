@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -16,12 +15,10 @@ import pytest
 from ml.artifact import load_artifact
 from pipelines.models.cli import main
 from pipelines.rules.cli import main as rules_main
-from pipelines.rules.registration import GRACE_VARIABLE
 from pipelines.train_default import train_model
-from pipelines.warehouse.migrate import migrate
-from pipelines.warehouse.options import DSN_VARIABLE
 from tests.console.relay_check import read_topic
 from tests.kafka.live import Topics
+from tests.kafka.registration import soon
 from transforms.domain.config import default_rules
 from transforms.domain.model_registry import ModelChange
 from transforms.domain.rules_registry import RulesChange
@@ -36,21 +33,6 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("retrained")
     train_model(str(folder), seed=4, customers=150, days=10)
     return folder
-
-
-@pytest.fixture
-def registry(
-    empty_dsn: str, bootstrap_servers: str, topics: Topics, monkeypatch: pytest.MonkeyPatch
-) -> str:
-    migrate(empty_dsn)
-    monkeypatch.setenv(DSN_VARIABLE, empty_dsn)
-    monkeypatch.setenv("STREAMFLOW_KAFKA_BOOTSTRAP", bootstrap_servers)
-    monkeypatch.setenv(GRACE_VARIABLE, "30")
-    return empty_dsn
-
-
-def _soon(seconds: float) -> str:
-    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
 
 
 def _register(location: Path | str, topics: Topics, *extra: str) -> int:
@@ -78,7 +60,7 @@ def test_a_model_version_is_registered_published_listed_and_exported_with_the_ru
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     artifact = load_artifact(str(model_dir))
-    first, later = _soon(120), _soon(600)
+    first, later = soon(120), soon(600)
     monkeypatch.chdir(model_dir.parent)
     assert _register(model_dir.name, topics, f"--effective_from={first}", "--note=retrained") == 0
     printed = json.loads(capsys.readouterr().out)
@@ -90,7 +72,7 @@ def test_a_model_version_is_registered_published_listed_and_exported_with_the_ru
     register_rules = ["register", str(rules), f"--rules_topic={topics.rules}", "--author=bo"]
     assert rules_main([*register_rules, f"--effective_from={later}"]) == 0
     # Rolling back: the same artifact again, from a later time, is a registration of its own.
-    assert _register(model_dir, topics, f"--effective_from={_soon(900)}") == 0
+    assert _register(model_dir, topics, f"--effective_from={soon(900)}") == 0
     capsys.readouterr()
 
     model_record, _, again = read_topic(bootstrap_servers, topics.rules, 3)
@@ -155,7 +137,7 @@ def test_a_bad_model_version_is_refused_with_one_line_and_nothing_registered(
         metadata = json.loads((candidate / "metadata.json").read_text())
         metadata["feature_names"] = ["a_feature_of_another_release"]
         (candidate / "metadata.json").write_text(json.dumps(metadata))
-    assert _register(candidate, topics, f"--effective_from={_soon(effective_in_s)}") == 2
+    assert _register(candidate, topics, f"--effective_from={soon(effective_in_s)}") == 2
     error = capsys.readouterr().err
     assert error.startswith("pipelines.models: register: ")
     assert message in error
@@ -170,7 +152,7 @@ def test_a_model_challenger_is_registered_to_shadow(
     model_dir: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert _register(model_dir, topics, f"--effective_from={_soon(120)}", "--challenger") == 0
+    assert _register(model_dir, topics, f"--effective_from={soon(120)}", "--challenger") == 0
     assert json.loads(capsys.readouterr().out)["role"] == "challenger"
     [record] = read_topic(bootstrap_servers, topics.rules, 1)
     change = parse_registered_change(record.value(), default_rules())

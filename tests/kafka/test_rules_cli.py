@@ -5,18 +5,17 @@ is refused with one line and leaves nothing behind."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from pipelines.rules.cli import main
-from pipelines.rules.registration import GRACE_VARIABLE
-from pipelines.warehouse.migrate import migrate
 from pipelines.warehouse.options import DSN_VARIABLE
 from tests.console.relay_check import read_topic
 from tests.kafka.live import Topics
+from tests.kafka.registration import soon
 from transforms.domain.config import default_rules
 from transforms.domain.rules_registry import RulesChange, parse_rules_change
 from transforms.read import read_rules_changes
@@ -24,21 +23,6 @@ from transforms.read import read_rules_changes
 pytestmark = pytest.mark.kafka
 
 LOWER = "alert_threshold: 0.55  # more alerts while the campaign runs\n"
-
-
-@pytest.fixture
-def registry(
-    empty_dsn: str, bootstrap_servers: str, topics: Topics, monkeypatch: pytest.MonkeyPatch
-) -> str:
-    migrate(empty_dsn)
-    monkeypatch.setenv(DSN_VARIABLE, empty_dsn)
-    monkeypatch.setenv("STREAMFLOW_KAFKA_BOOTSTRAP", bootstrap_servers)
-    monkeypatch.setenv(GRACE_VARIABLE, "30")
-    return empty_dsn
-
-
-def _soon(seconds: float) -> str:
-    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
 
 
 def _register(path: Path, topics: Topics, *extra: str) -> int:
@@ -61,7 +45,7 @@ def test_a_version_is_registered_published_listed_shown_compared_and_exported(
 ) -> None:
     rules = tmp_path / "lower.yaml"
     rules.write_text(LOWER)
-    effective = _soon(120)
+    effective = soon(120)
     assert _register(rules, topics, f"--effective_from={effective}", "--note=campaign") == 0
     printed = capsys.readouterr().out
     assert printed.startswith("registered rules-")
@@ -113,7 +97,7 @@ def test_a_bad_version_is_refused_with_one_line_and_nothing_registered(
 ) -> None:
     rules = tmp_path / "candidate.yaml"
     rules.write_text(text)
-    assert _register(rules, topics, f"--effective_from={_soon(effective_in_s)}") == 2
+    assert _register(rules, topics, f"--effective_from={soon(effective_in_s)}") == 2
     error = capsys.readouterr().err
     assert error.startswith("pipelines.rules: register: ")
     assert message in error
@@ -146,7 +130,7 @@ def test_a_version_the_broker_refuses_is_not_registered(
         [
             "register",
             str(rules),
-            f"--effective_from={_soon(120)}",
+            f"--effective_from={soon(120)}",
             "--kafka_bootstrap_servers=127.0.0.1:9",  # nothing listens there
         ]
     )
@@ -162,7 +146,7 @@ def test_a_version_without_a_note_reaches_the_export(
 ) -> None:
     empty = tmp_path / "defaults.yaml"
     empty.write_text("")  # the packaged defaults, registered as a version of their own
-    assert _register(empty, topics, f"--effective_from={_soon(120)}") == 0
+    assert _register(empty, topics, f"--effective_from={soon(120)}") == 0
     exported = tmp_path / "registry.jsonl"
     assert main(["export", f"--output={exported}"]) == 0
     [change] = read_rules_changes(str(exported), default_rules())
@@ -179,7 +163,7 @@ def test_a_challenger_is_registered_to_shadow_until_its_end(
 ) -> None:
     rules = tmp_path / "lower.yaml"
     rules.write_text(LOWER)
-    start, end = _soon(120), _soon(7200)
+    start, end = soon(120), soon(7200)
     assert _register(rules, topics, f"--effective_from={start}", "--until", end) == 2
     assert "give --challenger too" in capsys.readouterr().err
     shadow = [f"--effective_from={start}", "--challenger", f"--until={end}"]

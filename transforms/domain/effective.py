@@ -52,6 +52,9 @@ class EffectiveTimeline(Generic[Value]):
         return len(self._values)
 
 
+# A registry record's author and note, whatever it registers.
+MAX_AUTHOR, MAX_NOTE = 200, 2000
+
 # What a registered version is for. A champion scores and alerts; a challenger scores in
 # shadow beside it, recorded on each scored record, never alerting, until another challenger
 # of its kind takes over or its ``effective_until``.

@@ -106,6 +106,14 @@ def optional_text(document: dict[str, Any], field: str, max_length: int) -> str 
     return None if value is None else checked_text(field, value, max_length)
 
 
+def plain_text(document: dict[str, Any], field: str, max_length: int) -> str:
+    """A text field that may be empty or absent (a note, an empty rules file): "" then."""
+    value = document.get(field)
+    if value is None or value == "":
+        return ""
+    return checked_text(field, value, max_length)
+
+
 def checked_text(field: str, value: Any, max_length: int) -> str:
     if not isinstance(value, str):
         raise InvalidRecordError(ErrorType.INVALID_FIELD, f"{field}: expected a string")

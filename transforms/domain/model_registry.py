@@ -21,6 +21,8 @@ from typing import Any
 
 from transforms.domain.effective import (
     CHAMPION,
+    MAX_AUTHOR,
+    MAX_NOTE,
     EffectiveTimeline,
     iso_millis,
     parse_role,
@@ -30,8 +32,8 @@ from transforms.domain.json_fields import (
     ErrorType,
     InvalidRecord,
     InvalidRecordError,
-    checked_text,
     decode_object,
+    plain_text,
     text,
     timestamp,
 )
@@ -81,11 +83,6 @@ def encode_model_change(change: ModelChange) -> bytes:
     return json.dumps(model_change_document(change), sort_keys=True).encode("utf-8")
 
 
-def _plain(document: dict[str, Any], field: str, max_length: int) -> str:
-    value = document.get(field)
-    return "" if value is None or value == "" else checked_text(field, value, max_length)
-
-
 def parse_model_change(
     payload: bytes | str, max_payload_bytes: int = MAX_MODEL_CHANGE_BYTES
 ) -> ModelChange | InvalidRecord:
@@ -104,8 +101,8 @@ def parse_model_change(
             location=text(document, "location", 1000),
             effective_from_ms=timestamp(document, "effective_from", None),
             registered_at_ms=timestamp(document, "registered_at", None),
-            author=_plain(document, "author", 200),
-            note=_plain(document, "note", 2000),
+            author=plain_text(document, "author", MAX_AUTHOR),
+            note=plain_text(document, "note", MAX_NOTE),
         )
     except InvalidRecordError as invalid:
         return InvalidRecord(invalid.error_type, invalid.message)

@@ -33,6 +33,8 @@ from typing import Any
 from transforms.domain.config import RulesConfig, rules_from_text
 from transforms.domain.effective import (
     CHAMPION,
+    MAX_AUTHOR,
+    MAX_NOTE,
     EffectiveTimeline,
     iso_millis,
     parse_role,
@@ -42,15 +44,14 @@ from transforms.domain.json_fields import (
     ErrorType,
     InvalidRecord,
     InvalidRecordError,
-    checked_text,
     decode_object,
     optional_text,
+    plain_text,
     timestamp,
 )
 
 MAX_RULES_CHANGE_BYTES = 256 * 1024
 MAX_RULES_TEXT = 128 * 1024
-MAX_AUTHOR, MAX_NOTE = 200, 2000
 
 # Settings that shape the kept state, as (name, how to read it from a RulesConfig).
 STATE_SHAPING: tuple[tuple[str, Any], ...] = (
@@ -142,14 +143,6 @@ def encode_rules_change(change: RulesChange) -> bytes:
     return json.dumps(rules_change_document(change), sort_keys=True).encode("utf-8")
 
 
-def _plain_text(document: dict[str, Any], field: str, max_length: int) -> str:
-    """A text field that may be empty or absent (a note, an empty rules file: the defaults)."""
-    value = document.get(field)
-    if value is None or value == "":
-        return ""
-    return checked_text(field, value, max_length)
-
-
 def parse_rules_change(
     payload: bytes | str, max_payload_bytes: int = MAX_RULES_CHANGE_BYTES
 ) -> RulesChange | InvalidRecord:
@@ -180,7 +173,7 @@ def _parse_rules_change(payload: bytes | str, max_payload_bytes: int) -> RulesCh
     document = decode_object(payload, max_payload_bytes)
     if not isinstance(document.get("rules"), str):
         raise InvalidRecordError(ErrorType.MISSING_FIELD, "rules: missing or not a string")
-    rules_text = _plain_text(document, "rules", MAX_RULES_TEXT)
+    rules_text = plain_text(document, "rules", MAX_RULES_TEXT)
     try:
         rules = rules_from_text(rules_text)
     except ValueError as error:
@@ -200,8 +193,8 @@ def _parse_rules_change(payload: bytes | str, max_payload_bytes: int) -> RulesCh
         rules=rules,
         rules_text=rules_text,
         registered_at_ms=timestamp(document, "registered_at", None),
-        author=_plain_text(document, "author", MAX_AUTHOR),
-        note=_plain_text(document, "note", MAX_NOTE),
+        author=plain_text(document, "author", MAX_AUTHOR),
+        note=plain_text(document, "note", MAX_NOTE),
         role=role,
         effective_until_ms=until,
     )
