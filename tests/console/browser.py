@@ -16,10 +16,10 @@ from typing import Any
 
 import uvicorn
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
 from console.settings import Settings
@@ -92,15 +92,28 @@ def log_in(driver: webdriver.Chrome, base: str, name: str, password: str) -> Non
 
 
 def submit(driver: webdriver.Chrome, button: WebElement) -> None:
-    """Click a button that sends a form, and wait for the page the server answers with.
-
-    The click only starts the navigation: reading an element right after it may find the old
-    page's copy (stale a moment later), and a next ``driver.get`` may race the response."""
-    old_page = driver.find_element(By.TAG_NAME, "html")
+    """Click a button that sends a form, and wait for the page the server answers with."""
+    mark_page(driver)
     button.click()
-    wait = WebDriverWait(driver, 15)
-    wait.until(expected_conditions.staleness_of(old_page))
-    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+    wait_for_next_page(driver)
+
+
+def mark_page(driver: webdriver.Chrome) -> None:
+    """Mark the page shown now, so that ``wait_for_next_page`` knows when another replaced it.
+
+    A new document has a new global object, so the mark is gone once the answer is shown.
+    Selenium's ``staleness_of`` asks the old page's node instead, and Chromium may answer that
+    with an error of another kind ("Node with given id does not belong to the document")."""
+    driver.execute_script("window.streamflowOldPage = true")
+
+
+def wait_for_next_page(driver: webdriver.Chrome, timeout: float = 15) -> None:
+    # While the navigation commits, a script may fail (no context yet): ask again.
+    WebDriverWait(driver, timeout, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script(
+            "return !window.streamflowOldPage && document.readyState === 'complete'"
+        )
+    )
 
 
 def screenshot(driver: webdriver.Chrome, path: Path) -> None:

@@ -17,14 +17,20 @@ import pytest
 from confluent_kafka import Producer
 from selenium.common.exceptions import NoAlertPresentException, NoSuchElementException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.wait import WebDriverWait
 
 from console import actions
 from console.relay import producer_config, run_relay
 from console.settings import Settings
 from console.users import User, add_user
-from tests.console.browser import chromium, log_in, screenshot, served, submit
+from tests.console.browser import (
+    chromium,
+    log_in,
+    mark_page,
+    screenshot,
+    served,
+    submit,
+    wait_for_next_page,
+)
 from tests.console.conftest import PASSWORD
 from tests.console.relay_check import read_topic
 from tests.console.seed import BASE_TIME, SeededAlert, seed_alerts, seed_transactions
@@ -228,11 +234,12 @@ def test_two_browsers_never_take_the_same_alert(
         log_in(first, base_url, "ana", PASSWORD)
         log_in(second, base_url, "bruno", PASSWORD)
         buttons = [first.find_element(By.ID, "take-next"), second.find_element(By.ID, "take-next")]
-        pages = [first.find_element(By.TAG_NAME, "html"), second.find_element(By.TAG_NAME, "html")]
+        for driver in (first, second):
+            mark_page(driver)
         for button in buttons:  # both clicks sent before either page answers
             button.click()
-        for driver, page in zip((first, second), pages, strict=True):
-            WebDriverWait(driver, 15).until(expected_conditions.staleness_of(page))
+        for driver in (first, second):
+            wait_for_next_page(driver)
         taken = {first.current_url, second.current_url}
         assert len(taken) == 2
         assert first.find_element(By.ID, "assignee").text == "ana"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.wait import WebDriverWait
 
@@ -38,7 +38,7 @@ def _status(driver: object) -> str | None:
     try:
         found = driver.find_elements(By.ID, "status")  # type: ignore[attr-defined]
         return found[0].text if found else None
-    except StaleElementReferenceException:  # the page refreshed meanwhile
+    except WebDriverException:  # the page refreshed meanwhile (stale, or its node gone)
         return None
 
 
