@@ -193,9 +193,9 @@ def main() -> None:
     )
     lines = concentrate_on_one_store(lines, args.hot_store_share)
     suffix = uuid.uuid4().hex[:8]
-    topics = {name: f"bench-{name}-{suffix}" for name in ("in", "alerts", "dlq")}
+    topics = {name: f"bench-{name}-{suffix}" for name in ("in", "alerts", "dlq", "metrics")}
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    partitions = {"in": 3, "alerts": 3, "dlq": 1}
+    partitions = {"in": 3, "alerts": 3, "dlq": 1, "metrics": 3}
     for future in admin.create_topics(
         # Kept forever: the replayed events are weeks old, and a retention in days would let
         # the broker delete them (its retention pass runs every 5 minutes).
@@ -213,6 +213,7 @@ def main() -> None:
         f"--flink_master={master}", "--streaming", f"--job_name={job_name}",
         f"--kafka_bootstrap_servers={bootstrap}", f"--input_topic={topics['in']}",
         f"--alerts_topic={topics['alerts']}", f"--dlq_topic={topics['dlq']}",
+        f"--metrics_topic={topics['metrics']}",
         f"--kafka_consumer_group={job_name}", f"--output_dir={out_dir}",
     ]  # fmt: skip
     if args.max_bundle_time_mills:

@@ -147,9 +147,10 @@ def main() -> None:
     master = script("flink", "master")
     urls = script("flink", "metrics-urls").split()
     suffix = uuid.uuid4().hex[:8]
-    topics = {name: f"bench-{name}-{suffix}" for name in ("in", "alerts", "dlq", "rules")}
+    names = ("in", "alerts", "dlq", "rules", "metrics")
+    topics = {name: f"bench-{name}-{suffix}" for name in names}
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    partitions = {"in": 3, "alerts": 3, "dlq": 1, "rules": 1}
+    partitions = {"in": 3, "alerts": 3, "dlq": 1, "rules": 1, "metrics": 3}
     compacted = {"cleanup.policy": "compact"}
     for future in admin.create_topics(
         [
@@ -165,7 +166,7 @@ def main() -> None:
         f"--flink_master={master}", "--streaming", f"--job_name={job_name}",
         f"--kafka_bootstrap_servers={bootstrap}", f"--input_topic={topics['in']}",
         f"--alerts_topic={topics['alerts']}", f"--dlq_topic={topics['dlq']}",
-        f"--rules_topic={topics['rules']}",
+        f"--rules_topic={topics['rules']}", f"--metrics_topic={topics['metrics']}",
         f"--kafka_consumer_group={job_name}", f"--output_dir={out_dir}",
     ]  # fmt: skip
     launcher_log = (Path(out_dir) / "launcher.err").open("w")

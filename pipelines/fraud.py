@@ -61,6 +61,7 @@ from pipelines.options import (
     resolve_runner,
 )
 from pipelines.report import output_files, summary_lines
+from transforms.alert_latency import MeasureAlertLatency
 from transforms.alerts import BuildAlerts
 from transforms.anomaly import ScoreAnomalies
 from transforms.emit_from import DropWarmupDeadLetters, EmitFrom
@@ -78,10 +79,12 @@ from transforms.postgres_sink import (
     DLQ_EVENTS,
     FRAUD_ALERTS,
     RAW_TRANSACTIONS,
+    STORE_MINUTES,
     WriteToPostgres,
 )
 from transforms.progress import ShowProgress
 from transforms.read import ReadJsonLines
+from transforms.realtime_metrics import StoreMinuteMetrics
 from transforms.sinks import WriteJsonLines
 from transforms.summary import Summarize
 from transforms.tags import ACCEPTED_TAG, DLQ_TAG, EVENTS_TAG, RAW_TAG, SCORED_TAG
@@ -119,6 +122,7 @@ def build_pipeline(
         options.max_payload_bytes,
         PIPELINE_VERSION,
         emit_raw=bool(options.postgres_dsn),
+        report_event_time_lag=live,
     )
     streaming = bool(options.view_as(StandardOptions).streaming)
     detector = detector_path(options.detector_mode, streaming)
@@ -199,19 +203,37 @@ def build_pipeline(
         outputs[name] | f"Write_{name}" >> WriteJsonLines(
             options.output_dir, name, streaming, interval
         )
+    if live and kafka.metrics_topic:
+        event_dead_letters = (parsed[DLQ_TAG], detected[DLQ_TAG]) | "EventDeadLetters" >> (
+            beam.Flatten()
+        )
+        outputs["store_minutes"] = {
+            "scored": scored,
+            "dead_letters": event_dead_letters,
+        } | "StoreMinutes" >> StoreMinuteMetrics()
     if live:
         producer = {**client_config(kafka), "enable.idempotence": "true", "acks": "all"}
+        published = {
+            "alerts": alerts | "AlertLatency" >> MeasureAlertLatency(),
+            "dlq": dlq,
+            "store_minutes": outputs.get("store_minutes"),
+        }
         for name, topic, key in (
             ("alerts", kafka.alerts_topic, "customer_id"),
             ("dlq", kafka.dlq_topic, "dlq_id"),
+            ("store_minutes", kafka.metrics_topic, "window_key"),
         ):
-            outputs[name] | f"Publish_{name}" >> WriteKafkaRecords(topic, key, producer, expansion)
+            if published[name] is not None:
+                publish = WriteKafkaRecords(topic, key, producer, expansion)
+                published[name] | f"Publish_{name}" >> publish
     if options.postgres_dsn:
         dsn = options.postgres_dsn
         raw_valid | "BronzeRaw" >> WriteToPostgres(dsn, RAW_TRANSACTIONS)
         scored | "SilverScored" >> WriteToPostgres(dsn, CLEAN_TRANSACTIONS)
         alerts | "BronzeAlerts" >> WriteToPostgres(dsn, FRAUD_ALERTS)
         dlq | "BronzeDlq" >> WriteToPostgres(dsn, DLQ_EVENTS)
+        if "store_minutes" in outputs:
+            outputs["store_minutes"] | "SilverStoreMinutes" >> WriteToPostgres(dsn, STORE_MINUTES)
     outputs["summary"] = {"scored": scored, "dlq": dlq} | "Summarize" >> Summarize(
         FileSystems.join(options.output_dir, SUMMARY_FILE),
         run_info(reference, detector),

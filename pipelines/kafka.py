@@ -44,6 +44,7 @@ DEFAULT_DLQ_TOPIC = "streamflow.dlq"
 DEFAULT_FEEDBACK_TOPIC = "fraud.feedback"
 DEFAULT_BLACKLIST_CHANGES_TOPIC = "reference.blacklist"
 DEFAULT_RULES_TOPIC = "reference.rules"
+DEFAULT_METRICS_TOPIC = "metrics.realtime"
 DEFAULT_CONSUMER_GROUP = "streamflow-fraud"
 # Client settings that would hold a secret: they must come through a config provider.
 _SECRET_SETTINGS = ("password", "sasl.jaas.config", "secret", "token")
@@ -93,6 +94,13 @@ class KafkaOptions(PipelineOptions):  # type: ignore[misc]
             help="Registered rules and model versions (python -m pipelines.rules register, "
             "python -m pipelines.models register) on a compacted topic, read whole at every "
             "fresh start; each scores the events from its effective_from on.",
+        )
+        parser.add_argument(
+            "--metrics_topic",
+            default=DEFAULT_METRICS_TOPIC,
+            help="Where the per-store, per-minute retail metrics are published, keyed by "
+            "window_key (store|minute); each record is the minute's value so far, so keep the "
+            "latest of a key. Empty: not computed.",
         )
         parser.add_argument(
             "--kafka_consumer_group",
@@ -204,6 +212,7 @@ def check_broker(options: KafkaOptions, timeout_s: float = 10.0) -> None:
             *control_topics(options),
             options.alerts_topic,
             options.dlq_topic,
+            *([options.metrics_topic] if options.metrics_topic else []),
         )
         if topic not in metadata.topics
     ]

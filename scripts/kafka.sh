@@ -17,6 +17,8 @@
 #   transactions.raw   3 partitions, 7 days     the events, keyed by customer_id
 #   fraud.alerts       3 partitions, 30 days    alerts, keyed by customer_id
 #   streamflow.dlq     1 partition,  30 days    dead letters
+#   metrics.realtime   3 partitions, 7 days     store-minute panes, keyed store|minute: compacted
+#                                               (the latest pane of a minute) and deleted after 7 days
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,6 +56,7 @@ TOPICS=(
   "reference.rules 1 -1 compact"
   "fraud.alerts 3 $((30 * DAY_MS))"
   "streamflow.dlq 1 $((30 * DAY_MS))"
+  "metrics.realtime 3 $((7 * DAY_MS)) compact,delete"
 )
 
 provision() {

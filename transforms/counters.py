@@ -37,3 +37,15 @@ WARMUP_DEAD_LETTERS = "warmup_dead_letters"
 FUTURE_SCHEMA = "future_schema_events"
 BLANK_LINES = "blank_lines_skipped"
 DLQ_PREFIX = "dlq_"
+# Real-time store metrics (transforms.realtime_metrics): dead letters with no time to place them
+# in a minute (a file's line without a readable timestamp; a Kafka record always has one).
+REALTIME_UNPLACED_DEAD_LETTERS = "realtime_unplaced_dead_letters"
+# Alerts by rule: ALERTS_BY_RULE_PREFIX + the rule id lowercased, "-" as "_" (alerts_rule_fr_001).
+ALERTS_BY_RULE_PREFIX = "alerts_rule_"
+# End-to-end latency of the live job's alerts, in ms, from the transaction's Kafka time to the
+# alert handed to the Kafka producer: cumulative bucket counters, Prometheus-style
+# (ALERT_LATENCY_PREFIX + "le_<bound>", the last "le_inf" being the count) and their sum.
+ALERT_LATENCY_PREFIX = "alert_latency_ms_"
+ALERT_LATENCY_BOUNDS_MS = (50, 100, 250, 500, 1000, 2000, 5000, 10000, 30000, 60000)
+# Wall clock minus the newest event time the live job's parse step saw (a gauge, per bundle).
+EVENT_TIME_LAG_MS = "event_time_lag_ms"

@@ -7,6 +7,7 @@ the downstream ordering buffer and timers work in event time.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +16,14 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.utils.timestamp import Timestamp
 
-from transforms.counters import DLQ_PREFIX, FUTURE_SCHEMA, NAMESPACE, PARSED, READ
+from transforms.counters import (
+    DLQ_PREFIX,
+    EVENT_TIME_LAG_MS,
+    FUTURE_SCHEMA,
+    NAMESPACE,
+    PARSED,
+    READ,
+)
 from transforms.domain.dlq import build_dlq_record
 from transforms.domain.event_time import business_timezone, format_utc
 from transforms.domain.events import (
@@ -35,8 +43,11 @@ class ParseEventsFn(beam.DoFn):  # type: ignore[misc]
         max_payload_bytes: int,
         pipeline_version: str,
         emit_raw: bool = False,
+        report_event_time_lag: bool = False,
     ) -> None:
         self._emit_raw = emit_raw
+        self._report_lag = report_event_time_lag
+        self._lag = Metrics.gauge(NAMESPACE, EVENT_TIME_LAG_MS)
         self._timezone_name = timezone_name
         self._max_payload_bytes = max_payload_bytes
         self._pipeline_version = pipeline_version
@@ -50,6 +61,14 @@ class ParseEventsFn(beam.DoFn):  # type: ignore[misc]
     def setup(self) -> None:
         self._zone = business_timezone(self._timezone_name)
 
+    def start_bundle(self) -> None:
+        self._newest_ms: int | None = None
+
+    def finish_bundle(self) -> None:
+        # Once per bundle, not per event: how far behind the wall clock the input is.
+        if self._report_lag and self._newest_ms is not None:
+            self._lag.set(int(time.time() * 1000) - self._newest_ms)
+
     def process(self, record: tuple[str, bytes]) -> Iterator[Any]:
         source, payload = record
         self._read.inc()
@@ -58,6 +77,8 @@ class ParseEventsFn(beam.DoFn):  # type: ignore[misc]
             self._parsed.inc()
             if result.schema_version > CURRENT_SCHEMA_VERSION:
                 self._future_schema.inc()
+            if self._newest_ms is None or result.event_time_ms > self._newest_ms:
+                self._newest_ms = result.event_time_ms
             yield beam.window.TimestampedValue(
                 result, Timestamp(micros=result.event_time_ms * 1000)
             )
@@ -102,9 +123,12 @@ class ParseEvents(beam.PTransform):  # type: ignore[misc]
         max_payload_bytes: int,
         pipeline_version: str,
         emit_raw: bool = False,
+        report_event_time_lag: bool = False,
     ) -> None:
         super().__init__()
-        self._fn = ParseEventsFn(timezone_name, max_payload_bytes, pipeline_version, emit_raw)
+        self._fn = ParseEventsFn(
+            timezone_name, max_payload_bytes, pipeline_version, emit_raw, report_event_time_lag
+        )
 
     def expand(self, records: Any) -> Any:
         return records | "Validate" >> beam.ParDo(self._fn).with_outputs(

@@ -36,6 +36,7 @@ from transforms.postgres_tables import (
     DLQ_EVENTS,
     FRAUD_ALERTS,
     RAW_TRANSACTIONS,
+    STORE_MINUTES,
     TableWrite,
     jsonb_safe,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "FRAUD_ALERTS",
     "MAX_BATCH",
     "RAW_TRANSACTIONS",
+    "STORE_MINUTES",
     "TableWrite",
     "WriteToPostgres",
     "jsonb_safe",

@@ -31,6 +31,8 @@ class TableWrite:
     # which of two records of one key in one batch is written: the first claims a bronze id,
     # the last wins in silver (as if the batch had been written row by row)
     last_wins: bool = False
+    # or: which one is written, by a column of the staged rows (e.g. "pane_index DESC")
+    wins_by: str | None = None
     # (partitioned table, record field holding the partition key's UTC ISO time), if any
     partitioned_by: tuple[str, str] | None = None
 
@@ -50,7 +52,7 @@ class TableWrite:
         return f"COPY {self.staging} (seq, {', '.join(self.columns)}) FROM STDIN"
 
     def write(self) -> str:
-        order = "seq DESC" if self.last_wins else "seq"
+        order = self.wins_by or ("seq DESC" if self.last_wins else "seq")
         batch = (
             f"SELECT DISTINCT ON ({self.key}) * FROM {self.staging} ORDER BY {self.key}, {order}"
         )
@@ -261,4 +263,38 @@ DLQ_EVENTS = TableWrite(
         "bronze.dlq_event_keys", "dlq_id", "received_at", "bronze.dlq_events", _DLQ_COLUMNS
     ),
     partitioned_by=("bronze.dlq_events", "received_at"),
+)
+
+_STORE_MINUTE_COLUMNS = (
+    "window_key",
+    "store_id",
+    "window_start",
+    "window_end",
+    "transactions",
+    "amount",
+    "alerts",
+    "dead_letters",
+    "amount_by_payment_method",
+    "pane_index",
+    "pane_timing",
+)
+_STORE_MINUTE_UPDATED = _STORE_MINUTE_COLUMNS[4:]
+
+# A pane carries its minute's whole value so far (transforms.realtime_metrics): the row takes
+# the latest pane, and a replayed older one (a restore from a checkpoint) changes nothing.
+STORE_MINUTES = TableWrite(
+    name="silver.store_minute_metrics",
+    key="window_key",
+    columns=_STORE_MINUTE_COLUMNS,
+    row=lambda r: tuple(
+        _json(r[c]) if c == "amount_by_payment_method" else r[c] for c in _STORE_MINUTE_COLUMNS
+    ),
+    statement=(
+        f"INSERT INTO silver.store_minute_metrics AS t ({', '.join(_STORE_MINUTE_COLUMNS)}) "
+        f"SELECT {', '.join(_STORE_MINUTE_COLUMNS)} FROM batch ORDER BY window_key "
+        f"ON CONFLICT (window_key) DO UPDATE SET ({', '.join(_STORE_MINUTE_UPDATED)}) = "
+        f"ROW({', '.join('EXCLUDED.' + c for c in _STORE_MINUTE_UPDATED)}), updated_at = now() "
+        "WHERE EXCLUDED.pane_index > t.pane_index"
+    ),
+    wins_by="pane_index DESC",
 )

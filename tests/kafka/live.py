@@ -37,6 +37,7 @@ class Topics:
     feedback: str
     blacklist_changes: str
     rules: str
+    metrics: str
 
     @property
     def names(self) -> list[str]:
@@ -47,6 +48,7 @@ class Topics:
             self.feedback,
             self.blacklist_changes,
             self.rules,
+            self.metrics,
         ]
 
     def options(self) -> list[str]:
@@ -57,6 +59,7 @@ class Topics:
             f"--feedback_topic={self.feedback}",
             f"--blacklist_changes_topic={self.blacklist_changes}",
             f"--rules_topic={self.rules}",
+            f"--metrics_topic={self.metrics}",
         ]
 
 
@@ -78,6 +81,7 @@ def fresh_topics(bootstrap_servers: str) -> Topics:
         f"it-feedback-{suffix}",
         f"it-blacklist-{suffix}",
         f"it-rules-{suffix}",
+        f"it-metrics-{suffix}",
     )
     admin = AdminClient({"bootstrap.servers": bootstrap_servers})
     partitions = {topics.input: 3, topics.alerts: 3, topics.dlq: 1, topics.feedback: 3}
@@ -87,6 +91,8 @@ def fresh_topics(bootstrap_servers: str) -> Topics:
             NewTopic(name, 1, 1, config={**KEEP_FOREVER, **COMPACTED})
             for name in (topics.blacklist_changes, topics.rules)
         ]
+        # compacted like scripts/kafka.sh's metrics.realtime: a consumer keeps a key's last pane
+        + [NewTopic(topics.metrics, 3, 1, config={**KEEP_FOREVER, **COMPACTED})]
     )
     for future in created.values():
         future.result(timeout=30)
@@ -207,3 +213,39 @@ def stop_launcher(launcher: subprocess.Popen[bytes], master: str, job_id: str | 
     except subprocess.TimeoutExpired:
         launcher.kill()
         launcher.wait(30)
+
+
+def record_times(bootstrap_servers: str, topic: str, count: int) -> dict[str, int]:
+    """The Kafka time of each of the first ``count`` records of ``topic``, by the source a
+    dead letter names (``kafka:<topic>:<partition>:<offset>``)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": f"it-times-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    times: dict[str, int] = {}
+    deadline = time.monotonic() + 60
+    try:
+        while len(times) < count and time.monotonic() < deadline:
+            message = consumer.poll(1.0)
+            if message is None or message.error():
+                continue
+            source = f"kafka:{topic}:{message.partition()}:{message.offset()}"
+            times[source] = message.timestamp()[1]
+    finally:
+        consumer.close()
+    return times
+
+
+def latest_panes(panes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The last pane of each store minute: what a consumer of metrics.realtime keeps."""
+    latest: dict[str, dict[str, Any]] = {}
+    for pane in panes:
+        kept = latest.get(pane["window_key"])
+        if kept is None or pane["pane_index"] > kept["pane_index"]:
+            latest[pane["window_key"]] = pane
+    return latest

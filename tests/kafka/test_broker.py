@@ -15,6 +15,7 @@ TOPICS = {  # name: (partitions, retention)
     "transactions.raw": (3, 7 * DAY_MS),
     "fraud.alerts": (3, 30 * DAY_MS),
     "streamflow.dlq": (1, 30 * DAY_MS),
+    "metrics.realtime": (3, 7 * DAY_MS),
 }
 
 
@@ -26,6 +27,10 @@ def test_the_topics_exist_with_their_partitions_and_retention(bootstrap_servers:
         resource = ConfigResource(ResourceType.TOPIC, name)
         configs = admin.describe_configs([resource])[resource].result(timeout=10)
         assert int(configs["retention.ms"].value) == retention, name
+    resource = ConfigResource(ResourceType.TOPIC, "metrics.realtime")
+    configs = admin.describe_configs([resource])[resource].result(timeout=10)
+    # a consumer keeps the latest pane of a key; compaction keeps it, retention ends it
+    assert configs["cleanup.policy"].value == "compact,delete"
 
 
 def test_a_keyed_record_keeps_its_key_timestamp_and_bytes(bootstrap_servers: str) -> None:

@@ -39,12 +39,22 @@ from pipelines.synthetic import generate_dataset
 from pipelines.train_default import train_model
 from tests.flink import prometheus
 from tests.flink.rest import flink_get, running_job_id
-from tests.kafka.live import ROOT, Topics, consume_until, live_job, publish_raw, wait_until
+from tests.kafka.live import (
+    ROOT,
+    Topics,
+    consume_until,
+    latest_panes,
+    live_job,
+    publish_raw,
+    record_times,
+    wait_until,
+)
 from tests.output_files import read_records
 from transforms.domain.event_time import business_timezone, format_utc, parse_timestamp
 from transforms.domain.events import Transaction, parse_event
 from transforms.domain.model_registry import ModelChange, encode_model_change
 from transforms.domain.rules_registry import RulesChange, encode_rules_change, new_rules_change
+from transforms.domain.store_minutes import VALUE_FIELDS, store_minutes
 
 pytestmark = [pytest.mark.kafka, pytest.mark.flink, pytest.mark.slow]
 
@@ -284,6 +294,30 @@ def test_the_live_job_publishes_what_a_bounded_run_finds(
             # Every event is accounted for once the stream is caught up (the watermark then
             # follows the wall clock and releases the last buffered events).
             wait_until(lambda: accounted_for(scraper.seen) >= total, timeout_s=120)
+            # Each store minute's last pane is the bounded recomputation's value: of the bounded
+            # run's scored records, and of the dead letters by their payload's time or else
+            # their Kafka time.
+            times = record_times(bootstrap_servers, topics.input, total)
+            dead_letters = [(d, times[d["source"]]) for d in got.of(topics.dlq)]
+            expected_minutes = {
+                key: {field: record[field] for field in VALUE_FIELDS}
+                for key, record in store_minutes(
+                    read_records(tmp_path / "bounded", "scored"), dead_letters
+                ).items()
+            }
+
+            def minutes_of(collected: Any) -> dict[str, dict[str, Any]]:
+                return {
+                    key: {field: pane[field] for field in VALUE_FIELDS}
+                    for key, pane in latest_panes(collected.of(topics.metrics)).items()
+                }
+
+            minutes = consume_until(
+                bootstrap_servers,
+                [topics.metrics],
+                lambda c: minutes_of(c) == expected_minutes,
+                timeout_s=120,
+            )
     finally:
         scraper.stop.set()
         scraper.join()
@@ -304,6 +338,10 @@ def test_the_live_job_publishes_what_a_bounded_run_finds(
         live.pop("detected_at")
         batch.pop("detected_at")
         assert live == batch, alert_id
+    got_minutes = minutes_of(minutes)
+    assert got_minutes.keys() == expected_minutes.keys()
+    wrong = [key for key in expected_minutes if got_minutes[key] != expected_minutes[key]]
+    assert not wrong, [(got_minutes[k], expected_minutes[k]) for k in wrong[:3]]
     # Keyed by customer: one customer's alerts stay in order on one partition.
     dlq = got.of(topics.dlq)
     assert Counter((d["error_type"], d["raw_payload"]) for d in dlq) == expected_dlq
@@ -323,6 +361,12 @@ def test_the_live_job_publishes_what_a_bounded_run_finds(
     assert seen["rules_changes_learned_by_shards"] == 2 * DEFAULT_CUSTOMER_SHARDS, seen
     assert "model_loads_failed" not in seen, seen
     assert "rules_changes_late_in_shards" not in seen, seen
+    # The job's own metrics: alerts by rule, and every alert's latency measured once.
+    for rule_id in ("FR-005", "FR-008"):
+        fired = sum(rule_id in a["rules_triggered"] for a in alerts.values())
+        assert seen["alerts_rule_" + rule_id.lower().replace("-", "_")] == fired, seen
+    assert seen["alert_latency_ms_le_inf"] == len(alerts), seen
+    assert "event_time_lag_ms" in seen, seen
 
 
 def test_ctrl_c_in_the_launchers_terminal_cancels_the_job(

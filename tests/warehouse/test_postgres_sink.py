@@ -19,11 +19,13 @@ from tests.factories import event, payload
 from transforms import postgres_sink
 from transforms.domain.dlq import build_dlq_record
 from transforms.domain.json_fields import ErrorType
+from transforms.domain.store_minutes import minute_record
 from transforms.postgres_sink import (
     CLEAN_TRANSACTIONS,
     DLQ_EVENTS,
     FRAUD_ALERTS,
     RAW_TRANSACTIONS,
+    STORE_MINUTES,
     TableWrite,
     _WriteBatchFn,
     jsonb_safe,
@@ -267,6 +269,42 @@ def test_silver_replays_change_nothing_and_corrected_resends_win(warehouse: str)
     writer.teardown()
     assert str(amount) == "7.00"
     assert updated_at > first[1]
+
+
+def test_a_store_minute_keeps_its_latest_pane_whatever_the_order_of_arrival(
+    warehouse: str,
+) -> None:
+    start_ms = 1_790_000_040_000
+    early = minute_record("S9", start_ms, [2, 1500, 0, 1, {"pix": 1500}], 0, "EARLY")
+    on_time = minute_record("S9", start_ms, [3, 2500, 1, 1, {"pix": 2500}], 1, "ON_TIME")
+    writer = _writer(warehouse, STORE_MINUTES)
+
+    def row() -> tuple[Any, ...]:
+        with psycopg.connect(warehouse) as connection:
+            found = connection.execute(
+                "SELECT transactions, amount::text, alerts, dead_letters, "
+                "amount_by_payment_method, pane_index, pane_timing "
+                "FROM silver.store_minute_metrics WHERE window_key = %s",
+                (early["window_key"],),
+            ).fetchone()
+        assert found is not None
+        return tuple(found)
+
+    # Two panes of a new minute in one batch: the newer is written, whatever their order.
+    list(writer.process([on_time, early]))
+    assert row()[5] == 1
+    with psycopg.connect(warehouse) as connection:
+        connection.execute("DELETE FROM silver.store_minute_metrics")
+    list(writer.process([early]))
+    assert row() == (2, "15.00", 0, 1, {"pix": "15.00"}, 0, "EARLY")
+    list(writer.process([on_time]))
+    latest = row()
+    assert latest == (3, "25.00", 1, 1, {"pix": "25.00"}, 1, "ON_TIME")
+    # A restore from a checkpoint replays an older pane: the newer one stays.
+    list(writer.process([early]))
+    list(writer.process([on_time, early]))
+    writer.teardown()
+    assert row() == latest
 
 
 @pytest.fixture
