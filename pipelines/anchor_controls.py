@@ -9,7 +9,7 @@ rules changes; :func:`pipelines.kafka.anchor_control_topics`; why: docs/kafka.md
 and blacklist changes") and prints ``anchored TOPIC: N partitions`` per topic.
 ``python -m pipelines.fraud`` does this itself at launch; this command is for a job started
 without it: the pre-built jar on Kubernetes, whose JobManager pod runs it as an init container
-(k8s/flinkdeployment.yaml).
+(k8s/base/flinkdeployment.yaml).
 
 With ``--every SECONDS`` it anchors at once and then at that interval until SIGTERM or
 SIGINT, as the launcher does while its job runs (:func:`pipelines.kafka.keep_anchoring`: a job

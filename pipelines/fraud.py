@@ -122,7 +122,7 @@ def build_pipeline(
         options.max_payload_bytes,
         PIPELINE_VERSION,
         emit_raw=bool(options.postgres_dsn),
-        report_event_time_lag=live,
+        report_newest_event_time=live,
     )
     streaming = bool(options.view_as(StandardOptions).streaming)
     detector = detector_path(options.detector_mode, streaming)
@@ -210,7 +210,9 @@ def build_pipeline(
         outputs["store_minutes"] = {
             "scored": scored,
             "dead_letters": event_dead_letters,
-        } | "StoreMinutes" >> StoreMinuteMetrics()
+        } | "StoreMinutes" >> StoreMinuteMetrics(
+            allowed_lateness_s=kafka.metrics_allowed_lateness_s
+        )
     if live:
         producer = {**client_config(kafka), "enable.idempotence": "true", "acks": "all"}
         published = {

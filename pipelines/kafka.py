@@ -29,6 +29,7 @@ from pipelines.flink import is_flink
 from pipelines.options import LaunchError
 from pipelines.service_scripts import SCRIPTS, script_output
 from transforms.kafka_io import ANCHOR_KEY
+from transforms.realtime_metrics import DEFAULT_ALLOWED_LATENESS_S
 
 _LOG = logging.getLogger(__name__)
 
@@ -101,6 +102,14 @@ class KafkaOptions(PipelineOptions):  # type: ignore[misc]
             help="Where the per-store, per-minute retail metrics are published, keyed by "
             "window_key (store|minute); each record is the minute's value so far, so keep the "
             "latest of a key. Empty: not computed.",
+        )
+        parser.add_argument(
+            "--metrics_allowed_lateness_s",
+            type=int,
+            default=DEFAULT_ALLOWED_LATENESS_S,
+            help="How long after its end a store minute still takes late events (and keeps "
+            "its state); later ones are left out of the real-time metrics only. A replay of "
+            "older data after a restart needs at least its age.",
         )
         parser.add_argument(
             "--kafka_consumer_group",

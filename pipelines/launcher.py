@@ -36,6 +36,7 @@ from pipelines.options import DEFAULT_MODEL_DIR, FraudOptions, LaunchError, dete
 from transforms.counters import (
     BLACKLIST_CHANGES_ACCEPTED,
     BLACKLIST_CHANGES_READ,
+    CONTROL_DLQ_PREFIX,
     DLQ_PREFIX,
     FEEDBACK_ACCEPTED,
     FEEDBACK_READ,
@@ -98,7 +99,10 @@ def prepare_run(options: FraudOptions) -> ReferenceData:
     rules_changes = checked_rules_changes(options, rules)
     if options.postgres_dsn:
         check_no_password_in_options(options)
-        check_warehouse(options.postgres_dsn)
+        # An executable jar is built where the warehouse is not reachable (an image build):
+        # the running job's sink meets it instead, and says what is wrong in its log.
+        if not options.get_all_options().get("output_executable_path"):
+            check_warehouse(options.postgres_dsn)
     expansion_service = None
     live = is_live(options)
     if live:
@@ -466,7 +470,11 @@ def conservation(counters: dict[str, int]) -> tuple[bool | None, str | None]:
         counters.get(name, 0)
         for name in (FEEDBACK_ACCEPTED, BLACKLIST_CHANGES_ACCEPTED, RULES_CHANGES_ACCEPTED)
     )
-    dead = sum(value for name, value in counters.items() if name.startswith(DLQ_PREFIX))
+    dead = sum(
+        value
+        for name, value in counters.items()
+        if name.startswith((DLQ_PREFIX, CONTROL_DLQ_PREFIX))
+    )
     if read + controls_read == scored + accepted + dead:
         return True, None
     controls = f", controls read {controls_read}, accepted {accepted}" if controls_read else ""

@@ -40,6 +40,8 @@ NUMERIC_RANGES: dict[str, Range] = {
     # FlinkTuningOptions (Beam's Java FlinkPipelineOptions).
     "max_bundle_size": Range(int, low=1, high=10_000_000),
     "max_bundle_time_mills": Range(int, low=1, high=3_600_000),
+    # KafkaOptions. A store minute's state is kept this long after its end: up to a year.
+    "metrics_allowed_lateness_s": Range(int, low=0, high=366 * 86_400),
     # Flink refuses an interval under 10 ms; -1 is Beam's "off".
     "checkpointing_interval": Range(int, low=10, high=86_400_000, also=(-1,)),
     # FlinkRunnerOptions: -1 is "the cluster's default"; 32,768 is Flink's maximum.

@@ -31,6 +31,15 @@ class _MeasureAlertLatencyFn(beam.DoFn):  # type: ignore[misc]
     def __init__(self) -> None:
         self._buckets = [Metrics.counter(NAMESPACE, name) for name in bucket_names()]
         self._sum = Metrics.counter(NAMESPACE, ALERT_LATENCY_PREFIX + "sum")
+        self._announced = False
+
+    def start_bundle(self) -> None:
+        # A Beam counter reaches Flink's reporter only once incremented: announce every bucket
+        # at 0, so that a quantile over them has all its series from the first alert on.
+        if not self._announced:
+            for counter in (*self._buckets, self._sum):
+                counter.inc(0)
+            self._announced = True
 
     def process(self, alert: dict[str, Any]) -> Iterator[dict[str, Any]]:
         # A producer clock ahead of ours must not count as negative latency.

@@ -37,6 +37,9 @@ WARMUP_DEAD_LETTERS = "warmup_dead_letters"
 FUTURE_SCHEMA = "future_schema_events"
 BLANK_LINES = "blank_lines_skipped"
 DLQ_PREFIX = "dlq_"
+# The dead letters of the control inputs (feedback, blacklist changes, registered versions):
+# apart from the events', so that dlq_* / read is the share of the events dead-lettered.
+CONTROL_DLQ_PREFIX = "control_dlq_"
 # Real-time store metrics (transforms.realtime_metrics): dead letters with no time to place them
 # in a minute (a file's line without a readable timestamp; a Kafka record always has one).
 REALTIME_UNPLACED_DEAD_LETTERS = "realtime_unplaced_dead_letters"
@@ -47,5 +50,7 @@ ALERTS_BY_RULE_PREFIX = "alerts_rule_"
 # (ALERT_LATENCY_PREFIX + "le_<bound>", the last "le_inf" being the count) and their sum.
 ALERT_LATENCY_PREFIX = "alert_latency_ms_"
 ALERT_LATENCY_BOUNDS_MS = (50, 100, 250, 500, 1000, 2000, 5000, 10000, 30000, 60000)
-# Wall clock minus the newest event time the live job's parse step saw (a gauge, per bundle).
-EVENT_TIME_LAG_MS = "event_time_lag_ms"
+# The newest event time (epoch ms) the live job's parse step has seen, a gauge set once per
+# bundle: the event-time lag is the wall clock minus it (a recording rule), so the lag grows
+# when the input stops instead of freezing at its last value.
+NEWEST_EVENT_TIME_MS = "newest_event_time_ms"

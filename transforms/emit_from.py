@@ -21,6 +21,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from transforms.counters import NAMESPACE, WARMUP_DEAD_LETTERS, WARMUP_EVENTS
+from transforms.domain.dlq import dead_letter_event_time
 from transforms.domain.event_time import parse_timestamp
 
 
@@ -74,8 +75,8 @@ class _DropWarmupDeadLetters(beam.DoFn):  # type: ignore[misc]
         if self._emit_from_ms is None or record["stage"] != "detect":
             return False
         # The detector's dead letters carry the parsed event, with its event time.
-        event_time = json.loads(record["raw_payload"])["event_time"]
-        return parse_timestamp(event_time, None) < self._emit_from_ms
+        event_time_ms = dead_letter_event_time(json.loads(record["raw_payload"]))
+        return event_time_ms is not None and event_time_ms < self._emit_from_ms
 
 
 class DropWarmupDeadLetters(beam.PTransform):  # type: ignore[misc]

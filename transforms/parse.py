@@ -7,7 +7,6 @@ the downstream ordering buffer and timers work in event time.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -18,9 +17,9 @@ from apache_beam.utils.timestamp import Timestamp
 
 from transforms.counters import (
     DLQ_PREFIX,
-    EVENT_TIME_LAG_MS,
     FUTURE_SCHEMA,
     NAMESPACE,
+    NEWEST_EVENT_TIME_MS,
     PARSED,
     READ,
 )
@@ -43,11 +42,11 @@ class ParseEventsFn(beam.DoFn):  # type: ignore[misc]
         max_payload_bytes: int,
         pipeline_version: str,
         emit_raw: bool = False,
-        report_event_time_lag: bool = False,
+        report_newest_event_time: bool = False,
     ) -> None:
         self._emit_raw = emit_raw
-        self._report_lag = report_event_time_lag
-        self._lag = Metrics.gauge(NAMESPACE, EVENT_TIME_LAG_MS)
+        self._report_newest = report_newest_event_time
+        self._newest = Metrics.gauge(NAMESPACE, NEWEST_EVENT_TIME_MS)
         self._timezone_name = timezone_name
         self._max_payload_bytes = max_payload_bytes
         self._pipeline_version = pipeline_version
@@ -65,9 +64,9 @@ class ParseEventsFn(beam.DoFn):  # type: ignore[misc]
         self._newest_ms: int | None = None
 
     def finish_bundle(self) -> None:
-        # Once per bundle, not per event: how far behind the wall clock the input is.
-        if self._report_lag and self._newest_ms is not None:
-            self._lag.set(int(time.time() * 1000) - self._newest_ms)
+        # Once per bundle, not per event (docs/monitoring.md, the event-time lag).
+        if self._report_newest and self._newest_ms is not None:
+            self._newest.set(self._newest_ms)
 
     def process(self, record: tuple[str, bytes]) -> Iterator[Any]:
         source, payload = record
@@ -123,11 +122,11 @@ class ParseEvents(beam.PTransform):  # type: ignore[misc]
         max_payload_bytes: int,
         pipeline_version: str,
         emit_raw: bool = False,
-        report_event_time_lag: bool = False,
+        report_newest_event_time: bool = False,
     ) -> None:
         super().__init__()
         self._fn = ParseEventsFn(
-            timezone_name, max_payload_bytes, pipeline_version, emit_raw, report_event_time_lag
+            timezone_name, max_payload_bytes, pipeline_version, emit_raw, report_newest_event_time
         )
 
     def expand(self, records: Any) -> Any:

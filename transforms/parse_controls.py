@@ -26,7 +26,7 @@ from apache_beam.utils.timestamp import Timestamp
 from transforms.counters import (
     BLACKLIST_CHANGES_ACCEPTED,
     BLACKLIST_CHANGES_READ,
-    DLQ_PREFIX,
+    CONTROL_DLQ_PREFIX,
     FEEDBACK_ACCEPTED,
     FEEDBACK_READ,
     NAMESPACE,
@@ -117,7 +117,8 @@ class ParseControlsFn(beam.DoFn):  # type: ignore[misc]
         self._read = Metrics.counter(NAMESPACE, kind.read_counter)
         self._accepted = Metrics.counter(NAMESPACE, kind.accepted_counter)
         self._dlq = {
-            error: Metrics.counter(NAMESPACE, DLQ_PREFIX + error.value) for error in ErrorType
+            error: Metrics.counter(NAMESPACE, CONTROL_DLQ_PREFIX + error.value)
+            for error in ErrorType
         }
 
     def process(self, record: tuple[str, bytes]) -> Iterator[Any]:

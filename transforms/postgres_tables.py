@@ -280,8 +280,10 @@ _STORE_MINUTE_COLUMNS = (
 )
 _STORE_MINUTE_UPDATED = _STORE_MINUTE_COLUMNS[4:]
 
-# A pane carries its minute's whole value so far (transforms.realtime_metrics): the row takes
-# the latest pane, and a replayed older one (a restore from a checkpoint) changes nothing.
+# A pane carries its minute's whole value so far (transforms.realtime_metrics), so the row
+# keeps the pane that holds the most contributions: a replayed older pane changes nothing.
+# Not the pane index alone: early panes fire on processing time, so after a restore from a
+# checkpoint the minute's last pane may carry a lower index than one written before the failure.
 STORE_MINUTES = TableWrite(
     name="silver.store_minute_metrics",
     key="window_key",
@@ -294,7 +296,8 @@ STORE_MINUTES = TableWrite(
         f"SELECT {', '.join(_STORE_MINUTE_COLUMNS)} FROM batch ORDER BY window_key "
         f"ON CONFLICT (window_key) DO UPDATE SET ({', '.join(_STORE_MINUTE_UPDATED)}) = "
         f"ROW({', '.join('EXCLUDED.' + c for c in _STORE_MINUTE_UPDATED)}), updated_at = now() "
-        "WHERE EXCLUDED.pane_index > t.pane_index"
+        "WHERE (EXCLUDED.transactions + EXCLUDED.dead_letters, EXCLUDED.pane_index) > "
+        "(t.transactions + t.dead_letters, t.pane_index)"
     ),
-    wins_by="pane_index DESC",
+    wins_by="transactions + dead_letters DESC, pane_index DESC",
 )

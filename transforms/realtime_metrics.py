@@ -10,8 +10,10 @@ within ``allowed_lateness_s``. Panes accumulate: each carries the minute's whole
 so a consumer keeps the latest pane of a key (the topic is keyed by ``window_key``, the
 warehouse upserts it) and a late event updates its minute without being counted twice.
 A contribution later than the allowed lateness is left out of the real-time metrics only (its
-transaction is scored and stored like any other; the hourly gold tables count it); Flink
-counts those as ``numLateRecordsDropped`` of the window's operator.
+transaction is scored and stored like any other; the hourly gold tables count it); Beam on
+Flink counts those as ``droppedDueToLateness``. A live job's events are minutes old at most,
+but a replay of older data after a restart is late by its age (a caught-up partition lets the
+watermark reach the wall clock): ``--metrics_allowed_lateness_s`` must then cover it.
 """
 
 from __future__ import annotations

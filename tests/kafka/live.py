@@ -60,6 +60,9 @@ class Topics:
             f"--blacklist_changes_topic={self.blacklist_changes}",
             f"--rules_topic={self.rules}",
             f"--metrics_topic={self.metrics}",
+            # The tests replay events weeks old: after a restart, or once a partition is caught
+            # up, the watermark is at the wall clock and every store minute is that late.
+            f"--metrics_allowed_lateness_s={REPLAY_LATENESS_S}",
         ]
 
 
@@ -67,6 +70,7 @@ class Topics:
 # retention in days, the broker's next retention pass (every 5 minutes) could delete them
 # before the job reads them (the segments roll at once, their timestamps being that old).
 KEEP_FOREVER = {"retention.ms": "-1"}
+REPLAY_LATENESS_S = 366 * 86_400  # the most the option takes
 COMPACTED = {"cleanup.policy": "compact"}
 
 

@@ -40,13 +40,21 @@ from pipelines.synthetic import generate_dataset
 from pipelines.train_default import train_model
 from pipelines.warehouse.scratch import project_server_dsn, scratch_database
 from tests.flink.rest import flink_get
-from tests.kafka.live import Topics, consume_until, live_job, publish_raw, wait_until
+from tests.kafka.live import (
+    Topics,
+    consume_until,
+    live_job,
+    publish_raw,
+    record_times,
+    wait_until,
+)
 from tests.output_files import read_records
 from tests.services import service_script
 from transforms.domain.config import default_rules
-from transforms.domain.event_time import business_timezone, parse_timestamp
+from transforms.domain.event_time import business_timezone, format_utc, parse_timestamp
 from transforms.domain.model_registry import ModelChange, encode_model_change
 from transforms.domain.rules_registry import RulesChange, encode_rules_change, new_rules_change
+from transforms.domain.store_minutes import VALUE_FIELDS, store_minutes
 
 pytestmark = [pytest.mark.kafka, pytest.mark.flink, pytest.mark.chaos, pytest.mark.slow]
 
@@ -136,10 +144,12 @@ def _drill(
     topics: Topics,
     tmp_path: Path,
     fault: Callable[[str], None],
+    check_minutes: bool = False,
 ) -> dict[str, Any]:
     """Runs the live job over a paced stream, applies ``fault`` (given the job id) once a
     checkpoint holding part of the stream has completed, and waits for every expected alert and
-    dead letter in the warehouse. Returns what the topics and the warehouse hold."""
+    dead letter in the warehouse. Returns what the topics and the warehouse hold; with
+    ``check_minutes``, also the store minutes the warehouse holds and those it should."""
     job_name = f"streamflow-drill-{uuid.uuid4().hex[:8]}"
     data = dataset["data"]
     args = [f"--kafka_bootstrap_servers={bootstrap_servers}", *topics.options()]
@@ -207,7 +217,11 @@ def _drill(
             ),
             timeout_s=60,
         )
+        minutes: dict[str, Any] = {}
+        if check_minutes:
+            minutes = _store_minutes_settle(dsn, topics, bootstrap_servers, live, topic_records)
     return {
+        **minutes,
         "topics": topics,
         "on_topic": topic_records,
         "alert_rows": _rows(dsn, "SELECT alert_id::text FROM bronze.fraud_alerts"),
@@ -228,6 +242,38 @@ def _drill(
         # Set when the job was restored from a checkpoint (after a failure).
         "restored": checkpoints["latest"]["restored"],
     }
+
+
+def _warehouse_minutes(dsn: str) -> dict[str, dict[str, Any]]:
+    columns = ", ".join(VALUE_FIELDS)
+    with psycopg.connect(dsn) as connection:
+        rows = connection.execute(f"SELECT {columns} FROM silver.store_minute_metrics").fetchall()
+    minutes = {}
+    for row in rows:
+        record = dict(zip(VALUE_FIELDS, row, strict=True))
+        for field in ("window_start", "window_end"):
+            record[field] = format_utc(int(record[field].timestamp() * 1000))
+        record["amount"] = str(record["amount"])
+        minutes[record["window_key"]] = record
+    return minutes
+
+
+def _store_minutes_settle(
+    dsn: str, topics: Topics, bootstrap_servers: str, live: Path, on_topic: Any
+) -> dict[str, Any]:
+    """Waits until the warehouse's store minutes are the recomputation from what the job scored
+    and dead-lettered (each once, however often a restore replayed it); returns both."""
+    scored = {s["transaction_id"]: s for s in read_records(live, "scored")}
+    dead = {d["dlq_id"]: d for d in on_topic.of(topics.dlq)}
+    times = record_times(bootstrap_servers, topics.input, len(scored) + len(dead))
+    expected = {
+        key: {field: record[field] for field in VALUE_FIELDS}
+        for key, record in store_minutes(
+            scored.values(), [(d, times[d["source"]]) for d in dead.values()]
+        ).items()
+    }
+    wait_until(lambda: _warehouse_minutes(dsn) == expected, timeout_s=60)
+    return {"minute_rows": _warehouse_minutes(dsn), "minutes_expected": expected}
 
 
 def _completed_checkpoints(master: str, job_id: str) -> int:
@@ -295,12 +341,21 @@ def test_a_killed_taskmanager_loses_and_doubles_nothing(
 
     started = time.monotonic()
     outcome = _drill(
-        dataset, bootstrap_servers, flink_master, warehouse, topics, tmp_path, kill_taskmanager
+        dataset,
+        bootstrap_servers,
+        flink_master,
+        warehouse,
+        topics,
+        tmp_path,
+        kill_taskmanager,
+        check_minutes=True,
     )
     assert killed
     restored = outcome["restored"]
     assert restored is not None, "the job was not restored from a checkpoint"
     _assert_nothing_lost_or_doubled(dataset, outcome)
+    # The store minutes, restored with the job's state: each counted once, none lost.
+    assert outcome["minute_rows"] == outcome["minutes_expected"]
     print(
         "taskmanager drill took", round(time.monotonic() - started), "s; restored checkpoint",
         restored["id"],

@@ -366,7 +366,7 @@ def test_the_live_job_publishes_what_a_bounded_run_finds(
         fired = sum(rule_id in a["rules_triggered"] for a in alerts.values())
         assert seen["alerts_rule_" + rule_id.lower().replace("-", "_")] == fired, seen
     assert seen["alert_latency_ms_le_inf"] == len(alerts), seen
-    assert "event_time_lag_ms" in seen, seen
+    assert "newest_event_time_ms" in seen, seen
 
 
 def test_ctrl_c_in_the_launchers_terminal_cancels_the_job(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from transforms.domain.event_time import EARLIEST_EVENT_MS, LATEST_EVENT_MS, parse_timestamp
 from transforms.domain.json_fields import ErrorType
 
 MAX_RAW_PAYLOAD_BYTES = 64 * 1024
@@ -46,3 +47,19 @@ def build_dlq_record(
         "received_at": received_at,
         "pipeline_version": pipeline_version,
     }
+
+
+def dead_letter_event_time(document: dict[str, Any]) -> int | None:
+    """The event time, in epoch ms, of a dead letter's payload when it gives a usable one: the
+    raw event's ``timestamp`` (parse stage) or the parsed event's ``event_time`` (detect
+    stage), with a UTC offset and within the event times the parser accepts; else None."""
+    for field in ("event_time", "timestamp"):
+        moment = document.get(field)
+        if not isinstance(moment, str):
+            continue
+        try:
+            epoch_ms = parse_timestamp(moment, None)
+        except (ValueError, OverflowError):
+            return None
+        return epoch_ms if EARLIEST_EVENT_MS <= epoch_ms <= LATEST_EVENT_MS else None
+    return None

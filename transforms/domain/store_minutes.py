@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from transforms.domain.dlq import dead_letter_event_time
 from transforms.domain.event_time import format_utc, parse_timestamp
-from transforms.domain.json_fields import InvalidRecordError
 
 WINDOW_MS = 60_000
 # A dead letter whose payload names no store (not JSON, no store_id) is counted under this.
@@ -70,7 +70,7 @@ def window_start_ms(event_time_ms: int) -> int:
 
 def dead_letter_place(dead_letter: Mapping[str, Any]) -> tuple[str, int | None]:
     """The store a dead letter's payload names (else ``UNKNOWN_STORE``), and its event time in
-    epoch ms if the payload gives a readable one (else None: the caller places it by the
+    epoch ms if the payload gives a usable one (else None: the caller places it by the
     record's own timestamp, its Kafka time in a live job)."""
     try:
         document = json.loads(dead_letter.get("raw_payload") or "")
@@ -80,13 +80,7 @@ def dead_letter_place(dead_letter: Mapping[str, Any]) -> tuple[str, int | None]:
         return UNKNOWN_STORE, None
     store = document.get("store_id")
     store_id = store if isinstance(store, str) and store.strip() else UNKNOWN_STORE
-    moment = document.get("timestamp")
-    if not isinstance(moment, str):
-        return store_id, None
-    try:
-        return store_id, parse_timestamp(moment, None)
-    except (InvalidRecordError, ValueError, OverflowError):
-        return store_id, None
+    return store_id, dead_letter_event_time(document)
 
 
 def _amount_text(amount_cents: int) -> str:
