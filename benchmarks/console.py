@@ -8,7 +8,7 @@ Seeds a scratch warehouse (migrated; ``--keep`` keeps it and names it, for a rer
 ``--reuse NAME``): ``--transactions`` in silver over about 58 days, every tenth an alert in
 bronze, and the cases the intake opens for them. Then, through real HTTP against the console
 served by ``python -m console serve --workers 2`` in processes of their own (as the two replicas
-of k8s/console.yaml; the console's own database role, a pool of 8 connections each):
+of k8s/base/console.yaml; the console's own database role, a pool of 8 connections each):
 
 * ``queue``: ``GET /api/alerts`` pages: the first page of open alerts, a page deep into the
   queue (by its cursor), and filtered by store, rule and score;
@@ -59,7 +59,7 @@ from tests.console.browser import free_port  # noqa: E402
 
 START = "2026-09-01T00:00:00Z"
 ANALYSTS = 20
-# As deployed: k8s/console.yaml runs two replicas, one process each.
+# As deployed: k8s/base/console.yaml runs two replicas, one process each.
 WORKERS = 2
 PASSWORD = "benchmark password 1"
 

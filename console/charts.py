@@ -8,7 +8,7 @@ drawing uses presentation attributes only: a Content-Security-Policy without
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -125,6 +125,7 @@ def bars(
     unit: str = "",
     maximum: float | None = None,
     colour: str = NORMAL,
+    width: int = WIDTH,
 ) -> Markup:
     """Horizontal bars, one per (name, value), the name escaped."""
     if not values:
@@ -134,7 +135,7 @@ def bars(
     body = []
     for row, (name, value) in enumerate(values):
         y = 12 + row * 24
-        length = _scale(value, 0, top, 0, WIDTH - 260)
+        length = _scale(value, 0, top, 0, width - 260)
         body.append(
             f'<text x="150" y="{y + 13}" text-anchor="end" font-size="12">'
             f"<title>{escape(name)}</title>{escape(_short(name))}</text>"
@@ -142,7 +143,7 @@ def bars(
             f'<text x="{166 + length:.1f}" y="{y + 13}" font-size="12">'
             f"{escape(_number(value))}{escape(unit)}</text>"
         )
-    return _svg("".join(body), label, height=height)
+    return _svg("".join(body), label, width=width, height=height)
 
 
 def columns(values: Sequence[tuple[str, float]], label: str) -> Markup:
@@ -188,6 +189,73 @@ def shares(values: Sequence[tuple[str, float]], label: str) -> Markup:
         )
         x += width
     return _svg("".join(body), label, height=140)
+
+
+def lines(
+    series: Sequence[tuple[str, Sequence[tuple[float, float]]]],
+    label: str,
+    *,
+    unit: str = "",
+    span: tuple[float, float] | None = None,
+    width: int = WIDTH,
+) -> Markup:
+    """Values over time (unix seconds across, UTC; over ``span`` when given, so that panels of
+    one range line up), a line per named series and a legend of the names, escaped (they come
+    from metric labels and warehouse rows)."""
+    drawn = [(name, points) for name, points in series if points]
+    if not drawn:
+        return _empty(label)
+    times = [t for _, points in drawn for t, _ in points]
+    values = [v for _, points in drawn for _, v in points]
+    first, last = span or (min(times), max(times))
+    low, high = min(0.0, min(values)), max(values)
+    high = high if high > low else low + 1.0
+    bottom, right = HEIGHT - MARGIN, width - MARGIN
+    body = [f'<line x1="{MARGIN}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="{MUTED}"/>']
+    for index, (name, points) in enumerate(drawn):
+        colour = PALETTE[index % len(PALETTE)]
+        xy = [
+            (_scale(t, first, last, MARGIN, right), _scale(v, low, high, bottom, MARGIN))
+            for t, v in points
+        ]
+        if len(xy) == 1:
+            body.append(
+                f'<circle cx="{xy[0][0]:.1f}" cy="{xy[0][1]:.1f}" r="3" fill="{colour}">'
+                f"<title>{escape(name)}</title></circle>"
+            )
+        else:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
+            body.append(
+                f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.5">'
+                f"<title>{escape(name)}: last {escape(figure(points[-1][1]))}{escape(unit)}"
+                "</title></polyline>"
+            )
+    shape = "%H:%M" if last - first <= 86400 else "%m-%d %H:%M"
+    body.append(
+        f'<text x="4" y="{MARGIN}" font-size="11" fill="{MUTED}">'
+        f"{escape(figure(high))}{escape(unit)}</text>"
+        f'<text x="4" y="{bottom}" font-size="11" fill="{MUTED}">'
+        f"{escape(figure(low))}{escape(unit)}</text>"
+        f'<text x="{MARGIN}" y="{bottom + 14}" font-size="10" fill="{MUTED}">'
+        f"{datetime.fromtimestamp(first, UTC).strftime(shape)} UTC</text>"
+        f'<text x="{right}" y="{bottom + 14}" font-size="10" fill="{MUTED}" '
+        f'text-anchor="end">{datetime.fromtimestamp(last, UTC).strftime(shape)} UTC</text>'
+    )
+    columns = max(1, (width - 2 * MARGIN) // 200)
+    for index, (name, _) in enumerate(drawn):
+        x, y = MARGIN + (index % columns) * 200, HEIGHT + 4 + (index // columns) * 18
+        body.append(
+            f'<rect x="{x}" y="{y}" width="12" height="12" fill="{PALETTE[index % len(PALETTE)]}"/>'
+            f'<text x="{x + 18}" y="{y + 11}" font-size="12"><title>{escape(name)}</title>'
+            f"{escape(_short(name, 28))}</text>"
+        )
+    rows = (len(drawn) + columns - 1) // columns
+    return _svg("".join(body), label, width=width, height=HEIGHT + 10 + 18 * rows)
+
+
+def figure(value: float) -> str:
+    """A value on an axis or a panel: whole above 100, three significant digits below."""
+    return f"{value:,.0f}" if abs(value) >= 100 or float(value).is_integer() else f"{value:.3g}"
 
 
 def _short(name: str, limit: int = 22) -> str:

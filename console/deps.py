@@ -19,10 +19,16 @@ def connection(request: Request) -> Iterator[psycopg.Connection]:
 Connection = Annotated[psycopg.Connection, Depends(connection)]
 
 
+def bearer_token(request: Request) -> str | None:
+    """The token of the request's ``Authorization: Bearer`` header; None without one."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
 def bearer_user(request: Request, held: Connection) -> User:
     """The user of the request's ``Authorization: Bearer`` token; 401 without a valid one."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    user = user_of_token(held, token.strip()) if scheme.lower() == "bearer" else None
+    token = bearer_token(request)
+    user = user_of_token(held, token) if token is not None else None
     if user is None:
         raise HTTPException(
             401, "a valid API token is required", headers={"WWW-Authenticate": "Bearer"}

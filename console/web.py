@@ -3,7 +3,7 @@
 Every response carries security headers and a Content-Security-Policy that allows scripts,
 styles and images from the console itself only (no inline script, nothing from elsewhere).
 Every route but ``/healthz`` (the probes') requires a user: the API a bearer token, the pages a
-session cookie.
+session cookie; ``/metrics`` (Prometheus') its own bearer token.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
 
-from console import api, pages, version_pages, versions_api
+from console import api, metrics, monitoring_pages, pages, version_pages, versions_api
 from console.actions import ActionError
 from console.backtests import BacktestWorker
 from console.settings import Settings, settings_from_environment
@@ -111,6 +111,8 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> Fas
     app.include_router(versions_api.router)
     app.include_router(pages.router)
     app.include_router(version_pages.router)
+    app.include_router(monitoring_pages.router)
+    app.include_router(metrics.router)
     install_error_handlers(app)
     return app
 

@@ -9,7 +9,9 @@
 # project's warehouse (scripts/postgres.sh); the relay publishes to the project's broker
 # (scripts/kafka.sh; it waits for one if none answers). There is no default account: add one
 # with `STREAMFLOW_CONSOLE_PG_DSN=$(scripts/console.sh dsn) .venv/bin/python -m console users
-# add NAME --role analyst`. Logs and pid files live under .cache/console (git-ignored).
+# add NAME --role analyst`. Logs and pid files live under .cache/console (git-ignored), and so
+# does the bearer token of its /metrics (metrics-token, made once, mode 600), which
+# scripts/prometheus.sh's Prometheus scrapes with.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,6 +59,11 @@ start() {
     export STREAMFLOW_FEEDBACK_ARCHIVE="$PWD/out/feedback"
   fi
   export STREAMFLOW_BACKTEST_DIR="${STREAMFLOW_BACKTEST_DIR:-$ROOT/backtests}"
+  if [ ! -s "$ROOT/metrics-token" ]; then
+    (umask 077 && .venv/bin/python -c "import secrets; print(secrets.token_urlsafe(32))" \
+      >"$ROOT/metrics-token")
+  fi
+  export STREAMFLOW_CONSOLE_METRICS_TOKEN="${STREAMFLOW_CONSOLE_METRICS_TOKEN:-$(cat "$ROOT/metrics-token")}"
   if ! service_running serve; then
     nohup setsid .venv/bin/python -m console serve --host 127.0.0.1 --port "$PORT" \
       >"$ROOT/serve.log" 2>&1 &

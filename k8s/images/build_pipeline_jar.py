@@ -21,7 +21,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 # The args file's reader is the package's: the JobManager's init container reads the same file
-# with it (python -m pipelines.anchor_controls --args_file, k8s/flinkdeployment.yaml).
+# with it (python -m pipelines.anchor_controls --args_file, k8s/base/flinkdeployment.yaml).
 from pipelines.anchor_controls import read_args
 from pipelines.fraud import build_pipeline
 from pipelines.launcher import read_reference_data

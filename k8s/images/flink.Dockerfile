@@ -28,7 +28,7 @@ ADD ${JOB_SERVER_JAR} /build/job-server.jar
 # WriteToKafka during the build and, in /opt/flink/usrlib, puts KafkaIO on the job's class path
 # for the Kafka read that Flink runs natively; the Java SDK harness (with jamm, which it needs
 # at run time) runs the other Java steps in an EXTERNAL environment: the java-worker-pool
-# sidecar of each TaskManager pod (k8s/flinkdeployment.yaml), which runs this image's
+# sidecar of each TaskManager pod (k8s/base/flinkdeployment.yaml), which runs this image's
 # java-harness command with --pool_port (scripts/kafka/JavaHarnessBoot.java). Every Beam part
 # is 2.62.0.
 ARG MAVEN=https://repo1.maven.org/maven2

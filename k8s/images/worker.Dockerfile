@@ -26,7 +26,8 @@ RUN pip install --no-cache-dir --constraint requirements/constraints.txt \
     && useradd --uid 9999 --user-group --no-create-home --home-dir /tmp streamflow
 COPY k8s/images/build_pipeline_jar.py /opt/streamflow/bin/
 # The options the pipeline jar is built with, for the init container that anchors the control
-# topics before the job starts (k8s/flinkdeployment.yaml): the same file, in the same release.
+# topics before the job starts (k8s/base/flinkdeployment.yaml): the same file, in the same
+# release.
 COPY k8s/config/fraud-pipeline.args /opt/streamflow/config/
 
 # The pods run as uid 9999 with a read-only root filesystem and an emptyDir on /tmp.

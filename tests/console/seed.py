@@ -142,3 +142,29 @@ def seed_transactions(
             "VALUES (%s, %s, %s, %s, 'BRL', 'credit_card', %s, %s, %s, 2, %s, %s, false, 'r1')",
             [(*row[:7], row[7], row[7]) for row in rows],
         )
+
+
+def seed_store_minutes(
+    dsn: str, stores: tuple[str, ...], *, minutes: int = 60, end: datetime | None = None
+) -> None:
+    """``minutes`` minutes of sales of ``stores`` up to ``end`` (now) in
+    silver.store_minute_metrics, as the live job upserts them; the retail dashboard's data."""
+    last = (end or datetime.now(UTC)).replace(second=0, microsecond=0)
+    rows = []
+    for back in range(minutes):
+        start = last - timedelta(minutes=back)
+        for number, store in enumerate(stores):
+            transactions = 4 + (number * 5 + back * 3) % 9
+            amount = round(transactions * (35 + 12 * number), 2)
+            methods = {"card": f"{amount * 0.6:.2f}", "pix": f"{amount * 0.4:.2f}"}
+            window = (f"{store}|{start.isoformat()}", store, start, start + timedelta(minutes=1))
+            counts = (transactions, amount, transactions // 5, int(back % 7 == 0))
+            rows.append((*window, *counts, json.dumps(methods)))
+    with psycopg.connect(dsn, autocommit=True) as connection, connection.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO silver.store_minute_metrics (window_key, store_id, window_start, "
+            "window_end, transactions, amount, alerts, dead_letters, amount_by_payment_method, "
+            "pane_index, pane_timing) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 0, 'ON_TIME') "
+            "ON CONFLICT (window_key) DO NOTHING",
+            rows,
+        )

@@ -1,8 +1,10 @@
 """The objects ``kubectl kustomize k8s/`` produces, rendered in Python for the tests.
 
-Only the kustomization features that ``k8s/kustomization.yaml`` uses are implemented; any other
-field is an error here rather than silently ignored. Where kubectl is installed,
-``test_manifests.py`` checks that this rendering equals kustomize's own.
+Only the kustomization features that ``k8s/kustomization.yaml`` and what it includes
+(``k8s/base/``, ``k8s/config/``) use are implemented; any other field is an error here rather
+than silently ignored. ``test_manifests.py`` checks that this rendering equals kustomize's own.
+The overlays (``k8s/overlays/``: components, patches) are rendered by kubectl itself
+(overlays.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any
 import yaml
 
 K8S_DIR = Path(__file__).resolve().parents[2] / "k8s"
+BASE_DIR = K8S_DIR / "base"
+CONFIG_DIR = K8S_DIR / "config"
 KUSTOMIZATION = "kustomization.yaml"
 SUPPORTED_FIELDS = {
     "apiVersion",
@@ -60,7 +64,10 @@ def render(root: Path = K8S_DIR) -> list[Manifest]:
         "disableNameSuffixHash"
     ):
         raise NotImplementedError("generated names with a hash suffix are not rendered here")
-    objects = [doc for resource in spec["resources"] for doc in load_documents(root / resource)]
+    objects = []
+    for resource in spec.get("resources", []):
+        path = (root / resource).resolve()
+        objects.extend(render(path) if path.is_dir() else load_documents(path))
     for name, files in generator_sources(root).items():
         data = {key: path.read_text("utf-8") for key, path in files.items()}
         objects.append(
@@ -73,7 +80,7 @@ def render(root: Path = K8S_DIR) -> list[Manifest]:
     }
     for manifest in objects:
         metadata = manifest.setdefault("metadata", {})
-        if manifest["kind"] not in CLUSTER_SCOPED_KINDS:
+        if "namespace" in spec and manifest["kind"] not in CLUSTER_SCOPED_KINDS:
             metadata["namespace"] = spec["namespace"]
         if labels:
             metadata["labels"] = {**metadata.get("labels", {}), **labels}

@@ -43,6 +43,10 @@ OPERATOR_API_URL = (
 OPERATOR_API_SHA256 = "b1f44814e17514fa8395c61b329a3ee9087123a5bda5b21fe1a495d5182c30b6"
 FLINKDEPLOYMENT_CRD = "META-INF/fabric8/flinkdeployments.flink.apache.org-v1.yml"
 
+# Names that also name Services (RFC 1035 labels), and names of any other object.
+DNS_LABEL = "^[a-z]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
 # A Kubernetes release that kubernetes-validate bundles and that current clusters run.
 KUBERNETES_VERSION = "1.33"
 
@@ -53,30 +57,37 @@ class SchemaUnavailableError(RuntimeError):
     """The operator's CRD could not be obtained; the message says why and what to do."""
 
 
-def operator_api_jar() -> Path:
-    """The operator API jar, downloaded into the cache the first time."""
-    jar = CACHE_DIR / OPERATOR_API_JAR
-    if jar.exists() and _sha256(jar) == OPERATOR_API_SHA256:
-        return jar
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    partial = jar.with_suffix(f".{os.getpid()}.part")
+def fetch(url: str, sha256: str, target: Path, source: str) -> Path:
+    """``url`` downloaded once to ``target`` and checked against its pinned SHA-256.
+
+    ``source`` names the registry in the error, which says why and what to do.
+    """
+    if target.exists() and _sha256(target) == sha256:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(f".{os.getpid()}.part")
     try:
-        with urllib.request.urlopen(OPERATOR_API_URL, timeout=60) as response:
+        with urllib.request.urlopen(url, timeout=120) as response:
             partial.write_bytes(response.read())
     except OSError as error:
         partial.unlink(missing_ok=True)
         raise SchemaUnavailableError(
-            f"cannot download the Flink operator CRD from Maven Central ({OPERATOR_API_URL}): "
-            f"{error}. The manifest tests need it; with no network, put the jar at {jar}."
+            f"cannot download {url} from {source}: {error}. The manifest tests need it; with "
+            f"no network, put the file at {target}."
         ) from error
     digest = _sha256(partial)
-    if digest != OPERATOR_API_SHA256:
+    if digest != sha256:
         partial.unlink()
-        raise SchemaUnavailableError(
-            f"{OPERATOR_API_URL} has SHA-256 {digest}, expected {OPERATOR_API_SHA256}"
-        )
-    partial.replace(jar)
-    return jar
+        raise SchemaUnavailableError(f"{url} has SHA-256 {digest}, expected {sha256}")
+    partial.replace(target)
+    return target
+
+
+def operator_api_jar() -> Path:
+    """The Flink operator API jar, downloaded into the cache the first time."""
+    return fetch(
+        OPERATOR_API_URL, OPERATOR_API_SHA256, CACHE_DIR / OPERATOR_API_JAR, "Maven Central"
+    )
 
 
 def flinkdeployment_crd() -> dict[str, Any]:
@@ -100,20 +111,31 @@ def served_schema(crd: dict[str, Any], version: str) -> dict[str, Any]:
     raise LookupError(f"{crd['metadata']['name']} serves no version {version}")
 
 
-def structural_schema(crd: dict[str, Any], version: str) -> dict[str, Any]:
-    """JSON Schema that accepts what the API server accepts for this CRD version."""
+def structural_schema(
+    crd: dict[str, Any], version: str, name_pattern: str = DNS_LABEL
+) -> dict[str, Any]:
+    """JSON Schema that accepts what the API server accepts for this CRD version.
+
+    ``name_pattern``: what the kind's ``metadata.name`` must match (a DNS label where the name
+    also names Services or pods, as a FlinkDeployment's; a DNS subdomain elsewhere).
+    """
     schema = _structural(copy.deepcopy(served_schema(crd, version)))
     properties = schema.setdefault("properties", {})
     properties["apiVersion"] = {"const": f"{crd['spec']['group']}/{version}"}
     properties["kind"] = {"const": crd["spec"]["names"]["kind"]}
-    properties["metadata"] = _OBJECT_META
+    metadata = copy.deepcopy(_OBJECT_META)
+    metadata["properties"]["name"]["pattern"] = name_pattern
+    metadata["properties"]["name"]["maxLength"] = 63 if name_pattern == DNS_LABEL else 253
+    properties["metadata"] = metadata
     schema["required"] = sorted({*schema.get("required", []), "apiVersion", "kind", "metadata"})
     schema["additionalProperties"] = False
     return schema
 
 
-def crd_validator(crd: dict[str, Any], version: str) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(structural_schema(crd, version))
+def crd_validator(
+    crd: dict[str, Any], version: str, name_pattern: str = DNS_LABEL
+) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(structural_schema(crd, version, name_pattern))
 
 
 def crd_errors(validator: jsonschema.Draft202012Validator, document: Any) -> list[str]:
@@ -135,8 +157,8 @@ def kubernetes_errors(document: dict[str, Any]) -> list[str]:
     return []
 
 
-# Metadata of a custom resource as the API server checks it (its name also names the Flink
-# cluster, so it must be a DNS label).
+# Metadata of a custom resource as the API server checks it; structural_schema sets the name's
+# pattern per kind.
 _OBJECT_META: dict[str, Any] = {
     "type": "object",
     "required": ["name"],

@@ -1,4 +1,4 @@
-"""The console's manifests (k8s/console.yaml): hardened pods, probes, resources, the
+"""The console's manifests (k8s/base/console.yaml): hardened pods, probes, resources, the
 database role's secret by reference, and a network policy that opens only its port."""
 
 from __future__ import annotations

@@ -136,7 +136,7 @@ def test_the_worker_image_copies_every_folder_the_package_is_built_from() -> Non
 
 def test_the_worker_image_can_anchor_the_control_topics() -> None:
     # The JobManager's init container runs python -m pipelines.anchor_controls in this image
-    # (k8s/flinkdeployment.yaml): it needs the Kafka client and the jar's options file.
+    # (k8s/base/flinkdeployment.yaml): it needs the Kafka client and the jar's options file.
     (install,) = [
         words
         for words in dockerfile_instructions(WORKER_DOCKERFILE)

@@ -31,6 +31,8 @@ from tests.k8s.images import (
     pipeline_args,
 )
 from tests.k8s.render import (
+    BASE_DIR,
+    CONFIG_DIR,
     K8S_DIR,
     KUSTOMIZATION,
     Manifest,
@@ -44,8 +46,9 @@ from transforms.domain.config import default_rules
 from transforms.read import read_rules
 
 SECRET_EXAMPLE = K8S_DIR / "secret.example.yaml"
+# The warehouse roles' Secrets (CloudNativePG's managed roles): the workers' PGPASSWORD.
+WAREHOUSE_SECRETS_EXAMPLE = K8S_DIR / "platform" / "postgres" / "secrets.example.yaml"
 CONSOLE_SECRET_EXAMPLE = K8S_DIR / "console-secret.example.yaml"
-CONFIG_DIR = K8S_DIR / "config"
 PACKAGE_RULES = ROOT / "transforms" / "domain" / "default_rules.yaml"
 
 MAIN_CONTAINER = "flink-main-container"
@@ -112,15 +115,20 @@ def _pipeline_options() -> dict[str, str | bool]:
 
 
 def test_every_manifest_is_listed_in_the_kustomization() -> None:
-    spec = kustomization()
-    on_disk = {path.name for path in K8S_DIR.glob("*.yaml")} - {KUSTOMIZATION}
+    # k8s/kustomization.yaml renders the base alone; the overlays build on the same base/.
+    assert kustomization()["resources"] == ["base"]
+    spec = kustomization(BASE_DIR)
+    on_disk = {path.name for path in BASE_DIR.glob("*.yaml")} - {KUSTOMIZATION}
+    assert set(spec["resources"]) == on_disk | {"../config"}
     # The example Secrets stay out on purpose: real credentials never live in the repository.
     examples = {SECRET_EXAMPLE.name, CONSOLE_SECRET_EXAMPLE.name}
-    assert set(spec["resources"]) == on_disk - examples
+    assert {path.name for path in K8S_DIR.glob("*.yaml")} == examples | {KUSTOMIZATION}
     assert not any(example in yaml.safe_dump(spec) for example in examples)
-    generated = {path for files in generator_sources().values() for path in files.values()}
+    generated = {
+        path for files in generator_sources(CONFIG_DIR).values() for path in files.values()
+    }
     assert all(path.is_file() for path in generated)
-    assert set(CONFIG_DIR.iterdir()) == generated
+    assert set(CONFIG_DIR.iterdir()) == generated | {CONFIG_DIR / KUSTOMIZATION}
 
 
 def test_python_rendering_equals_kustomize() -> None:
@@ -516,7 +524,7 @@ def test_no_secret_value_is_in_the_manifests(
     deployment: Manifest, manifests: list[Manifest]
 ) -> None:
     assert _objects(manifests, "Secret") == []
-    assert "secretGenerator" not in kustomization()
+    assert all("secretGenerator" not in kustomization(root) for root in (BASE_DIR, CONFIG_DIR))
     assert not [key for key in deployment["spec"]["flinkConfiguration"] if SECRET_LIKE.search(key)]
     (example,) = load_documents(SECRET_EXAMPLE)
     referenced = set()
@@ -527,8 +535,13 @@ def test_no_secret_value_is_in_the_manifests(
                     assert "value" not in var, f"{container['name']}: {var['name']} is literal"
                     ref = var["valueFrom"]["secretKeyRef"]
                     referenced.add((ref["name"], ref["key"]))
-    assert referenced == {(example["metadata"]["name"], key) for key in example["stringData"]}
-    assert all(re.fullmatch(r"<[^>]+>", value) for value in example["stringData"].values())
+    examples = [example, *load_documents(WAREHOUSE_SECRETS_EXAMPLE)]
+    offered = {(doc["metadata"]["name"], key) for doc in examples for key in doc["stringData"]}
+    assert {(example["metadata"]["name"], key) for key in example["stringData"]} <= referenced
+    assert referenced <= offered, referenced - offered
+    for doc in examples:
+        secrets = {k: v for k, v in doc["stringData"].items() if SECRET_LIKE.search(k)}
+        assert all(re.fullmatch(r"<[^>]+>", value) for value in secrets.values())
 
 
 def test_pods_run_as_the_flink_user_without_privileges(deployment: Manifest) -> None:

@@ -174,7 +174,20 @@ def test_amounts_are_summed_exactly_in_cents_by_payment_method() -> None:
     assert cents("12.3") == 1230
 
 
-@pytest.mark.parametrize("payload", ["", "null", '{"store_id": 5, "timestamp": 7}', "[" * 5000])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "",
+        "null",
+        '{"store_id": 5, "timestamp": 7}',
+        "[" * 5000,
+        # beyond the calendar the parser accepts: its minute's end would not be a date
+        '{"store_id": "S1", "timestamp": "9999-12-31T23:59:30+00:00"}',
+        '{"store_id": "S1", "event_time": "0001-01-01T00:00:00-12:00"}',
+    ],
+)
 def test_a_dead_letter_of_any_shape_is_placed_without_raising(payload: str) -> None:
     minutes = store_minutes([], [({"raw_payload": payload}, START_MS)])
     assert [record["dead_letters"] for record in minutes.values()] == [1]
+    # placed by its record's own time
+    assert [record["window_start"] for record in minutes.values()] == [format_utc(START_MS)]
