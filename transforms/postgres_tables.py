@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from transforms.domain.outputs import ALERT_FIELDS, MODEL_EXPLANATION_FIELDS
+from transforms.domain.store_minutes import VALUE_FIELDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,19 +266,7 @@ DLQ_EVENTS = TableWrite(
     partitioned_by=("bronze.dlq_events", "received_at"),
 )
 
-_STORE_MINUTE_COLUMNS = (
-    "window_key",
-    "store_id",
-    "window_start",
-    "window_end",
-    "transactions",
-    "amount",
-    "alerts",
-    "dead_letters",
-    "amount_by_payment_method",
-    "pane_index",
-    "pane_timing",
-)
+_STORE_MINUTE_COLUMNS = (*VALUE_FIELDS, "pane_index", "pane_timing")
 _STORE_MINUTE_UPDATED = _STORE_MINUTE_COLUMNS[4:]
 
 # A pane carries its minute's whole value so far (transforms.realtime_metrics), so the row

@@ -243,13 +243,3 @@ def record_times(bootstrap_servers: str, topic: str, count: int) -> dict[str, in
     finally:
         consumer.close()
     return times
-
-
-def latest_panes(panes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The last pane of each store minute: what a consumer of metrics.realtime keeps."""
-    latest: dict[str, dict[str, Any]] = {}
-    for pane in panes:
-        kept = latest.get(pane["window_key"])
-        if kept is None or pane["pane_index"] > kept["pane_index"]:
-            latest[pane["window_key"]] = pane
-    return latest

@@ -43,7 +43,6 @@ from tests.kafka.live import (
     ROOT,
     Topics,
     consume_until,
-    latest_panes,
     live_job,
     publish_raw,
     record_times,
@@ -54,7 +53,7 @@ from transforms.domain.event_time import business_timezone, format_utc, parse_ti
 from transforms.domain.events import Transaction, parse_event
 from transforms.domain.model_registry import ModelChange, encode_model_change
 from transforms.domain.rules_registry import RulesChange, encode_rules_change, new_rules_change
-from transforms.domain.store_minutes import VALUE_FIELDS, store_minutes
+from transforms.domain.store_minutes import VALUE_FIELDS, latest_panes, store_minutes
 
 pytestmark = [pytest.mark.kafka, pytest.mark.flink, pytest.mark.slow]
 

@@ -18,7 +18,13 @@ from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
 from transforms.domain.event_time import format_utc
-from transforms.domain.store_minutes import VALUE_FIELDS, cents, store_minutes
+from transforms.domain.store_minutes import (
+    VALUE_FIELDS,
+    cents,
+    latest_panes,
+    minute_record,
+    store_minutes,
+)
 from transforms.realtime_metrics import StoreMinuteMetrics
 
 START_MS = 1_790_000_000_000 - 1_790_000_000_000 % 60_000
@@ -110,19 +116,10 @@ def _run(stream: TestStream) -> Any:
     return list(_PANES)
 
 
-def _latest(panes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    latest: dict[str, dict[str, Any]] = {}
-    for pane in panes:
-        kept = latest.get(pane["window_key"])
-        if kept is None or pane["pane_index"] > kept["pane_index"]:
-            latest[pane["window_key"]] = pane
-    return latest
-
-
 def test_the_last_pane_of_every_minute_equals_the_bounded_recomputation() -> None:
     stream, scored, dead = _held_out_stream()
     panes = _run(stream)
-    latest = _latest(panes)
+    latest = latest_panes(panes)
     expected = store_minutes(scored, dead)
     assert {key: {f: pane[f] for f in VALUE_FIELDS} for key, pane in latest.items()} == {
         key: {f: record[f] for f in VALUE_FIELDS} for key, record in expected.items()
@@ -191,3 +188,11 @@ def test_a_dead_letter_of_any_shape_is_placed_without_raising(payload: str) -> N
     assert [record["dead_letters"] for record in minutes.values()] == [1]
     # placed by its record's own time
     assert [record["window_start"] for record in minutes.values()] == [format_utc(START_MS)]
+
+
+def test_a_consumer_keeps_the_fullest_pane_of_a_minute_whatever_its_index() -> None:
+    before_failure = minute_record("S1", START_MS, [3, 300, 0, 0, {}], 7, "EARLY")
+    restored = minute_record("S1", START_MS, [4, 400, 0, 0, {}], 1, "ON_TIME")
+    replayed = minute_record("S1", START_MS, [2, 200, 0, 0, {}], 0, "EARLY")
+    for order in ([before_failure, restored, replayed], [replayed, restored, before_failure]):
+        assert latest_panes(order)[restored["window_key"]] is restored

@@ -110,7 +110,8 @@ def minute_record(
     }
 
 
-# The fields that hold the window's value (not the pane that carried it).
+# The fields that hold the window's value (not the pane that carried it), in the order of the
+# warehouse table's columns.
 VALUE_FIELDS = (
     "window_key",
     "store_id",
@@ -122,6 +123,22 @@ VALUE_FIELDS = (
     "dead_letters",
     "amount_by_payment_method",
 )
+
+
+def latest_panes(panes: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """The pane of each store minute a consumer keeps, as the warehouse does: the one holding
+    the most contributions, then the highest index (after a restore from a checkpoint, the
+    minute's last pane may carry a lower index than one published before the failure)."""
+    latest: dict[str, Mapping[str, Any]] = {}
+    for pane in panes:
+        kept = latest.get(pane["window_key"])
+        if kept is None or _fullness(pane) > _fullness(kept):
+            latest[pane["window_key"]] = pane
+    return latest
+
+
+def _fullness(pane: Mapping[str, Any]) -> tuple[int, int]:
+    return pane["transactions"] + pane["dead_letters"], pane["pane_index"]
 
 
 def store_minutes(
