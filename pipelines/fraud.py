@@ -215,19 +215,18 @@ def build_pipeline(
         )
     if live:
         producer = {**client_config(kafka), "enable.idempotence": "true", "acks": "all"}
-        published = {
-            "alerts": alerts | "AlertLatency" >> MeasureAlertLatency(),
-            "dlq": dlq,
-            "store_minutes": outputs.get("store_minutes"),
-        }
-        for name, topic, key in (
-            ("alerts", kafka.alerts_topic, "customer_id"),
-            ("dlq", kafka.dlq_topic, "dlq_id"),
-            ("store_minutes", kafka.metrics_topic, "window_key"),
-        ):
-            if published[name] is not None:
-                publish = WriteKafkaRecords(topic, key, producer, expansion)
-                published[name] | f"Publish_{name}" >> publish
+        measured = alerts | "AlertLatency" >> MeasureAlertLatency()
+        published = [
+            ("alerts", measured, kafka.alerts_topic, "customer_id"),
+            ("dlq", dlq, kafka.dlq_topic, "dlq_id"),
+        ]
+        if "store_minutes" in outputs:
+            published.append(
+                ("store_minutes", outputs["store_minutes"], kafka.metrics_topic, "window_key")
+            )
+        for name, records, topic, key in published:
+            publish = WriteKafkaRecords(topic, key, producer, expansion)
+            records | f"Publish_{name}" >> publish
     if options.postgres_dsn:
         dsn = options.postgres_dsn
         raw_valid | "BronzeRaw" >> WriteToPostgres(dsn, RAW_TRANSACTIONS)

@@ -2,11 +2,12 @@
 
 Measured on each alert as it is handed to the Kafka producer: the wall clock minus the
 transaction's event time, which the producer stamps as the Kafka record's create time (a store
-sends a transaction as it happens). On a topic with ``LogAppendTime`` the two differ by the
-producer's own delay only. Beam distributions reach Flink's Prometheus reporter as no number at
-all, so the histogram is made of counters: ``alert_latency_ms_le_<bound>`` counts the alerts
-that took at most ``bound`` ms (``le_inf``: all of them), and ``alert_latency_ms_sum`` their
-total; the recording rules of k8s/monitoring turn them into quantiles (docs/monitoring.md).
+sends a transaction as it happens). Not Kafka's append time, which the stateful steps do not
+carry: a store's clock skew counts as latency (docs/monitoring.md). Beam distributions reach
+Flink's Prometheus reporter as no number at all, so the histogram is made of counters:
+``alert_latency_ms_le_<bound>`` counts the alerts that took at most ``bound`` ms (``le_inf``:
+all of them), and ``alert_latency_ms_sum`` their total; the recording rules of k8s/monitoring
+turn them into quantiles (docs/monitoring.md).
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from transforms.domain.store_minutes import (
     WINDOW_MS,
     Minute,
     add_dead_letter,
+    add_into,
     add_scored,
     dead_letter_place,
     empty_minute,
@@ -78,7 +79,7 @@ class _SumMinutes(beam.CombineFn):  # type: ignore[misc]
         return empty_minute()
 
     def add_input(self, accumulator: Minute, minute: Minute) -> Minute:
-        return merge((accumulator, minute))
+        return add_into(accumulator, minute)
 
     def merge_accumulators(self, accumulators: Iterable[Minute]) -> Minute:
         return merge(accumulators)

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from confluent_kafka import Consumer
 
-from tests.kafka.live import wait_until
+from tests.kafka.live import reader, wait_until
 from transforms.kafka_io import ANCHOR_KEY
 
 
 def read_topic(bootstrap: str, topic: str, expected: int, timeout_s: float = 60) -> list[Any]:
     """Every record on ``topic`` but watermark anchors, once ``expected`` have arrived (or the
     time is up), and a second more: a duplicate would show."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"console-check-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([topic])
+    consumer = reader(bootstrap, [topic], "console-check")
     found: list[Any] = []
     try:
         wait_until(lambda: _poll_into(consumer, found) >= expected, timeout_s)

@@ -131,6 +131,20 @@ class Collected:
         return self.by_topic.get(topic, [])
 
 
+def reader(bootstrap_servers: str, topics: list[str], purpose: str) -> Consumer:
+    """A consumer of ``topics`` from their start, in a group of its own that commits nothing."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": f"it-{purpose}-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe(topics)
+    return consumer
+
+
 def consume_until(
     bootstrap_servers: str,
     topics: list[str],
@@ -140,15 +154,7 @@ def consume_until(
 ) -> Collected:
     """Every JSON record on ``topics`` from the start, until ``done`` says so or the time is
     up; ``also`` runs between polls (a drill's next step)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap_servers,
-            "group.id": f"it-check-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe(topics)
+    consumer = reader(bootstrap_servers, topics, "check")
     collected = Collected()
     deadline = time.monotonic() + timeout_s
     try:
@@ -222,15 +228,7 @@ def stop_launcher(launcher: subprocess.Popen[bytes], master: str, job_id: str | 
 def record_times(bootstrap_servers: str, topic: str, count: int) -> dict[str, int]:
     """The Kafka time of each of the first ``count`` records of ``topic``, by the source a
     dead letter names (``kafka:<topic>:<partition>:<offset>``)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap_servers,
-            "group.id": f"it-times-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([topic])
+    consumer = reader(bootstrap_servers, [topic], "times")
     times: dict[str, int] = {}
     deadline = time.monotonic() + 60
     try:

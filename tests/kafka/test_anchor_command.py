@@ -7,13 +7,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer
 
-from tests.kafka.live import Topics
+from tests.kafka.live import Topics, reader
 from transforms.kafka_io import ANCHOR_KEY
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,14 +31,7 @@ def _anchor_command(*args: str) -> subprocess.CompletedProcess[str]:
 
 def _keys_by_partition(bootstrap_servers: str, topic: str, expected: int) -> dict[int, bytes]:
     """partition -> key of the records on ``topic``, once ``expected`` have been read."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap_servers,
-            "group.id": f"it-anchor-command-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-        }
-    )
-    consumer.subscribe([topic])
+    consumer = reader(bootstrap_servers, [topic], "anchor-command")
     seen: list[tuple[int, bytes]] = []
     deadline = time.monotonic() + 30
     try:
@@ -148,14 +139,7 @@ def test_a_bad_interval_is_one_line_and_exit_2() -> None:
 
 
 def _anchors(bootstrap_servers: str, topic: str, at_least: int) -> list[bytes]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap_servers,
-            "group.id": f"it-anchor-command-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-        }
-    )
-    consumer.subscribe([topic])
+    consumer = reader(bootstrap_servers, [topic], "anchor-command")
     keys: list[bytes] = []
     deadline = time.monotonic() + 30
     try:

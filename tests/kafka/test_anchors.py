@@ -5,7 +5,6 @@ dropped by the read before the parser sees it."""
 from __future__ import annotations
 
 import time
-import uuid
 from typing import NamedTuple
 
 import pytest
@@ -14,21 +13,14 @@ from confluent_kafka import Consumer, TopicPartition
 
 from pipelines.kafka import KafkaOptions, anchor_control_topics, control_heartbeat
 from pipelines.options import LaunchError
-from tests.kafka.live import Topics
+from tests.kafka.live import Topics, reader
 from transforms.kafka_io import ANCHOR_KEY, is_data
 
 pytestmark = pytest.mark.kafka
 
 
 def _records(bootstrap_servers: str, topic: str, expected: int) -> list[tuple[int, bytes, int]]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap_servers,
-            "group.id": f"it-anchors-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-        }
-    )
-    consumer.subscribe([topic])
+    consumer = reader(bootstrap_servers, [topic], "anchors")
     seen: list[tuple[int, bytes, int]] = []
     deadline = time.monotonic() + 30
     try:

@@ -53,14 +53,20 @@ def add_dead_letter(minute: Minute) -> Minute:
     return minute
 
 
+def add_into(total: Minute, minute: Minute) -> Minute:
+    """Adds ``minute`` to ``total``, in place (a combiner's accumulator takes every input)."""
+    for index in range(4):
+        total[index] += minute[index]
+    by_method = total[4]
+    for method, amount in minute[4].items():
+        by_method[method] = by_method.get(method, 0) + amount
+    return total
+
+
 def merge(minutes: Iterable[Minute]) -> Minute:
     merged = empty_minute()
     for minute in minutes:
-        for index in range(4):
-            merged[index] += minute[index]
-        by_method = merged[4]
-        for method, amount in minute[4].items():
-            by_method[method] = by_method.get(method, 0) + amount
+        add_into(merged, minute)
     return merged
 
 
